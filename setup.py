@@ -1,0 +1,37 @@
+"""Packaging for kuzushiji_tf. Versions follow the decisions in README.md ("Dependencies")."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+version = {}
+exec((ROOT / "kuzushiji_tf" / "__init__.py").read_text(), version)
+
+setup(
+    name="kuzushiji_tf",
+    version=version["__version__"],
+    description="Find and recognise kuzushiji (cursive Japanese) characters on book pages with Keras 3 / TensorFlow.",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0 (code); CC BY-SA 4.0 (bundled sample data)",
+    python_requires=">=3.10",
+    packages=find_packages(include=["kuzushiji_tf", "kuzushiji_tf.*"]),
+    include_package_data=True,
+    package_data={"kuzushiji_tf": ["sample_data/kaggle_5p/*", "sample_data/kaggle_5p/*/*"]},
+    install_requires=[
+        # Plain `tensorflow`: never add `tensorflow-cpu` beside it, both write the same folder.
+        "tensorflow==2.21.*",
+        "keras==3.15.*",
+        "keras-hub>=0.22",
+        "opencv-python-headless>=4.8",
+        # Pillow renders TrueType brush fonts for the synthetic pages (OpenCV's headless wheel has no
+        # FreeType) and reads image headers (size, mode, bit depth) before anything is decoded.
+        "Pillow>=10",
+        "pandas>=2.0",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "gpu": ["tensorflow[and-cuda]==2.21.*"],
+        "dev": ["pytest>=8"],
+    },
+)
