@@ -1,0 +1,1 @@
+"""Kaggle file formats (train.csv, submissions, page images) in plain Python, numpy and pandas: no TensorFlow."""

@@ -1,0 +1,242 @@
+"""Kaggle-layout folder -> validated `Page`s. Every error names the file, the line and the image id.
+
+Policy (README "Data layout"): by default the first problem stops the read with a `DataError`; with
+`on_error="skip"` a bad row or image is left out whole and listed in `ReadResult.skipped`, so every
+row is accounted for: kept + skipped = rows read. A row is skipped whole rather than trimmed to its
+good groups, because a page with a character silently missing would teach the detector that the
+character is background.
+
+Boxes partly outside the image are clipped to it (scans are sometimes cropped after annotation, and a
+clipped box still marks real ink); a box with no area left inside the image is an error.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image
+from kuzushiji_tf.kaggle.labels import parse_truth_labels
+from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
+
+TRAIN_CSV = "train.csv"
+TRANSLATION_CSV = "unicode_translation.csv"
+SAMPLE_SUBMISSION_CSV = "sample_submission.csv"
+TRAIN_IMAGES = "train_images"
+TEST_IMAGES = "test_images"
+ON_ERROR_CHOICES = ("raise", "skip")
+
+
+class DataError(ValueError):
+    """A problem in the input data, located as precisely as we can: `file:line: image ID: problem`."""
+
+    def __init__(self, file, problem: str, line: int | None = None, image_id: str | None = None):
+        self.file, self.problem, self.line, self.image_id = str(file), problem, line, image_id
+        where = self.file if line is None else f"{self.file}:{line}"
+        who = "" if image_id is None else f" image {image_id}:"
+        super().__init__(f"{where}:{who} {problem}")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """One row or image left out under `on_error="skip"`."""
+
+    file: str
+    line: int | None
+    image_id: str | None
+    problem: str
+
+    @classmethod
+    def from_error(cls, error: DataError) -> "Skipped":
+        return cls(error.file, error.line, error.image_id, error.problem)
+
+
+@dataclass
+class ReadResult:
+    pages: list[Page]
+    rows: int = 0  # data rows in the CSV, header excluded
+    skipped: list[Skipped] = field(default_factory=list)
+    clipped_boxes: int = 0
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_image_id(image_id: str) -> str | None:
+    """The problem with an image id used as a file name, or None. Ids must never leave the image folder."""
+    if not image_id or image_id != image_id.strip():
+        return f"image id {image_id!r} is empty or has surrounding spaces"
+    if "/" in image_id or "\\" in image_id or ".." in image_id:
+        return f"image id {image_id!r} contains '/', '\\' or '..'; refused (it would name a file outside the image folder)"
+    if PurePosixPath(image_id).is_absolute() or PureWindowsPath(image_id).is_absolute() or ":" in image_id:
+        return f"image id {image_id!r} is an absolute path; refused"
+    return None
+
+
+def _rows(path: Path, header: list[str]):
+    """Yields (line number, fields) after checking the header; line numbers count from 1 at the header."""
+    if not path.is_file():
+        raise DataError(path, "file is missing")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        try:
+            first = next(reader)
+        except StopIteration:
+            raise DataError(path, f"file is empty; expected the header {','.join(header)}", line=1) from None
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise DataError(path, f"not a readable CSV ({error})", line=1) from None
+        if [name.strip() for name in first] != header:
+            raise DataError(path, f"header is {','.join(first)!r}; expected {','.join(header)!r}", line=1)
+        line = 1
+        try:
+            for fields in reader:
+                line = reader.line_num
+                if fields:
+                    yield line, fields
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise DataError(path, f"not a readable CSV ({error})", line=line + 1) from None
+
+
+def read_unicode_translation(path: str | Path) -> dict[str, str]:
+    """`unicode_translation.csv` -> {"U+304B": "か", ...}. Always strict: the vocabulary must be whole."""
+    path = Path(path)
+    table: dict[str, str] = {}
+    for line, fields in _rows(path, ["Unicode", "char"]):
+        if len(fields) != 2:
+            raise DataError(path, f"expected 2 fields (Unicode,char), found {len(fields)}", line=line)
+        code, char = fields[0].strip(), fields[1]
+        if not CODE_PATTERN.match(code):
+            raise DataError(path, f"code {code!r} is not U+ and 4-5 upper-case hex digits", line=line)
+        if code in table:
+            raise DataError(path, f"code {code} appears twice", line=line)
+        table[code] = char
+    if not table:
+        raise DataError(path, "has a header but no codes")
+    return table
+
+
+def _clip_box(x: int, y: int, w: int, h: int, width: int, height: int):
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+    return (x0, y0, x1, y1), (x0, y0, x1, y1) != (x, y, x + w, y + h)
+
+
+def _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels, check_images):
+    """One train.csv row -> (Page, clipped box count); raises DataError for anything wrong."""
+    if len(fields) != 2:
+        raise DataError(path, f"expected 2 fields (image_id,labels), found {len(fields)}", line=line)
+    image_id, labels = fields[0].strip(), fields[1]
+    problem = check_image_id(image_id)
+    if problem:
+        raise DataError(path, problem, line=line)
+    if image_id in seen:
+        raise DataError(path, f"duplicate image id (first seen on line {seen[image_id]})", line=line, image_id=image_id)
+    try:
+        codes, xywh = parse_truth_labels(labels)
+    except ValueError as error:
+        raise DataError(path, str(error), line=line, image_id=image_id) from None
+    for index, code in enumerate(codes):
+        if code not in vocabulary:
+            raise DataError(path, f"group {index + 1}: code {code} is not in {TRANSLATION_CSV}",
+                            line=line, image_id=image_id)
+    image_path = image_dir / f"{image_id}.jpg"
+    width = height = 0
+    if check_images:
+        try:
+            info = inspect_image(image_path, max_pixels=max_pixels)
+        except ImageError as error:
+            raise DataError(path, str(error), line=line, image_id=image_id) from None
+        width, height = info.width, info.height
+    chars, clipped = [], 0
+    for index, (code, (x, y, w, h)) in enumerate(zip(codes, xywh.tolist())):
+        box = (x, y, x + w, y + h)
+        if w <= 0 or h <= 0:
+            raise DataError(path, f"group {index + 1}: box {code} {x} {y} {w} {h} has a width or height <= 0",
+                            line=line, image_id=image_id)
+        if check_images:
+            box, was_clipped = _clip_box(x, y, w, h, width, height)
+            if box[2] <= box[0] or box[3] <= box[1]:
+                raise DataError(path, f"group {index + 1}: box {code} {x} {y} {w} {h} lies outside the "
+                                f"{width}x{height} image", line=line, image_id=image_id)
+            clipped += was_clipped
+        chars.append(Char(code, tuple(float(v) for v in box)))
+    return Page(image_id, image_path, width, height, tuple(chars)), clipped
+
+
+def read_train(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None, on_error: str = "raise",
+               check_images: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> ReadResult:
+    """Reads `train.csv` and checks each page's image header (existence, format, size) and boxes.
+
+    Pixel data is not decoded here (that is the record builder's job, which reports corrupt data the
+    same way); `check_images=False` reads the CSV alone, e.g. to score a submission.
+    """
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}; received {on_error!r}")
+    data_dir = Path(data_dir)
+    if vocabulary is None:
+        vocabulary = read_unicode_translation(data_dir / TRANSLATION_CSV)
+    path, image_dir = data_dir / TRAIN_CSV, data_dir / TRAIN_IMAGES
+    result, seen = ReadResult(pages=[]), {}
+    for line, fields in _rows(path, ["image_id", "labels"]):
+        result.rows += 1
+        try:
+            page, clipped = _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels,
+                                             check_images)
+        except DataError as error:
+            if on_error == "raise":
+                raise
+            result.skipped.append(Skipped.from_error(error))
+            continue
+        seen[page.image_id] = line
+        result.pages.append(page)
+        result.clipped_boxes += clipped
+    return result
+
+
+def read_test(data_dir: str | Path, *, on_error: str = "raise", check_images: bool = True,
+              max_pixels: int = DEFAULT_MAX_PIXELS) -> ReadResult:
+    """Test pages, unlabelled: the ids of `sample_submission.csv`, or the `test_images/` folder without one."""
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}; received {on_error!r}")
+    data_dir = Path(data_dir)
+    path, image_dir = data_dir / SAMPLE_SUBMISSION_CSV, data_dir / TEST_IMAGES
+    if path.is_file():
+        entries = [(line, fields) for line, fields in _rows(path, ["image_id", "labels"])]
+    elif image_dir.is_dir():
+        path = image_dir
+        entries = [(None, [p.stem, ""]) for p in sorted(image_dir.glob("*.jpg"))]
+    else:
+        return ReadResult(pages=[])
+    result, seen = ReadResult(pages=[]), {}
+    for line, fields in entries:
+        result.rows += 1
+        try:
+            if len(fields) != 2:
+                raise DataError(path, f"expected 2 fields (image_id,labels), found {len(fields)}", line=line)
+            image_id = fields[0].strip()
+            problem = check_image_id(image_id)
+            if problem:
+                raise DataError(path, problem, line=line)
+            if image_id in seen:
+                raise DataError(path, f"duplicate image id (first seen on line {seen[image_id]})",
+                                line=line, image_id=image_id)
+            image_path, width, height = image_dir / f"{image_id}.jpg", 0, 0
+            if check_images:
+                try:
+                    info = inspect_image(image_path, max_pixels=max_pixels)
+                except ImageError as error:
+                    raise DataError(path, str(error), line=line, image_id=image_id) from None
+                width, height = info.width, info.height
+        except DataError as error:
+            if on_error == "raise":
+                raise
+            result.skipped.append(Skipped.from_error(error))
+            continue
+        seen[image_id] = line
+        result.pages.append(Page(image_id, image_path, width, height, ()))
+    return result
