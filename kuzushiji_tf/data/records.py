@@ -1,0 +1,309 @@
+"""Kaggle folder -> sharded TFRecords + manifest.json, atomic and resumable.
+
+Each shard is written under a temporary name and renamed only when complete, then a small state file
+records its count and sha256. A rerun of the same build skips shards whose state matches their file,
+so a killed build finishes where it stopped and ends with the same manifest; the manifest is written
+last, so a folder with a manifest is a complete build.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kuzushiji_tf import __version__
+from kuzushiji_tf.data import schema
+from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE, prepare_task
+from kuzushiji_tf.kaggle import reader
+from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS
+from kuzushiji_tf.kaggle.reader import DataError, Skipped, file_sha256
+from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS, split_pages
+from kuzushiji_tf.progress import Progress
+from kuzushiji_tf.structures import Page, code_to_char
+
+MANIFEST = "manifest.json"
+VOCABULARY = "vocabulary.csv"
+SKIPPED_REPORT = "skipped.csv"
+STATE_DIR = ".state"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    """How records are built. The defaults are justified where they are defined."""
+
+    fold: int = 0
+    num_folds: int = DEFAULT_NUM_FOLDS
+    full_data: bool = False
+    shards: int = 8
+    page_short_side: int = DEFAULT_PAGE_SHORT_SIDE
+    crop_size: int = DEFAULT_CROP_SIZE
+    on_error: str = "raise"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self):
+        for name in ("shards", "page_short_side", "crop_size", "max_pixels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive; received {getattr(self, name)}")
+        if self.on_error not in reader.ON_ERROR_CHOICES:
+            raise ValueError(f"on_error must be one of {reader.ON_ERROR_CHOICES}; received {self.on_error!r}")
+
+
+@dataclass(frozen=True)
+class Shard:
+    split: str
+    index: int
+    count: int
+    pages: tuple[Page, ...]
+
+    def name(self, kind: str) -> str:
+        return f"{kind}-{self.split}-{self.index:05d}-of-{self.count:05d}.tfrecord"
+
+
+def plan_shards(split: str, pages: list[Page], shards: int) -> list[Shard]:
+    """Round-robin over pages sorted by id, so each shard mixes books and the plan is deterministic."""
+    if not pages:
+        return []
+    ordered = sorted(pages, key=lambda page: page.image_id)
+    count = min(shards, len(ordered))
+    return [Shard(split, k, count, tuple(ordered[k::count])) for k in range(count)]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _vocabulary(pages: list[Page], translation: dict[str, str]) -> list[str]:
+    """Class ids are the codes present in the labelled pages (all folds, so every fold of a build agrees),
+    sorted by code point."""
+    codes = {char.code for page in pages for char in page.chars}
+    return sorted(codes, key=lambda code: int(code[2:], 16))
+
+
+def _write_vocabulary(path: Path, vocabulary: list[str], translation: dict[str, str]) -> None:
+    rows = ["class_id,code,char"] + [
+        f"{i},{code},{translation.get(code, code_to_char(code))}" for i, code in enumerate(vocabulary)
+    ]
+    write_atomic(path, "\n".join(rows) + "\n")
+
+
+def read_vocabulary(records_dir: str | Path) -> list[tuple[str, str]]:
+    """[(code, char)] indexed by class id."""
+    with open(Path(records_dir) / VOCABULARY, newline="", encoding="utf-8") as handle:
+        return [(row["code"], row["char"]) for row in csv.DictReader(handle)]
+
+
+class _ShardWriter:
+    """Writes one shard's page and crop files under temporary names; `commit` renames and hashes them."""
+
+    def __init__(self, out_dir: Path, shard: Shard, with_crops: bool):
+        self.out_dir = out_dir
+        self.names = [shard.name("pages")] + ([shard.name("crops")] if with_crops else [])
+        self.writers = [tf.io.TFRecordWriter(str(out_dir / (name + ".tmp"))) for name in self.names]
+        self.counts = [0] * len(self.names)
+
+    def write(self, which: int, record: bytes) -> None:
+        self.writers[which].write(record)
+        self.counts[which] += 1
+
+    def commit(self) -> dict:
+        files = {}
+        for writer, name, count in zip(self.writers, self.names, self.counts):
+            writer.close()
+            tmp = self.out_dir / (name + ".tmp")
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.out_dir / name)
+            files[name] = {"records": count, "sha256": file_sha256(self.out_dir / name)}
+        return files
+
+    def abort(self) -> None:
+        for writer, name in zip(self.writers, self.names):
+            writer.close()
+            (self.out_dir / (name + ".tmp")).unlink(missing_ok=True)
+
+
+def _shard_done(out_dir: Path, state_path: Path, fingerprint: str) -> dict | None:
+    if not state_path.is_file():
+        return None
+    state = json.loads(state_path.read_text())
+    if state.get("fingerprint") != fingerprint:
+        return None
+    for name, info in state["files"].items():
+        path = out_dir / name
+        if not path.is_file() or file_sha256(path) != info["sha256"]:
+            return None
+    return state
+
+
+def _encode_page_records(prepared, page: Page, class_ids: dict[str, int]) -> tuple[bytes, list[bytes]]:
+    codes = [char.code for char in page.chars]
+    labels = [class_ids[code] for code in codes]
+    page_record = schema.encode_page(
+        image_jpeg=prepared.page_jpeg, image_id=page.image_id, book=page.book,
+        original_size=(page.width, page.height), stored_size=(prepared.stored_width, prepared.stored_height),
+        scale=(prepared.scale_x, prepared.scale_y), boxes=prepared.stored_boxes, labels=labels, codes=codes)
+    crop_records = [
+        schema.encode_crop(image_jpeg=jpeg, label=label, code=char.code, image_id=page.image_id,
+                           book=page.book, source_box=char.box, index=i)
+        for i, (jpeg, label, char) in enumerate(zip(prepared.crop_jpegs, labels, page.chars))
+    ]
+    return page_record, crop_records
+
+
+def _split_counts(pages: list[Page]) -> dict:
+    return {
+        "pages": len(pages),
+        "empty_pages": sum(1 for page in pages if not page.chars),
+        "characters": sum(len(page.chars) for page in pages),
+        "classes": len({char.code for page in pages for char in page.chars}),
+    }
+
+
+def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOptions = RecordOptions(), *,
+                  workers: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
+    """Builds (or finishes building) the records of `data_dir` in `out_dir`; returns the manifest.
+
+    `workers` processes decode and encode pages (0 = one per core). Raises DataError on bad input
+    unless `options.on_error == "skip"`.
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if overwrite and out_dir.exists():
+        shutil.rmtree(out_dir)
+    translation = reader.read_unicode_translation(data_dir / reader.TRANSLATION_CSV)
+    train_read = reader.read_train(data_dir, vocabulary=translation, on_error=options.on_error,
+                                   max_pixels=options.max_pixels)
+    test_read = reader.read_test(data_dir, on_error=options.on_error, max_pixels=options.max_pixels)
+    train_pages, val_pages = split_pages(train_read.pages, fold=options.fold, num_folds=options.num_folds,
+                                         full_data=options.full_data)
+    vocabulary = _vocabulary(train_read.pages, translation)
+    class_ids = {code: i for i, code in enumerate(vocabulary)}
+
+    source = {"data_dir": str(data_dir.resolve())}
+    for name in (reader.TRAIN_CSV, reader.TRANSLATION_CSV, reader.SAMPLE_SUBMISSION_CSV):
+        if (data_dir / name).is_file():
+            source[name + "_sha256"] = file_sha256(data_dir / name)
+    options_dict = dataclasses.asdict(options)
+    fingerprint = hashlib.sha256(json.dumps([options_dict, source, FORMAT_VERSION], sort_keys=True).encode()).hexdigest()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_dir = out_dir / STATE_DIR
+    state_dir.mkdir(exist_ok=True)
+    old_manifest = out_dir / MANIFEST
+    if old_manifest.is_file() and json.loads(old_manifest.read_text()).get("fingerprint") != fingerprint:
+        raise DataError(out_dir, "already holds records built from other data or options; "
+                        "choose another --out or pass --overwrite")
+    _write_vocabulary(out_dir / VOCABULARY, vocabulary, translation)
+
+    shards = (plan_shards("train", train_pages, options.shards) + plan_shards("val", val_pages, options.shards)
+              + plan_shards("test", test_read.pages, options.shards))
+    worker_options = {"page_short_side": options.page_short_side, "crop_size": options.crop_size,
+                      "max_pixels": options.max_pixels}
+    skipped = list(train_read.skipped) + list(test_read.skipped)
+    shard_states, reused = [], 0
+    workers = workers or os.cpu_count() or 1
+    # spawn, not fork: this process has TensorFlow's threads running, which fork would copy half-alive.
+    pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+    total = sum(len(shard.pages) for shard in shards)
+    try:
+        with Progress(total, "pages", label="build_records ", enabled=progress) as bar:
+            for shard in shards:
+                state_path = state_dir / (shard.name("shard") + ".json")
+                state = _shard_done(out_dir, state_path, fingerprint)
+                if state is None:
+                    state = _write_shard(out_dir, shard, class_ids, worker_options, options, pool, bar)
+                    state["fingerprint"] = fingerprint
+                    write_atomic(state_path, json.dumps(state, indent=1, sort_keys=True))
+                else:
+                    reused += 1
+                    bar.update(len(shard.pages))
+                shard_states.append(state)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+
+    image_skips = [Skipped(**entry) for state in shard_states for entry in state["skipped"]]
+    skipped += image_skips
+    dropped = {entry.image_id for entry in image_skips}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created_by": f"kuzushiji_tf {__version__}",
+        "fingerprint": fingerprint,
+        "source": source,
+        "options": options_dict,
+        "rows": {
+            "train_csv": train_read.rows,
+            "test_pages_listed": test_read.rows,
+            "pages_written": sum(state["pages_written"] for state in shard_states),
+            "skipped": len(skipped),
+        },
+        "splits": {
+            "train": _split_counts([page for page in train_pages if page.image_id not in dropped]),
+            "val": _split_counts([page for page in val_pages if page.image_id not in dropped]),
+            "test": {"pages": sum(1 for page in test_read.pages if page.image_id not in dropped)},
+        },
+        "vocabulary": {"file": VOCABULARY, "classes": len(vocabulary)},
+        "clipped_boxes": train_read.clipped_boxes,
+        "skipped": {"count": len(skipped), "report": SKIPPED_REPORT if skipped else None},
+        "shards": [
+            {"file": name, "kind": name.split("-")[0], "split": name.split("-")[1], **info}
+            for state in shard_states for name, info in state["files"].items()
+        ],
+    }
+    if skipped:
+        _write_skipped(out_dir / SKIPPED_REPORT, skipped)
+    write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    manifest["_run"] = {"shards_reused": reused, "shards_written": len(shards) - reused}
+    return manifest
+
+
+def _write_shard(out_dir: Path, shard: Shard, class_ids, worker_options, options, pool, bar) -> dict:
+    with_crops = shard.split != "test"
+    tasks = [
+        (str(page.image_path), page.image_id, np.array([char.box for char in page.chars], np.float32).reshape(-1, 4),
+         {**worker_options, "with_crops": with_crops})
+        for page in shard.pages
+    ]
+    results = pool.imap(prepare_task, tasks) if pool is not None else map(prepare_task, tasks)
+    writer = _ShardWriter(out_dir, shard, with_crops)
+    skipped, written = [], 0
+    try:
+        for page, (status, value) in zip(shard.pages, results):
+            bar.update(1)
+            if status == "error":
+                error = DataError(page.image_path, value.split(": ", 1)[-1], image_id=page.image_id)
+                if options.on_error == "raise":
+                    raise error
+                skipped.append(dataclasses.asdict(Skipped.from_error(error)))
+                continue
+            page_record, crop_records = _encode_page_records(value, page, class_ids)
+            writer.write(0, page_record)
+            for record in crop_records:
+                writer.write(1, record)
+            written += 1
+    except BaseException:
+        writer.abort()
+        raise
+    return {"files": writer.commit(), "skipped": skipped, "pages_written": written}
+
+
+def _write_skipped(path: Path, skipped: list[Skipped]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "line", "image_id", "problem"])
+        for entry in skipped:
+            writer.writerow([entry.file, entry.line or "", entry.image_id or "", entry.problem])
+    os.replace(tmp, path)
