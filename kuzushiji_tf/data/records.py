@@ -257,9 +257,10 @@ def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOpti
         "vocabulary": {"file": VOCABULARY, "classes": len(vocabulary)},
         "clipped_boxes": train_read.clipped_boxes,
         "skipped": {"count": len(skipped), "report": SKIPPED_REPORT if skipped else None},
+        # Sorted by name: a resumed build reloads state files whose key order differs from a fresh one.
         "shards": [
             {"file": name, "kind": name.split("-")[0], "split": name.split("-")[1], **info}
-            for state in shard_states for name, info in state["files"].items()
+            for name, info in sorted((n, i) for state in shard_states for n, i in state["files"].items())
         ],
     }
     if skipped:

@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny Kaggle-layout folders written with numpy and OpenCV (no fonts, milliseconds)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"
+
+
+def write_page_image(path: Path, width: int, height: int, boxes=(), seed: int = 0) -> None:
+    """A paper-coloured page with a dark rectangle of 'ink' inside each xywh box."""
+    rng = np.random.default_rng(seed)
+    image = np.full((height, width, 3), (225, 215, 190), np.uint8)
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    for x, y, w, h in boxes:
+        image[y:y + h, x:x + w] = (30, 30, 40)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
+# Three books, two pages each, plus an empty page: enough for a 2-fold book-grouped split.
+TINY_PAGES = {
+    "bookA_00001_1": [("U+3042", 10, 12, 20, 30), ("U+3044", 40, 60, 25, 25)],
+    "bookA_00002_1": [("U+3042", 15, 20, 18, 22)],
+    "bookB-001": [("U+304B", 50, 10, 30, 40), ("U+3042", 5, 100, 20, 20), ("U+3044", 70, 120, 10, 15)],
+    "bookB-002": [],
+    "bookC_00001_2": [("U+304B", 20, 30, 40, 40)],
+    "bookC_00002_2": [("U+3044", 30, 40, 12, 50)],
+}
+TINY_SIZE = (120, 180)  # width, height
+
+
+def labels_text(chars) -> str:
+    return " ".join(f"{code} {x} {y} {w} {h}" for code, x, y, w, h in chars)
+
+
+def make_kaggle_dir(root: Path, pages=None, test_ids=("test_0001", "test_0002"), size=TINY_SIZE) -> Path:
+    """Writes train.csv, unicode_translation.csv (from the bundled sample), sample_submission.csv and images."""
+    pages = TINY_PAGES if pages is None else pages
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SAMPLE_DIR / "unicode_translation.csv", root / "unicode_translation.csv")
+    lines = ["image_id,labels"] + [f"{image_id},{labels_text(chars)}" for image_id, chars in pages.items()]
+    (root / "train.csv").write_text("\n".join(lines) + "\n")
+    for i, (image_id, chars) in enumerate(pages.items()):
+        write_page_image(root / "train_images" / f"{image_id}.jpg", *size, [c[1:] for c in chars], seed=i)
+    (root / "sample_submission.csv").write_text("image_id,labels\n" + "".join(f"{t},\n" for t in test_ids))
+    for i, test_id in enumerate(test_ids):
+        write_page_image(root / "test_images" / f"{test_id}.jpg", *size, seed=100 + i)
+    return root
+
+
+@pytest.fixture
+def kaggle_dir(tmp_path) -> Path:
+    return make_kaggle_dir(tmp_path / "kaggle")
