@@ -1,0 +1,58 @@
+"""Score a submission CSV against a train.csv-style truth file with the competition's micro F1.
+
+    python tools/evaluate.py --truth train.csv --pred submission.csv [--json] [--unknown-ids raise]
+
+Prints the labelled score (the leaderboard metric) and the detection-only score, or one JSON object.
+A malformed file or an id mismatch prints one line on stderr (file, line, image id) and exits 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from kuzushiji_tf.evaluation import UNKNOWN_ID_POLICIES, Score, UnknownImageIdsError, evaluate
+from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
+from kuzushiji_tf.kaggle.submission import read_submission
+
+
+def _line(name: str, score: Score) -> str:
+    return (
+        f"{name:<15} TP {score.tp}  FP {score.fp}  FN {score.fn}  precision {score.precision:.4f}  "
+        f"recall {score.recall:.4f}  F1 {score.f1:.4f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--truth", required=True, help="CSV with image_id,labels of U+XXXX X Y W H groups")
+    parser.add_argument("--pred", required=True, help="submission CSV with image_id,labels of U+XXXX X Y groups")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument(
+        "--unknown-ids",
+        choices=UNKNOWN_ID_POLICIES,
+        default="raise",
+        help="prediction pages absent from the truth: error (default), ignore them, or count them as FP",
+    )
+    args = parser.parse_args(argv)
+    try:
+        truth = read_truth_csv(args.truth)
+        predictions = read_submission(args.pred)
+        result = evaluate(truth, predictions, unknown_ids=args.unknown_ids)
+    except (LabelsFileError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except UnknownImageIdsError as e:
+        print(f"error: {args.pred}: {e} ({args.truth}); see --unknown-ids", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"truth": args.truth, "pred": args.pred, **result.as_dict()}))
+    else:
+        print(f"pages {result.pages}")
+        print(_line("labelled", result.labelled))
+        print(_line("detection-only", result.detection))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
