@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY_PAGES, TINY_SIZE, labels_text, make_kaggle_dir
+from conftest import TINY_PAGES, TINY_SIZE, make_kaggle_dir
 from kuzushiji_tf.kaggle.reader import DataError, read_test, read_train, read_unicode_translation
 
 VALID_IDS = list(TINY_PAGES)
@@ -117,7 +117,7 @@ def test_bad_input_is_named_and_skip_mode_keeps_every_valid_row(tmp_path, break_
     assert f"train.csv:{line}:" in message
     assert fragment in message
     if image_id is not None:
-        assert f"image {image_id}:" in message
+        assert f"image_id '{image_id}':" in message
     assert "\n" not in message
 
     result = read_train(root, on_error="skip")
@@ -169,7 +169,7 @@ def test_pandas_style_nan_and_blank_labels_are_empty_pages(tmp_path):
 def test_wrong_header_and_field_count(tmp_path):
     root = make_kaggle_dir(tmp_path / "k")
     (root / "train.csv").write_text("id,label\nx,\n")
-    with pytest.raises(DataError, match=r"train.csv:1: header is 'id,label'"):
+    with pytest.raises(DataError, match=r"train.csv:1: header must be 'image_id,labels', got \['id', 'label'\]"):
         read_train(root)
     (root / "train.csv").write_text("image_id,labels\nbookA_00001_1,U+3042 1 1 2 2,extra\n")
     with pytest.raises(DataError, match=r"train.csv:2: expected 2 fields"):

@@ -112,7 +112,7 @@ def _truncate(path: Path):
 def test_corrupt_pixel_data_stops_the_build_or_is_skipped_and_reported(tmp_path):
     root = make_kaggle_dir(tmp_path / "k")
     _truncate(root / "train_images" / "bookB-001.jpg")
-    with pytest.raises(DataError, match=r"bookB-001.jpg: image bookB-001: corrupt image data"):
+    with pytest.raises(DataError, match=r"bookB-001.jpg: image_id 'bookB-001': corrupt image data"):
         build_records(root, tmp_path / "r1", RecordOptions(full_data=True, shards=2), workers=1, progress=False)
     assert not list((tmp_path / "r1").glob("*.tfrecord*")) and not (tmp_path / "r1" / MANIFEST).exists()
 
@@ -188,7 +188,7 @@ def test_cli_reports_a_bad_row_in_one_line_and_exit_2(tmp_path, capsys):
                                     "--workers", "1"])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err.count("\n") == 0 and "train.csv:8: image bad_1:" in err and "groups of 5" in err
+    assert err.count("\n") == 0 and "train.csv:8: image_id 'bad_1':" in err and "groups of 5" in err
 
 
 def test_cli_builds_and_prints_a_summary(tmp_path, capsys):

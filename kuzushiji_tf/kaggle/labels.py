@@ -158,35 +158,44 @@ def parse_prediction_labels(text: object) -> tuple[np.ndarray, np.ndarray]:
     return codes, values.reshape(-1, 2)
 
 
-def iter_labels_csv(path: str | Path) -> Iterator[tuple[int, str, str]]:
-    """Yield `(line, image_id, labels)` for each row of an `image_id,labels` CSV, blank lines skipped.
+def iter_csv_rows(path: str | Path, header: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+    """Yield `(line, fields)` for each non-blank row of a CSV after checking its header.
 
     Line numbers are 1-based with the header on line 1, so error messages point at what an editor shows.
-    Raises LabelsFileError for a wrong header, a row without exactly two fields, an empty image id or
-    text that is not UTF-8. The file is read lazily; a missing file raises OSError.
+    Raises LabelsFileError for a missing or empty file, a wrong header, text that is not UTF-8 or a
+    malformed CSV. The file is read lazily.
     """
+    if not Path(path).is_file():
+        raise LabelsFileError(path, None, None, "file is missing")
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         try:
-            header = next(reader, None)
-            if header is None or tuple(h.strip() for h in header) != HEADER:
-                raise LabelsFileError(path, 1, None, f"header must be 'image_id,labels', got {header!r}")
+            first = next(reader, None)
+            if first is None or tuple(h.strip() for h in first) != header:
+                raise LabelsFileError(path, 1, None, f"header must be {','.join(header)!r}, got {first!r}")
             for row in reader:
-                line = reader.line_num
-                if not row:
-                    continue
-                if len(row) != 2:
-                    raise LabelsFileError(
-                        path, line, row[0] or None, f"expected 2 fields (image_id,labels), got {len(row)}: {row!r}"
-                    )
-                image_id, labels = row[0].strip(), row[1]
-                if not image_id:
-                    raise LabelsFileError(path, line, None, f"empty image_id in row {row!r}")
-                yield line, image_id, labels
+                if row:
+                    yield reader.line_num, row
         except UnicodeDecodeError as e:
             raise LabelsFileError(path, reader.line_num + 1, None, f"not UTF-8 text ({e.reason})") from None
         except csv.Error as e:
             raise LabelsFileError(path, reader.line_num, None, f"malformed CSV ({e})") from None
+
+
+def iter_labels_csv(path: str | Path) -> Iterator[tuple[int, str, str]]:
+    """Yield `(line, image_id, labels)` for each row of an `image_id,labels` CSV, blank lines skipped.
+
+    Raises LabelsFileError (see `iter_csv_rows`), also for a row without exactly two fields or an empty id.
+    """
+    for line, row in iter_csv_rows(path, HEADER):
+        if len(row) != 2:
+            raise LabelsFileError(
+                path, line, row[0] or None, f"expected 2 fields (image_id,labels), got {len(row)}: {row!r}"
+            )
+        image_id, labels = row[0].strip(), row[1]
+        if not image_id:
+            raise LabelsFileError(path, line, None, f"empty image_id in row {row!r}")
+        yield line, image_id, labels
 
 
 def read_truth_csv(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -11,13 +11,12 @@ clipped box still marks real ink); a box with no area left inside the image is a
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image
-from kuzushiji_tf.kaggle.labels import parse_truth_labels
+from kuzushiji_tf.kaggle.labels import HEADER, LabelsFileError, iter_csv_rows, parse_truth_labels
 from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
 
 TRAIN_CSV = "train.csv"
@@ -28,14 +27,12 @@ TEST_IMAGES = "test_images"
 ON_ERROR_CHOICES = ("raise", "skip")
 
 
-class DataError(ValueError):
-    """A problem in the input data, located as precisely as we can: `file:line: image ID: problem`."""
+class DataError(LabelsFileError):
+    """A problem in the input data, located as precisely as we can: `file:line: image_id 'ID': problem`."""
 
     def __init__(self, file, problem: str, line: int | None = None, image_id: str | None = None):
-        self.file, self.problem, self.line, self.image_id = str(file), problem, line, image_id
-        where = self.file if line is None else f"{self.file}:{line}"
-        who = "" if image_id is None else f" image {image_id}:"
-        super().__init__(f"{where}:{who} {problem}")
+        super().__init__(file, line, image_id, problem)
+        self.file = self.path
 
 
 @dataclass(frozen=True)
@@ -79,35 +76,21 @@ def check_image_id(image_id: str) -> str | None:
     return None
 
 
-def _rows(path: Path, header: list[str]):
-    """Yields (line number, fields) after checking the header; line numbers count from 1 at the header."""
-    if not path.is_file():
-        raise DataError(path, "file is missing")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        try:
-            first = next(reader)
-        except StopIteration:
-            raise DataError(path, f"file is empty; expected the header {','.join(header)}", line=1) from None
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise DataError(path, f"not a readable CSV ({error})", line=1) from None
-        if [name.strip() for name in first] != header:
-            raise DataError(path, f"header is {','.join(first)!r}; expected {','.join(header)!r}", line=1)
-        line = 1
-        try:
-            for fields in reader:
-                line = reader.line_num
-                if fields:
-                    yield line, fields
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise DataError(path, f"not a readable CSV ({error})", line=line + 1) from None
+def _csv_rows(path: Path, header: tuple[str, ...]):
+    """`iter_csv_rows` with its errors as DataError, so callers catch one type."""
+    try:
+        yield from iter_csv_rows(path, header)
+    except DataError:
+        raise
+    except LabelsFileError as error:
+        raise DataError(error.path, error.problem, line=error.line, image_id=error.image_id) from None
 
 
 def read_unicode_translation(path: str | Path) -> dict[str, str]:
     """`unicode_translation.csv` -> {"U+304B": "か", ...}. Always strict: the vocabulary must be whole."""
     path = Path(path)
     table: dict[str, str] = {}
-    for line, fields in _rows(path, ["Unicode", "char"]):
+    for line, fields in _csv_rows(path, ("Unicode", "char")):
         if len(fields) != 2:
             raise DataError(path, f"expected 2 fields (Unicode,char), found {len(fields)}", line=line)
         code, char = fields[0].strip(), fields[1]
@@ -182,7 +165,7 @@ def read_train(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None
         vocabulary = read_unicode_translation(data_dir / TRANSLATION_CSV)
     path, image_dir = data_dir / TRAIN_CSV, data_dir / TRAIN_IMAGES
     result, seen = ReadResult(pages=[]), {}
-    for line, fields in _rows(path, ["image_id", "labels"]):
+    for line, fields in _csv_rows(path, HEADER):
         result.rows += 1
         try:
             page, clipped = _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels,
@@ -206,7 +189,7 @@ def read_test(data_dir: str | Path, *, on_error: str = "raise", check_images: bo
     data_dir = Path(data_dir)
     path, image_dir = data_dir / SAMPLE_SUBMISSION_CSV, data_dir / TEST_IMAGES
     if path.is_file():
-        entries = [(line, fields) for line, fields in _rows(path, ["image_id", "labels"])]
+        entries = list(_csv_rows(path, HEADER))
     elif image_dir.is_dir():
         path = image_dir
         entries = [(None, [p.stem, ""]) for p in sorted(image_dir.glob("*.jpg"))]
