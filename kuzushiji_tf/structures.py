@@ -70,3 +70,12 @@ class Page:
     @property
     def book(self) -> str:
         return book_of(self.image_id)
+
+
+# Keys shared by CenterNet targets (tf.data), model outputs, the loss and postprocessing: one name per
+# concept across every stage, as CenterNet's `hm`/`wh`/`reg`/`ind`/`reg_mask`.
+HEATMAP = "heatmap"  # targets: float32 [Ho, Wo, 1] Gaussian peaks; outputs: logits [B, Ho, Wo, 1]
+SIZE = "size"  # box (w, h) in output-stride units; targets [max_chars, 2], outputs [B, Ho, Wo, 2]
+OFFSET = "offset"  # centre minus its cell, (dx, dy) in [0, 1); targets [max_chars, 2], outputs [B, Ho, Wo, 2]
+INDICES = "indices"  # int32 [max_chars]: flat cell index y * Wo + x of each character's centre
+MASK = "mask"  # float32 [max_chars]: 1 for a real character, 0 for padding

@@ -1,0 +1,51 @@
+"""The import direction of STYLE.md, checked with `ast`: the backend promise and light worker processes."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "kuzushiji_tf"
+
+# module prefix -> imports it must never make
+FORBIDDEN = {
+    "kuzushiji_tf.structures": ("tensorflow", "keras", "kuzushiji_tf.kaggle", "kuzushiji_tf.data"),
+    "kuzushiji_tf.kaggle": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
+    "kuzushiji_tf.evaluation": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
+    "kuzushiji_tf.synthetic": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
+    "kuzushiji_tf.data": ("keras", "kuzushiji_tf.models", "kuzushiji_tf.engine", "kuzushiji_tf.inference"),
+    "kuzushiji_tf.models": ("tensorflow", "kuzushiji_tf.data", "kuzushiji_tf.engine", "kuzushiji_tf.inference"),
+    "kuzushiji_tf": ("tools",),
+}
+
+
+def _imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_module_imports_against_the_layering():
+    violations = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        for prefix, banned in FORBIDDEN.items():
+            if module == prefix or module.startswith(prefix + "."):
+                for name in _imports(path):
+                    if any(name == b or name.startswith(b + ".") for b in banned):
+                        violations.append(f"{module} imports {name}")
+    assert violations == []
+
+
+def test_reader_metric_generator_and_record_workers_load_no_tensorflow():
+    code = ("import sys, kuzushiji_tf, kuzushiji_tf.kaggle.reader, kuzushiji_tf.kaggle.submission, "
+            "kuzushiji_tf.evaluation, kuzushiji_tf.synthetic, kuzushiji_tf.data.record_images; "
+            "print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
