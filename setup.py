@@ -28,6 +28,8 @@ setup(
         # FreeType) and reads image headers (size, mode, bit depth) before anything is decoded.
         "Pillow>=10",
         "pandas>=2.0",
+        # TensorFlow 2.21 no longer installs TensorBoard, and tf.summary (training logs) needs it.
+        "tensorboard==2.21.*",
         "numpy>=1.26",
     ],
     extras_require={
