@@ -44,7 +44,9 @@ def record_dataset(files: list[str], *, input_context: tf.distribute.InputContex
         dataset = dataset.repeat()
     parallel = num_parallel_reads if num_parallel_reads is not None else tf.data.AUTOTUNE
     return dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(files)),
-                              num_parallel_calls=parallel, deterministic=not shuffle_files)
+                              num_parallel_calls=parallel,
+                              # With a seed the order is reproducible; without one, any ready file may go first.
+                              deterministic=seed is not None or not shuffle_files)
 
 
 def _read(records_dir, kind, split, decode_fn, *, decode_image=True, num_parallel_calls=None, **kwargs):

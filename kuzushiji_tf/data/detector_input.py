@@ -1,0 +1,150 @@
+"""The detector's input: decoded page examples -> (image, targets). The train view is a random crop
+resized to a square and augmented; the eval view is the whole page at the inference scale, so validation
+sees exactly what the detector will see in use.
+
+Each stage is a pure dict -> dict function a test can call eagerly on one example; `detector_dataset`
+chains them over page records.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from kuzushiji_tf.data import image_ops, pipeline, schema
+from kuzushiji_tf.data.centernet_targets import DEFAULT_STRIDE, centernet_targets
+from kuzushiji_tf.structures import HEATMAP, INDICES, MASK, OFFSET, SIZE
+
+TARGET_KEYS = (HEATMAP, SIZE, OFFSET, INDICES, MASK)
+DEFAULT_INPUT_SIZE = 416  # REFERENCE: training crops are resized to 416 x 416
+DEFAULT_EVAL_SHORT_SIDE = 832  # REFERENCE: inference resizes the short side to 832
+SIZE_MULTIPLE = 32  # the backbone's coarsest stride: every input side must divide by it
+# Per-character target slots. A training crop covers at most 0.65^2 x 1.3 = 0.55 of the square of the
+# page's short side, about 40 % of a portrait page, so 512 slots hold any page of up to ~1,250 characters,
+# above the competition's cap of 1,200 per page. A full page gets the cap itself.
+DEFAULT_TRAIN_MAX_CHARS = 512
+DEFAULT_EVAL_MAX_CHARS = 1200
+DEFAULT_SHUFFLE_BUFFER = 256  # serialized pages (~0.3 MB each): decoding happens after the shuffle
+
+
+def crop_page(example: dict, window: tf.Tensor) -> dict:
+    """The page cut to window (y0, x0, h, w): the image, and the characters whose centre lies inside,
+    their boxes shifted and clipped to the crop. `labels` and `codes` follow their boxes."""
+    boxes, keep = image_ops.crop_boxes(example["boxes"], window)
+    return {**example,
+            "image": image_ops.crop_image(example["image"], window),
+            "boxes": boxes,  # [M, 4] crop pixels
+            "labels": tf.boolean_mask(example["labels"], keep),
+            "codes": tf.boolean_mask(example["codes"], keep)}
+
+
+def train_view(example: dict, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_SIZE) -> dict:
+    """Random crop (see `image_ops.sample_crop_window`), resized to input_size x input_size, augmented.
+
+    The crop's own aspect is U(1, 1.3), so squashing it to a square also varies the characters' aspect.
+    `scale` and `original_size` are dropped: a crop has no single map back to the scan.
+
+    Args:
+        example: a `schema.decode_page` dict.  seed: int [2]; the view is a pure function of it.
+    Returns:
+        the example with image float32 [S, S, 3] 0..255 and boxes float32 [M, 4] in its pixels.
+    """
+    crop_seed, augment_seed = tf.unstack(tf.random.split(tf.cast(seed, tf.int64), 2))
+    window = image_ops.sample_crop_window(tf.shape(example["image"])[:2], crop_seed)
+    cropped = crop_page(example, window)
+    image, boxes = image_ops.resize_with_boxes(cropped["image"], cropped["boxes"], [input_size, input_size])
+    image = tf.ensure_shape(image_ops.augment(image, augment_seed), [input_size, input_size, 3])
+    view = {key: value for key, value in cropped.items() if key not in ("scale", "original_size")}
+    return {**view, "image": image, "boxes": boxes}
+
+
+def eval_view(example: dict, short_side: int = DEFAULT_EVAL_SHORT_SIDE) -> dict:
+    """The whole page resized so its short side is `short_side`, each side rounded to a multiple of 32.
+    `scale` becomes original pixels -> these pixels (y, x), so predictions map back by dividing by it.
+
+    Returns:
+        the example with image float32 [H', W', 3] 0..255, boxes float32 [N, 4] and scale float32 [2].
+    """
+    size = image_ops.short_side_size(tf.shape(example["image"])[:2], short_side, SIZE_MULTIPLE)
+    factor = tf.cast(size, tf.float32) / tf.cast(tf.shape(example["image"])[:2], tf.float32)  # (fy, fx)
+    image, boxes = image_ops.resize_with_boxes(example["image"], example["boxes"], size)
+    return {**example, "image": image, "boxes": boxes, "scale": example["scale"] * factor}
+
+
+def with_targets(example: dict, output_size=None, max_chars: int = DEFAULT_TRAIN_MAX_CHARS,
+                 stride: int = DEFAULT_STRIDE) -> dict:
+    """Adds the CenterNet target keys (see `centernet_targets`) for the example's image and boxes.
+    `output_size` (Ho, Wo) defaults to the image size / stride, which eval pages need (sizes vary)."""
+    if output_size is None:
+        output_size = tf.unstack(tf.shape(example["image"])[:2] // stride)
+    return {**example, **centernet_targets(example["boxes"], output_size, max_chars, stride)}
+
+
+def detector_dataset(records_dir: str | Path, split: str, *, training: bool, batch_size: int,
+                     input_size: int = DEFAULT_INPUT_SIZE, eval_short_side: int = DEFAULT_EVAL_SHORT_SIDE,
+                     max_chars: int | None = None, stride: int = DEFAULT_STRIDE, seed: int | None = None,
+                     input_context: tf.distribute.InputContext | None = None,
+                     num_parallel_calls: int | None = None, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+                     include_meta: bool = False) -> tf.data.Dataset:
+    """Batches of (image float32 [B, H, W, 3] 0..255, targets {HEATMAP [B, Ho, Wo, 1], SIZE, OFFSET
+    [B, max_chars, 2], INDICES, MASK [B, max_chars]}) from page records.
+
+    Training repeats forever over shuffled files and records, takes a random crop per example (seeded per
+    example from `seed`: with a seed the views are reproducible) and drops the last partial batch so every
+    step has the same shape. Eval reads each page once, in file order, as the eval view; pages differ in
+    size and padding would move the flat `indices`, so eval batches hold one page (batch_size must be 1).
+
+    Args:
+        records_dir, split: where the page records are (`pipeline.list_shards`).
+        batch_size: per input pipeline (per replica under a distribution strategy).
+        input_size: side of the square training input; eval_short_side: short side of eval pages.
+        max_chars: target slots; None -> DEFAULT_TRAIN_MAX_CHARS or DEFAULT_EVAL_MAX_CHARS.
+        input_context: shards the files per input pipeline.
+        num_parallel_calls: map parallelism (None -> AUTOTUNE; benchmarks pin it).
+        include_meta: also yield meta {image_id string [B]; eval only: scale float32 [B, 2] original ->
+            input pixels (y, x), boxes float32 [B, N, 4] input pixels}, for evaluation in scan pixels.
+    """
+    for name, value in (("input_size", input_size), ("eval_short_side", eval_short_side)):
+        if value < SIZE_MULTIPLE or value % SIZE_MULTIPLE:
+            raise ValueError(f"{name} must be a positive multiple of {SIZE_MULTIPLE}; received {value}")
+    if not training and batch_size != 1:
+        raise ValueError(f"eval pages differ in size, so the eval view batches one page at a time; "
+                         f"received batch_size={batch_size}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive; received {batch_size}")
+    if max_chars is None:
+        max_chars = DEFAULT_TRAIN_MAX_CHARS if training else DEFAULT_EVAL_MAX_CHARS
+    parallel = num_parallel_calls if num_parallel_calls is not None else tf.data.AUTOTUNE
+
+    files = pipeline.list_shards(records_dir, "pages", split)
+    records = pipeline.record_dataset(files, input_context=input_context, shuffle_files=training, seed=seed,
+                                      repeat=training, num_parallel_reads=num_parallel_calls)
+    if training:
+        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)  # one int64 [2] seed per example
+        output_size = (input_size // stride, input_size // stride)
+
+        def parse(record, example_seed):
+            example = train_view(schema.decode_page(record), example_seed, input_size)
+            return _split(with_targets(example, output_size, max_chars, stride), include_meta)
+
+        dataset = tf.data.Dataset.zip(records, seeds).map(parse, num_parallel_calls=parallel,
+                                                          deterministic=seed is not None)
+    else:
+        def parse(record):
+            example = eval_view(schema.decode_page(record), eval_short_side)
+            return _split(with_targets(example, None, max_chars, stride), include_meta)
+
+        dataset = records.map(parse, num_parallel_calls=parallel, deterministic=True)
+    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def _split(example: dict, include_meta: bool) -> tuple:
+    """(image, targets) or (image, targets, meta)."""
+    targets = {key: example[key] for key in TARGET_KEYS}
+    if not include_meta:
+        return example["image"], targets
+    meta = {"image_id": example["image_id"]}
+    if "scale" in example:  # the eval view: one page per batch, so its boxes batch too
+        meta.update(scale=example["scale"], boxes=example["boxes"])
+    return example["image"], targets, meta

@@ -1,0 +1,144 @@
+"""Pixel and box operations of the detector's input views: crop windows, resizes that move boxes with
+the pixels, and the recipe's augmentations.
+
+Every random op is stateless and takes an explicit int32/int64 seed [2], so a view is a pure function of
+(example, seed): reproducible in tests and identical across runs for a seeded pipeline. Images are float32
+on the 0..255 scale throughout; normalisation is the model's first layer.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+# REFERENCE (training input): crop side U(0.35, 0.65) x the page's short side, aspect U(1, 1.3).
+CROP_SCALE_RANGE = (0.35, 0.65)
+CROP_ASPECT_RANGE = (1.0, 1.3)
+# Augmentation magnitudes: albumentations' defaults, which the original used through its Compose.
+RGB_SHIFT_LIMIT = 20.0  # per-channel shift, 0..255 scale (RGBShift)
+BRIGHTNESS_LIMIT = 0.2  # beta x 255 added (RandomBrightnessContrast)
+CONTRAST_LIMIT = 0.2  # alpha = 1 +- 0.2 around the image mean
+NOISE_STD_RANGE = (10.0 ** 0.5, 50.0 ** 0.5)  # GaussNoise var_limit (10, 50)
+DROPOUT_SIDE_RANGE = (0.05, 0.2)  # one hole, side as a fraction of the image side
+# Each of the three groups (colour, brightness/contrast, noise-or-dropout) fires with this probability.
+AUGMENT_PROBABILITY = 0.5
+
+
+def _uniform(seed, shape=(), low=0.0, high=1.0) -> tf.Tensor:
+    return tf.random.stateless_uniform(shape, seed, minval=low, maxval=high)
+
+
+def sample_crop_window(image_size: tf.Tensor, seed: tf.Tensor, scale_range=CROP_SCALE_RANGE,
+                       aspect_range=CROP_ASPECT_RANGE) -> tf.Tensor:
+    """A random crop window of the training view: short side U(scale_range) x the page's short side,
+    long side that times U(aspect_range), the long axis vertical or horizontal with equal chance, placed
+    uniformly inside the page (sides are clipped to the page).
+
+    Args:
+        image_size: int32 [2] (height, width) of the page.
+        seed: int [2].
+    Returns:
+        int32 [4] (y0, x0, height, width) in page pixels.
+    """
+    size = tf.cast(image_size, tf.float32)
+    u = _uniform(seed, [5])
+    short = (scale_range[0] + (scale_range[1] - scale_range[0]) * u[0]) * tf.reduce_min(size)
+    long = short * (aspect_range[0] + (aspect_range[1] - aspect_range[0]) * u[1])
+    crop = tf.where(u[2] < 0.5, tf.stack([long, short]), tf.stack([short, long]))  # (h, w)
+    crop = tf.clip_by_value(tf.round(crop), 1.0, size)
+    origin = tf.floor(u[3:] * (size - crop + 1.0))  # uniform over the size - crop + 1 placements
+    return tf.cast(tf.concat([tf.minimum(origin, size - crop), crop], 0), tf.int32)
+
+
+def crop_boxes(boxes: tf.Tensor, window: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Boxes in a crop's pixels: which boxes have their centre inside the window (half-open, so a centre
+    on the far edge belongs to the next crop), and those boxes shifted and clipped to the window.
+
+    Args:
+        boxes: float32 [N, 4] xyxy page pixels.  window: int32 [4] (y0, x0, height, width).
+    Returns:
+        boxes float32 [M, 4] xyxy crop pixels; keep bool [N] (M = its number of True).
+    """
+    y0, x0, height, width = tf.unstack(tf.cast(window, tf.float32))
+    shifted = tf.reshape(boxes, [-1, 4]) - tf.stack([x0, y0, x0, y0])  # [N, 4]
+    centre = (shifted[:, :2] + shifted[:, 2:]) / 2.0  # [N, 2] (cx, cy)
+    keep = tf.reduce_all((centre >= 0.0) & (centre < tf.stack([width, height])), axis=1)  # [N]
+    limit = tf.stack([width, height, width, height])
+    return tf.clip_by_value(tf.boolean_mask(shifted, keep), 0.0, limit), keep
+
+
+def crop_image(image: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+    """[H, W, C] -> [h, w, C] at window (y0, x0, h, w)."""
+    window = tf.cast(window, tf.int32)
+    return tf.slice(image, tf.concat([window[:2], [0]], 0), tf.concat([window[2:], [-1]], 0))
+
+
+def resize_with_boxes(image: tf.Tensor, boxes: tf.Tensor, size) -> tuple[tf.Tensor, tf.Tensor]:
+    """Resizes an image to size (height, width) and moves xyxy pixel boxes with it, each axis by its own
+    factor. Bilinear with antialiasing, like PIL's resize in the original: pages are only ever shrunk here
+    and plain bilinear would alias thin strokes.
+
+    Returns:
+        float32 [height, width, C] on the input's 0..255 scale; boxes float32 [N, 4].
+    """
+    size = tf.cast(size, tf.int32)
+    old = tf.cast(tf.shape(image)[:2], tf.float32)
+    factor = tf.cast(size, tf.float32) / old  # (fy, fx)
+    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+    boxes = tf.reshape(boxes, [-1, 4]) * tf.stack([factor[1], factor[0], factor[1], factor[0]])
+    return resized, boxes
+
+
+def short_side_size(image_size: tf.Tensor, short_side: int, multiple: int = 32) -> tf.Tensor:
+    """int32 [2] (height, width) with the short side scaled to `short_side` and each side rounded to the
+    nearest multiple of `multiple` (at least one), so every level of the stride-32 backbone aligns."""
+    size = tf.cast(image_size, tf.float32)
+    scaled = size * (float(short_side) / tf.reduce_min(size))
+    return tf.cast(tf.maximum(tf.round(scaled / multiple), 1.0) * multiple, tf.int32)
+
+
+def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """The recipe's photometric augmentation: one of (RGB shift, grayscale), then brightness/contrast,
+    then one of (Gaussian noise, one coarse-dropout hole); each group fires with AUGMENT_PROBABILITY.
+    Geometry is untouched, so boxes stay valid.
+
+    Branches are selected arithmetically rather than by tf.cond: every op is cheap at 416 x 416 and a
+    straight-line graph keeps the op a pure function of the seed.
+
+    Args:
+        image: float32 [H, W, 3], 0..255.  seed: int [2].
+    Returns:
+        float32 [H, W, 3] clipped to 0..255.
+    """
+    seeds = tf.random.split(tf.cast(seed, tf.int64), 8)  # [8, 2]
+    fire = _uniform(seeds[0], [3]) < AUGMENT_PROBABILITY  # per group
+    pick = _uniform(seeds[1], [2]) < 0.5  # which member of groups 1 and 3
+
+    shift = _uniform(seeds[2], [3], -RGB_SHIFT_LIMIT, RGB_SHIFT_LIMIT)  # [3]
+    gray = tf.tile(tf.image.rgb_to_grayscale(image), [1, 1, 3])
+    coloured = tf.where(pick[0], image + shift, gray)
+    image = tf.where(fire[0], coloured, image)
+
+    alpha = 1.0 + _uniform(seeds[3], (), -CONTRAST_LIMIT, CONTRAST_LIMIT)
+    beta = 255.0 * _uniform(seeds[4], (), -BRIGHTNESS_LIMIT, BRIGHTNESS_LIMIT)
+    mean = tf.reduce_mean(image)
+    image = tf.where(fire[1], (image - mean) * alpha + mean + beta, image)
+
+    std = _uniform(seeds[5], (), *NOISE_STD_RANGE)
+    noisy = image + std * tf.random.stateless_normal(tf.shape(image), seeds[6])
+    dropped = coarse_dropout(image, seeds[7])
+    image = tf.where(fire[2], tf.where(pick[1], noisy, dropped), image)
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def coarse_dropout(image: tf.Tensor, seed: tf.Tensor, side_range=DROPOUT_SIDE_RANGE) -> tf.Tensor:
+    """Blacks out one random rectangle (sides U(side_range) x the image's sides), as a blot of ink or a
+    torn corner would hide characters. float32 [H, W, C] -> same."""
+    size = tf.cast(tf.shape(image)[:2], tf.float32)
+    u = _uniform(seed, [4])
+    hole = tf.round((side_range[0] + (side_range[1] - side_range[0]) * u[:2]) * size)  # (h, w)
+    start = tf.floor(u[2:] * (size - hole + 1.0))  # (y0, x0)
+    rows = tf.range(size[0])
+    cols = tf.range(size[1])
+    inside_rows = (rows >= start[0]) & (rows < start[0] + hole[0])  # [H]
+    inside_cols = (cols >= start[1]) & (cols < start[1] + hole[1])  # [W]
+    hole_mask = inside_rows[:, None, None] & inside_cols[None, :, None]  # [H, W, 1]
+    return tf.where(hole_mask, 0.0, image)
