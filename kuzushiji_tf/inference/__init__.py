@@ -1,0 +1,1 @@
+"""TensorFlow graphs around trained models: detection with NMS, page recognition, export."""
