@@ -1,0 +1,48 @@
+"""`python -m kuzushiji_tf.train --task detector` end to end on tiny records: outputs, export, resume."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_kaggle_dir
+from kuzushiji_tf import train
+from kuzushiji_tf.data.records import RecordOptions, build_records
+
+TINY = ["--task", "detector", "--batch-size", "2", "--steps-per-epoch", "2", "--backbone", "resnet_tiny",
+        "--input-size", "64", "--eval-short-side", "128", "--eval-every", "1", "--log-every-steps", "1",
+        "--optimizer", "adamw"]
+
+
+@pytest.fixture(scope="module")
+def tiny_records(tmp_path_factory):
+    root = make_kaggle_dir(tmp_path_factory.mktemp("kaggle"), size=(256, 384))
+    out = tmp_path_factory.mktemp("records")
+    build_records(root, out, RecordOptions(num_folds=3), workers=1, progress=False)
+    return out
+
+
+@pytest.mark.slow
+def test_train_exports_and_resumes(tiny_records, tmp_path, capsys):
+    out = tmp_path / "det"
+    assert train.main(TINY + ["--records", str(tiny_records), "--out", str(out), "--epochs", "1"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history[0]["step"] == 2 and "val_det_f1" in history[0]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["backbone"] == "resnet_tiny" and config["train"]["batch_size"] == 2
+
+    served = tf.saved_model.load(str(out / "saved_model"))
+    outputs = served.signatures["serving_default"](tf.constant(np.full((1, 64, 96, 3), 200, np.float32)))
+    assert {v.shape.as_list()[1:3] == [16, 24] for v in outputs.values()} == {True}
+
+    capsys.readouterr()
+    assert train.main(TINY + ["--records", str(tiny_records), "--out", str(out), "--epochs", "2"]) == 0
+    log = capsys.readouterr().out
+    assert "resumed from" in log and "at step 2" in log
+    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [2]
+
+
+def test_missing_records_is_a_one_line_error(tmp_path, capsys):
+    code = train.main(TINY + ["--records", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--epochs", "1"])
+    assert code == 2
+    assert "manifest.json is missing: build the records with tools/build_records.py" in capsys.readouterr().err
