@@ -1,0 +1,266 @@
+"""A whole synthetic dataset in the Kaggle layout, so every later stage runs on it unchanged.
+
+Writes train.csv, unicode_translation.csv (the full table), sample_submission.csv, train_images/,
+test_images/, test_truth.csv (the test pages' labels, for scoring pseudo-labels and submissions) and
+synthetic.json (what was generated). In train.csv and test_truth.csv the label groups of a page are in
+reading order: columns right to left, top to bottom inside a column. Every file is written under a
+temporary name and renamed, so an interrupted run never leaves a CSV that looks complete. Pages are pure
+functions of (seed, book, page), so the output is byte-identical for a seed whatever `workers` is.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kuzushiji_tf import __version__
+from kuzushiji_tf.structures import Char
+from kuzushiji_tf.synthetic.charset import TABLE_PATH, Charset, build_charset
+from kuzushiji_tf.synthetic.fonts import FontSet, find_fonts
+from kuzushiji_tf.synthetic.render import REAL_HEIGHT, render_page
+from kuzushiji_tf.synthetic.style import BookStyle, sample_book_style
+
+CSV_FILES = ("train.csv", "unicode_translation.csv", "sample_submission.csv", "test_truth.csv")
+INFO_FILE = "synthetic.json"
+IMAGE_DIRS = {"train": "train_images", "test": "test_images"}
+BOOK_PREFIX = "synth"
+# Streams of the seed: each purpose draws from its own, so adding pages never changes a book's style.
+_STYLE, _PAGE, _EMPTY, _NUMBERING = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class PageTask:
+    """One page to draw: its id, split and book, its index in the book, and whether it has text."""
+
+    image_id: str
+    split: str
+    book: str
+    book_index: int
+    page_index: int
+    empty: bool
+    side: int
+
+
+def labels_text(chars: list[Char]) -> str:
+    """Kaggle `labels` (`U+XXXX x y w h` groups, integer pixels), keeping the order of `chars`."""
+    groups = []
+    for c in chars:
+        x, y, w, h = (round(v) for v in c.xywh)
+        groups.append(f"{c.code} {x} {y} {w} {h}")
+    return " ".join(groups)
+
+
+def make_test_id(seed: int, index: int) -> str:
+    """`test_<8 hex>`, a pure function of (seed, index) like Kaggle's opaque test ids."""
+    return "test_" + hashlib.sha256(f"kuzushiji-synthetic:{seed}:{index}".encode()).hexdigest()[:8]
+
+
+def _split_evenly(total: int, parts: int) -> list[int]:
+    return [total // parts + (i < total % parts) for i in range(parts)]
+
+
+def plan_pages(num_pages: int, num_test_pages: int, num_books: int, num_test_books: int, seed: int,
+               empty_fraction: float) -> list[PageTask]:
+    """Train pages over `num_books` books, then test pages over their own `num_test_books` books."""
+    tasks: list[PageTask] = []
+    test_ids: set[str] = set()
+    for split, total, first, count in (("train", num_pages, 0, num_books),
+                                       ("test", num_test_pages, num_books, num_test_books)):
+        code = 0 if split == "train" else 1
+        n_empty = round(empty_fraction * total)
+        empty = set(np.random.default_rng([seed, _EMPTY, code]).permutation(total)[:n_empty].tolist())
+        k = 0
+        for b, n in enumerate(_split_evenly(total, max(1, count))):
+            book_index = first + b
+            book = f"{BOOK_PREFIX}{book_index + 1:04d}"
+            numbering = np.random.default_rng([seed, _NUMBERING, book_index])
+            start, offset = int(numbering.integers(1, 12)), int(numbering.integers(0, 2))
+            for p in range(n):
+                number, side = start + (p + offset) // 2, 1 + (p + offset) % 2
+                if split == "train":
+                    image_id = f"{book}_{number:05d}_{side}"
+                else:
+                    i = len(test_ids)
+                    image_id = make_test_id(seed, i)
+                    while image_id in test_ids:  # a hash collision: take the next index's id
+                        i += 1
+                        image_id = make_test_id(seed, i)
+                    test_ids.add(image_id)
+                tasks.append(PageTask(image_id, split, book, book_index, p, k in empty, side))
+                k += 1
+    return tasks
+
+
+@dataclass(frozen=True)
+class _Context:
+    out_dir: str
+    seed: int
+    page_height: int
+    fonts: FontSet
+    charset: Charset
+    styles: dict[int, BookStyle]
+
+
+_CONTEXT: _Context | None = None
+
+
+def _init_worker(context: _Context, threads: int | None) -> None:
+    global _CONTEXT
+    _CONTEXT = context
+    if threads is not None:
+        cv2.setNumThreads(threads)  # one process per core: OpenCV's own threads would only contend
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write under a temporary name in the same folder, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _render_task(task: PageTask) -> tuple[str, str, str, int]:
+    ctx = _CONTEXT
+    style = ctx.styles[task.book_index]
+    image, chars = render_page([ctx.seed, _PAGE, task.book_index, task.page_index], style,
+                               page_height=ctx.page_height, charset=ctx.charset, fonts=ctx.fonts,
+                               empty=task.empty, side=task.side)
+    ok, jpeg = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, style.jpeg_quality])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode page {task.image_id} as JPEG")
+    write_atomic(Path(ctx.out_dir) / IMAGE_DIRS[task.split] / f"{task.image_id}.jpg", jpeg.tobytes())
+    return task.image_id, task.split, labels_text(chars), len(chars)
+
+
+def _prepare_out_dir(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"output folder {out} is not empty; pass overwrite=True (--overwrite) to replace it")
+        # Only what this generator writes is removed: a mistyped --out must not wipe someone's folder.
+        for name in CSV_FILES + (INFO_FILE,):
+            (out / name).unlink(missing_ok=True)
+        for folder in IMAGE_DIRS.values():
+            for image in (out / folder).glob("*.jpg") if (out / folder).is_dir() else []:
+                image.unlink()
+    for folder in IMAGE_DIRS.values():
+        (out / folder).mkdir(parents=True, exist_ok=True)
+
+
+def _csv(rows: list[tuple[str, str]]) -> bytes:
+    # Ids and labels never hold commas or quotes, so plain joining is exact CSV.
+    return ("image_id,labels\n" + "".join(f"{i},{labels}\n" for i, labels in sorted(rows))).encode()
+
+
+def _check_args(num_pages, num_test_pages, num_books, num_test_books, page_height, workers, empty_fraction):
+    for name, value, low in (("num_pages", num_pages, 0), ("num_test_pages", num_test_pages, 0),
+                             ("num_books", num_books, 1), ("num_test_books", num_test_books, 1),
+                             ("page_height", page_height, 64), ("workers", workers, 1)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; received {name}={value!r}")
+    if not 0.0 <= empty_fraction <= 1.0:
+        raise ValueError(f"empty_fraction must be in [0, 1]; received empty_fraction={empty_fraction!r}")
+
+
+def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 0, num_books: int = 4,
+                     seed: int = 0, page_height: int = REAL_HEIGHT, charset: str | Path | None = None,
+                     workers: int = 1, num_test_books: int | None = None, empty_fraction: float = 0.03,
+                     overwrite: bool = False, fonts: FontSet | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> dict:
+    """Write a synthetic Kaggle-layout dataset to `out_dir` and return a summary.
+
+    Args:
+        out_dir: folder to create or fill; it must be empty unless `overwrite`.
+        num_pages, num_test_pages: train and test page counts.
+        num_books: train books (page ids `synth0001_00004_2`); test pages come from `num_test_books`
+            books of their own (default: about a third as many, at least one).
+        seed: everything is a pure function of it; page_height: image height (width ~0.62 of it).
+        charset: a name of `charset.NAMED_CHARSETS` or a file of characters; None is `default`.
+        workers: processes drawing pages; the output does not depend on it.
+        empty_fraction: share of pages (per split, rounded) with no text.
+        fonts: faces to draw with (found by `find_fonts` when None).
+        progress: called as progress(done, total) after each page.
+
+    Returns:
+        dict with `train_pages`, `test_pages`, `empty_pages`, `chars` (train), `test_chars`, `classes`
+        (distinct train codes), `charset_size`, `books` ({book: {split, pages, chars}}), `fonts`, `seconds`.
+
+    Raises:
+        ValueError: a bad argument or charset; FileExistsError: `out_dir` not empty;
+        FontNotFoundError: no Japanese font.
+    """
+    started = time.perf_counter()
+    if num_test_books is None:
+        num_test_books = max(1, min(num_test_pages, num_books // 3))
+    _check_args(num_pages, num_test_pages, num_books, num_test_books, page_height, workers, empty_fraction)
+    fonts = find_fonts() if fonts is None else fonts
+    charset_obj = build_charset(charset, fonts)
+    out = Path(out_dir)
+    _prepare_out_dir(out, overwrite)
+    tasks = plan_pages(num_pages, num_test_pages, num_books, num_test_books, seed, empty_fraction)
+    styles = {b: sample_book_style(np.random.default_rng([seed, _STYLE, b]), fonts)
+              for b in sorted({t.book_index for t in tasks})}
+    context = _Context(str(out), seed, int(page_height), fonts, charset_obj, styles)
+    results = []
+    if workers > 1 and len(tasks) > 1:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=ctx, initializer=_init_worker,
+                                 initargs=(context, 1)) as pool:
+            for result in pool.map(_render_task, tasks):
+                results.append(result)
+                if progress:
+                    progress(len(results), len(tasks))
+    else:
+        _init_worker(context, None)
+        for task in tasks:
+            results.append(_render_task(task))
+            if progress:
+                progress(len(results), len(tasks))
+    return _write_tables(out, seed, page_height, charset_obj, fonts, tasks, styles, results, empty_fraction,
+                         time.perf_counter() - started)
+
+
+def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds):
+    rows = {"train": [], "test": []}
+    books: dict[str, dict] = {}
+    classes: set[str] = set()
+    chars = {"train": 0, "test": 0}
+    for task, (image_id, split, labels, n) in zip(tasks, results):
+        rows[split].append((image_id, labels))
+        chars[split] += n
+        if split == "train":
+            classes.update(labels.split()[0::5])
+        book = books.setdefault(task.book, {"split": split, "pages": 0, "empty_pages": 0, "chars": 0,
+                                            "style": styles[task.book_index].to_dict()})
+        book["pages"] += 1
+        book["empty_pages"] += task.empty
+        book["chars"] += n
+    info = {
+        "generator": "kuzushiji_tf.synthetic", "version": __version__, "seed": seed,
+        "options": {"page_height": int(page_height), "empty_fraction": empty_fraction, "charset": charset.name},
+        "fonts": [{"name": f.name, "path": f.path, "index": f.index,
+                   "role": "fallback" if f == fonts.fallback else "primary"} for f in fonts.faces],
+        "charset_size": len(charset), "train_pages": len(rows["train"]), "test_pages": len(rows["test"]),
+        "empty_pages": sum(t.empty for t in tasks), "chars": chars["train"], "test_chars": chars["test"],
+        "classes": len(classes), "books": books,
+        "reading_order": "label groups per page: columns right to left, top to bottom inside a column",
+    }
+    write_atomic(out / "unicode_translation.csv", TABLE_PATH.read_bytes())
+    write_atomic(out / "sample_submission.csv", _csv([(i, "") for i, _ in rows["test"]]))
+    write_atomic(out / "test_truth.csv", _csv(rows["test"]))
+    write_atomic(out / "train.csv", _csv(rows["train"]))
+    write_atomic(out / INFO_FILE, (json.dumps(info, indent=2, ensure_ascii=False) + "\n").encode())
+    summary = {k: info[k] for k in ("seed", "charset_size", "train_pages", "test_pages", "empty_pages", "chars",
+                                    "test_chars", "classes")}
+    summary.update(out_dir=str(out), seconds=round(seconds, 2), fonts=[f.name for f in fonts.faces],
+                   books={b: {k: v for k, v in d.items() if k != "style"} for b, d in books.items()})
+    return summary

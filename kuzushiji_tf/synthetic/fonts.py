@@ -1,0 +1,217 @@
+"""Japanese fonts for the synthetic pages: where they are, which glyphs they really have, and ink masks.
+
+Brush faces (Kouzan Sousyo, Gyosho, Mouhitsu) give the pages their kuzushiji look; Noto Serif CJK JP is
+the fallback for glyphs a brush face lacks. A face "lacks" a glyph when Pillow draws its `.notdef` for it,
+so coverage is tested by rendering, not trusted from the font's name.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+FONT_DIR_ENV = "KUZUSHIJI_FONT_DIR"
+SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
+# File name (lower case) -> face name for the Debian package fonts-kouzan-mouhitsu.
+KOUZAN_FILES = {
+    "kouzanbrushfontsousyo.ttf": "kouzan-sousyo",
+    "kouzan-mouhitsu-gyosho.ttf": "kouzan-gyosho",
+    "kouzan-mouhitsu.ttf": "kouzan-mouhitsu",
+}
+# Fallback files in order of preference: serif first, it is closer to woodblock print than sans.
+FALLBACK_FILES = ("notoserifcjk-regular.ttc", "notoserifcjkjp-regular.otf", "notoserifcjk-bold.ttc",
+                  "notosanscjk-regular.ttc", "notosanscjkjp-regular.otf")
+REF_EM = 160  # glyphs are drawn once at this em size and resized: one FreeType call per (face, char)
+_PROBE = "あ日"  # a Japanese face must really have these
+_MISSING = "\uffff"  # a noncharacter: no cmap maps it, so it draws `.notdef`
+_PROBE_EM = 32  # big enough that no real glyph draws exactly like `.notdef`
+
+
+class FontNotFoundError(RuntimeError):
+    """No usable Japanese font: the message says which package to install or which variable to set."""
+
+
+@dataclass(frozen=True)
+class FontFace:
+    """One face in one font file (`index` picks the face in a .ttc collection)."""
+
+    name: str
+    path: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class FontSet:
+    """The faces a dataset is drawn with: `primary` styles books, `fallback` fills their missing glyphs."""
+
+    primary: tuple[FontFace, ...]
+    fallback: FontFace | None = None
+
+    @property
+    def faces(self) -> tuple[FontFace, ...]:
+        return self.primary + ((self.fallback,) if self.fallback else ())
+
+    def face(self, name: str) -> FontFace:
+        for face in self.faces:
+            if face.name == name:
+                return face
+        raise KeyError(f"no font face named {name!r}; have {[f.name for f in self.faces]}")
+
+
+def missing_font_message(searched: list[str]) -> str:
+    return ("no Japanese font found (searched " + ", ".join(searched or ["nothing"]) + "): install the Debian "
+            "package fonts-kouzan-mouhitsu (fallback fonts-noto-cjk), or set "
+            f"{FONT_DIR_ENV} to a folder of .ttf/.otf/.ttc fonts")
+
+
+def font_search_dirs() -> list[Path]:
+    """Folders searched for fonts: $KUZUSHIJI_FONT_DIR first, then the system folders."""
+    dirs = [Path(os.environ[FONT_DIR_ENV])] if os.environ.get(FONT_DIR_ENV) else []
+    return dirs + [Path(d).expanduser() for d in SYSTEM_FONT_DIRS]
+
+
+def _font_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in FONT_SUFFIXES and p.is_file())
+
+
+@lru_cache(maxsize=256)
+def load_font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size, index=index)
+
+
+def _jp_index(path: Path) -> int:
+    """The Japanese face of a collection (`Noto Serif CJK JP` is index 0 today; do not rely on it)."""
+    if path.suffix.lower() != ".ttc":
+        return 0
+    for index in range(16):
+        try:
+            family = load_font(str(path), index, 16).getname()[0] or ""
+        except OSError:
+            break
+        if family.endswith(" JP"):
+            return index
+    return 0
+
+
+def _draw(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:
+    """The anti-aliased ink of one character, cropped to Pillow's bbox: uint8 [h, w], 255 = full ink."""
+    left, top, right, bottom = font.getbbox(char)
+    image = Image.new("L", (max(1, right - left), max(1, bottom - top)))
+    ImageDraw.Draw(image).text((-left, -top), char, font=font, fill=255)
+    return np.asarray(image)
+
+
+@cache
+def _notdef(face: FontFace) -> bytes:
+    ink = _draw(load_font(face.path, face.index, _PROBE_EM), _MISSING)
+    return ink.tobytes() + bytes(str(ink.shape), "ascii")
+
+
+@lru_cache(maxsize=65536)
+def has_glyph(face: FontFace, char: str) -> bool:
+    """True when `face` draws `char` with its own glyph: some ink, and not the `.notdef` box."""
+    ink = _draw(load_font(face.path, face.index, _PROBE_EM), char)
+    return bool(ink.max() > 0) and ink.tobytes() + bytes(str(ink.shape), "ascii") != _notdef(face)
+
+
+def _is_japanese(face: FontFace) -> bool:
+    try:
+        return all(has_glyph(face, c) for c in _PROBE)
+    except OSError:  # not a font Pillow can open
+        return False
+
+
+def find_fonts(search_dirs: list[Path] | None = None) -> FontSet:
+    """Kouzan brush faces (and any Japanese font under $KUZUSHIJI_FONT_DIR) plus a Noto CJK JP fallback.
+
+    Raises:
+        FontNotFoundError: no Japanese face at all.
+    """
+    dirs = font_search_dirs() if search_dirs is None else [Path(d) for d in search_dirs]
+    return _find_fonts(tuple(str(d) for d in dirs), os.environ.get(FONT_DIR_ENV, ""))
+
+
+@lru_cache(maxsize=8)
+def _find_fonts(dirs: tuple[str, ...], env_dir: str) -> FontSet:
+    primary: dict[str, FontFace] = {}
+    fallbacks: dict[str, FontFace] = {}
+    for folder in dirs:
+        user_folder = bool(env_dir) and Path(folder) == Path(env_dir)
+        for path in _font_files(Path(folder)):
+            low = path.name.lower()
+            if low in FALLBACK_FILES:
+                fallbacks.setdefault(low, FontFace("noto-" + path.stem.lower(), str(path), _jp_index(path)))
+            elif low in KOUZAN_FILES or user_folder:
+                name = KOUZAN_FILES.get(low, path.stem.lower())
+                face = FontFace(name, str(path), _jp_index(path))
+                if name not in primary and _is_japanese(face):
+                    primary[name] = face
+    fallback = next((fallbacks[f] for f in FALLBACK_FILES if f in fallbacks and _is_japanese(fallbacks[f])), None)
+    if not primary and fallback is None:
+        raise FontNotFoundError(missing_font_message(list(dirs)))
+    if not primary:  # only Noto: books differ in size, weight and paper, not in hand
+        return FontSet((fallback,), None)
+    return FontSet(tuple(primary[n] for n in sorted(primary)), fallback)
+
+
+def crop_to_ink(mask: np.ndarray) -> np.ndarray:
+    """The smallest window holding every non-zero pixel ([1, 1] of zeros for a blank mask)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if not len(rows):
+        return np.zeros((1, 1), np.uint8)
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    return mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+class GlyphCache:
+    """Ink masks per (face, char, stroke weight) at the reference em size, resized per use.
+
+    Drawing once at `REF_EM` and resizing keeps FreeType out of the per-character loop, and makes the
+    stroke weight (dilate/erode in reference pixels) look the same on a 400 px page and a 3900 px one.
+    """
+
+    def __init__(self, fonts: FontSet, max_items: int = 4000):
+        self.fonts = fonts
+        self.max_items = max_items
+        self._masks: dict[tuple[str, str, int], np.ndarray] = {}
+
+    def reference(self, face_name: str, char: str, weight: int) -> np.ndarray:
+        key = (face_name, char, weight)
+        mask = self._masks.get(key)
+        if mask is None:
+            face = self.fonts.face(face_name)
+            mask = _draw(load_font(face.path, face.index, REF_EM), char)
+            if weight:
+                kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(weight) + 1,) * 2)
+                mask = np.pad(mask, abs(weight) + 1)
+                mask = cv2.dilate(mask, kernel) if weight > 0 else cv2.erode(mask, kernel)
+            mask = crop_to_ink(mask)
+            if len(self._masks) >= self.max_items:
+                self._masks.clear()
+            self._masks[key] = mask
+        return mask
+
+    def glyph(self, face_name: str, char: str, em: float, weight: int = 0, aspect: float = 1.0,
+              angle: float = 0.0) -> np.ndarray:
+        """uint8 [h, w] ink of `char` at em size `em` px, squeezed by `aspect` (w/h) and turned `angle` deg."""
+        ref = self.reference(face_name, char, weight)
+        scale = em / REF_EM
+        fx, fy = scale * aspect ** 0.5, scale / aspect ** 0.5
+        w, h = max(1, round(ref.shape[1] * fx)), max(1, round(ref.shape[0] * fy))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        mask = cv2.resize(ref, (w, h), interpolation=interp)
+        if angle:
+            side = int(np.ceil(np.hypot(w, h))) + 2
+            pad_x, pad_y = (side - w) // 2, (side - h) // 2
+            mask = cv2.copyMakeBorder(mask, pad_y, side - h - pad_y, pad_x, side - w - pad_x, cv2.BORDER_CONSTANT)
+            rot = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
+            mask = crop_to_ink(cv2.warpAffine(mask, rot, (side, side), flags=cv2.INTER_LINEAR))
+        return mask

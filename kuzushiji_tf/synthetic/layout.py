@@ -1,0 +1,182 @@
+"""Where each glyph goes: vertical columns read right to left, characters top to bottom, glosses beside.
+
+Placements come out in reading order (columns right to left, top to bottom inside a column), and that
+order becomes the order of the label groups in train.csv; transcription tests rely on it. Characters are
+stacked by their ink extents, as a carver would, so the labelled box is the glyph's tight ink box.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kuzushiji_tf.synthetic.charset import HIRAGANA_ORDER, Charset, is_kana
+from kuzushiji_tf.synthetic.fonts import FontSet, GlyphCache, has_glyph
+from kuzushiji_tf.synthetic.style import BookStyle
+
+INK_THRESHOLD = 96  # uint8 alpha from which a pixel is ink for the box: the anti-aliased fringe is not
+MIN_GAP = 3  # pixels kept free between any two boxes, so each box's 1-px ring holds no other glyph's ink
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One glyph on the page.
+
+    Args:
+        char: the character drawn.
+        mask: uint8 [h, w] ink alpha, 255 = full ink.
+        x, y: page position of the mask's top-left pixel.
+        box: tight ink box on the page, (x0, y0, x1, y1) with exclusive x1, y1 (integers).
+        gloss: True for an unannotated reading gloss.
+        column: reading-order index of the column (0 = rightmost); for a gloss, its kanji's column.
+    """
+
+    char: str
+    mask: np.ndarray
+    x: int
+    y: int
+    box: tuple[int, int, int, int]
+    gloss: bool = False
+    column: int = 0
+
+
+def ink_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1), exclusive ends, of the pixels >= INK_THRESHOLD; None when there are none."""
+    rows = np.flatnonzero((mask >= INK_THRESHOLD).any(axis=1))
+    if not len(rows):
+        return None
+    cols = np.flatnonzero((mask[rows[0]:rows[-1] + 1] >= INK_THRESHOLD).any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _solid(mask: np.ndarray) -> np.ndarray:
+    # Thin strokes shrunk to a few pixels lose their peak; printed ink is solid somewhere in every glyph.
+    peak = int(mask.max())
+    if 0 < peak < 224:
+        mask = np.minimum(mask.astype(np.float32) * (255.0 / peak), 255).astype(np.uint8)
+    return mask
+
+
+class ColumnWriter:
+    """Lays out one page's glyphs for a book style; one instance per page (it holds the page's rng)."""
+
+    def __init__(self, rng: np.random.Generator, style: BookStyle, charset: Charset, fonts: FontSet,
+                 cache: GlyphCache):
+        self.rng, self.style, self.charset, self.fonts, self.cache = rng, style, charset, fonts, cache
+        self._pending: list[str] = []
+
+    def _face_for(self, char: str, face: str) -> str:
+        drawn_by = self.charset.faces.get(char)
+        if drawn_by is None:  # glosses: kana outside the charset
+            candidates = [f.name for f in self.fonts.faces if has_glyph(f, char)]
+            drawn_by = tuple(candidates) or (face,)
+        if face in drawn_by:
+            return face
+        for other in self.style.faces:  # the book's other hands before the fallback
+            if other in drawn_by:
+                return other
+        return drawn_by[-1]
+
+    def _glyph(self, char: str, em: float, face: str | None = None, bolder: int = 0):
+        st, rng = self.style, self.rng
+        if face is None:
+            face = st.faces[int(rng.choice(len(st.faces), p=st.face_weights))]
+        face = self._face_for(char, face)
+        aspect = float(np.exp(rng.normal(0, 0.06)))
+        angle = float(rng.normal(0, 2.0))
+        mask = _solid(self.cache.glyph(face, char, em, st.weight + bolder, aspect, angle))
+        box = ink_box(mask)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
+        # Keep a 1-px fringe of the sub-threshold anti-aliasing around the box: it is the glyph's edge.
+        fx0, fy0 = max(0, x0 - 1), max(0, y0 - 1)
+        mask = mask[fy0:y1 + 1, fx0:x1 + 1]
+        return mask, (x0 - fx0, y0 - fy0, x1 - fx0, y1 - fy0)
+
+    def _next_char(self) -> str:
+        if not self._pending:
+            self._pending = self.charset.sample(self.rng, self.style.kanji_ratio, 64)
+        return self._pending.pop()
+
+    def columns(self, area: tuple[float, float, float, float], em: float, n_cols: int, title: bool = False,
+                max_chars: int | None = None, gap: int = MIN_GAP) -> list[Placement]:
+        """Glyphs filling `area` (x0, y0, x1, y1) in `n_cols` columns, in reading order.
+
+        `gap` pixels are kept free between boxes (MIN_GAP for labelled text; 0 is fine for show-through).
+        """
+        st, rng = self.style, self.rng
+        ax0, ay0, ax1, ay1 = area
+        pitch = (ax1 - ax0) / n_cols
+        em = min(em, pitch / 1.4)  # room for the glyph and a gloss lane beside it
+        out: list[Placement] = []
+        indent = 0.0
+        for col in range(n_cols):
+            slot_x0, slot_x1 = ax1 - pitch * (col + 1) + gap, ax1 - pitch * col - gap
+            centre = (slot_x0 + slot_x1) / 2 - 0.08 * pitch + rng.normal(0, 0.025) * pitch  # gloss lane right
+            bottom = ay1
+            col_em = em
+            if title and col == 0:
+                col_em, indent = em * rng.uniform(1.15, 1.35), em * rng.uniform(1.0, 3.0)
+                bottom = min(ay1, ay0 + indent + col_em * rng.uniform(2.4, 4.2))
+            elif rng.random() < 0.12:  # a paragraph ends inside this column
+                bottom = ay0 + (ay1 - ay0) * rng.uniform(0.15, 0.85)
+            y = ay0 + indent
+            indent = em if (bottom < ay1 and rng.random() < 0.5) else 0.0
+            drift = rng.normal(0, 0.01) * pitch  # columns lean a little as a carved line does
+            misses = 0
+            while misses < 20:  # a column too narrow for any glyph (a toy page size) just stays empty
+                if max_chars is not None and len(out) >= max_chars:
+                    return out
+                char = self._next_char()
+                # Kanji are carved a little larger than kana (Kaggle samples: median 6.8% vs 4.3% of width).
+                e = col_em * float(np.exp(rng.normal(0, st.size_sigma))) * (1.0 if is_kana(char) else 1.08)
+                glyph = self._glyph(char, e)
+                if glyph is not None and glyph[1][2] - glyph[1][0] > slot_x1 - slot_x0:
+                    # Too wide for its column: shrink it rather than let it touch the next column.
+                    glyph = self._glyph(char, e * 0.95 * (slot_x1 - slot_x0) / (glyph[1][2] - glyph[1][0]))
+                if glyph is None or glyph[1][2] - glyph[1][0] > slot_x1 - slot_x0:
+                    misses += 1
+                    continue
+                mask, (bx0, by0, bx1, by1) = glyph
+                w, h = bx1 - bx0, by1 - by0
+                if y + h > bottom:
+                    break
+                frac = (y - ay0) / max(1.0, ay1 - ay0)
+                x = centre + drift * frac - w / 2 + rng.normal(0, 0.03) * e
+                x = float(np.clip(x, slot_x0, max(slot_x0, slot_x1 - w)))
+                px, py = round(x) - bx0, round(y) - by0
+                box = (px + bx0, py + by0, px + bx1, py + by1)
+                out.append(Placement(char, mask, px, py, box, column=col))
+                y = box[3] + max(gap, st.gap * e * rng.uniform(0.4, 1.6))
+        return out
+
+    def glosses(self, placed: list[Placement], limit_x1: float) -> list[Placement]:
+        """Small kana to the right of some kanji, 35-45% of their size; dropped where they would touch a box."""
+        st, rng = self.style, self.rng
+        kana = list(HIRAGANA_ORDER)
+        taken = [p.box for p in placed]
+        out: list[Placement] = []
+        for p in placed:
+            if is_kana(p.char) or rng.random() >= st.gloss_prob:
+                continue
+            x0, y0, x1, y1 = p.box
+            em = (x1 - x0 + y1 - y0) / 2 / 0.7 * rng.uniform(0.35, 0.45)
+            gx, gy = x1 + max(MIN_GAP, 0.12 * em), y0 + rng.uniform(-0.1, 0.3) * (y1 - y0)
+            for _ in range(int(rng.choice([1, 2, 2, 3]))):
+                glyph = self._glyph(kana[int(rng.integers(len(kana)))], em, st.faces[0], bolder=4)
+                if glyph is None:
+                    continue
+                mask, (bx0, by0, bx1, by1) = glyph
+                px, py = round(gx) - bx0, round(gy) - by0
+                box = (px + bx0, py + by0, px + bx1, py + by1)
+                if box[2] > limit_x1 or any(_near(box, t) for t in taken):
+                    break
+                out.append(Placement("", mask, px, py, box, gloss=True, column=p.column))
+                taken.append(box)
+                gy = box[3] + max(MIN_GAP, 0.15 * em)
+        return out
+
+
+def _near(a: tuple[int, int, int, int], b: tuple[int, int, int, int], gap: int = MIN_GAP) -> bool:
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
