@@ -1,10 +1,27 @@
 """From detector outputs to boxes in scan pixels: peak decoding (the model's), then TensorFlow NMS and
-the scale back to the original page. Kept outside `models/` because NMS is a TF op."""
+the scale back to the original page. Kept outside `models/` because NMS is a TF op.
+
+`detect_page` is the one entry point for a whole scan: resize to the inference short side, detect, and
+optionally the recipe's adaptive multi-scale pass with box voting.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import tensorflow as tf
 
+from kuzushiji_tf.data.image_ops import short_side_size
+from kuzushiji_tf.inference.box_voting import box_voting
 from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
+
+SIZE_MULTIPLE = 32  # the backbone's coarsest stride
+# REFERENCE "Adaptive scale": rescale so the mean character is 35 px, then detect at x0.8, x1, x1.25.
+TARGET_CHAR_SIZE = 35.0
+ADAPTIVE_SCALES = (0.8, 1.0, 1.25)
+# The adapted short side stays within these bounds: a page of a few huge characters must not shrink to
+# nothing, and one of tiny noise peaks must not blow up the input.
+MIN_SHORT_SIDE, MAX_SHORT_SIDE = 320, 2048
 
 
 def detect(model, images: tf.Tensor, *, score_threshold: float = 0.3, nms_iou: float = 0.5,
@@ -28,3 +45,57 @@ def to_original_pixels(boxes: tf.Tensor, scale_yx: tf.Tensor) -> tf.Tensor:
     """Input-pixel boxes -> scan pixels; `scale_yx` maps scan pixels to input pixels as (y, x)."""
     sy, sx = scale_yx[0], scale_yx[1]
     return boxes / tf.stack([sx, sy, sx, sy])
+
+
+def resize_page(image, short_side: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """A scan (uint8 [H, W, 3]) as a detector input: float32 [1, H', W', 3] 0..255 with the short side at
+    `short_side` and both sides multiples of 32, and scale_yx float32 [2] (scan -> input pixels)."""
+    image = tf.convert_to_tensor(image)
+    original = tf.shape(image)[:2]
+    size = short_side_size(original, short_side, SIZE_MULTIPLE)
+    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+    return resized[None], tf.cast(size, tf.float32) / tf.cast(original, tf.float32)
+
+
+@dataclass(frozen=True)
+class PageDetections:
+    """Boxes float32 [n, 4] xyxy in scan pixels, scores float32 [n] (best first), and the short sides used."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    short_sides: tuple[int, ...]
+
+    @property
+    def centers(self) -> np.ndarray:
+        """float32 [n, 2] (x, y): the points a Kaggle submission gives."""
+        return (self.boxes[:, :2] + self.boxes[:, 2:]) / 2.0
+
+
+def _detect_at(model, image, short_side: int, score_threshold: float, nms_iou: float, max_detections: int):
+    inputs, scale = resize_page(image, short_side)
+    boxes, scores = detect(model, inputs, score_threshold=score_threshold, nms_iou=nms_iou,
+                           max_detections=max_detections)[0]
+    return to_original_pixels(boxes, scale), scores, scale
+
+
+def detect_page(model, image, *, short_side: int = 832, score_threshold: float = 0.3, nms_iou: float = 0.5,
+                max_detections: int = 1200, adaptive: bool = False, target_char_size: float = TARGET_CHAR_SIZE,
+                scales: tuple[float, ...] = ADAPTIVE_SCALES) -> PageDetections:
+    """Characters on one scan (uint8 [H, W, 3] RGB), boxes in its own pixels.
+
+    With `adaptive`, the first pass only measures the characters: the short side is rescaled so their
+    mean size ((w + h) / 2) becomes `target_char_size` input pixels, the page is detected again at that
+    short side times each of `scales`, and the passes are merged by box voting (REFERENCE). This helps
+    books whose script is much larger or smaller than the training crops' typical 35 px.
+    """
+    boxes, scores, scale = _detect_at(model, image, short_side, score_threshold, nms_iou, max_detections)
+    if not adaptive or int(tf.shape(boxes)[0]) == 0:
+        return PageDetections(boxes.numpy(), scores.numpy(), (short_side,))
+    in_input = boxes * tf.stack([scale[1], scale[0], scale[1], scale[0]])
+    mean_size = float(tf.reduce_mean(((in_input[:, 2] - in_input[:, 0]) + (in_input[:, 3] - in_input[:, 1])) / 2))
+    adapted = short_side * target_char_size / max(mean_size, 1.0)
+    sides = tuple(int(np.clip(round(adapted * s), MIN_SHORT_SIDE, MAX_SHORT_SIDE)) for s in scales)
+    passes = [_detect_at(model, image, side, score_threshold, nms_iou, max_detections)[:2] for side in sides]
+    merged, merged_scores = box_voting(tf.concat([b for b, _ in passes], 0), tf.concat([s for _, s in passes], 0),
+                                       max_detections=max_detections)
+    return PageDetections(merged.numpy(), merged_scores.numpy(), sides)
