@@ -1,0 +1,173 @@
+"""One graph from an encoded page to its characters: decode, resize, detect, peaks, NMS, crop each
+character from the full-resolution scan, classify, threshold, pad. Only core TensorFlow ops, so the same
+function runs eagerly in Python, inside `tools/pseudo_label.py`, and as the `serving_default` signature
+of the exported SavedModel that TF Serving loads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from kuzushiji_tf.data.image_ops import short_side_size
+from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
+
+MAX_CHARS = 1200  # Kaggle's cap per page; outputs are padded to it
+INFERENCE_CROP_FACTOR = 1.2  # REFERENCE: inference crops are squares of 1.2 x the longer box side
+DEFAULT_MAX_IMAGE_BYTES = 50_000_000
+DEFAULT_MAX_PIXELS = 64_000_000  # as the record builder: larger images are refused as decompression bombs
+# Crops are cut at twice the classifier's input and average-pooled down: crop_and_resize has no
+# antialiasing, and large characters would alias where the training crops were area-resized.
+CROP_OVERSAMPLE = 2
+
+JPEG_MAGIC = b"\xff\xd8"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# Output keys of the serving signature, each padded to [B, max_chars] (boxes [B, max_chars, 4]).
+CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
+    "codepoints", "codes", "detection_scores", "class_probabilities", "boxes", "count")
+
+
+@dataclass(frozen=True)
+class RecognizerOptions:
+    """Export-time settings, written into the SavedModel's graph."""
+
+    short_side: int = 832  # REFERENCE: inference short side
+    det_threshold: float = 0.3  # REFERENCE: submission thresholds
+    cls_threshold: float = 0.5
+    nms_iou: float = 0.5
+    max_chars: int = MAX_CHARS
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def _image_hw(data: tf.Tensor, is_jpeg: tf.Tensor) -> tf.Tensor:
+    """int32 [2] (height, width) read from the header, before any pixel is decoded."""
+    def png_hw():
+        raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8), tf.int32)  # [8] big-endian
+        width = raw[0] * 16777216 + raw[1] * 65536 + raw[2] * 256 + raw[3]
+        height = raw[4] * 16777216 + raw[5] * 65536 + raw[6] * 256 + raw[7]
+        return tf.stack([height, width])
+    return tf.cond(is_jpeg, lambda: tf.io.extract_jpeg_shape(data)[:2], png_hw)
+
+
+def decode_page_image(data: tf.Tensor, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
+    """JPEG or PNG bytes -> uint8 [H, W, 3]. Empty input, anything else, or an image over the limits fails
+    with an InvalidArgumentError that says which, so a server answers the request with an error."""
+    length = tf.strings.length(data)
+    checks = [tf.debugging.assert_greater(length, 0, message="input is empty (0 bytes), not an image"),
+              tf.debugging.assert_less_equal(length, max_image_bytes,
+                                             message=f"input is larger than {max_image_bytes} bytes")]
+    with tf.control_dependencies(checks):
+        is_jpeg = tf.equal(tf.strings.substr(data, 0, 2), JPEG_MAGIC)
+        is_png = tf.equal(tf.strings.substr(data, 0, 8), PNG_MAGIC)
+    with tf.control_dependencies([tf.debugging.Assert(tf.logical_or(is_jpeg, is_png),
+                                                      ["input is not a JPEG or PNG image"])]):
+        hw = _image_hw(data, is_jpeg)
+    pixels = tf.cast(hw[0], tf.int64) * tf.cast(hw[1], tf.int64)
+    with tf.control_dependencies([tf.debugging.assert_less_equal(
+            pixels, tf.constant(max_pixels, tf.int64),
+            message=f"image has more than {max_pixels} pixels (refused as a decompression bomb)")]):
+        image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+def square_crop_boxes(boxes: tf.Tensor, factor: float) -> tf.Tensor:
+    """Squares of `factor` x each xyxy box's longer side around its centre. [N, 4] -> [N, 4]."""
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = factor * tf.reduce_max(boxes[:, 2:] - boxes[:, :2], axis=1, keepdims=True) / 2
+    return tf.concat([centre - half, centre + half], axis=1)
+
+
+def crop_characters(image: tf.Tensor, boxes: tf.Tensor, size: int, factor: float = INFERENCE_CROP_FACTOR) -> tf.Tensor:
+    """float32 [N, size, size, 3] 0..255 squares around xyxy pixel boxes of a uint8 [H, W, 3] image.
+    Beyond the page edge the page is mirrored (the record builder repeats edge pixels): no black frame."""
+    squares = square_crop_boxes(tf.cast(boxes, tf.float32), factor)
+    margin = tf.cast(tf.math.ceil(tf.reduce_max(tf.concat([[0.0], tf.abs(squares[:, 2] - squares[:, 0])], 0))), tf.int32)
+    hw = tf.shape(image)[:2]
+    margin = tf.minimum(margin, tf.reduce_min(hw) - 1)  # SYMMETRIC padding is limited to the image size
+    padded = tf.pad(image, [[margin, margin], [margin, margin], [0, 0]], mode="SYMMETRIC")
+    m = tf.cast(margin, tf.float32)
+    padded_hw = tf.cast(tf.shape(padded)[:2] - 1, tf.float32)
+    # crop_and_resize maps normalised y to y * (height - 1) and samples pixel centres at integer positions.
+    normalised = tf.stack([(squares[:, 1] + m - 0.5) / padded_hw[0], (squares[:, 0] + m - 0.5) / padded_hw[1],
+                           (squares[:, 3] + m - 0.5) / padded_hw[0], (squares[:, 2] + m - 0.5) / padded_hw[1]], 1)
+    crops = tf.image.crop_and_resize(padded[None], normalised, tf.zeros(tf.shape(boxes)[:1], tf.int32),
+                                     [size * CROP_OVERSAMPLE, size * CROP_OVERSAMPLE])
+    return tf.nn.avg_pool2d(crops, CROP_OVERSAMPLE, CROP_OVERSAMPLE, "VALID")
+
+
+class PageRecognizer:
+    """Detector + classifier + the glue between them, as one TF function per page.
+
+    Args:
+        detector: the trained `CenterNetDetector` (0..255 input, stride-4 maps).
+        classifier: the trained classifier (0..255 square crops in, class probabilities out).
+        codes: list of `U+XXXX`, indexed by class id (the records' vocabulary).
+        options: `RecognizerOptions`.
+    """
+
+    def __init__(self, detector, classifier, codes, options: RecognizerOptions = RecognizerOptions()):
+        self.detector, self.classifier, self.options = detector, classifier, options
+        self.codes = tf.constant(list(codes))
+        self.codepoints = tf.constant([int(code[2:], 16) for code in codes], tf.int32)
+        self.crop_size = int(classifier.input_shape[1])
+        self.stride = int(getattr(detector, "output_stride", 4))
+
+    def detect(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n]) of a uint8 [H, W, 3] page."""
+        o = self.options
+        hw = tf.shape(image)[:2]
+        size = short_side_size(hw, o.short_side, 32)
+        resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+        decoded = centernet_postprocess(self.detector(resized[None], training=False), max_detections=o.max_chars,
+                                        score_threshold=o.det_threshold, stride=self.stride)
+        n = decoded[NUM_DETECTIONS][0]
+        boxes, scores = decoded[BOXES][0, :n], decoded[SCORES][0, :n]
+        keep = tf.image.non_max_suppression(tf.gather(boxes, [1, 0, 3, 2], axis=1), scores, o.max_chars, o.nms_iou)
+        scale = tf.cast(size, tf.float32) / tf.cast(hw, tf.float32)  # (sy, sx)
+        boxes = tf.gather(boxes, keep) / tf.stack([scale[1], scale[0], scale[1], scale[0]])
+        return boxes, tf.gather(scores, keep)
+
+    def classify(self, image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
+        """float32 [n, classes] probabilities of the characters in `boxes` (scan pixels)."""
+        crops = crop_characters(image, boxes, self.crop_size)
+        return tf.cast(self.classifier(crops, training=False), tf.float32)
+
+    def recognize_image(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Everything the signature returns for one decoded page, padded to `max_chars` (see module keys)."""
+        boxes, det_scores = self.detect(image)
+        probs = self.classify(image, boxes)
+        class_ids = tf.argmax(probs, axis=1, output_type=tf.int32)
+        class_probs = tf.reduce_max(probs, axis=1)
+        keep = tf.where(class_probs >= self.options.cls_threshold)[:, 0]
+        count = tf.shape(keep)[0]
+        pad = self.options.max_chars - count
+        class_ids = tf.gather(class_ids, keep)
+        return {
+            CODEPOINTS: tf.pad(tf.gather(self.codepoints, class_ids), [[0, pad]]),
+            CODES: tf.pad(tf.gather(self.codes, class_ids), [[0, pad]]),
+            DET_SCORES: tf.pad(tf.gather(det_scores, keep), [[0, pad]]),
+            CLASS_PROBS: tf.pad(tf.gather(class_probs, keep), [[0, pad]]),
+            OUT_BOXES: tf.pad(tf.gather(boxes, keep), [[0, pad], [0, 0]]),
+            COUNT: count,
+        }
+
+    def recognize(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The serving function: a batch of encoded JPEG/PNG pages (tf.string [B]) -> padded outputs [B, ...]."""
+        o = self.options
+        signature = {CODEPOINTS: tf.TensorSpec([o.max_chars], tf.int32), CODES: tf.TensorSpec([o.max_chars], tf.string),
+                     DET_SCORES: tf.TensorSpec([o.max_chars], tf.float32),
+                     CLASS_PROBS: tf.TensorSpec([o.max_chars], tf.float32),
+                     OUT_BOXES: tf.TensorSpec([o.max_chars, 4], tf.float32), COUNT: tf.TensorSpec([], tf.int32)}
+        return tf.map_fn(lambda data: self.recognize_image(decode_page_image(data, o.max_image_bytes, o.max_pixels)),
+                         images, fn_output_signature=signature)
+
+
+def page_results(outputs: dict, index: int = 0) -> dict:
+    """One page's valid entries as numpy: codes (str), codepoints, boxes [n, 4], scores, probabilities."""
+    n = int(outputs[COUNT][index])
+    return {CODES: [c.decode() if isinstance(c, bytes) else c for c in outputs[CODES][index][:n].numpy()],
+            CODEPOINTS: outputs[CODEPOINTS][index][:n].numpy(), OUT_BOXES: outputs[OUT_BOXES][index][:n].numpy(),
+            DET_SCORES: outputs[DET_SCORES][index][:n].numpy(), CLASS_PROBS: outputs[CLASS_PROBS][index][:n].numpy()}
