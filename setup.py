@@ -34,6 +34,6 @@ setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
-        "dev": ["pytest>=8"],
+        "dev": ["pytest>=8", "tensorflow-serving-api==2.21.*"],
     },
 )

@@ -1,0 +1,131 @@
+"""The exported page recogniser: TF Serving layout, signature, same characters as the Python path,
+saved_model_cli, clear errors for bad inputs, and a well-formed PredictRequest."""
+import importlib.util
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kuzushiji_tf.inference.export import export_model, export_page_recognizer, load_recognizer
+from kuzushiji_tf.inference.page_recognizer import CODES, COUNT, OUT_BOXES, PageRecognizer, RecognizerOptions, page_results
+from kuzushiji_tf.models.centernet import build_centernet
+
+VOCABULARY = [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")]
+OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def _page_bytes(ext=".jpg", size=(200, 300), seed=0):
+    rng = np.random.default_rng(seed)
+    image = np.full((size[1], size[0], 3), 220, np.uint8)
+    for _ in range(6):
+        x, y = rng.integers(10, size[0] - 40), rng.integers(10, size[1] - 40)
+        image[y:y + 30, x:x + 20] = 30
+    return cv2.imencode(ext, image)[1].tobytes()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    keras.utils.set_random_seed(1)
+    detector = build_centernet("resnet_tiny", upsampler_filters=(16, 16, 16), head_channels=16, heatmap_prior=0.5)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 64.0)(inputs))
+    classifier = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    root = tmp_path_factory.mktemp("served")
+    path = export_page_recognizer(detector, classifier, VOCABULARY, root / "kuzushiji_page" / "1", OPTIONS)
+    export_model(classifier, root / "kuzushiji_classifier" / "1")
+    python_path = PageRecognizer(detector, classifier, [c for c, _ in VOCABULARY], OPTIONS)
+    return path, python_path, classifier
+
+
+def test_layout_and_assets(exported):
+    path, _, _ = exported
+    assert path.name == "1" and (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
+    serve, vocabulary = load_recognizer(path)
+    assert vocabulary == VOCABULARY
+    assert set(serve.structured_outputs) == {"codepoints", "codes", "detection_scores", "class_probabilities",
+                                             "boxes", "count"}
+
+
+def test_same_characters_as_the_python_path_for_jpeg_and_png(exported):
+    path, python_path, _ = exported
+    serve, _ = load_recognizer(path)
+    pages = [_page_bytes(".jpg", seed=1), _page_bytes(".png", seed=2), _page_bytes(".jpg", (160, 256), seed=3)]
+    served = serve(images=tf.constant(pages))
+    eager = python_path.recognize(tf.constant(pages))
+    assert served[OUT_BOXES].shape == (3, 64, 4)
+    for i in range(3):
+        a, b = page_results(served, i), page_results(eager, i)
+        assert len(a[CODES]) > 0
+        assert a[CODES] == b[CODES]
+        np.testing.assert_allclose(a[OUT_BOXES], b[OUT_BOXES], atol=1e-3)
+        # boxes are in the original image's pixels
+        assert a[OUT_BOXES][:, 2].max() <= [200, 200, 160][i] * 1.5
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"", "input is empty"),
+    (b"just some text, not an image", "not a JPEG or PNG"),
+    (None, "more than 300000 pixels"),
+])
+def test_bad_inputs_give_clear_errors(exported, data, message):
+    serve, _ = load_recognizer(exported[0])
+    if data is None:
+        data = _page_bytes(".jpg", size=(600, 600))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        serve(images=tf.constant([data]))
+
+
+def test_saved_model_cli_show_and_run(exported, tmp_path):
+    path, python_path, _ = exported
+    show = subprocess.run([str(BIN / "saved_model_cli"), "show", "--dir", str(path), "--all"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "signature_def['serving_default']" in show and "tensorflow/serving/predict" in show
+    assert "inputs['images']" in show and "DT_STRING" in show
+    page = tmp_path / "page.jpg"
+    page.write_bytes(_page_bytes(".jpg", seed=4))
+    np.save(tmp_path / "images.npy", np.array([page.read_bytes()], dtype=object), allow_pickle=True)
+    out = tmp_path / "out"
+    subprocess.run([str(BIN / "saved_model_cli"), "run", "--dir", str(path), "--tag_set", "serve",
+                    "--signature_def", "serving_default", "--inputs", f"images={tmp_path / 'images.npy'}",
+                    "--outdir", str(out)], capture_output=True, text=True, check=True)
+    count = int(np.load(out / "count.npy")[0])
+    codes = [c.decode() for c in np.load(out / "codes.npy", allow_pickle=True)[0][:count]]
+    expected = page_results(python_path.recognize(tf.constant([page.read_bytes()])))
+    assert count > 0 and codes == expected[CODES]
+
+
+def test_predict_request_is_well_formed(exported):
+    from tensorflow_serving.apis import predict_pb2
+
+    serve, _ = load_recognizer(exported[0])
+    page = _page_bytes()
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "kuzushiji_page"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto([page], dtype=tf.string))
+    parsed = predict_pb2.PredictRequest.FromString(request.SerializeToString())
+    assert set(parsed.inputs) == set(serve.structured_input_signature[1])
+    assert parsed.inputs["images"].dtype == tf.string.as_datatype_enum
+    assert tf.make_ndarray(parsed.inputs["images"]).tolist() == [page]
+
+
+def test_classifier_alone_serves(exported, tmp_path):
+    _, _, classifier = exported
+    loaded = tf.saved_model.load(str(exported[0].parent.parent / "kuzushiji_classifier" / "1"))
+    crops = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    out = list(loaded.signatures["serving_default"](images=tf.constant(crops)).values())[0]
+    np.testing.assert_allclose(out.numpy(), classifier(crops).numpy(), atol=1e-5)
+
+
+def test_version_folder_is_required(exported, tmp_path):
+    _, python_path, classifier = exported
+    with pytest.raises(ValueError, match="integer version"):
+        export_model(classifier, tmp_path / "kuzushiji_classifier" / "latest")

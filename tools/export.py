@@ -1,0 +1,66 @@
+"""Export the page recogniser (one SavedModel: encoded page in, characters out) and the detector and
+classifier on their own, in TF Serving's `name/<version>/` layout.
+
+    python tools/export.py --detector saved_models/det --classifier saved_models/cls \
+        --out saved_models/kuzushiji_page/1
+writes saved_models/kuzushiji_page/1, saved_models/kuzushiji_detector/1 and saved_models/kuzushiji_classifier/1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--detector", required=True, help="detector training folder (model.keras) or .keras file")
+    p.add_argument("--classifier", required=True, help="classifier training folder (model.keras) or .keras file")
+    p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char); default: the classifier folder's")
+    p.add_argument("--out", required=True, help="saved_models/<name>/<integer version>")
+    p.add_argument("--short-side", type=int, default=832, help="inference short side, default %(default)s")
+    p.add_argument("--det-threshold", type=float, default=0.3, help="default %(default)s (REFERENCE)")
+    p.add_argument("--cls-threshold", type=float, default=0.5, help="default %(default)s (REFERENCE)")
+    p.add_argument("--nms-iou", type=float, default=0.5)
+    p.add_argument("--max-image-bytes", type=int, default=50_000_000)
+    p.add_argument("--max-pixels", type=int, default=64_000_000)
+    p.add_argument("--no-parts", action="store_true", help="export only the page recogniser")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kuzushiji_tf.data.records import read_vocabulary
+    from kuzushiji_tf.inference.export import check_version_dir, export_model, export_page_recognizer
+    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+    from kuzushiji_tf.inference.saved_models import load_model, resolve_keras_file
+
+    try:
+        out = check_version_dir(args.out)
+        parts = {} if args.no_parts else {name: check_version_dir(out.parent.parent / name / out.name)
+                                          for name in ("kuzushiji_detector", "kuzushiji_classifier")}
+        vocabulary_dir = Path(args.vocabulary).parent if args.vocabulary else resolve_keras_file(args.classifier).parent
+        vocabulary = read_vocabulary(vocabulary_dir)
+        detector, classifier = load_model(args.detector), load_model(args.classifier)
+        classes = int(classifier.output_shape[-1])
+        if classes != len(vocabulary):
+            raise ValueError(f"the classifier has {classes} classes but {vocabulary_dir}/vocabulary.csv lists "
+                             f"{len(vocabulary)}; pass the --vocabulary of the records it was trained on")
+        options = RecognizerOptions(short_side=args.short_side, det_threshold=args.det_threshold,
+                                    cls_threshold=args.cls_threshold, nms_iou=args.nms_iou,
+                                    max_image_bytes=args.max_image_bytes, max_pixels=args.max_pixels)
+        written = [export_page_recognizer(detector, classifier, vocabulary, out, options)]
+        if parts:
+            written.append(export_model(detector, parts["kuzushiji_detector"]))
+            written.append(export_model(classifier, parts["kuzushiji_classifier"]))
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"export: error: {error}", file=sys.stderr)
+        return 2
+    print("export: wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
