@@ -1,6 +1,7 @@
 """Score a submission CSV against a train.csv-style truth file with the competition's micro F1.
 
     python tools/evaluate.py --truth train.csv --pred submission.csv [--json] [--unknown-ids raise]
+    python tools/evaluate.py --truth train.csv --pred submission.csv --report report.json   # per class, confusions
 
 Prints the labelled score (the leaderboard metric) and the detection-only score, or one JSON object.
 A malformed file or an id mismatch prints one line on stderr (file, line, image id) and exits 2.
@@ -9,11 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from kuzushiji_tf.evaluation import UNKNOWN_ID_POLICIES, Score, UnknownImageIdsError, evaluate
 from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
+from kuzushiji_tf.evaluation_report import class_report, format_report
+from kuzushiji_tf.kaggle.reader import DataError, read_unicode_translation
 from kuzushiji_tf.kaggle.submission import read_submission
+
+
+def write_json_atomic(path: str, value) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, ensure_ascii=False, indent=1)
+    os.replace(tmp, path)
 
 
 def _line(name: str, score: Score) -> str:
@@ -34,12 +45,20 @@ def main(argv: list[str] | None = None) -> int:
         default="raise",
         help="prediction pages absent from the truth: error (default), ignore them, or count them as FP",
     )
+    parser.add_argument("--report", help="also write per-class precision/recall and the top confusions "
+                                          "(truth -> predicted) to this JSON file, and print a short table")
+    parser.add_argument("--translation", help="unicode_translation.csv for the report's characters")
     args = parser.parse_args(argv)
     try:
         truth = read_truth_csv(args.truth)
         predictions = read_submission(args.pred)
         result = evaluate(truth, predictions, unknown_ids=args.unknown_ids)
-    except (LabelsFileError, OSError) as e:
+        report = None
+        if args.report:
+            translation = read_unicode_translation(args.translation) if args.translation else None
+            report = class_report(truth, predictions, translation)
+            write_json_atomic(args.report, report)
+    except (LabelsFileError, DataError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except UnknownImageIdsError as e:
@@ -51,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pages {result.pages}")
         print(_line("labelled", result.labelled))
         print(_line("detection-only", result.detection))
+    if report is not None and not args.json:
+        print(format_report(report))
+        print(f"report: {args.report}")
     return 0
 
 
