@@ -60,3 +60,21 @@ def make_kaggle_dir(root: Path, pages=None, test_ids=("test_0001", "test_0002"),
 @pytest.fixture
 def kaggle_dir(tmp_path) -> Path:
     return make_kaggle_dir(tmp_path / "kaggle")
+
+
+TINY_VOCABULARY = [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")]
+
+
+def tiny_page_models(seed: int = 1):
+    """(detector, classifier): untrained and tiny. The detector's heatmap prior of 0.5 puts peaks
+    everywhere, so the recogniser always has characters to return; the classifier has 3 classes."""
+    import keras
+
+    from kuzushiji_tf.models.centernet import build_centernet
+
+    keras.utils.set_random_seed(seed)
+    detector = build_centernet("resnet_tiny", upsampler_filters=(16, 16, 16), head_channels=16, heatmap_prior=0.5)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 64.0)(inputs))
+    classifier = keras.Model(inputs, keras.layers.Dense(len(TINY_VOCABULARY), activation="softmax")(x))
+    return detector, classifier

@@ -1,22 +1,20 @@
 """The exported page recogniser: TF Serving layout, signature, same characters as the Python path,
 saved_model_cli, clear errors for bad inputs, and a well-formed PredictRequest."""
 import importlib.util
-import io
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kuzushiji_tf.inference.export import export_model, export_page_recognizer, load_recognizer
 from kuzushiji_tf.inference.page_recognizer import CODES, COUNT, OUT_BOXES, PageRecognizer, RecognizerOptions, page_results
-from kuzushiji_tf.models.centernet import build_centernet
+from conftest import TINY_VOCABULARY, tiny_page_models
 
-VOCABULARY = [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")]
+VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -33,11 +31,7 @@ def _page_bytes(ext=".jpg", size=(200, 300), seed=0):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    keras.utils.set_random_seed(1)
-    detector = build_centernet("resnet_tiny", upsampler_filters=(16, 16, 16), head_channels=16, heatmap_prior=0.5)
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 64.0)(inputs))
-    classifier = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    detector, classifier = tiny_page_models()
     root = tmp_path_factory.mktemp("served")
     path = export_page_recognizer(detector, classifier, VOCABULARY, root / "kuzushiji_page" / "1", OPTIONS)
     export_model(classifier, root / "kuzushiji_classifier" / "1")

@@ -1,0 +1,62 @@
+"""Many page files through the exported page recogniser, a batch at a time, with bounded memory: only
+one batch of encoded files is in memory. A page the graph refuses (corrupt, not an image, too large) is
+retried alone, so one bad file costs its own result, not its batch's."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import tensorflow as tf
+
+from kuzushiji_tf.inference.page_recognizer import page_results
+from kuzushiji_tf.progress import Progress
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """One file's outcome: `result` (see `page_recognizer.page_results`) or `error` (one line)."""
+
+    path: Path
+    result: dict | None = None
+    error: str | None = None
+
+
+def _first_line(error: tf.errors.OpError) -> str:
+    for line in error.message.splitlines():
+        if "assertion failed:" in line:
+            return line.split("assertion failed:", 1)[1].strip().split("]")[0].lstrip("[")
+    return error.message.splitlines()[0][:300]
+
+
+def _read(path: Path) -> tuple[bytes | None, str | None]:
+    try:
+        return path.read_bytes(), None
+    except OSError as error:
+        return None, f"cannot read: {error.strerror or error}"
+
+
+def recognize_files(serve, paths: Iterable[str | Path], *, batch_size: int = 4, progress: bool = True,
+                    label: str = "recognize ") -> Iterator[PageResult]:
+    """Yields a `PageResult` per path, in order. `serve` is the SavedModel's serving_default function."""
+    paths = [Path(p) for p in paths]
+    with Progress(len(paths), "pages", label=label, enabled=progress) as bar:
+        for start in range(0, len(paths), batch_size):
+            batch = paths[start:start + batch_size]
+            data = [_read(p) for p in batch]
+            good = [i for i, (blob, _) in enumerate(data) if blob is not None]
+            results: dict[int, PageResult] = {i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch))
+                                              if data[i][0] is None}
+            try:
+                outputs = serve(images=tf.constant([data[i][0] for i in good])) if good else None
+                for k, i in enumerate(good):
+                    results[i] = PageResult(batch[i], result=page_results(outputs, k))
+            except tf.errors.InvalidArgumentError:
+                for i in good:  # find the refused page(s) by running each alone
+                    try:
+                        results[i] = PageResult(batch[i], result=page_results(serve(images=tf.constant([data[i][0]]))))
+                    except tf.errors.InvalidArgumentError as error:
+                        results[i] = PageResult(batch[i], error=_first_line(error))
+            for i in range(len(batch)):
+                yield results[i]
+            bar.update(len(batch))
