@@ -35,3 +35,30 @@ class TrainConfig:
     seed: int = 0
     strategy: str = "auto"
     mixed_precision: str = "auto"
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The MobileNetV3Small character classifier and its crops (REFERENCE "Classifier", "Pseudo-labels")."""
+
+    input_size: int = 112  # REFERENCE: 112 x 112 crops
+    alpha: float = 1.0  # MobileNetV3Small width; REFERENCE's MobileNetV3 Large is replaced by Small here
+    minimalistic: bool = False
+    dropout: float = 0.2  # the 8th-place model's dropout before its last layer
+    # REFERENCE: training windows take 1.1/1.4..1.3/1.4 of the stored crop (1.4 x the box's longer side)
+    # per axis with a small shift; validation the centre 1.2/1.4.
+    train_crop_range: tuple[float, float] = (1.1 / 1.4, 1.3 / 1.4)
+    max_shift: float = 0.05  # window-centre shift, fraction of the stored side (the recipe gives no number)
+    eval_crop_fraction: float = 1.2 / 1.4
+    crops_per_epoch: int = 20_000  # REFERENCE: an epoch is 20,000 crops sampled with replacement
+    pseudo_ratio: float = 0.5  # REFERENCE: 10,000 pseudo-labelled crops per 20,000 training crops
+    fine_tune_lr: float = 0.01  # REFERENCE: fine-tuning with pseudo-labels (--init) at lr 0.01
+    # The 8th-place code fine-tuned for 100 epochs with one lr drop at 50 % (scripts/finetune_classifier.py).
+    fine_tune_epochs: int = 100
+    fine_tune_lr_drops: tuple[float, ...] = (0.5,)
+    eval_batch_size: int = 256
+
+
+# REFERENCE: SGD Nesterov lr 0.1, weight decay 1e-4, batch 192, lr x0.1 at 50 % and 75 %. 900 epochs of
+# 20,000 crops: the 8th-place classifier was its `model_900` (README of the seed repository).
+CLASSIFIER_TRAIN = TrainConfig(epochs=900, batch_size=192, lr=0.1, weight_decay=1e-4)

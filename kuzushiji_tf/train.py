@@ -1,8 +1,11 @@
-"""`python -m kuzushiji_tf.train --task detector --records records/NAME --out saved_models/NAME`
+"""`python -m kuzushiji_tf.train --task detector|classifier --records records/NAME --out saved_models/NAME`
 
-Flags -> configs -> one custom loop under the chosen tf.distribute strategy. Rerunning the same command
-resumes from the last checkpoint in `--out/checkpoints`. At the end the model is saved as
-`--out/model.keras` and exported as a SavedModel in `--out/saved_model` (signature `serving_default`).
+Flags -> configs -> one custom loop under the chosen tf.distribute strategy. Flags left out take the
+task's recipe defaults (`config.py`): the detector's and the classifier's differ, and `--init` (fine-tune a
+saved classifier) has its own lr, epochs and lr drops. Rerunning the same command resumes from the last
+checkpoint in `--out/checkpoints`. At the end the model is saved as `--out/model.keras` and exported as a
+SavedModel in `--out/saved_model` (signature `serving_default`); a classifier's `vocabulary.csv` (class id
+-> code) is copied beside it.
 """
 from __future__ import annotations
 
@@ -10,78 +13,133 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.config import DetectorConfig, TrainConfig
+from kuzushiji_tf.config import CLASSIFIER_TRAIN, ClassifierConfig, DetectorConfig, TrainConfig
+
+TRAIN_DEFAULTS = {"detector": TrainConfig(), "classifier": CLASSIFIER_TRAIN}
+MODEL_CONFIGS = {"detector": DetectorConfig, "classifier": ClassifierConfig}
+# Flags of one task only (dest names); the other task refuses them rather than ignore them.
+TASK_FLAGS = {
+    "detector": ("backbone", "eval_short_side", "head_channels", "score_threshold"),
+    "classifier": ("crops_per_epoch", "init", "pseudo", "pseudo_ratio", "alpha", "minimalistic", "dropout"),
+}
+# Model fields a fine-tune (--init) takes from the saved classifier's config.json unless given as flags.
+INIT_MODEL_FIELDS = ("input_size", "alpha", "minimalistic", "dropout")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    train, det = TrainConfig(), DetectorConfig()
-    p = argparse.ArgumentParser(description="Train the CenterNet detector (classifier: next).")
-    p.add_argument("--task", choices=("detector",), required=True)
+    p = argparse.ArgumentParser(description="Train the CenterNet detector or the MobileNetV3Small classifier. "
+                                "Flags left out take the task's recipe defaults (kuzushiji_tf/config.py).")
+    p.add_argument("--task", choices=tuple(TRAIN_DEFAULTS), required=True)
     p.add_argument("--records", required=True, help="records folder from tools/build_records.py")
     p.add_argument("--out", required=True, help="output folder: checkpoints, logs, model.keras, saved_model")
-    p.add_argument("--epochs", type=int, default=train.epochs)
-    p.add_argument("--batch-size", type=int, default=train.batch_size, help="global batch")
-    p.add_argument("--lr", type=float, default=train.lr)
-    p.add_argument("--optimizer", choices=("sgd", "adamw"), default=train.optimizer)
-    p.add_argument("--momentum", type=float, default=train.momentum)
-    p.add_argument("--weight-decay", type=float, default=train.weight_decay)
-    p.add_argument("--clip-norm", type=float, default=train.clip_norm)
-    p.add_argument("--lr-drops", type=float, nargs="*", default=list(train.lr_drops),
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch")
+    p.add_argument("--lr", type=float, help="classifier: 0.1, or 0.01 with --init")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"))
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--clip-norm", type=float)
+    p.add_argument("--lr-drops", type=float, nargs="*",
                    help="fractions of training where lr is multiplied by --lr-drop-factor")
-    p.add_argument("--lr-drop-factor", type=float, default=train.lr_drop_factor)
-    p.add_argument("--steps-per-epoch", type=int, default=train.steps_per_epoch, help="0: pages / batch")
-    p.add_argument("--eval-every", type=int, default=train.eval_every, help="epochs between validation runs")
-    p.add_argument("--checkpoint-every-steps", type=int, default=train.checkpoint_every_steps)
-    p.add_argument("--log-every-steps", type=int, default=train.log_every_steps)
-    p.add_argument("--seed", type=int, default=train.seed)
-    p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi_worker"), default=train.strategy)
-    p.add_argument("--mixed-precision", choices=("auto", "off", "float16", "bfloat16"), default=train.mixed_precision)
-    p.add_argument("--backbone", default=det.backbone)
-    p.add_argument("--input-size", type=int, default=det.input_size)
-    p.add_argument("--eval-short-side", type=int, default=det.eval_short_side)
-    p.add_argument("--head-channels", type=int, default=det.head_channels)
-    p.add_argument("--score-threshold", type=float, default=det.score_threshold)
-    return p.parse_args(argv)
+    p.add_argument("--lr-drop-factor", type=float)
+    p.add_argument("--steps-per-epoch", type=int, help="0: pages (detector) or crops per epoch (classifier) / batch")
+    p.add_argument("--eval-every", type=int, help="epochs between validation runs")
+    p.add_argument("--checkpoint-every-steps", type=int)
+    p.add_argument("--log-every-steps", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi_worker"))
+    p.add_argument("--mixed-precision", choices=("auto", "off", "float16", "bfloat16"))
+    p.add_argument("--input-size", type=int, help="detector: training crop side (416); classifier: crop side (112)")
+    detector = p.add_argument_group("detector")
+    detector.add_argument("--backbone")
+    detector.add_argument("--eval-short-side", type=int)
+    detector.add_argument("--head-channels", type=int)
+    detector.add_argument("--score-threshold", type=float)
+    classifier = p.add_argument_group("classifier")
+    classifier.add_argument("--crops-per-epoch", type=int, help="training crops sampled per epoch (20000)")
+    classifier.add_argument("--init", help="start from a saved classifier: its model.keras or its --out folder")
+    classifier.add_argument("--pseudo", help="folder of pseudo-labelled crop records mixed into training")
+    classifier.add_argument("--pseudo-ratio", type=float, help="pseudo crops per training crop (0.5)")
+    classifier.add_argument("--alpha", type=float, help="MobileNetV3Small width multiplier (1.0)")
+    classifier.add_argument("--minimalistic", action=argparse.BooleanOptionalAction)
+    classifier.add_argument("--dropout", type=float)
+    args = p.parse_args(argv)
+    for task, names in TASK_FLAGS.items():
+        given = [name for name in names if getattr(args, name) is not None]
+        if task != args.task and given:
+            p.error(f"--{given[0].replace('_', '-')} is a {task} flag; received it with --task {args.task}")
+    if args.task == "classifier" and args.pseudo_ratio is not None and args.pseudo is None:
+        p.error("--pseudo-ratio sets how many --pseudo crops are mixed in; received it without --pseudo")
+    return args
 
 
-def configs_from_args(args) -> tuple[DetectorConfig, TrainConfig]:
-    det = dataclasses.replace(DetectorConfig(), backbone=args.backbone, input_size=args.input_size,
-                              eval_short_side=args.eval_short_side, head_channels=args.head_channels,
-                              score_threshold=args.score_threshold)
-    train = dataclasses.replace(
-        TrainConfig(), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        momentum=args.momentum, weight_decay=args.weight_decay, clip_norm=args.clip_norm,
-        lr_drops=tuple(args.lr_drops), lr_drop_factor=args.lr_drop_factor, steps_per_epoch=args.steps_per_epoch,
-        eval_every=args.eval_every, checkpoint_every_steps=args.checkpoint_every_steps,
-        log_every_steps=args.log_every_steps, seed=args.seed, strategy=args.strategy,
-        mixed_precision=args.mixed_precision)
-    return det, train
+def _given(args, names) -> dict:
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _init_model_fields(init: str) -> dict:
+    """Model fields from the config.json beside a saved classifier, so a fine-tune rebuilds the same net."""
+    folder = Path(init) if Path(init).is_dir() else Path(init).parent
+    path = folder / "config.json"
+    if not path.is_file():
+        return {}
+    saved = json.loads(path.read_text())
+    if saved.get("task") != "classifier":
+        raise ValueError(f"--init {init}: {path} is a {saved.get('task')!r} run, not a classifier")
+    return {name: saved["model"][name] for name in INIT_MODEL_FIELDS if name in saved.get("model", {})}
+
+
+def configs_from_args(args) -> tuple[DetectorConfig | ClassifierConfig, TrainConfig]:
+    model_cls = MODEL_CONFIGS[args.task]
+    model_fields = {f.name for f in dataclasses.fields(model_cls)}
+    train = TRAIN_DEFAULTS[args.task]
+    model = model_cls()
+    if args.task == "classifier" and args.init is not None:
+        model = dataclasses.replace(model, **_init_model_fields(args.init))
+        train = dataclasses.replace(train, lr=model.fine_tune_lr, epochs=model.fine_tune_epochs,
+                                    lr_drops=model.fine_tune_lr_drops)
+    model = dataclasses.replace(model, **_given(args, model_fields))
+    overrides = _given(args, [f.name for f in dataclasses.fields(TrainConfig)])
+    if "lr_drops" in overrides:
+        overrides["lr_drops"] = tuple(overrides["lr_drops"])
+    return model, dataclasses.replace(train, **overrides)
 
 
 def run(args) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kuzushiji_tf.data.records import VOCABULARY
     from kuzushiji_tf.engine import strategy as strategies
     from kuzushiji_tf.engine.loop import LoopConfig, train as train_loop
     from kuzushiji_tf.engine.tasks import TASKS, make_optimizer
 
-    det, train = configs_from_args(args)
+    model_config, train = configs_from_args(args)
+    options = {"init": args.init, "pseudo_dir": args.pseudo} if args.task == "classifier" else {}
+    task = TASKS[args.task](args.records, model_config, train, **options)
     policy = strategies.set_precision(train.mixed_precision)
     strategy = strategies.make_strategy(train.strategy)
-    task = TASKS[args.task](args.records, det, train)
-    steps_per_epoch = train.steps_per_epoch or max(1, task.train_pages // train.batch_size)
+    steps_per_epoch = train.steps_per_epoch or max(1, task.examples_per_epoch // train.batch_size)
     out = Path(args.out)
     chief = strategies.is_chief(strategy)
     if chief:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(
-            {"task": args.task, "records": str(args.records), "model": dataclasses.asdict(det),
-             "train": dataclasses.asdict(train), "precision_policy": policy,
-             "replicas": strategy.num_replicas_in_sync}, indent=2))
-    print(f"{args.task}: {task.train_pages} training pages, {steps_per_epoch} steps/epoch x {train.epochs} epochs, "
-          f"global batch {train.batch_size} on {strategy.num_replicas_in_sync} replica(s), {policy}", flush=True)
+        run_config = {"task": args.task, "records": str(args.records), "model": dataclasses.asdict(model_config),
+                      "train": dataclasses.asdict(train), "precision_policy": policy,
+                      "replicas": strategy.num_replicas_in_sync}
+        if args.task == "classifier":
+            shutil.copyfile(Path(args.records) / VOCABULARY, out / VOCABULARY)
+            run_config.update(classes=task.num_classes, vocabulary=VOCABULARY, pseudo=args.pseudo,
+                              init=str(task.init_file) if task.init_file else None)
+        (out / "config.json").write_text(json.dumps(run_config, indent=2))
+    unit = "training pages" if args.task == "detector" else "crops"
+    print(f"{args.task}: {task.examples_per_epoch} {unit} per epoch, {steps_per_epoch} steps/epoch x {train.epochs} "
+          f"epochs, global batch {train.batch_size} on {strategy.num_replicas_in_sync} replica(s), {policy}",
+          flush=True)
+    if getattr(task, "init_file", None) is not None:
+        print(f"initial weights from {task.init_file} (a checkpoint in --out, if any, wins)", flush=True)
     loop = LoopConfig(epochs=train.epochs, steps_per_epoch=steps_per_epoch, out_dir=str(out),
                       log_every_steps=train.log_every_steps, checkpoint_every_steps=train.checkpoint_every_steps,
                       eval_every_epochs=train.eval_every)

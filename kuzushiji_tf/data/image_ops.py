@@ -1,5 +1,6 @@
-"""Pixel and box operations of the detector's input views: crop windows, resizes that move boxes with
-the pixels, and the recipe's augmentations.
+"""Pixel and box operations of the detector's and classifier's input views: crop windows, resizes that
+move boxes with the pixels, the recipe's augmentations, and the warps (rotation, grid, elastic) that the
+classifier's crops go through in one bilinear `remap`.
 
 Every random op is stateless and takes an explicit int32/int64 seed [2], so a view is a pure function of
 (example, seed): reproducible in tests and identical across runs for a seeded pipeline. Images are float32
@@ -142,3 +143,89 @@ def coarse_dropout(image: tf.Tensor, seed: tf.Tensor, side_range=DROPOUT_SIDE_RA
     inside_cols = (cols >= start[1]) & (cols < start[1] + hole[1])  # [W]
     hole_mask = inside_rows[:, None, None] & inside_cols[None, :, None]  # [H, W, 1]
     return tf.where(hole_mask, 0.0, image)
+
+
+# Geometric warps of the classifier's train view (REFERENCE, "Classifier": one of rotate 5 deg, grid
+# distortion, elastic). Each returns source coordinates [S, S, 2] (y, x) in the output's own pixel-index
+# frame (pixel i's centre at i), so warps compose with a crop window and cost one `remap` in all.
+ROTATE_LIMIT_DEGREES = 5.0
+GRID_STEPS = 5  # albumentations' GridDistortion defaults: 5 cells per axis, each stretched by U(-0.3, 0.3)
+GRID_DISTORT_LIMIT = 0.3
+ELASTIC_GRID = 8  # a smooth random field: 8 x 8 Gaussian control points, bicubically upsampled
+ELASTIC_STD = 0.015  # control-point displacement std, fraction of the side (1.7 px at 112)
+
+
+def identity_coords(size: int) -> tf.Tensor:
+    """float32 [size, size, 2] (y, x): every output pixel reads itself."""
+    grid = tf.range(size, dtype=tf.float32)
+    ys, xs = tf.meshgrid(grid, grid, indexing="ij")
+    return tf.stack([ys, xs], axis=-1)
+
+
+def rotation_coords(size: int, seed: tf.Tensor, limit_degrees: float = ROTATE_LIMIT_DEGREES) -> tf.Tensor:
+    """Rotation by U(-limit, limit) degrees about the image centre. float32 [size, size, 2]."""
+    angle = _uniform(seed, (), -limit_degrees, limit_degrees) * (3.141592653589793 / 180.0)
+    centre = (size - 1) / 2.0
+    offset = identity_coords(size) - centre  # [S, S, 2] (dy, dx)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    y = cos * offset[..., 0] - sin * offset[..., 1]
+    x = sin * offset[..., 0] + cos * offset[..., 1]
+    return tf.stack([y, x], axis=-1) + centre
+
+
+def _stretch_axis(size: int, stretch: tf.Tensor) -> tf.Tensor:
+    """Source positions [size] of one axis cut into len(stretch) equal cells, cell k read from a source
+    cell (1 + stretch[k]) times as long, the cells rescaled to fill the axis (both ends stay in place)."""
+    steps = stretch.shape[0]
+    cell = size / steps
+    widths = cell * (1.0 + stretch)  # [steps]
+    bounds = tf.concat([[0.0], tf.cumsum(widths)], 0) * (size / tf.reduce_sum(widths))  # [steps + 1]
+    centres = tf.range(size, dtype=tf.float32) + 0.5  # continuous positions of the pixel centres
+    index = tf.clip_by_value(tf.cast(tf.floor(centres / cell), tf.int32), 0, steps - 1)  # [size]
+    fraction = centres / cell - tf.cast(index, tf.float32)
+    start, end = tf.gather(bounds, index), tf.gather(bounds, index + 1)
+    return start + fraction * (end - start) - 0.5
+
+
+def grid_distortion_coords(size: int, seed: tf.Tensor, steps: int = GRID_STEPS,
+                           limit: float = GRID_DISTORT_LIMIT) -> tf.Tensor:
+    """Piecewise-linear stretching of rows and columns (albumentations' GridDistortion). [size, size, 2]."""
+    stretch = _uniform(seed, [2, steps], -limit, limit)  # [2, steps] (y cells, x cells)
+    ys, xs = tf.meshgrid(_stretch_axis(size, stretch[0]), _stretch_axis(size, stretch[1]), indexing="ij")
+    return tf.stack([ys, xs], axis=-1)
+
+
+def elastic_coords(size: int, seed: tf.Tensor, grid: int = ELASTIC_GRID, std: float = ELASTIC_STD) -> tf.Tensor:
+    """A smooth random displacement (Gaussian control points, bicubic in between), as an elastic
+    transform without its per-pixel Gaussian blur. float32 [size, size, 2]."""
+    control = tf.random.stateless_normal([1, grid, grid, 2], seed) * (std * size)  # [1, g, g, 2] pixels
+    field = tf.image.resize(control, [size, size], method="bicubic")[0]  # [S, S, 2]
+    return identity_coords(size) + field
+
+
+def remap(image: tf.Tensor, coords: tf.Tensor) -> tf.Tensor:
+    """Bilinear sampling: out[i, j] = image at coords[i, j] (y, x in the image's pixel-index frame).
+    Positions beyond the image read its edge pixels, as the record builder pads crops.
+
+    Args:
+        image: [H, W, C] any numeric dtype.  coords: float32 [h, w, 2].
+    Returns:
+        float32 [h, w, C] on the image's scale.
+    """
+    image = tf.cast(image, tf.float32)
+    shape = tf.shape(image)
+    limit = tf.cast(shape[:2] - 1, tf.float32)  # (H - 1, W - 1)
+    coords = tf.clip_by_value(coords, 0.0, limit)
+    low = tf.floor(coords)  # [h, w, 2]
+    weight = coords - low  # [h, w, 2]
+    low = tf.cast(low, tf.int32)
+    high = tf.minimum(low + 1, shape[:2] - 1)
+    flat = tf.reshape(image, [-1, shape[2]])  # [H * W, C]
+
+    def read(y, x):
+        return tf.gather(flat, y * shape[1] + x)  # [h, w, C]
+
+    wy, wx = weight[..., :1], weight[..., 1:]
+    top = read(low[..., 0], low[..., 1]) * (1.0 - wx) + read(low[..., 0], high[..., 1]) * wx
+    bottom = read(high[..., 0], low[..., 1]) * (1.0 - wx) + read(high[..., 0], high[..., 1]) * wx
+    return top * (1.0 - wy) + bottom * wy

@@ -16,16 +16,17 @@ KINDS = ("pages", "crops")
 SPLITS = ("train", "val", "test")
 
 
-def list_shards(records_dir: str | Path, kind: str, split: str, *, min_shards: int = 1) -> list[str]:
-    """Sorted shard paths of one kind and split; a clear error when there are fewer than `min_shards`
-    (for example fewer files than input workers)."""
-    if kind not in KINDS or split not in SPLITS:
+def list_shards(records_dir: str | Path, kind: str, split: str | None, *, min_shards: int = 1) -> list[str]:
+    """Sorted shard paths of one kind and split (None: every split, as in a folder of pseudo-labelled
+    crops); a clear error when there are fewer than `min_shards` (for example fewer files than input
+    workers)."""
+    if kind not in KINDS or (split is not None and split not in SPLITS):
         raise ValueError(f"kind must be one of {KINDS} and split one of {SPLITS}; received {kind!r}, {split!r}")
     records_dir = Path(records_dir)
-    files = sorted(str(path) for path in records_dir.glob(f"{kind}-{split}-*-of-*.tfrecord"))
+    files = sorted(str(path) for path in records_dir.glob(f"{kind}-{split or '*'}-*-of-*.tfrecord"))
     if len(files) < min_shards:
         raise FileNotFoundError(
-            f"{records_dir}: found {len(files)} {kind}-{split} shard(s), need at least {min_shards}; "
+            f"{records_dir}: found {len(files)} {kind}-{split or '*'} shard(s), need at least {min_shards}; "
             f"build them with tools/build_records.py (more --shards if this is for several workers)")
     return files
 
@@ -42,8 +43,10 @@ def record_dataset(files: list[str], *, input_context: tf.distribute.InputContex
         dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if repeat:
         dataset = dataset.repeat()
-    parallel = num_parallel_reads if num_parallel_reads is not None else tf.data.AUTOTUNE
-    return dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(files)),
+    cycle_length = min(cycle_length, len(files))
+    # tf.data refuses a fixed parallelism above the cycle length (one shard, two parallel reads).
+    parallel = min(num_parallel_reads, cycle_length) if num_parallel_reads is not None else tf.data.AUTOTUNE
+    return dataset.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length,
                               num_parallel_calls=parallel,
                               # With a seed the order is reproducible; without one, any ready file may go first.
                               deterministic=seed is not None or not shuffle_files)

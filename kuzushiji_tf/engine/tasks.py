@@ -1,5 +1,6 @@
 """Tasks: the seam between the loop and a model (Model Garden's task idea). A task builds its model and
-inputs from its config, names its losses and computes its validation metrics."""
+inputs from its config, names its losses and computes its validation metrics. `examples_per_epoch` is
+what the loop's epoch counts: pages for the detector, a fixed number of sampled crops for the classifier."""
 from __future__ import annotations
 
 import json
@@ -9,12 +10,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kuzushiji_tf.config import DetectorConfig, TrainConfig
+from kuzushiji_tf.config import ClassifierConfig, DetectorConfig, TrainConfig
+from kuzushiji_tf.data.classifier_input import LABEL, classifier_dataset, crop_labels
 from kuzushiji_tf.data.detector_input import detector_dataset
-from kuzushiji_tf.data.records import MANIFEST
+from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, read_vocabulary
 from kuzushiji_tf.evaluation import Score, count_page
 from kuzushiji_tf.inference.detection import detect, to_original_pixels
 from kuzushiji_tf.models.centernet import build_centernet, centernet_loss
+from kuzushiji_tf.models.classifier import LOGITS, build_classifier, classifier_loss
 from kuzushiji_tf.structures import MASK
 
 
@@ -50,6 +53,10 @@ class DetectorTask:
     @property
     def train_pages(self) -> int:
         return self.manifest["splits"]["train"]["pages"]
+
+    @property
+    def examples_per_epoch(self) -> int:
+        return self.train_pages  # REFERENCE: an epoch is one pass over the training pages
 
     def build_model(self) -> keras.Model:
         keras.utils.set_random_seed(self.train_config.seed)
@@ -88,4 +95,131 @@ class DetectorTask:
         return {"det_f1": score.f1, "det_precision": score.precision, "det_recall": score.recall}
 
 
-TASKS = {"detector": DetectorTask}
+MODEL_FILE = "model.keras"
+
+
+def resolve_model_file(path: str | Path) -> Path:
+    """A saved classifier's `.keras` file from the file itself or the training output folder holding it."""
+    path = Path(path)
+    model_file = path / MODEL_FILE if path.is_dir() else path
+    if not model_file.is_file() or model_file.suffix != ".keras":
+        raise FileNotFoundError(f"{path}: no saved model (expected a .keras file or a folder with {MODEL_FILE})")
+    return model_file
+
+
+def check_same_vocabulary(codes: list[str], other_dir: Path, what: str) -> None:
+    """Class ids only mean something within one vocabulary: `other_dir`'s must equal the records'."""
+    if not (other_dir / VOCABULARY).is_file():
+        raise FileNotFoundError(f"{what} {other_dir}: no {VOCABULARY}, so its class ids cannot be checked "
+                                f"against the records' vocabulary")
+    other = [code for code, _ in read_vocabulary(other_dir)]
+    if other != codes:
+        first = next((i for i, (a, b) in enumerate(zip(other, codes)) if a != b), min(len(other), len(codes)))
+        raise ValueError(
+            f"{what} {other_dir}: its {VOCABULARY} ({len(other)} classes) differs from the records' "
+            f"({len(codes)} classes) from class id {first} on; train on records built with the same vocabulary")
+
+
+class ClassifierTask:
+    """MobileNetV3Small on crop records: random train views in epochs of `crops_per_epoch` sampled crops
+    (plus `pseudo_ratio` times as many pseudo-labelled crops with `pseudo_dir`), validated by top-1/top-5
+    on the centre views of the val crops.
+
+    `init` (a `.keras` file or a training output folder) starts from a saved classifier's weights; its
+    vocabulary must be the records'. A checkpoint in the output folder still wins: a resumed fine-tune
+    continues where it stopped.
+    """
+
+    def __init__(self, records_dir: str, model_config: ClassifierConfig, train_config: TrainConfig, *,
+                 init: str | None = None, pseudo_dir: str | None = None):
+        self.records_dir = records_dir
+        self.config = model_config
+        self.train_config = train_config
+        self.manifest = read_manifest(records_dir)
+        self.codes = [code for code, _ in read_vocabulary(records_dir)]
+        self.init_file = resolve_model_file(init) if init else None
+        if self.init_file is not None:
+            check_same_vocabulary(self.codes, self.init_file.parent, "--init")
+        self.pseudo_dir = pseudo_dir
+        if pseudo_dir is not None:
+            check_same_vocabulary(self.codes, Path(pseudo_dir), "--pseudo")
+        self._train_classes = None
+        self._predict = (None, None)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.codes)
+
+    @property
+    def examples_per_epoch(self) -> int:
+        extra = self.config.pseudo_ratio if self.pseudo_dir is not None else 0.0
+        return round(self.config.crops_per_epoch * (1.0 + extra))
+
+    def build_model(self) -> keras.Model:
+        keras.utils.set_random_seed(self.train_config.seed)
+        cfg = self.config
+        model = build_classifier(self.num_classes, cfg.input_size, alpha=cfg.alpha, minimalistic=cfg.minimalistic,
+                                 dropout=cfg.dropout)
+        if self.init_file is not None:
+            try:
+                model.load_weights(str(self.init_file))
+            except ValueError as error:
+                raise ValueError(f"--init {self.init_file}: its weights do not fit a classifier with "
+                                 f"input_size={cfg.input_size}, alpha={cfg.alpha}, minimalistic={cfg.minimalistic} "
+                                 f"({str(error).splitlines()[0]})") from error
+        return model
+
+    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        cfg = self.config
+        return classifier_dataset(
+            self.records_dir, "train", training=True,
+            batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
+            input_size=cfg.input_size, seed=self.train_config.seed + input_context.input_pipeline_id,
+            input_context=input_context, extra_records=self.pseudo_dir, extra_weight=cfg.pseudo_ratio,
+            crop_range=cfg.train_crop_range, max_shift=cfg.max_shift, num_classes=self.num_classes)
+
+    def normaliser(self, targets) -> tf.Tensor:
+        return tf.cast(tf.shape(targets[LABEL])[0], tf.float32)
+
+    def loss(self, targets, outputs, global_normaliser) -> dict:
+        return classifier_loss(targets[LABEL], outputs, num_crops=global_normaliser)
+
+    def train_classes(self) -> np.ndarray:
+        """Sorted class ids that occur in the training crops (read once)."""
+        if self._train_classes is None:
+            self._train_classes = np.unique(crop_labels(self.records_dir, "train"))
+        return self._train_classes
+
+    def evaluate(self, model: keras.Model, split: str = "val") -> dict[str, float]:
+        """Top-1 and top-5 accuracy and mean cross-entropy on the centre views of a split's crops, and how
+        many of them (`unseen_crops`, of `unseen_classes` classes) have a class absent from the training
+        crops: those cannot be right, and a book-grouped split has some."""
+        if self.manifest["splits"][split]["characters"] == 0:
+            return {}
+        cached_model, predict = self._predict
+        if cached_model is not model:
+            size = self.config.input_size
+            predict = tf.function(lambda images: model(images, training=False)[LOGITS],
+                                  input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+            self._predict = (model, predict)
+        dataset = classifier_dataset(self.records_dir, split, training=False, batch_size=self.config.eval_batch_size,
+                                     input_size=self.config.input_size, eval_fraction=self.config.eval_crop_fraction)
+        k = min(5, self.num_classes)
+        labels, top1, topk, cross_entropy = [], [], [], []
+        for images, targets in dataset:
+            logits = predict(images)  # [B, C] float32
+            label = targets[LABEL]
+            best = tf.math.top_k(logits, k).indices  # [B, k]; ties go to the lower id, never all counted right
+            top1.append((best[:, 0] == label).numpy())
+            topk.append(tf.reduce_any(best == label[:, None], axis=1).numpy())
+            cross_entropy.append(keras.ops.convert_to_numpy(
+                keras.ops.sparse_categorical_crossentropy(label, logits, from_logits=True)))
+            labels.append(label.numpy())
+        labels = np.concatenate(labels)
+        unseen = ~np.isin(labels, self.train_classes())
+        return {"top1": float(np.concatenate(top1).mean()), "top5": float(np.concatenate(topk).mean()),
+                "loss": float(np.concatenate(cross_entropy).mean()), "crops": float(len(labels)),
+                "unseen_crops": float(unseen.sum()), "unseen_classes": float(len(np.unique(labels[unseen])))}
+
+
+TASKS = {"detector": DetectorTask, "classifier": ClassifierTask}
