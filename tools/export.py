@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.data.records import read_vocabulary
     from kuzushiji_tf.inference.export import check_version_dir, export_model, export_page_recognizer
-    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions, num_classes
     from kuzushiji_tf.inference.saved_models import load_model, resolve_keras_file
 
     try:
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         vocabulary_dir = Path(args.vocabulary).parent if args.vocabulary else resolve_keras_file(args.classifier).parent
         vocabulary = read_vocabulary(vocabulary_dir)
         detector, classifier = load_model(args.detector), load_model(args.classifier)
-        classes = int(classifier.output_shape[-1])
+        classes = num_classes(classifier)
         if classes != len(vocabulary):
             raise ValueError(f"the classifier has {classes} classes but {vocabulary_dir}/vocabulary.csv lists "
                              f"{len(vocabulary)}; pass the --vocabulary of the records it was trained on")

@@ -98,6 +98,20 @@ def crop_characters(image: tf.Tensor, boxes: tf.Tensor, size: int, factor: float
     return tf.nn.avg_pool2d(crops, CROP_OVERSAMPLE, CROP_OVERSAMPLE, "VALID")
 
 
+def class_probabilities(outputs) -> tf.Tensor:
+    """float32 [N, classes] from a classifier's outputs: the `probabilities` entry of the project's
+    MobileNetClassifier (which also returns `logits` for the loss), or a plain softmax tensor."""
+    if isinstance(outputs, dict):
+        outputs = outputs["probabilities"]
+    return tf.cast(outputs, tf.float32)
+
+
+def num_classes(classifier) -> int:
+    """The classifier's class count, whether its output is a tensor or the logits/probabilities dict."""
+    shape = classifier.output_shape
+    return int((shape["probabilities"] if isinstance(shape, dict) else shape)[-1])
+
+
 class PageRecognizer:
     """Detector + classifier + the glue between them, as one TF function per page.
 
@@ -133,7 +147,7 @@ class PageRecognizer:
     def classify(self, image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
         """float32 [n, classes] probabilities of the characters in `boxes` (scan pixels)."""
         crops = crop_characters(image, boxes, self.crop_size)
-        return tf.cast(self.classifier(crops, training=False), tf.float32)
+        return class_probabilities(self.classifier(crops, training=False))
 
     def recognize_image(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         """Everything the signature returns for one decoded page, padded to `max_chars` (see module keys)."""
