@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 
 import tensorflow as tf
 
-from kuzushiji_tf.inference.page_recognizer import page_results
+from kuzushiji_tf.inference.page_recognizer import page_results, refusal_message
 from kuzushiji_tf.progress import Progress
 
 
@@ -20,13 +20,6 @@ class PageResult:
     path: Path
     result: dict | None = None
     error: str | None = None
-
-
-def _first_line(error: tf.errors.OpError) -> str:
-    for line in error.message.splitlines():
-        if "assertion failed:" in line:
-            return line.split("assertion failed:", 1)[1].strip().split("]")[0].lstrip("[")
-    return error.message.splitlines()[0][:300]
 
 
 def _read(path: Path) -> tuple[bytes | None, str | None]:
@@ -56,7 +49,7 @@ def recognize_files(serve, paths: Iterable[str | Path], *, batch_size: int = 4, 
                     try:
                         results[i] = PageResult(batch[i], result=page_results(serve(images=tf.constant([data[i][0]]))))
                     except tf.errors.InvalidArgumentError as error:
-                        results[i] = PageResult(batch[i], error=_first_line(error))
+                        results[i] = PageResult(batch[i], error=refusal_message(error.message))
             for i in range(len(batch)):
                 yield results[i]
             bar.update(len(batch))

@@ -5,6 +5,7 @@ of the exported SavedModel that TF Serving loads.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -177,6 +178,13 @@ class PageRecognizer:
                      OUT_BOXES: tf.TensorSpec([o.max_chars, 4], tf.float32), COUNT: tf.TensorSpec([], tf.int32)}
         return tf.map_fn(lambda data: self.recognize_image(decode_page_image(data, o.max_image_bytes, o.max_pixels)),
                          images, fn_output_signature=signature)
+
+
+def refusal_message(message: str) -> str:
+    """The one useful line of the InvalidArgumentError raised for a refused input: the failed check's text."""
+    found = re.search(r"assertion failed: \[([^\]]*)\]", message)
+    lines = [line for line in message.splitlines() if line.strip() and "Graph execution error" not in line]
+    return found.group(1) if found else (lines[0].strip() if lines else "invalid input")
 
 
 def page_results(outputs: dict, index: int = 0) -> dict:

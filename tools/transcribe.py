@@ -1,0 +1,87 @@
+"""Print pages as text in reading order (columns right to left, top to bottom), with the exported recogniser.
+
+    python tools/transcribe.py page.jpg page2.png --model saved_models/kuzushiji_page/1
+    python tools/transcribe.py page.jpg --model saved_models/kuzushiji_page/1 --json > page.json
+
+Per page: a header line `== page.jpg: N characters, K columns`, then one line per column. With --json, one
+object per page with its columns and its characters (code, char, box xyxy, column, scores) in reading order.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import sys
+from pathlib import Path
+
+PROG = "transcribe"
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("images", nargs="+", help="page images (JPEG or PNG)")
+    p.add_argument("--model", required=True, help="exported page recogniser (saved_models/<name>/<version>)")
+    p.add_argument("--json", action="store_true", help="print JSON (columns and characters) instead of text")
+    return p.parse_args(argv)
+
+def page_record(name: str, result: dict, translation: dict[str, str]) -> dict:
+    """The JSON object of one page from `page_results`' dict: characters in reading order."""
+    from kuzushiji_tf.inference.page_recognizer import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
+    from kuzushiji_tf.inference.reading_order import reading_order
+
+    codes, boxes = result[CODES], result[OUT_BOXES]
+    order, column_of = reading_order(boxes)
+    chars = [{"code": codes[i], "char": translation.get(codes[i]) or chr(int(codes[i][2:], 16)),
+              "box": [round(float(v), 1) for v in boxes[i]], "column": int(column_of[i]),
+              "detection_score": round(float(result[DET_SCORES][i]), 4),
+              "class_probability": round(float(result[CLASS_PROBS][i]), 4)} for i in order]
+    columns = [""] * (int(column_of.max()) + 1 if len(order) else 0)
+    for c in chars:
+        columns[c["column"]] += c["char"]
+    return {"image": name, "columns": columns, "characters": chars}
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from kuzushiji_tf.kaggle.images import ImageError, load_image
+
+    paths = [Path(p) for p in args.images]
+    try:
+        for path in paths:  # every page is checked before the model loads, which takes seconds
+            load_image(path, formats=("JPEG", "PNG"))
+        if not (Path(args.model) / "saved_model.pb").is_file():
+            raise FileNotFoundError(f"{args.model}: no saved_model.pb; export one with tools/export.py")
+    except (FileNotFoundError, ImageError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from kuzushiji_tf.inference.export import load_recognizer
+    from kuzushiji_tf.inference.page_recognizer import page_results, refusal_message
+
+    try:
+        serve, vocabulary = load_recognizer(args.model)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"{PROG}: error: {args.model}: cannot load the page recogniser ({error})", file=sys.stderr)
+        return 2
+    translation = dict(vocabulary)
+    records = []
+    for path in paths:
+        try:
+            result = page_results(serve(images=tf.constant([path.read_bytes()])))
+        except tf.errors.InvalidArgumentError as error:
+            print(f"{PROG}: error: {path}: the model refused the image "
+                  f"({refusal_message(error.message)})", file=sys.stderr)
+            return 2
+        record = page_record(path.name, result, translation)
+        records.append(record)
+        if not args.json:
+            print(f"== {path.name}: {len(record['characters'])} characters, {len(record['columns'])} columns")
+            for column in record["columns"]:
+                print(column)
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=1))
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
