@@ -24,21 +24,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print JSON (columns and characters) instead of text")
     return p.parse_args(argv)
 
-def page_record(name: str, result: dict, translation: dict[str, str]) -> dict:
-    """The JSON object of one page from `page_results`' dict: characters in reading order."""
-    from kuzushiji_tf.inference.page_recognizer import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
-    from kuzushiji_tf.inference.reading_order import reading_order
-
-    codes, boxes = result[CODES], result[OUT_BOXES]
-    order, column_of = reading_order(boxes)
-    chars = [{"code": codes[i], "char": translation.get(codes[i]) or chr(int(codes[i][2:], 16)),
-              "box": [round(float(v), 1) for v in boxes[i]], "column": int(column_of[i]),
-              "detection_score": round(float(result[DET_SCORES][i]), 4),
-              "class_probability": round(float(result[CLASS_PROBS][i]), 4)} for i in order]
-    columns = [""] * (int(column_of.max()) + 1 if len(order) else 0)
-    for c in chars:
-        columns[c["column"]] += c["char"]
-    return {"image": name, "columns": columns, "characters": chars}
 
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -58,6 +43,7 @@ def main(argv=None) -> int:
 
     from kuzushiji_tf.inference.export import load_recognizer
     from kuzushiji_tf.inference.page_recognizer import page_results, refusal_message
+    from kuzushiji_tf.inference.page_text import page_record
 
     try:
         serve, vocabulary = load_recognizer(args.model)
@@ -82,6 +68,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(records, ensure_ascii=False, indent=1))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
