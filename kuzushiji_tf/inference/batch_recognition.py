@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import tensorflow as tf
 
@@ -22,21 +22,24 @@ class PageResult:
     error: str | None = None
 
 
-def _read(path: Path) -> tuple[bytes | None, str | None]:
+def _read(path: Path, load: Callable[[Path], bytes]) -> tuple[bytes | None, str | None]:
     try:
-        return path.read_bytes(), None
+        return load(path), None
     except OSError as error:
         return None, f"cannot read: {error.strerror or error}"
+    except ValueError as error:  # the loader's own refusal (ImageError is a ValueError)
+        return None, str(error)
 
 
 def recognize_files(serve, paths: Iterable[str | Path], *, batch_size: int = 4, progress: bool = True,
-                    label: str = "recognize ") -> Iterator[PageResult]:
-    """Yields a `PageResult` per path, in order. `serve` is the SavedModel's serving_default function."""
+                    label: str = "recognize ", load: Callable[[Path], bytes] = Path.read_bytes) -> Iterator[PageResult]:
+    """Yields a `PageResult` per path, in order. `serve` is the SavedModel's serving_default function;
+    `load` turns a path into the encoded bytes the graph takes (JPEG or PNG) or raises OSError/ValueError."""
     paths = [Path(p) for p in paths]
     with Progress(len(paths), "pages", label=label, enabled=progress) as bar:
         for start in range(0, len(paths), batch_size):
             batch = paths[start:start + batch_size]
-            data = [_read(p) for p in batch]
+            data = [_read(p, load) for p in batch]
             good = [i for i, (blob, _) in enumerate(data) if blob is not None]
             results: dict[int, PageResult] = {i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch))
                                               if data[i][0] is None}

@@ -1,0 +1,131 @@
+"""tools/recognize.py over a folder of scans: nested folders, PNG and TIFF, bad files in summary.csv,
+reading order shared by .txt and .json, resume after a crash, --force and --visualize."""
+import csv
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import TINY_VOCABULARY, tiny_page_models
+from kuzushiji_tf.inference.export import export_page_recognizer, load_recognizer
+from kuzushiji_tf.inference.folder_recognition import find_scans, recognize_folder
+from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+
+_spec = importlib.util.spec_from_file_location("tools_recognize", Path(__file__).resolve().parents[1] / "tools" / "recognize.py")
+tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tool)
+pytestmark = pytest.mark.slow
+
+
+def _page(seed, size=(160, 224)):
+    rng = np.random.default_rng(seed)
+    image = np.full((size[1], size[0], 3), 225, np.uint8)
+    for _ in range(5):
+        x, y = rng.integers(5, size[0] - 30), rng.integers(5, size[1] - 40)
+        image[y:y + 30, x:x + 20] = 40
+    return image
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    detector, classifier = tiny_page_models()
+    options = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=40)
+    return export_page_recognizer(detector, classifier, TINY_VOCABULARY,
+                                  tmp_path_factory.mktemp("m") / "kuzushiji_page" / "1", options)
+
+
+@pytest.fixture
+def scans(tmp_path):
+    root = tmp_path / "scans"
+    (root / "book1" / "vol2").mkdir(parents=True)
+    (root / "book2").mkdir()
+    cv2.imwrite(str(root / "book1" / "p1.jpg"), _page(1))
+    cv2.imwrite(str(root / "book1" / "vol2" / "p2.png"), _page(2))
+    Image.fromarray(_page(3)).save(root / "book2" / "p3.tif")
+    (root / "book2" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "book2" / "empty.png").write_bytes(b"")
+    (root / "book2" / "notes.txt").write_text("not a scan")
+    return root
+
+
+def _summary(out):
+    with open(out / "summary.csv", newline="", encoding="utf-8") as handle:
+        return {row["page"]: row for row in csv.DictReader(handle)}
+
+
+def test_folder_outputs_summary_and_exit_status(model, scans, tmp_path, capsys):
+    out = tmp_path / "ocr"
+    assert tool.main([str(scans), "--out", str(out), "--model", str(model), "--quiet", "--batch-size", "2"]) == 1
+    summary = _summary(out)
+    assert list(summary) == ["book1/p1.jpg", "book1/vol2/p2.png", "book2/broken.jpg", "book2/empty.png", "book2/p3.tif"]
+    assert {p: r["status"] for p, r in summary.items()} == {
+        "book1/p1.jpg": "ok", "book1/vol2/p2.png": "ok", "book2/broken.jpg": "failed", "book2/empty.png": "failed",
+        "book2/p3.tif": "ok"}
+    assert "empty" in summary["book2/empty.png"]["error"] and summary["book2/broken.jpg"]["error"]
+    for name in ("book1/p1.jpg", "book1/vol2/p2.png", "book2/p3.tif"):
+        record = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+        text = (out / f"{name}.txt").read_text(encoding="utf-8")
+        assert (record["width"], record["height"]) == (160, 224)
+        assert int(summary[name]["characters"]) == len(record["characters"]) > 0
+        # The JSON's reading order is the TXT's: same characters, same columns, same sequence.
+        chars = record["characters"]
+        assert [c["index"] for c in chars] == list(range(len(chars)))
+        by_column = {}
+        for c in chars:
+            by_column.setdefault(c["column"], []).append(c["char"])
+        assert text == "".join("".join(by_column[k]) + "\n" for k in sorted(by_column))
+        assert all(c["codepoint"] == int(c["code"][2:], 16) and chr(c["codepoint"]) == c["char"] for c in chars)
+    assert not (out / "book2" / "broken.jpg.json").exists()
+    assert "2 failed" in capsys.readouterr().out
+
+
+class Crash(Exception):
+    pass
+
+
+def test_crash_mid_run_then_rerun_matches_a_clean_run(model, scans, tmp_path):
+    serve, vocabulary = load_recognizer(model)
+    good = [s for s in find_scans([scans]) if not s.name.startswith(("book2/broken", "book2/empty"))]
+    clean = tmp_path / "clean"
+    recognize_folder(serve, vocabulary, good, clean, batch_size=1, progress=False)
+
+    calls = []
+
+    def dying(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Crash("killed")
+        return serve(**kwargs)
+
+    out = tmp_path / "resumed"
+    with pytest.raises(Crash):
+        recognize_folder(dying, vocabulary, good, out, batch_size=1, progress=False)
+    assert len(list(out.rglob("*.json"))) == 1 and not list(out.rglob("*.tmp"))
+    rows = recognize_folder(serve, vocabulary, good, out, batch_size=1, progress=False)
+    assert [r["status"] for r in rows] == ["skipped", "ok", "ok"]
+    for name in ("book1/p1.jpg", "book1/vol2/p2.png", "book2/p3.tif"):
+        for ext in (".txt", ".json"):
+            assert (out / f"{name}{ext}").read_bytes() == (clean / f"{name}{ext}").read_bytes()
+    forced = recognize_folder(serve, vocabulary, good, out, batch_size=1, progress=False, force=True)
+    assert [r["status"] for r in forced] == ["ok", "ok", "ok"]
+
+
+def test_visualize_and_file_list(model, scans, tmp_path):
+    out = tmp_path / "ocr"
+    files = [str(scans / "book1" / "p1.jpg"), str(scans / "book2" / "p3.tif")]
+    assert tool.main(files + ["--out", str(out), "--model", str(model), "--quiet", "--visualize"]) == 0
+    assert Image.open(out / "p1.jpg.png").format == "PNG" and (out / "p3.tif.png").is_file()
+    assert list(_summary(out)) == ["p1.jpg", "p3.tif"]
+
+
+def test_usage_errors(model, tmp_path, capsys):
+    assert tool.main([str(tmp_path), "--out", str(tmp_path / "o"), "--model", str(model)]) == 2
+    assert "no JPEG, PNG or TIFF" in capsys.readouterr().err
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    assert tool.main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "none")]) == 2
+    assert "no saved_model.pb" in capsys.readouterr().err
