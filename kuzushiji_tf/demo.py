@@ -1,82 +1,175 @@
-"""`python -m kuzushiji_tf.demo` (what `make demo` runs): the pipeline on the embedded default.
+"""`python -m kuzushiji_tf.demo` (what `make demo` runs): the whole pipeline on the embedded default.
 
-Today that is the data layer: a small synthetic dataset in the Kaggle layout, records built from it
-and from the bundled real sample, and a summary of what was built. Training, pseudo-labels and the
-page recogniser join as they land.
+synthetic pages -> records -> detector -> classifier -> pseudo-labels -> fine-tune -> export -> submission
+for the synthetic test pages with its F1 -> detection F1, transcription and visualisation of the bundled
+real pages. Each step runs the command a user would type (printed before it runs), so the demo is also
+the tutorial. Sizes are cut to fit about 20 minutes on 2 CPU cores; the README gives the full-size commands.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data" / "kaggle_5p"
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent
+SAMPLE_DIR = PACKAGE / "sample_data" / "kaggle_5p"
+REAL_PAGE = "100241706_00005_1"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demo_out", help="folder for the synthetic data (default %(default)s)")
-    parser.add_argument("--records", default="records", help="folder for the records (default %(default)s)")
-    parser.add_argument("--pages", type=int, default=48, help="synthetic training pages (default %(default)s)")
-    parser.add_argument("--test-pages", type=int, default=8, help="synthetic test pages (default %(default)s)")
-    parser.add_argument("--books", type=int, default=8, help="synthetic books (default %(default)s)")
-    parser.add_argument("--page-height", type=int, default=3900, help="synthetic page height in pixels")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0, help="processes, default one per core")
-    return parser.parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="demo_out", help="folder for every output (default %(default)s)")
+    p.add_argument("--pages", type=int, default=160, help="synthetic training pages (default %(default)s)")
+    p.add_argument("--test-pages", type=int, default=16, help="synthetic test pages (default %(default)s)")
+    p.add_argument("--books", type=int, default=12, help="synthetic books (default %(default)s)")
+    p.add_argument("--page-height", type=int, default=2000, help="synthetic page height in pixels")
+    p.add_argument("--detector-backbone", default="resnet18", help="`resnet_tiny` makes a smoke run")
+    p.add_argument("--detector-steps", type=int, default=360, help="detector training steps")
+    p.add_argument("--detector-batch", type=int, default=8)
+    p.add_argument("--detector-input", type=int, default=256,
+                   help="training crop side; the inference short side keeps the recipe's ratio (2x)")
+    p.add_argument("--classifier-epochs", type=int, default=6)
+    p.add_argument("--classifier-crops", type=int, default=8000, help="crops per classifier epoch")
+    p.add_argument("--classifier-input", type=int, default=64)
+    p.add_argument("--classifier-batch", type=int, default=64)
+    p.add_argument("--finetune-epochs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="processes, default one per core")
+    return p.parse_args(argv)
 
 
-def _describe(name: str, out: Path, manifest: dict, seconds: float) -> str:
-    splits = manifest["splits"]
-    size_mb = sum((out / shard["file"]).stat().st_size for shard in manifest["shards"]) / 1e6
-    pages = manifest["rows"]["pages_written"]
-    return (
-        f"{name}: {out}\n"
-        f"  train {splits['train']['pages']} pages / {splits['train']['characters']} characters / "
-        f"{splits['train']['classes']} classes; val {splits['val']['pages']} pages / "
-        f"{splits['val']['characters']} characters; test {splits['test']['pages']} pages\n"
-        f"  vocabulary {manifest['vocabulary']['classes']} classes; {len(manifest['shards'])} shard files, "
-        f"{size_mb:.1f} MB; {pages} pages in {seconds:.1f}s ({pages / max(seconds, 1e-9):.2f} pages/s)"
-    )
+class Stages:
+    """Runs each stage, times it, and keeps one figure per stage for the closing table."""
+
+    def __init__(self):
+        self.rows: list[tuple[str, float, str]] = []
+
+    def run(self, name: str, command: list[str]) -> str:
+        print(f"\n== {name}\n$ {' '.join(command)}", flush=True)
+        start = time.perf_counter()
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        lines = []
+        for line in process.stdout:
+            if "cuda" in line.lower() or line.startswith(("E0000", "I0000", "W0000", "WARNING: All log")):
+                continue  # TensorFlow's start-up noise about missing GPUs
+            print("   " + line, end="", flush=True)
+            lines.append(line)
+        if process.wait() != 0:
+            raise SystemExit(f"demo: stage '{name}' failed (exit {process.returncode}); see its output above")
+        self.last_seconds = time.perf_counter() - start
+        return "".join(lines)
+
+    def add(self, name: str, figure: str, seconds: float | None = None) -> None:
+        self.rows.append((name, self.last_seconds if seconds is None else seconds, figure))
+
+    def table(self) -> str:
+        width = max(len(name) for name, _, _ in self.rows)
+        lines = [f"{'stage':<{width}}  {'time':>7}  figure", f"{'-' * width}  {'-' * 7}  {'-' * 40}"]
+        lines += [f"{name:<{width}}  {seconds:6.0f}s  {figure}" for name, seconds, figure in self.rows]
+        total = sum(seconds for _, seconds, _ in self.rows)
+        return "\n".join(lines + [f"{'total':<{width}}  {total:6.0f}s"])
+
+
+def _history(folder: Path) -> dict:
+    return json.loads((folder / "history.json").read_text())[-1]
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.data.records import RecordOptions, build_records
-    from kuzushiji_tf.synthetic import generate_dataset
+    py, out = sys.executable, Path(args.out).resolve()
+    workers = str(args.workers or os.cpu_count() or 1)
+    synth, records, sample_records = out / "synthetic", out / "records" / "synthetic", out / "records" / "sample"
+    models = out / "saved_models"
+    det, cls, tuned = models / "detector", models / "classifier", models / "classifier_finetuned"
+    page_model = models / "kuzushiji_page" / "1"
+    stages = Stages()
+    out.mkdir(parents=True, exist_ok=True)
 
-    workers = args.workers or os.cpu_count() or 1
-    out, records = Path(args.out), Path(args.records)
-    synthetic_dir = out / "synthetic"
-    print(f"[1/3] synthetic pages -> {synthetic_dir}", flush=True)
-    start = time.perf_counter()
-    summary = generate_dataset(synthetic_dir, args.pages, num_test_pages=args.test_pages, num_books=args.books,
-                               seed=args.seed, page_height=args.page_height, workers=workers, overwrite=True)
-    generated = time.perf_counter() - start
+    stages.run("synthetic pages", [py, "tools/make_synthetic.py", "--out", str(synth), "--pages", str(args.pages),
+                                   "--test-pages", str(args.test_pages), "--books", str(args.books),
+                                   "--page-height", str(args.page_height), "--seed", str(args.seed),
+                                   "--workers", workers, "--overwrite"])
+    stages.add("synthetic pages", f"{args.pages} train + {args.test_pages} test pages, {args.books} books")
+    log = stages.run("records", [py, "tools/build_records.py", "--data-dir", str(synth), "--out", str(records),
+                                 "--workers", workers, "--overwrite", "--quiet"])
+    stages.add("records", log.strip().splitlines()[0] if log.strip() else "")
+    stages.run("records (real sample)", [py, "tools/build_records.py", "--data-dir", str(SAMPLE_DIR), "--out",
+                                         str(sample_records), "--full-data", "--workers", workers, "--overwrite", "--quiet"])
+    stages.add("records (real sample)", "5 real pages, 464 characters")
 
-    print("[2/3] records from the synthetic pages (fold 0 of 4, grouped by book)", flush=True)
-    start = time.perf_counter()
-    synthetic_records = records / "demo-synthetic"
-    synthetic_manifest = build_records(synthetic_dir, synthetic_records, RecordOptions(), workers=workers,
-                                       overwrite=True)
-    synthetic_seconds = time.perf_counter() - start
+    steps_per_epoch = max(1, args.detector_steps // 3)
+    stages.run("detector", [py, "-m", "kuzushiji_tf.train", "--task", "detector", "--records", str(records),
+                            "--out", str(det), "--epochs", "3", "--steps-per-epoch", str(steps_per_epoch), "--backbone", args.detector_backbone,
+                            "--batch-size", str(args.detector_batch), "--input-size", str(args.detector_input),
+                            "--eval-short-side", str(args.detector_input * 2), "--optimizer", "adamw",
+                            "--lr", "1e-3", "--eval-every", "3", "--log-every-steps", "50", "--seed", str(args.seed)])
+    h = _history(det)
+    stages.add("detector", f"val detection F1 {h.get('val_det_f1', float('nan')):.3f} ({3 * steps_per_epoch} steps)")
 
-    print("[3/3] records from the bundled real sample (5 pages of one book, so --full-data)", flush=True)
-    start = time.perf_counter()
-    sample_records = records / "demo-sample"
-    sample_manifest = build_records(SAMPLE_DIR, sample_records, RecordOptions(full_data=True), workers=workers,
-                                    overwrite=True)
-    sample_seconds = time.perf_counter() - start
+    stages.run("classifier", [py, "-m", "kuzushiji_tf.train", "--task", "classifier", "--records", str(records),
+                              "--out", str(cls), "--epochs", str(args.classifier_epochs), "--crops-per-epoch",
+                              str(args.classifier_crops), "--input-size", str(args.classifier_input),
+                              "--batch-size", str(args.classifier_batch), "--eval-every", str(args.classifier_epochs),
+                              "--log-every-steps", "50", "--seed", str(args.seed)])
+    h = _history(cls)
+    stages.add("classifier", f"val top-1 {h.get('val_top1', float('nan')):.3f}, top-5 {h.get('val_top5', float('nan')):.3f}")
 
-    print()
-    print(f"synthetic dataset: {synthetic_dir} ({summary.get('pages', args.pages)} train + "
-          f"{summary.get('test_pages', args.test_pages)} test pages, {args.books} books, {generated:.1f}s)")
-    print(_describe("synthetic records", synthetic_records, synthetic_manifest, synthetic_seconds))
-    print(_describe("real sample records", sample_records, sample_manifest, sample_seconds))
-    print(f"\nNext: python tools/evaluate.py --truth {synthetic_dir}/test_truth.csv --pred <your submission.csv>")
+    log = stages.run("pseudo-labels", [py, "tools/pseudo_label.py", "--detector", str(det), "--classifier", str(cls),
+                                       "--records", str(records), "--out", str(records / "pseudo"), "--short-side",
+                                       str(args.detector_input * 2), "--truth", str(synth / "test_truth.csv"), "--quiet"])
+    pseudo = json.loads((records / "pseudo" / "manifest.json").read_text())
+    precision = pseudo.get("precision_vs_truth", {}).get("precision", float("nan"))
+    stages.add("pseudo-labels", f"{pseudo['crops']} crops, precision {precision:.3f} vs test truth")
+
+    stages.run("fine-tune", [py, "-m", "kuzushiji_tf.train", "--task", "classifier", "--records", str(records),
+                             "--out", str(tuned), "--init", str(cls), "--pseudo", str(records / "pseudo"),
+                             "--epochs", str(args.finetune_epochs), "--crops-per-epoch", str(args.classifier_crops),
+                             "--batch-size", str(args.classifier_batch), "--eval-every", str(args.finetune_epochs),
+                             "--log-every-steps", "50", "--seed", str(args.seed)])
+    h = _history(tuned)
+    stages.add("fine-tune", f"val top-1 {h.get('val_top1', float('nan')):.3f}")
+
+    if page_model.exists():
+        import shutil
+        shutil.rmtree(page_model.parent.parent)  # all three exported models: a rerun writes them anew
+    stages.run("export", [py, "tools/export.py", "--detector", str(det), "--classifier", str(tuned), "--out",
+                          str(page_model), "--short-side", str(args.detector_input * 2)])
+    stages.add("export", f"{page_model}")
+
+    submission = out / "submission.csv"
+    stages.run("submission", [py, "tools/make_submission.py", "--model", str(page_model), "--data-dir", str(synth),
+                              "--out", str(submission), "--quiet"])
+    seconds = stages.last_seconds
+    log = stages.run("score", [py, "tools/evaluate.py", "--truth", str(synth / "test_truth.csv"), "--pred",
+                               str(submission), "--json"])
+    score = json.loads(log.strip().splitlines()[-1])
+    stages.add("submission", f"synthetic test F1 {score['labelled']['f1']:.3f} "
+                             f"(detection-only {score['detection']['f1']:.3f})", seconds + stages.last_seconds)
+
+    log = stages.run("real pages: detection", [py, "tools/detect.py", "--model", str(det), "--data-dir",
+                                               str(SAMPLE_DIR), "--split", "all", "--out", str(out / "real_detect.csv"),
+                                               "--short-side", str(args.detector_input * 2), "--quiet"])
+    line = next((l for l in log.splitlines() if l.startswith("detection-only")), "")
+    f1 = line.split("F1")[-1].split()[0] if "F1" in line else "?"
+    stages.add("real pages: detection", f"detection F1 {f1} on the 5 bundled real pages (never trained on)")
+
+    real_page = SAMPLE_DIR / "train_images" / f"{REAL_PAGE}.jpg"
+    picture = out / f"{REAL_PAGE}.png"
+    stages.run("transcription", [py, "tools/transcribe.py", str(real_page), "--model", str(page_model)])
+    stages.add("transcription", f"{REAL_PAGE} in reading order (printed above)")
+    stages.run("visualisation", [py, "tools/visualize.py", "--model", str(page_model), "--image", str(real_page),
+                                 "--truth", str(SAMPLE_DIR / "train.csv"), "--out", str(picture)])
+    stages.add("visualisation", str(picture))
+
+    print("\n" + stages.table())
+    print(f"\noutputs: {out}\n  data {synth}\n  records {records}, {sample_records}\n  models {models}\n"
+          f"  submission {submission}\n  picture {picture}")
     return 0
 
 

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import keras
 
-# Registers the custom layers (CenterNetDetector, heads) with Keras before a file is deserialised.
+# Register the custom classes (CenterNetDetector and its layers, MobileNetClassifier) with Keras before a
+# file is deserialised.
 import kuzushiji_tf.models.centernet  # noqa: F401
+import kuzushiji_tf.models.classifier  # noqa: F401
 
 KERAS_FILE = "model.keras"
 
