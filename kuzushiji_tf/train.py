@@ -54,6 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi_worker"))
     p.add_argument("--mixed-precision", choices=("auto", "off", "float16", "bfloat16"))
     p.add_argument("--input-size", type=int, help="detector: training crop side (416); classifier: crop side (112)")
+    p.add_argument("--worker-weights", metavar="DIR",
+                   help="every worker also writes its final weights to DIR/worker-K.weights.h5, to check that "
+                        "the workers of a multi-worker run agree")
     detector = p.add_argument_group("detector")
     detector.add_argument("--backbone")
     detector.add_argument("--eval-short-side", type=int)
@@ -117,10 +120,10 @@ def run(args) -> dict:
     from kuzushiji_tf.engine.tasks import TASKS, make_optimizer
 
     model_config, train = configs_from_args(args)
+    strategy = strategies.make_strategy(train.strategy)  # first: multi-worker must configure the runtime
+    policy = strategies.set_precision(train.mixed_precision)
     options = {"init": args.init, "pseudo_dir": args.pseudo} if args.task == "classifier" else {}
     task = TASKS[args.task](args.records, model_config, train, **options)
-    policy = strategies.set_precision(train.mixed_precision)
-    strategy = strategies.make_strategy(train.strategy)
     steps_per_epoch = train.steps_per_epoch or max(1, task.examples_per_epoch // train.batch_size)
     out = Path(args.out)
     chief = strategies.is_chief(strategy)
@@ -145,9 +148,15 @@ def run(args) -> dict:
                       eval_every_epochs=train.eval_every)
     model, history = train_loop(task, strategy, loop, lambda total: make_optimizer(train, total),
                                 log=lambda line: print(line, flush=True))
+    if args.worker_weights:
+        Path(args.worker_weights).mkdir(parents=True, exist_ok=True)
+        model.save_weights(str(Path(args.worker_weights) / f"worker-{strategies.worker_index(strategy)}.weights.h5"))
     export_dir = strategies.writable_dir(str(out), strategy)
     model.save(str(Path(export_dir) / "model.keras"))
     model.export(str(Path(export_dir) / "saved_model"), format="tf_saved_model", verbose=False)
+    if not chief:  # every worker must save (collectives), but only the chief's copy is kept
+        shutil.rmtree(export_dir, ignore_errors=True)
+    strategies.wait_for_workers(strategy)
     if chief:
         (out / "history.json").write_text(json.dumps(history, indent=1))
         print(f"saved {out / 'model.keras'} and SavedModel {out / 'saved_model'}", flush=True)

@@ -23,7 +23,7 @@ TASK = textwrap.dedent('''
         def build_model(self):
             keras.utils.set_random_seed(0)
             return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
-        def train_dataset(self, context):
+        def train_dataset(self, context, start_step=0):
             rng = np.random.default_rng(0)
             x = rng.normal(size=(512, 4)).astype("float32")
             y = (x @ np.array([1.0, -2.0, 3.0, 0.5], "float32"))[:, None]

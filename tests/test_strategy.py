@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from kuzushiji_tf.engine.strategy import is_chief, make_strategy, precision_policy, writable_dir
+from kuzushiji_tf.engine.strategy import is_chief, make_strategy, precision_policy, worker_index, writable_dir
 
 
 def test_precision_auto_is_float32_on_cpu_and_words_map_to_policies():
@@ -34,6 +34,6 @@ def test_only_the_chief_writes_to_the_real_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
     assert is_chief(FakeMultiWorker()) and writable_dir(str(tmp_path), FakeMultiWorker()) == str(tmp_path)
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
-    assert not is_chief(FakeMultiWorker())
+    assert not is_chief(FakeMultiWorker()) and worker_index(FakeMultiWorker()) == 1
     assert writable_dir(str(tmp_path), FakeMultiWorker()) != str(tmp_path)
-    assert is_chief(tf.distribute.get_strategy())
+    assert is_chief(tf.distribute.get_strategy()) and worker_index(tf.distribute.get_strategy()) == 0

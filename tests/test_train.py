@@ -46,3 +46,28 @@ def test_missing_records_is_a_one_line_error(tmp_path, capsys):
     code = train.main(TINY + ["--records", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--epochs", "1"])
     assert code == 2
     assert "manifest.json is missing: build the records with tools/build_records.py" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_float16_trains_on_cpu_with_loss_scaling_and_float32_outputs(tiny_records, tmp_path, capsys):
+    import keras
+
+    out = tmp_path / "half"
+    try:
+        code = train.main(TINY + ["--records", str(tiny_records), "--out", str(out), "--epochs", "1",
+                                  "--mixed-precision", "float16"])
+        policy = keras.mixed_precision.dtype_policy().name
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")  # the policy is global: later tests expect float32
+    assert code == 0 and policy == "mixed_float16"
+    assert "mixed_float16" in capsys.readouterr().out
+    history = json.loads((out / "history.json").read_text())
+    assert np.isfinite(history[0]["train_total"]) and history[0]["step"] == 2
+    model = keras.saving.load_model(out / "model.keras")
+    assert {layer.name: layer.compute_dtype for layer in model.layers}["upsampler"] == "float16"
+    outputs = model(np.full((1, 64, 64, 3), 200, np.float32), training=False)
+    # The head's last convolutions run in float32, so the losses see float32 outputs.
+    assert {keras.backend.standardize_dtype(v.dtype) for v in outputs.values()} == {"float32"}
+    # The loss-scale state is in the checkpoint: the loop wrapped the optimizer in a LossScaleOptimizer.
+    names = [name for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(out / "checkpoints")))]
+    assert any("dynamic_scale" in name for name in names)

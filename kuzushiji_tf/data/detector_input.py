@@ -116,7 +116,9 @@ def detector_dataset(records_dir: str | Path, split: str, *, training: bool, bat
         max_chars = DEFAULT_TRAIN_MAX_CHARS if training else DEFAULT_EVAL_MAX_CHARS
     parallel = num_parallel_calls if num_parallel_calls is not None else tf.data.AUTOTUNE
 
-    files = pipeline.list_shards(records_dir, "pages", split)
+    workers = input_context.num_input_pipelines if input_context is not None else 1
+    # Each input pipeline reads whole files: fewer training shards than pipelines is a clear error.
+    files = pipeline.list_shards(records_dir, "pages", split, min_shards=workers if training else 1)
     records = pipeline.record_dataset(files, input_context=input_context, shuffle_files=training, seed=seed,
                                       repeat=training, num_parallel_reads=num_parallel_calls)
     if training:

@@ -32,6 +32,12 @@ def _bytes(values):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v if isinstance(v, bytes) else v.encode() for v in values]))
 
 
+def _serialize(features: dict) -> bytes:
+    # Deterministic: the feature map is otherwise written in an order that varies with the process's hash
+    # seed, so a build resumed in another process would hash its shards differently from a clean one.
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(deterministic=True)
+
+
 def _ints(values):
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
 
@@ -62,7 +68,7 @@ def encode_page(*, image_jpeg: bytes, image_id: str, book: str, original_size: t
         LABEL: _ints(labels),
         CODE: _bytes(codes),
     }
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    return _serialize(features)
 
 
 _PAGE_FEATURES = {
@@ -120,7 +126,7 @@ def encode_crop(*, image_jpeg: bytes, label: int, code: str, image_id: str, book
         CROP_BOX: _floats(source_box),
         CROP_INDEX: _ints([index]),
     }
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    return _serialize(features)
 
 
 _CROP_FEATURES = {

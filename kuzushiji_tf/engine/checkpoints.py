@@ -10,19 +10,25 @@ import tensorflow as tf
 
 
 class TrainingCheckpoint:
-    def __init__(self, directory: str, *, model, optimizer, keep: int = 2):
+    """Saves to `directory`, keeping the newest `keep`; restores from `restore_dir` (default `directory`):
+    a non-chief worker saves to a private folder but resumes from the chief's checkpoints."""
+
+    def __init__(self, directory: str, *, model, optimizer, keep: int = 2, restore_dir: str | None = None):
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
+        self.restore_dir = restore_dir or directory
 
     def latest_path(self) -> str | None:
-        return self.manager.latest_checkpoint
+        """The checkpoint a restore would read (its prefix), None when there is none yet."""
+        return tf.train.latest_checkpoint(self.restore_dir)
 
     def restore_latest(self) -> int:
         """Restores the newest checkpoint if there is one; returns its step (0 for a fresh start)."""
-        if self.manager.latest_checkpoint is None:
+        latest = self.latest_path()
+        if latest is None:
             return 0
-        self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+        self.checkpoint.restore(latest).expect_partial()
         return int(self.step.numpy())
 
     def save(self, step: int) -> str:

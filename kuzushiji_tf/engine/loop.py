@@ -4,11 +4,19 @@ Keras 3 `fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585), 
 laptop is this one too. Each replica's loss is a sum over its examples divided by a count all-reduced
 over the global batch (objects for the detector, crops for the classifier); the optimizer sums the
 replicas' gradients, which makes the step identical to one device seeing the whole batch.
+
+A checkpoint (every `checkpoint_every_steps` and at each epoch's end) holds the model, the optimizer (its
+slots and iteration count, hence the LR schedule's position) and the global step. It does not hold the
+tf.data position: shuffle buffers of pages are too big to save. A resumed run instead rebuilds its input
+seeded from the restored step (`Task.train_dataset(..., start_step)`), so it draws a fresh random stream
+rather than replaying the examples of the first steps; the pages left unseen in the interrupted pass are
+not made up for. A worker other than the chief saves to a private folder but resumes from the chief's.
 """
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +34,9 @@ class Task(Protocol):
 
     def build_model(self) -> keras.Model: ...
 
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
-        """Per-replica batches of (inputs, targets), repeated forever."""
+    def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
+        """Per-replica batches of (inputs, targets), repeated forever; `start_step` (the step a resumed run
+        starts from) goes into the random seeds, so a resumed run does not replay the first steps' examples."""
 
     def normaliser(self, targets) -> tf.Tensor:
         """This replica's share of the loss denominator (float32 scalar); the loop all-reduces it."""
@@ -70,14 +79,16 @@ def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
             # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
-    checkpoint_dir = writable_dir(str(Path(config.out_dir) / "checkpoints"), strategy)
+    chief_checkpoints = str(Path(config.out_dir) / "checkpoints")
+    checkpoint_dir = writable_dir(chief_checkpoints, strategy)
     checkpoint = TrainingCheckpoint(checkpoint_dir, model=model, optimizer=optimizer,
-                                    keep=config.keep_checkpoints)
+                                    keep=config.keep_checkpoints, restore_dir=chief_checkpoints)
     start_step = checkpoint.restore_latest()
+    _check_same_start(strategy, start_step)
     if start_step:
         log(f"resumed from {checkpoint.latest_path()} at step {start_step} (epoch {start_step // config.steps_per_epoch + 1})")
 
-    dataset = strategy.distribute_datasets_from_function(task.train_dataset)
+    dataset = strategy.distribute_datasets_from_function(lambda context: task.train_dataset(context, start_step))
     iterator = iter(dataset)
     num_replicas = strategy.num_replicas_in_sync
 
@@ -101,6 +112,25 @@ def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
         inputs, targets = next(iterator)
         per_replica = strategy.run(replica_step, args=(inputs, targets))
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+    @tf.function
+    def sync_statistics():
+        # Keras 3 updates a replica's BatchNormalization moving statistics from its own examples only, so
+        # the replicas' copies drift apart (and the checkpoint would keep replica 0's). Their mean is exactly
+        # the moving average of the replicas' batch statistics (the updates are linear), as tf.keras's
+        # MEAN-aggregated statistics were; averaging before each save is enough, since training reads none.
+        def replica_sync():
+            context = tf.distribute.get_replica_context()
+            for variable in model.non_trainable_variables:
+                if keras.backend.is_float_dtype(variable.dtype):
+                    variable.assign(context.all_reduce(tf.distribute.ReduceOp.MEAN, tf.identity(variable.value)))
+
+        strategy.run(replica_sync)
+
+    def save(step: int) -> None:
+        if num_replicas > 1:
+            sync_statistics()
+        checkpoint.save(step)
 
     history, step = [], start_step
     log_dir = writable_dir(str(Path(config.out_dir) / "logs"), strategy)
@@ -127,8 +157,8 @@ def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
                         tf.summary.scalar(f"train/{k}", v)
                     tf.summary.scalar("train/learning_rate", lr)
             if step % config.checkpoint_every_steps == 0 and step % config.steps_per_epoch:
-                checkpoint.save(step)
-        checkpoint.save(step)
+                save(step)
+        save(step)
         record = {"epoch": epoch + 1, "step": step, "seconds": round(time.perf_counter() - epoch_start, 2),
                   **{f"train_{k}": v / max(count, 1) for k, v in sums.items()}}
         if chief and ((epoch + 1) % config.eval_every_epochs == 0 or epoch + 1 == config.epochs):
@@ -139,5 +169,20 @@ def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
                     tf.summary.scalar(f"val/{k}", v)
         history.append(record)
         log(json.dumps(record))
-    writer.flush()
+    writer.close()
+    if not chief:  # the copies a worker only wrote because the collectives need every worker to save
+        for private in (checkpoint_dir, log_dir):
+            shutil.rmtree(private, ignore_errors=True)
     return model, history
+
+
+def _check_same_start(strategy: tf.distribute.Strategy, start_step: int) -> None:
+    """Workers that restored different steps would run different numbers of collective steps and hang at
+    the end: a clear error instead (a worker that cannot read the chief's checkpoint folder starts at 0)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    gather = tf.function(lambda: strategy.gather(strategy.run(lambda: tf.constant([start_step], tf.int64)), axis=0))
+    steps = gather().numpy()
+    if len(set(steps.tolist())) > 1:
+        raise ValueError(f"workers restored different checkpoint steps {sorted(set(steps.tolist()))}: every "
+                         f"worker must read the chief's --out/checkpoints (a shared filesystem)")

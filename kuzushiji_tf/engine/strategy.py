@@ -23,6 +23,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         if "TF_CONFIG" not in os.environ:
             raise ValueError("--strategy multi_worker needs TF_CONFIG (cluster and task) in the environment; "
                              "see README 'Scaling out' or tools/launch_local_cluster.py")
+        # Must be the first TensorFlow call of the process: it configures the runtime's collective ops.
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
@@ -35,7 +36,9 @@ def precision_policy(name: str = "auto") -> str:
     if name not in PRECISIONS:
         raise ValueError(f"--mixed-precision must be one of {PRECISIONS}; received {name!r}")
     if name == "auto":
-        return "mixed_float16" if tf.config.list_logical_devices("GPU") else "float32"
+        # Physical, not logical, devices: listing logical ones starts the TF runtime, after which a
+        # MultiWorkerMirroredStrategy can no longer configure its collectives.
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
     return {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[name]
 
 
@@ -56,6 +59,13 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return task.get("type") == "worker" and task.get("index", 0) == 0
 
 
+def worker_index(strategy: tf.distribute.Strategy) -> int:
+    """This worker's index in TF_CONFIG's cluster (0 outside a multi-worker cluster)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 0
+    return int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
+
+
 def writable_dir(path: str, strategy: tf.distribute.Strategy) -> str:
     """The chief writes to `path`; other workers to a private temporary folder, as MultiWorkerMirroredStrategy
     requires every worker to save (the collective ops need all of them) but only one copy may survive."""
@@ -63,3 +73,11 @@ def writable_dir(path: str, strategy: tf.distribute.Strategy) -> str:
         return path
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
     return tempfile.mkdtemp(prefix=f"worker{task.get('index', 0)}-")
+
+
+def wait_for_workers(strategy: tf.distribute.Strategy) -> None:
+    """A barrier (one all-reduce) so that no worker exits while another still saves: the chief's exit takes
+    the cluster's coordination service down with it."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        tf.function(lambda: strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.ones([])),
+                                            axis=None))()

@@ -41,6 +41,12 @@ def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Opt
     raise ValueError(f"optimizer must be 'sgd' or 'adamw'; received {train.optimizer!r}")
 
 
+def input_seed(seed: int, input_context: tf.distribute.InputContext, start_step: int = 0) -> int:
+    """The seed of one input pipeline: distinct for every (pipeline, start step) pair of a run, so workers
+    read different random streams and a run resumed at step K does not replay the stream of step 0."""
+    return seed + input_context.input_pipeline_id + start_step * input_context.num_input_pipelines
+
+
 class DetectorTask:
     """CenterNet on page records: random 416 crops to train, whole pages at short side 832 to validate."""
 
@@ -62,12 +68,12 @@ class DetectorTask:
         keras.utils.set_random_seed(self.train_config.seed)
         return build_centernet(self.config.backbone, head_channels=self.config.head_channels)
 
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
         return detector_dataset(
             self.records_dir, "train", training=True,
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
             input_size=self.config.input_size, max_chars=self.config.max_chars,
-            seed=self.train_config.seed + input_context.input_pipeline_id, input_context=input_context)
+            seed=input_seed(self.train_config.seed, input_context, start_step), input_context=input_context)
 
     def normaliser(self, targets) -> tf.Tensor:
         return tf.reduce_sum(targets[MASK])
@@ -169,12 +175,12 @@ class ClassifierTask:
                                  f"({str(error).splitlines()[0]})") from error
         return model
 
-    def train_dataset(self, input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+    def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
         cfg = self.config
         return classifier_dataset(
             self.records_dir, "train", training=True,
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
-            input_size=cfg.input_size, seed=self.train_config.seed + input_context.input_pipeline_id,
+            input_size=cfg.input_size, seed=input_seed(self.train_config.seed, input_context, start_step),
             input_context=input_context, extra_records=self.pseudo_dir, extra_weight=cfg.pseudo_ratio,
             crop_range=cfg.train_crop_range, max_shift=cfg.max_shift, num_classes=self.num_classes)
 
