@@ -66,15 +66,15 @@ TINY_VOCABULARY = [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")]
 
 
 def tiny_page_models(seed: int = 1):
-    """(detector, classifier): untrained and tiny. The detector's heatmap prior of 0.5 puts peaks
-    everywhere, so the recogniser always has characters to return; the classifier has 3 classes."""
+    """(detector, classifier): the project's own classes, untrained and tiny. The detector's heatmap prior
+    of 0.5 puts peaks everywhere, so the recogniser always has characters to return; the classifier is a
+    32-px MobileNetClassifier over 3 classes."""
     import keras
 
     from kuzushiji_tf.models.centernet import build_centernet
+    from kuzushiji_tf.models.classifier import build_classifier
 
     keras.utils.set_random_seed(seed)
     detector = build_centernet("resnet_tiny", upsampler_filters=(16, 16, 16), head_channels=16, heatmap_prior=0.5)
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 64.0)(inputs))
-    classifier = keras.Model(inputs, keras.layers.Dense(len(TINY_VOCABULARY), activation="softmax")(x))
+    classifier = build_classifier(len(TINY_VOCABULARY), input_size=32, alpha=0.5, minimalistic=True)
     return detector, classifier

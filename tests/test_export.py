@@ -17,6 +17,9 @@ from conftest import TINY_VOCABULARY, tiny_page_models
 VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
 BIN = Path(sys.executable).parent
+_spec = importlib.util.spec_from_file_location("tools_export", Path(__file__).resolve().parents[1] / "tools" / "export.py")
+export_tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(export_tool)
 pytestmark = pytest.mark.slow
 
 
@@ -115,8 +118,33 @@ def test_classifier_alone_serves(exported, tmp_path):
     _, _, classifier = exported
     loaded = tf.saved_model.load(str(exported[0].parent.parent / "kuzushiji_classifier" / "1"))
     crops = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    out = list(loaded.signatures["serving_default"](images=tf.constant(crops)).values())[0]
-    np.testing.assert_allclose(out.numpy(), classifier(crops).numpy(), atol=1e-5)
+    served = loaded.signatures["serving_default"](images=tf.constant(crops))
+    np.testing.assert_allclose(served["probabilities"].numpy(), classifier(crops)["probabilities"].numpy(), atol=1e-5)
+
+
+def test_export_tool_from_training_folders(tmp_path, capsys):
+    detector, classifier = tiny_page_models(seed=2)
+    det_dir, cls_dir = tmp_path / "det", tmp_path / "cls"
+    det_dir.mkdir()
+    cls_dir.mkdir()
+    detector.save(det_dir / "model.keras")
+    classifier.save(cls_dir / "model.keras")
+    (cls_dir / "vocabulary.csv").write_text("class_id,code,char\n" + "".join(
+        f"{i},{code},{char}\n" for i, (code, char) in enumerate(VOCABULARY)), encoding="utf-8")
+    out = tmp_path / "models" / "kuzushiji_page" / "3"
+    assert export_tool.main(["--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(out),
+                             "--short-side", "128"]) == 0
+    for name in ("kuzushiji_page", "kuzushiji_detector", "kuzushiji_classifier"):
+        assert (tmp_path / "models" / name / "3" / "saved_model.pb").is_file()
+    serve, vocabulary = load_recognizer(out)
+    assert vocabulary == VOCABULARY and int(serve(images=tf.constant([_page_bytes()]))["count"][0]) >= 0
+    assert "export: wrote" in capsys.readouterr().out
+    # The same version again is refused, and a vocabulary of the wrong size too.
+    assert export_tool.main(["--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(out)]) == 2
+    (cls_dir / "vocabulary.csv").write_text("class_id,code,char\n0,U+3042,あ\n", encoding="utf-8")
+    assert export_tool.main(["--detector", str(det_dir), "--classifier", str(cls_dir),
+                             "--out", str(tmp_path / "m2" / "kuzushiji_page" / "1")]) == 2
+    assert "3 classes but" in capsys.readouterr().err
 
 
 def test_version_folder_is_required(exported, tmp_path):

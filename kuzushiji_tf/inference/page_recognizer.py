@@ -108,9 +108,11 @@ def class_probabilities(outputs) -> tf.Tensor:
 
 
 def num_classes(classifier) -> int:
-    """The classifier's class count, whether its output is a tensor or the logits/probabilities dict."""
-    shape = classifier.output_shape
-    return int((shape["probabilities"] if isinstance(shape, dict) else shape)[-1])
+    """The classifier's class count: MobileNetClassifier's own attribute (its `output_shape` lists both
+    outputs), else the last axis of a plain softmax model's output."""
+    if hasattr(classifier, "num_classes"):
+        return int(classifier.num_classes)
+    return int(classifier.output_shape[-1])
 
 
 class PageRecognizer:
