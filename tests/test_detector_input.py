@@ -7,6 +7,7 @@ import tensorflow as tf
 from conftest import TINY_PAGES, make_kaggle_dir
 from kuzushiji_tf.data import detector_input, image_ops
 from kuzushiji_tf.data.detector_input import crop_page, detector_dataset, eval_view, train_view, with_targets
+from kuzushiji_tf.data.record_images import PAGE_JPEG_QUALITY, encode_jpeg
 from kuzushiji_tf.data.records import RecordOptions, build_records
 from kuzushiji_tf.structures import HEATMAP, INDICES, MASK, OFFSET, SIZE
 
@@ -80,6 +81,68 @@ def test_train_view_is_the_seeded_crop_resized_in_range_and_reproducible():
     np.testing.assert_array_equal(again["image"].numpy(), view["image"].numpy())
     other = train_view(example, tf.constant([3, 5]), input_size=64)
     assert not np.array_equal(other["image"].numpy(), view["image"].numpy())
+
+
+def jpeg_page(height=100, width=80):
+    """A smooth-but-busy page encoded as the record builder does (OpenCV, 4:2:0 chroma)."""
+    rng = np.random.default_rng(1)
+    steps = rng.uniform(-12, 12, (height, width, 3)).cumsum(axis=1) + 128
+    return encode_jpeg(np.clip(steps, 0, 255).astype(np.uint8), PAGE_JPEG_QUALITY)
+
+
+def test_jpeg_window_decode_is_the_whole_page_decode_sliced():
+    data = tf.constant(jpeg_page())
+    whole = tf.io.decode_jpeg(data, channels=3).numpy()
+    np.testing.assert_array_equal(image_ops.image_size(data).numpy(), [100, 80])
+    # Windows on each edge of the page and on the 16 px iMCU grid, where decode_and_crop_jpeg alone
+    # would upsample the chroma of the window's first / last column as if it were the image's edge.
+    windows = [[20, 10, 50, 40], [0, 0, 100, 80], [0, 16, 33, 32], [16, 32, 84, 48], [37, 49, 63, 31],
+               [5, 64, 40, 16], [99, 79, 1, 1]]
+    windows += [image_ops.sample_crop_window([100, 80], tf.constant([2, k])).numpy() for k in range(20)]
+    for y0, x0, h, w in windows:
+        window = tf.constant([y0, x0, h, w])
+        np.testing.assert_array_equal(image_ops.crop_image(data, window).numpy(), whole[y0:y0 + h, x0:x0 + w])
+
+
+def test_train_view_from_jpeg_bytes_is_the_view_of_the_decoded_page():
+    data = tf.constant(jpeg_page())
+    encoded = {**page_example(), "image": data}
+    decoded = {**page_example(), "image": tf.io.decode_jpeg(data, channels=3)}
+    for k in range(8):
+        seed = tf.constant([6, k])
+        fast, plain = train_view(encoded, seed, input_size=64), train_view(decoded, seed, input_size=64)
+        for key in ("image", "boxes", "labels"):
+            np.testing.assert_array_equal(fast[key].numpy(), plain[key].numpy())
+
+
+def augment_every_branch(image, seed):
+    """The earlier `image_ops.augment`: every branch computed, selected arithmetically. It pins the
+    draws and decisions the tf.cond version must keep."""
+    seeds = tf.random.split(tf.cast(seed, tf.int64), 8)
+    uniform = lambda s, shape=(), low=0.0, high=1.0: tf.random.stateless_uniform(shape, s, low, high)
+    fire, pick = uniform(seeds[0], [3]) < 0.5, uniform(seeds[1], [2]) < 0.5
+    shift = uniform(seeds[2], [3], -image_ops.RGB_SHIFT_LIMIT, image_ops.RGB_SHIFT_LIMIT)
+    gray = tf.tile(tf.image.rgb_to_grayscale(image), [1, 1, 3])
+    image = tf.where(fire[0], tf.where(pick[0], image + shift, gray), image)
+    alpha = 1.0 + uniform(seeds[3], (), -image_ops.CONTRAST_LIMIT, image_ops.CONTRAST_LIMIT)
+    beta = 255.0 * uniform(seeds[4], (), -image_ops.BRIGHTNESS_LIMIT, image_ops.BRIGHTNESS_LIMIT)
+    mean = tf.reduce_mean(image)
+    image = tf.where(fire[1], (image - mean) * alpha + mean + beta, image)
+    std = uniform(seeds[5], (), *image_ops.NOISE_STD_RANGE)
+    noisy = image + std * tf.random.stateless_normal(tf.shape(image), seeds[6])
+    image = tf.where(fire[2], tf.where(pick[1], noisy, image_ops.coarse_dropout(image, seeds[7])), image)
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def test_augment_computes_only_the_fired_groups_with_the_same_draws():
+    image = tf.constant(np.random.default_rng(2).uniform(0, 255, (40, 56, 3)), tf.float32)
+    graph = tf.function(image_ops.augment)
+    for k in range(40):
+        seed = tf.constant([8, k])
+        expected = augment_every_branch(image, seed).numpy()
+        # Shift and brightness/contrast are fused into one affine pass: equal up to float rounding.
+        np.testing.assert_allclose(image_ops.augment(image, seed).numpy(), expected, atol=1e-3)
+        np.testing.assert_allclose(graph(image, seed).numpy(), expected, atol=1e-3)
 
 
 def test_page_without_characters_gives_empty_targets():

@@ -84,16 +84,30 @@ def square_crop_boxes(boxes: tf.Tensor, factor: float) -> tf.Tensor:
 def crop_characters(image: tf.Tensor, boxes: tf.Tensor, size: int, factor: float = INFERENCE_CROP_FACTOR) -> tf.Tensor:
     """float32 [N, size, size, 3] 0..255 squares around xyxy pixel boxes of a uint8 [H, W, 3] image.
     Beyond the page edge the page is mirrored (the record builder repeats edge pixels): no black frame."""
-    squares = square_crop_boxes(tf.cast(boxes, tf.float32), factor)
-    margin = tf.cast(tf.math.ceil(tf.reduce_max(tf.concat([[0.0], tf.abs(squares[:, 2] - squares[:, 0])], 0))), tf.int32)
+    squares = square_crop_boxes(tf.cast(boxes, tf.float32), factor)  # [N, 4] xyxy
     hw = tf.shape(image)[:2]
-    margin = tf.minimum(margin, tf.reduce_min(hw) - 1)  # SYMMETRIC padding is limited to the image size
-    padded = tf.pad(image, [[margin, margin], [margin, margin], [0, 0]], mode="SYMMETRIC")
-    m = tf.cast(margin, tf.float32)
-    padded_hw = tf.cast(tf.shape(padded)[:2] - 1, tf.float32)
-    # crop_and_resize maps normalised y to y * (height - 1) and samples pixel centres at integer positions.
-    normalised = tf.stack([(squares[:, 1] + m - 0.5) / padded_hw[0], (squares[:, 0] + m - 0.5) / padded_hw[1],
-                           (squares[:, 3] + m - 0.5) / padded_hw[0], (squares[:, 2] + m - 0.5) / padded_hw[1]], 1)
+    # crop_and_resize puts pixel centres at integers, so a square's samples run from its near edge - 0.5
+    # to its far edge - 0.5. The page is mirror-padded only on the sides a square leaves, and only by the
+    # overshoot: padding the whole full-resolution scan by the largest square on every page copied it
+    # each time (~200 ms of ~300 ms per page, docs/benchmarks.md), while most pages need no pad at all.
+    # One pixel of slack: a sample computed a rounding error past the last pixel would read 0.
+    first = tf.stack([squares[:, 1], squares[:, 0]], 1) - 0.5  # [N, 2] (y, x) first sample
+    last = tf.stack([squares[:, 3], squares[:, 2]], 1) - 0.5  # [N, 2] (y, x) last sample
+    none = tf.zeros([1, 2])  # an empty page needs no pad
+    before = tf.reduce_max(tf.concat([1.0 - first, none], 0), 0)  # [2] (top, left)
+    after = tf.reduce_max(tf.concat([last - tf.cast(hw - 1, tf.float32) + 1.0, none], 0), 0)  # [2] (bottom, right)
+    # Never more than the former whole-page margin, the largest square's side, so a square far off the page
+    # reads the same pixels (zeros beyond the margin) as before; SYMMETRIC padding is limited to the image size.
+    largest = tf.math.ceil(tf.reduce_max(tf.concat([[0.0], tf.abs(squares[:, 2] - squares[:, 0])], 0)))
+    limit = tf.minimum(tf.cast(largest, tf.int32), tf.reduce_min(hw) - 1)
+    before = tf.minimum(tf.cast(tf.math.ceil(before), tf.int32), limit)
+    after = tf.minimum(tf.cast(tf.math.ceil(after), tf.int32), limit)
+    padding = tf.concat([tf.stack([before, after], 1), [[0, 0]]], 0)  # [3, 2]
+    padded = tf.cond(tf.reduce_any(padding > 0), lambda: tf.pad(image, padding, mode="SYMMETRIC"), lambda: image)
+    shift = tf.cast(before, tf.float32) - 0.5  # [2] (y, x) page pixels -> padded sample positions
+    extent = tf.cast(tf.shape(padded)[:2] - 1, tf.float32)  # crop_and_resize maps normalised y to y * (H - 1)
+    normalised = tf.stack([(squares[:, 1] + shift[0]) / extent[0], (squares[:, 0] + shift[1]) / extent[1],
+                           (squares[:, 3] + shift[0]) / extent[0], (squares[:, 2] + shift[1]) / extent[1]], 1)
     crops = tf.image.crop_and_resize(padded[None], normalised, tf.zeros(tf.shape(boxes)[:1], tf.int32),
                                      [size * CROP_OVERSAMPLE, size * CROP_OVERSAMPLE])
     return tf.nn.avg_pool2d(crops, CROP_OVERSAMPLE, CROP_OVERSAMPLE, "VALID")
