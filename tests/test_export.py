@@ -151,3 +151,15 @@ def test_version_folder_is_required(exported, tmp_path):
     _, python_path, classifier = exported
     with pytest.raises(ValueError, match="integer version"):
         export_model(classifier, tmp_path / "kuzushiji_classifier" / "latest")
+
+
+def test_pages_without_characters_return_empty_results(tmp_path):
+    # Peaks of the untrained detector score about 0.5: a 0.9 threshold leaves every page without
+    # characters, which must not reach the classifier (Keras layers refuse an empty batch).
+    detector, classifier = tiny_page_models()
+    path = export_page_recognizer(detector, classifier, VOCABULARY, tmp_path / "kuzushiji_page" / "1",
+                                  RecognizerOptions(short_side=128, det_threshold=0.9, max_chars=64))
+    serve, _ = load_recognizer(path)
+    outputs = serve(images=tf.constant([_page_bytes(), _page_bytes(".png", seed=5)]))
+    assert outputs["count"].numpy().tolist() == [0, 0]
+    assert outputs["codes"].shape == (2, 64) and not outputs["boxes"].numpy().any()

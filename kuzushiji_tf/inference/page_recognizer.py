@@ -144,6 +144,7 @@ class PageRecognizer:
         self.codes = tf.constant(list(codes))
         self.codepoints = tf.constant([int(code[2:], 16) for code in codes], tf.int32)
         self.crop_size = int(classifier.input_shape[1])
+        self.num_classes = num_classes(classifier)
         self.stride = int(getattr(detector, "output_stride", 4))
 
     def detect(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -163,8 +164,13 @@ class PageRecognizer:
 
     def classify(self, image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
         """float32 [n, classes] probabilities of the characters in `boxes` (scan pixels)."""
-        crops = crop_characters(image, boxes, self.crop_size)
-        return class_probabilities(self.classifier(crops, training=False))
+        def run():
+            crops = crop_characters(image, boxes, self.crop_size)
+            return class_probabilities(self.classifier(crops, training=False))
+
+        # A page with no characters (a blank page, a cover) must not reach the classifier: Keras layers
+        # refuse an empty batch.
+        return tf.cond(tf.shape(boxes)[0] > 0, run, lambda: tf.zeros([0, self.num_classes], tf.float32))
 
     def recognize_image(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         """Everything the signature returns for one decoded page, padded to `max_chars` (see module keys)."""
@@ -197,10 +203,15 @@ class PageRecognizer:
 
 
 def refusal_message(message: str) -> str:
-    """The one useful line of the InvalidArgumentError raised for a refused input: the failed check's text."""
+    """The one useful line of the InvalidArgumentError raised for a refused input: the failed check's text,
+    or else TensorFlow's own message line (not the node names and call stack around it)."""
     found = re.search(r"assertion failed: \[([^\]]*)\]", message)
-    lines = [line for line in message.splitlines() if line.strip() and "Graph execution error" not in line]
-    return found.group(1) if found else (lines[0].strip() if lines else "invalid input")
+    if found:
+        return found.group(1)
+    noise = ("Graph execution error", "Detected at node", "File ", "[[", "Traceback")
+    lines = [line.strip() for line in message.splitlines()
+             if line.strip() and not line[:1].isspace() and not line.strip().startswith(noise)]
+    return lines[-1] if lines else "invalid input"
 
 
 def page_results(outputs: dict, index: int = 0) -> dict:
