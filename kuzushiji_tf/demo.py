@@ -29,11 +29,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--books", type=int, default=12, help="synthetic books (default %(default)s)")
     p.add_argument("--page-height", type=int, default=2000, help="synthetic page height in pixels")
     p.add_argument("--detector-backbone", default="resnet18", help="`resnet_tiny` makes a smoke run")
-    p.add_argument("--detector-steps", type=int, default=360, help="detector training steps")
+    p.add_argument("--detector-steps", type=int, default=300, help="detector training steps")
     p.add_argument("--detector-batch", type=int, default=8)
     p.add_argument("--detector-input", type=int, default=256,
                    help="training crop side; the inference short side keeps the recipe's ratio (2x)")
-    p.add_argument("--classifier-epochs", type=int, default=6)
+    p.add_argument("--classifier-epochs", type=int, default=14)
     p.add_argument("--classifier-crops", type=int, default=8000, help="crops per classifier epoch")
     p.add_argument("--classifier-input", type=int, default=64)
     p.add_argument("--classifier-batch", type=int, default=64)
