@@ -127,8 +127,10 @@ def main(argv=None) -> int:
     precision = pseudo.get("precision_vs_truth", {}).get("precision", float("nan"))
     stages.add("pseudo-labels", f"{pseudo['crops']} crops, precision {precision:.3f} vs test truth")
 
+    # With no confident prediction there is nothing to mix in (a smoke run's untrained models): fine-tune alone.
+    pseudo_flags = ["--pseudo", str(records / "pseudo")] if pseudo["crops"] else []
     stages.run("fine-tune", [py, "-m", "kuzushiji_tf.train", "--task", "classifier", "--records", str(records),
-                             "--out", str(tuned), "--init", str(cls), "--pseudo", str(records / "pseudo"),
+                             "--out", str(tuned), "--init", str(cls), *pseudo_flags,
                              "--epochs", str(args.finetune_epochs), "--crops-per-epoch", str(args.classifier_crops),
                              "--batch-size", str(args.classifier_batch), "--eval-every", str(args.finetune_epochs),
                              "--log-every-steps", "50", "--seed", str(args.seed)])

@@ -138,3 +138,14 @@ def test_too_few_shards_for_the_workers_is_a_clear_error(tmp_path):
     context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0, num_replicas_in_sync=2)
     with pytest.raises(FileNotFoundError, match="need at least 2"):
         ci.classifier_dataset(records, "train", training=True, batch_size=2, input_context=context)
+
+
+def test_empty_pseudo_labels_are_a_clear_error_not_a_hang(tmp_path):
+    # A repeated empty dataset never yields: fine-tuning on an empty pseudo-label set used to hang forever.
+    records = write_crops(tmp_path / "r", "train", [0, 1])
+    pseudo = tmp_path / "p"
+    pseudo.mkdir()
+    tf.io.TFRecordWriter(str(pseudo / "crops-train-00000-of-00001.tfrecord")).close()
+    with pytest.raises(ValueError, match="no records; lower the thresholds of tools/pseudo_label.py"):
+        ci.classifier_dataset(records, "train", training=True, batch_size=2, input_size=32, seed=0,
+                              extra_records=pseudo, extra_weight=0.5)

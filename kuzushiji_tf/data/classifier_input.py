@@ -7,6 +7,7 @@ resize and the warp are one bilinear `image_ops.remap`: each pixel is interpolat
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -173,9 +174,12 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
 
     options = dict(input_context=input_context, seed=seed, shuffle_buffer=shuffle_buffer,
                    num_parallel_calls=num_parallel_calls)
+    _check_has_records(files, f"{records_dir} ({split} crops)")
     records = _shuffled_records(files, **options)
     if extra_records is not None and extra_weight > 0:
         extra_files = pipeline.list_shards(extra_records, "crops", None, min_shards=workers)
+        _check_has_records(extra_files, f"{extra_records} (pseudo-labelled crops)",
+                           "lower the thresholds of tools/pseudo_label.py, or fine-tune without --pseudo")
         extra = _shuffled_records(extra_files, **options)
         weights = [1.0 / (1.0 + extra_weight), extra_weight / (1.0 + extra_weight)]
         records = tf.data.Dataset.sample_from_datasets([records, extra], weights=weights, seed=seed)
@@ -188,6 +192,13 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
     dataset = tf.data.Dataset.zip(records, seeds).map(parse_train, num_parallel_calls=parallel,
                                                       deterministic=seed is not None)
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_has_records(files: list[str], what: str, advice: str = "build the records again") -> None:
+    """A repeated empty dataset never yields and never ends: training would hang on its first step. A
+    TFRecord file holding a record is never 0 bytes, so the file sizes tell without reading them."""
+    if sum(os.path.getsize(f) for f in files) == 0:
+        raise ValueError(f"{what}: the shards hold no records; {advice}")
 
 
 def crop_labels(records_dir: str | Path, split: str | None) -> np.ndarray:
