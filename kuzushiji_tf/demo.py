@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -90,6 +91,8 @@ def main(argv=None) -> int:
     page_model = models / "kuzushiji_page" / "1"
     stages = Stages()
     out.mkdir(parents=True, exist_ok=True)
+    # The data is generated anew (--overwrite), so models of an earlier demo must not be resumed from.
+    shutil.rmtree(models, ignore_errors=True)
 
     stages.run("synthetic pages", [py, "tools/make_synthetic.py", "--out", str(synth), "--pages", str(args.pages),
                                    "--test-pages", str(args.test_pages), "--books", str(args.books),
@@ -137,9 +140,6 @@ def main(argv=None) -> int:
     h = _history(tuned)
     stages.add("fine-tune", f"val top-1 {h.get('val_top1', float('nan')):.3f}")
 
-    if page_model.exists():
-        import shutil
-        shutil.rmtree(page_model.parent.parent)  # all three exported models: a rerun writes them anew
     stages.run("export", [py, "tools/export.py", "--detector", str(det), "--classifier", str(tuned), "--out",
                           str(page_model), "--short-side", str(args.detector_input * 2)])
     stages.add("export", f"{page_model}")

@@ -129,3 +129,38 @@ def test_usage_errors(model, tmp_path, capsys):
     (tmp_path / "a.jpg").write_bytes(b"x")
     assert tool.main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "none")]) == 2
     assert "no saved_model.pb" in capsys.readouterr().err
+
+
+def test_sigkill_part_way_then_rerun_equals_an_uninterrupted_run(model, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    scans = tmp_path / "scans"
+    for i in range(10):
+        (scans / f"vol{i % 2}").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(scans / f"vol{i % 2}" / f"p{i}.jpg"), _page(10 + i))
+    tool_path = str(Path(__file__).resolve().parents[1] / "tools" / "recognize.py")
+    command = [sys.executable, tool_path, str(scans), "--model", str(model), "--quiet", "--batch-size", "1"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    subprocess.run(command + ["--out", str(tmp_path / "clean")], check=True, capture_output=True, env=env)
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen(command + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    while not list(out.rglob("*.json")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    done_at_kill = len(list(out.rglob("*.json")))
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 0 < done_at_kill < 10, f"the kill came at {done_at_kill} of 10 pages: nothing was interrupted"
+    subprocess.run(command + ["--out", str(out)], check=True, capture_output=True, env=env)
+    summary = _summary(out)
+    assert sum(r["status"] == "skipped" for r in summary.values()) >= done_at_kill
+    assert all(r["status"] in ("ok", "skipped") for r in summary.values())
+    clean = {p.relative_to(tmp_path / "clean"): p.read_bytes() for p in (tmp_path / "clean").rglob("*.*")
+             if p.suffix in (".txt", ".json")}
+    resumed = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.*") if p.suffix in (".txt", ".json")}
+    assert resumed == clean and len(clean) == 20
