@@ -78,3 +78,14 @@ def tiny_page_models(seed: int = 1):
     detector = build_centernet("resnet_tiny", upsampler_filters=(16, 16, 16), head_channels=16, heatmap_prior=0.5)
     classifier = build_classifier(len(TINY_VOCABULARY), input_size=32, alpha=0.5, minimalistic=True)
     return detector, classifier
+
+
+def export_tiny_page_model(folder: Path, max_chars: int) -> Path:
+    """`tiny_page_models` exported as `folder/kuzushiji_page/1`: every peak kept (class threshold 0), short
+    side 128, outputs padded to `max_chars`."""
+    from kuzushiji_tf.inference.export import export_page_recognizer
+    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+
+    detector, classifier = tiny_page_models()
+    options = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=max_chars)
+    return export_page_recognizer(detector, classifier, TINY_VOCABULARY, folder / "kuzushiji_page" / "1", options)

@@ -4,9 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_VOCABULARY, make_kaggle_dir, tiny_page_models
-from kuzushiji_tf.inference.export import export_page_recognizer
-from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+from conftest import TINY_VOCABULARY, export_tiny_page_model, make_kaggle_dir
 from kuzushiji_tf.kaggle.submission import read_submission
 
 _spec = importlib.util.spec_from_file_location("tools_make_submission",
@@ -18,10 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    detector, classifier = tiny_page_models()
-    options = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=50)
-    return export_page_recognizer(detector, classifier, TINY_VOCABULARY,
-                                  tmp_path_factory.mktemp("m") / "kuzushiji_page" / "1", options)
+    return export_tiny_page_model(tmp_path_factory.mktemp("m"), max_chars=50)
 
 
 def test_every_test_page_gets_a_valid_row(model, tmp_path, capsys):

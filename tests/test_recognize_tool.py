@@ -3,7 +3,6 @@ reading order shared by .txt and .json, resume after a crash, --force and --visu
 import csv
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 import cv2
@@ -11,10 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY_VOCABULARY, tiny_page_models
-from kuzushiji_tf.inference.export import export_page_recognizer, load_recognizer
+from conftest import export_tiny_page_model
+from kuzushiji_tf.inference.export import load_recognizer
 from kuzushiji_tf.inference.folder_recognition import find_scans, recognize_folder
-from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
 
 _spec = importlib.util.spec_from_file_location("tools_recognize", Path(__file__).resolve().parents[1] / "tools" / "recognize.py")
 tool = importlib.util.module_from_spec(_spec)
@@ -33,10 +31,7 @@ def _page(seed, size=(160, 224)):
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    detector, classifier = tiny_page_models()
-    options = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=40)
-    return export_page_recognizer(detector, classifier, TINY_VOCABULARY,
-                                  tmp_path_factory.mktemp("m") / "kuzushiji_page" / "1", options)
+    return export_tiny_page_model(tmp_path_factory.mktemp("m"), max_chars=40)
 
 
 @pytest.fixture

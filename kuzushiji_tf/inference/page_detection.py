@@ -2,9 +2,12 @@
 `tools/detect.py` is a thin shell around it; the output is a submission-format CSV (points only)."""
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Iterable
 
+from kuzushiji_tf.data.records import write_atomic
 from kuzushiji_tf.inference.detection import PageDetections, detect_page
 from kuzushiji_tf.kaggle.images import load_image
 from kuzushiji_tf.kaggle.reader import read_test, read_train
@@ -50,17 +53,13 @@ def as_submission(detections: dict[str, PageDetections], code: str = UNKNOWN_COD
 
 def write_truth_csv(path: str | Path, pages: Iterable[Page]) -> Path:
     """The pages' ground truth in `train.csv` format, so `tools/evaluate.py` scores exactly these pages."""
-    import csv
-    import os
-
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("image_id", "labels"))
+    for page in pages:
+        groups = (f"{c.code} {round(x)} {round(y)} {round(w)} {round(h)}" for c in page.chars
+                  for x, y, w, h in [c.xywh])
+        writer.writerow((page.image_id, " ".join(groups)))
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(("image_id", "labels"))
-        for page in pages:
-            groups = (f"{c.code} {round(x)} {round(y)} {round(w)} {round(h)}" for c in page.chars
-                      for x, y, w, h in [c.xywh])
-            writer.writerow((page.image_id, " ".join(groups)))
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue())
     return path

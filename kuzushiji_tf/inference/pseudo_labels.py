@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.box_ops import STORED_CROP_FACTOR
-from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, read_vocabulary
+from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, read_vocabulary, write_atomic
 from kuzushiji_tf.evaluation import evaluate
 from kuzushiji_tf.inference.page_recognizer import PageRecognizer, RecognizerOptions, crop_characters
 from kuzushiji_tf.kaggle.reader import file_sha256
@@ -111,7 +111,5 @@ def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: 
         manifest["precision_vs_truth"] = {"pages": len(scored), "precision": result.labelled.precision,
                                           "tp": result.labelled.tp, "fp": result.labelled.fp,
                                           "detection_precision": result.detection.precision}
-    tmp = out_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, out_dir / MANIFEST)
+    write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2))
     return manifest
