@@ -7,8 +7,10 @@ Each library pipeline is divided by two references measured in the same run:
   with OpenCV, crop and augmentation in numpy, the heatmap drawn box by box), goal library / baseline >= 3,
   judged against the baseline running in as many processes as the pipeline's parallelism.
 A per-stage profile (decode, + crop, + resize, + augment, + targets) shows where the time goes; the
-library's train view decodes only the crop window (`image_ops.crop_image` on the JPEG bytes), and the
-prototype it was ported from (`proposed_views.detector_train_view`) is still measured beside it.
+detector's train view decodes only the crop window (`image_ops.crop_image` on the JPEG bytes). The
+classifier's pipeline ships decoded uint8 crops and the draws of their views; the view itself runs in the
+train step (`CropTrainView`), so its cost is measured apart: per crop on this CPU, and as the rate of the
+pipeline with the view added as a last stage (what a CPU-only run pays).
 
     python benchmarks/input_pipeline.py --quick            # < 2 minutes on 2 cores
     python benchmarks/input_pipeline.py --parallelism 4 --pages 24
@@ -95,31 +97,6 @@ def raw_decode(records_dir, kind: str, parallelism: int):
     return _records(records_dir, kind, parallelism).map(decode, num_parallel_calls=parallelism).batch(16)
 
 
-def proposed_detector(records_dir, parallelism: int, seed: int, batch_size: int):
-    """`proposed_views.detector_train_view` in the library's pipeline shape (shuffle, map, batch, prefetch)."""
-    import tensorflow as tf
-
-    import proposed_views
-
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
-    records = _records(records_dir, "pages", parallelism).shuffle(256, seed=seed)
-    dataset = tf.data.Dataset.zip(records, seeds).map(proposed_views.detector_train_view,
-                                                      num_parallel_calls=parallelism)
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def crops_uint8(records_dir, parallelism: int, seed: int, batch_size: int):
-    """Decoded stored crops batched as uint8: what the pipeline would ship if the crop view ran in the
-    train step on the accelerator (the proposed change)."""
-    import tensorflow as tf
-
-    from kuzushiji_tf.data import schema
-
-    records = _records(records_dir, "crops", parallelism).shuffle(8192, seed=seed)
-    dataset = records.map(lambda record: schema.decode_crop(record)["image"], num_parallel_calls=parallelism)
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
 # ------------------------------------------------------------------ per-stage profile (one call at a time)
 def _best_ms(function, inputs: list, repeats: int) -> float:
     """Least wall time of function(*x) over `repeats` rounds of every x in inputs, in ms per call: on a
@@ -137,11 +114,10 @@ def _best_ms(function, inputs: list, repeats: int) -> float:
 
 
 def detector_profile(records_dir, seed: int, repeats: int) -> list[list]:
-    """ms per page of each stage of the library's train view, and of the proposed replacements, each a
-    tf.function called on real page records (median over pages and rounds)."""
+    """ms per page of each stage of the library's train view, each a tf.function called on real page
+    records (fastest over pages and rounds)."""
     import tensorflow as tf
 
-    import proposed_views
     from kuzushiji_tf.data import detector_input, image_ops, pipeline, schema
 
     files = pipeline.list_shards(records_dir, "pages", "train")
@@ -168,14 +144,8 @@ def detector_profile(records_dir, seed: int, repeats: int) -> list[list]:
             detector_input.train_view(schema.decode_page(record, decode_image=False), seed), (104, 104), 512)
         return example["image"], example[detector_input.TARGET_KEYS[0]]
 
-    def proposed_view(record, seed):
-        image, targets = proposed_views.detector_train_view(record, seed)
-        return image, targets[detector_input.TARGET_KEYS[0]]
-
-    whole, proposed = tf.function(whole_view), tf.function(proposed_view)
-    decode_crop = tf.function(lambda data, w: tf.io.decode_and_crop_jpeg(data, w, channels=3))
+    whole = tf.function(whole_view)
     decode_window = tf.function(image_ops.crop_image)  # on JPEG bytes: the window plus a 1 px border
-    augment_fired = tf.function(proposed_views.augment_when_fired)
     rows = [
         ["decode_jpeg (whole stored page)", _best_ms(decode, [(j,) for j in jpegs], repeats)],
         ["library: decode the crop window (image_ops.crop_image on the JPEG)",
@@ -187,43 +157,42 @@ def detector_profile(records_dir, seed: int, repeats: int) -> list[list]:
          _best_ms(augment, [(im, s) for (im, _), s in zip(resized, seeds)], repeats)],
         ["targets (heatmap, size, offset, ...)", _best_ms(targets, [(b,) for _, b in resized], repeats)],
         ["library train view + targets, one call", _best_ms(whole, list(zip(records, seeds)), repeats)],
-        ["prototype: decode_and_crop_jpeg", _best_ms(decode_crop, list(zip(jpegs, windows)), repeats)],
-        ["prototype: augment, fired branches only",
-         _best_ms(augment_fired, [(im, s) for (im, _), s in zip(resized, seeds)], repeats)],
-        ["prototype view + targets, one call", _best_ms(proposed, list(zip(records, seeds)), repeats)],
     ]
     return rows
 
 
 def classifier_profile(records_dir, seed: int, repeats: int) -> list[list]:
-    """ms per crop of each stage of the library's crop train view (one crop per call), and of the
-    batched prototype (one call per 192 crops, divided by 192)."""
+    """ms per crop: decoding one stored crop per call, then the view's stages on a batch of 192 crops per
+    call (divided by 192), as the train step runs them."""
     import tensorflow as tf
 
-    import proposed_views
-    from kuzushiji_tf.data import classifier_input, image_ops, pipeline, schema
+    from kuzushiji_tf.data import classifier_input, pipeline, schema
+    from kuzushiji_tf.models.classifier import CropTrainView
+    from kuzushiji_tf.models.classifier import crop_train_view as ctv
 
     files = pipeline.list_shards(records_dir, "crops", "train")
     records = list(tf.data.TFRecordDataset(files).take(8))
-    seeds = [tf.constant([seed, i], tf.int64) for i in range(len(records))]
-    images = [schema.decode_crop(r)["image"] for r in records]
     decode = tf.function(lambda r: schema.decode_crop(r)["image"])
-    window = tf.function(lambda im, s: image_ops.remap(im, classifier_input.window_coords(
-        classifier_input.sample_window(s), tf.shape(im)[:2], 112)))
-    warp = tf.function(lambda s: classifier_input.random_warp(112, s))
-    augment = tf.function(classifier_input.augment)
-    whole = tf.function(lambda r, s: classifier_input.train_view(schema.decode_crop(r), s)["image"])
-    windowed = [window(im, s) for im, s in zip(images, seeds)]
-    batch = tf.stack([images[i % len(images)] for i in range(192)])
-    batched = tf.function(proposed_views.classifier_batched_view)
+    crops = tf.stack([decode(records[i % len(records)]) for i in range(CLASSIFIER_BATCH)])
+    batch_seed = tf.constant([seed, 1], tf.int64)
+    draw = tf.function(lambda s: classifier_input.sample_view_params(CLASSIFIER_BATCH, s, 112))
+    view = draw(batch_seed)
+    layer = CropTrainView(112)
+    stored = tf.cast(tf.shape(crops)[1:3], tf.float32)
+    coords = ctv.window_coords(view["window"], layer.warp_coords(view), stored)
+    sampled = ctv.bilinear_sample(crops, coords)
+    per_batch = max(1, repeats // 2)
+
+    def per_crop(function, *inputs):
+        return _best_ms(tf.function(function), [inputs], per_batch) / CLASSIFIER_BATCH
+
     return [
-        ["parse + decode_jpeg (stored 144 px crop)", _best_ms(decode, [(r,) for r in records], repeats)],
-        ["window: coords + bilinear remap", _best_ms(window, list(zip(images, seeds)), repeats)],
-        ["warp coords (rotation, grid, elastic)", _best_ms(warp, [(s,) for s in seeds], repeats)],
-        ["augment", _best_ms(augment, list(zip(windowed, seeds)), repeats)],
-        ["library train view, one call", _best_ms(whole, list(zip(records, seeds)), repeats)],
-        ["batched prototype, per crop (192/call)",
-         _best_ms(batched, [(batch, seeds[0])], max(1, repeats // 4)) / 192.0],
+        ["parse + decode_jpeg (stored 144 px crop, one per call)", _best_ms(decode, [(r,) for r in records], repeats)],
+        ["draws: sample_view_params (tf.data)", per_crop(draw, batch_seed)],
+        ["view: warp coords (rotation, grid, elastic)", per_crop(layer.warp_coords, view)],
+        ["view: bilinear sample of the warped window", per_crop(ctv.bilinear_sample, crops, coords)],
+        ["view: pixel augmentations", per_crop(layer.augment, sampled, view)],
+        ["view: CropTrainView, whole", per_crop(layer, crops, view)],
     ]
 
 
@@ -305,16 +274,14 @@ def run_detector(args, records_dir, pages) -> dict:
                                seed=args.seed)
     names = {"library": "library detector_dataset (train view + targets, batch 16)",
              "raw": "raw decode of the same page records (parse + decode_jpeg)",
-             "proposed": "proposed: decode_and_crop_jpeg + augment fired branches",
              "single": "original-style loader, 1 process (OpenCV, full-size JPEG)",
              "pool": f"original-style loader, {p} processes"}
     meters = {"library": DatasetMeter(library, b, warmup=2),
               "raw": DatasetMeter(raw_decode(records_dir, "pages", p), 16),
-              "proposed": DatasetMeter(proposed_detector(records_dir, p, args.seed, b), b, warmup=2),
               "single": BaselineSingle("detector", pages, args.seed),
               "pool": BaselinePool("detector", pages, p, 4, args.seed)}
     counts = {"library": size(args, "det_batches"), "raw": size(args, "det_pages") // 16,
-              "proposed": size(args, "det_batches"), "single": size(args, "det_base_single"),
+              "single": size(args, "det_base_single"),
               "pool": size(args, "det_base_pool")}
     try:
         rates = best_of(meters, counts, args.rounds)
@@ -327,10 +294,21 @@ def run_detector(args, records_dir, pages) -> dict:
                        "call, fastest of the calls; 2 intra-op threads)")
     ratios = {"library / raw decode": rates["library"] / rates["raw"],
               f"library / original-style ({p} processes)": rates["library"] / rates["pool"],
-              "library / original-style (1 process)": rates["library"] / rates["single"],
-              "proposed / raw decode": rates["proposed"] / rates["raw"],
-              f"proposed / original-style ({p} processes)": rates["proposed"] / rates["pool"]}
+              "library / original-style (1 process)": rates["library"] / rates["single"]}
     return {"rates": rates, "ratios": ratios, "profile": profile}
+
+
+def with_view_on_cpu(dataset, input_size: int = 112):
+    """The library's batches with `CropTrainView` run as a last tf.data stage: the view's cost when the
+    training device is this CPU (it then shares the cores with the input pipeline and the model)."""
+    import tensorflow as tf
+
+    from kuzushiji_tf.data.classifier_input import CROPS, VIEW
+    from kuzushiji_tf.models.classifier import CropTrainView
+
+    layer = CropTrainView(input_size)
+    return dataset.map(lambda inputs, targets: (layer(inputs[CROPS], inputs[VIEW]), targets)).prefetch(
+        tf.data.AUTOTUNE)
 
 
 def run_classifier(args, records_dir, pages) -> dict:
@@ -339,20 +317,20 @@ def run_classifier(args, records_dir, pages) -> dict:
     p, b = args.parallelism, CLASSIFIER_BATCH
     library = classifier_dataset(records_dir, "train", training=True, batch_size=b, num_parallel_calls=p,
                                  seed=args.seed)
-    names = {"library": "library classifier_dataset (train view, batch 192)",
+    names = {"library": "library classifier_dataset (uint8 crops + view draws, batch 192)",
              "raw": "raw decode of the same crop records (parse + decode_jpeg)",
-             "uint8": "proposed: decode + batch uint8 only (view in the train step)",
+             "cpu_view": "library + CropTrainView as a tf.data stage (view on this CPU)",
              "single": "original-style crops, 1 process (pages kept decoded)",
              "pool": f"original-style crops, {p} processes (pages kept decoded)",
              "nocache": "original-style crops, 1 process, page decoded per crop"}
     meters = {"library": DatasetMeter(library, b),
               "raw": DatasetMeter(raw_decode(records_dir, "crops", p), 16),
-              "uint8": DatasetMeter(crops_uint8(records_dir, p, args.seed, b), b),
+              "cpu_view": DatasetMeter(with_view_on_cpu(library), b),
               "single": BaselineSingle("classifier", pages, args.seed),
               "pool": BaselinePool("classifier", pages, p, 64, args.seed),
               "nocache": BaselineSingle("classifier", pages, args.seed, cache_pages=False)}
     counts = {"library": size(args, "cls_batches"), "raw": size(args, "cls_crops") // 16,
-              "uint8": size(args, "cls_batches"),
+              "cpu_view": size(args, "cls_batches"),
               "single": size(args, "cls_base_single"), "pool": size(args, "cls_base_pool"),
               "nocache": size(args, "cls_base_nocache")}
     try:
@@ -362,13 +340,13 @@ def run_classifier(args, records_dir, pages) -> dict:
     common.print_table(["classifier input", "crops/s"], [[names[k], v] for k, v in rates.items()],
                        f"Classifier training input (crops/s, best of {args.rounds} alternating rounds)")
     profile = classifier_profile(records_dir, args.seed, 3 if args.quick else 10)
-    common.print_table(["stage", "ms/crop"], profile, "Classifier train view per stage (one crop per tf.function "
-                       "call, fastest of the calls; 2 intra-op threads)")
+    common.print_table(["stage", "ms/crop"], profile, "Classifier crop decode and train view per stage "
+                       "(fastest call; 2 intra-op threads)")
     ratios = {"library / raw decode": rates["library"] / rates["raw"],
               f"library / original-style ({p} processes)": rates["library"] / rates["pool"],
               "library / original-style (1 process)": rates["library"] / rates["single"],
-              "proposed / raw decode": rates["uint8"] / rates["raw"],
-              f"proposed / original-style ({p} processes)": rates["uint8"] / rates["pool"]}
+              "view on this CPU / raw decode": rates["cpu_view"] / rates["raw"],
+              f"view on this CPU / original-style ({p} processes)": rates["cpu_view"] / rates["pool"]}
     return {"rates": rates, "ratios": ratios, "profile": profile}
 
 
@@ -396,7 +374,8 @@ def main(argv=None) -> int:
     print("\nRatios against the goals")
     for half, result in summary.items():
         for name, value in result["ratios"].items():
-            goal = 0.8 if "raw decode" in name else 3.0 if f"({args.parallelism} processes)" in name else None
+            goal = (None if not name.startswith("library") else 0.8 if "raw decode" in name
+                    else 3.0 if f"({args.parallelism} processes)" in name else None)
             line = (common.goal_line(f"{half}: {name}", value, goal) if goal is not None
                     else f"{half}: {name}: {value:.3g} (informative)")
             print("  " + line)

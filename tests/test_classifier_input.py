@@ -1,5 +1,6 @@
-"""The classifier's views and dataset: where a known square lands, value ranges, seeded determinism, the
-mixing ratio of training and pseudo-labelled crops, and the warps' geometry."""
+"""The classifier's input: where the centre view puts a known square, the train views' random draws,
+seeded determinism and the mixing ratio of training and pseudo-labelled crops. `test_crop_train_view.py`
+covers the layer that applies the draws."""
 import cv2
 import numpy as np
 import pytest
@@ -57,44 +58,29 @@ def test_a_window_maps_the_square_where_its_geometry_says():
     assert x1 == pytest.approx((2 / 3 - 0.0) / 0.9 * 112, abs=1.0)
 
 
-def test_train_windows_stay_in_the_recipe_range_and_inside_the_crop():
-    windows = np.stack([ci.sample_window(tf.constant([i, 3])).numpy() for i in range(300)])
-    centre, size = windows[:, :2], windows[:, 2:]
+def test_train_view_draws_stay_in_the_recipe_ranges():
+    view = {k: v.numpy() for k, v in ci.sample_view_params(400, tf.constant([3, 1]), 112).items()}
+    centre, size = view["window"][:, :2], view["window"][:, 2:]
     assert size.min() >= 1.1 / 1.4 - 1e-6 and size.max() <= 1.3 / 1.4 + 1e-6
     assert size.max() - size.min() > 0.12  # the range is covered, per axis independently
     assert np.abs(centre - 0.5).max() <= ci.MAX_SHIFT + 1e-6 and np.abs(centre - 0.5).max() > 0.03
     assert (centre - size / 2 >= -1e-6).all() and (centre + size / 2 <= 1 + 1e-6).all()
-
-
-def test_train_view_range_determinism_and_variety():
-    example = {"image": tf.constant(square_crop()), "label": tf.constant(5)}
-    views = [ci.train_view(example, tf.constant([s, 0], tf.int64), 64)["image"].numpy() for s in (1, 1, 2)]
-    for view in views:
-        assert view.shape == (64, 64, 3) and view.dtype == np.float32
-        assert view.min() >= 0.0 and view.max() <= 255.0 and view.max() > 1.0  # 0..255, not normalised
-    np.testing.assert_array_equal(views[0], views[1])
-    assert np.abs(views[0] - views[2]).mean() > 1.0
-    # The square stays roughly centred and sized: 48 px of a 1.1/1.4..1.3/1.4 window at 64 px is 23-27 px,
-    # which a grid distortion may stretch by up to 30 %.
-    for view in views:
-        y0, y1, x0, x1 = dark_extent(view)
-        assert 18 <= y1 - y0 <= 36 and 18 <= x1 - x0 <= 36
-        assert abs((y0 + y1) / 2 - 32) < 6 and abs((x0 + x1) / 2 - 32) < 6
-
-
-def test_warps_keep_the_centre_and_stay_near_identity():
-    identity = image_ops.identity_coords(112).numpy()
-    rotated = image_ops.rotation_coords(112, tf.constant([0, 1])).numpy()
-    np.testing.assert_allclose(rotated[55:57, 55:57].mean(axis=(0, 1)), [55.5, 55.5], atol=1e-4)
-    corner = np.degrees(np.arctan2(*(rotated[0, 0] - 55.5)) - np.arctan2(*(identity[0, 0] - 55.5)))
-    assert 0.01 < abs((corner + 180) % 360 - 180) <= 5.0 + 1e-4
-    grid = image_ops.grid_distortion_coords(112, tf.constant([0, 2])).numpy()
-    assert (np.diff(grid[:, 0, 0]) > 0).all() and (np.diff(grid[0, :, 1]) > 0).all()  # monotonic, no folds
-    assert abs(grid[0, 0, 0] - identity[0, 0, 0]) < 1.0 and abs(grid[-1, 0, 0] - 111) < 1.0  # ends stay
-    elastic = image_ops.elastic_coords(112, tf.constant([0, 3])).numpy()
-    assert 0.3 < np.abs(elastic - identity).mean() < 4.0
-    np.testing.assert_array_equal(image_ops.remap(square_crop(), image_ops.identity_coords(STORED)).numpy(),
-                                  square_crop().astype(np.float32))
+    # Each group fires for about half the crops (AUGMENT_PROBABILITY); the warps equally often.
+    assert np.bincount(view["warp"], minlength=4)[0] / 400 == pytest.approx(0.5, abs=0.08)
+    assert np.bincount(view["warp"], minlength=4)[1:].min() > 40
+    for fired in (view["rgb_shift"][:, 0] != 0, view["contrast"] != 1, view["noise_std"] > 0, view["hole"][:, 2] > 0):
+        assert fired.mean() == pytest.approx(0.5, abs=0.08)
+    assert np.abs(view["rgb_shift"]).max() <= 20 and np.abs(view["contrast"] - 1).max() <= 0.2
+    assert np.abs(view["brightness"]).max() <= 0.2 * 255 and (view["brightness"][view["contrast"] == 1] == 0).all()
+    assert np.abs(np.degrees(view["angle"])).max() <= 5.0 + 1e-4 and np.abs(view["grid_stretch"]).max() <= 0.3
+    fired = view["noise_std"] > 0
+    assert view["noise_std"][fired].min() >= 10 ** 0.5 - 1e-4 and view["noise_std"].max() <= 50 ** 0.5 + 1e-4
+    hole = view["hole"][view["hole"][:, 2] > 0]  # (y0, x0, h, w): 5-20 % of the side, inside the view
+    assert hole[:, 2:].min() >= round(0.05 * 112) and hole[:, 2:].max() <= round(0.2 * 112)
+    assert (hole[:, :2] >= 0).all() and (hole[:, :2] + hole[:, 2:] <= 112).all()
+    again = ci.sample_view_params(400, tf.constant([3, 1]), 112)
+    for key, value in again.items():
+        np.testing.assert_array_equal(value.numpy(), view[key])
 
 
 def test_dataset_batches_labels_and_eval_order(tmp_path):
@@ -110,17 +96,25 @@ def test_dataset_batches_labels_and_eval_order(tmp_path):
 
 def test_training_is_seeded_and_mixes_pseudo_crops_two_to_one(tmp_path):
     records = write_crops(tmp_path / "r", "train", [0] * 8)
-    pseudo = write_crops(tmp_path / "p", "test", [1] * 8)  # any split name: a folder of pseudo-labelled crops
+    pseudo = write_crops(tmp_path / "p", "test", [1] * 8, stored=30)  # any split name; another stored size
 
     def first_batches(seed, n):
         dataset = ci.classifier_dataset(records, "train", training=True, batch_size=50, input_size=32, seed=seed,
-                                        extra_records=pseudo, extra_weight=0.5, num_parallel_calls=2)
-        return [(b[0].numpy(), b[1][ci.LABEL].numpy()) for _, b in zip(range(n), dataset)]
+                                        extra_records=pseudo, extra_weight=0.5, num_parallel_calls=2, stored_size=40)
+        return [(b[0], b[1][ci.LABEL].numpy()) for _, b in zip(range(n), dataset)]
 
     a, b = first_batches(7, 2), first_batches(7, 2)
-    for (images_a, labels_a), (images_b, labels_b) in zip(a, b):
-        np.testing.assert_array_equal(images_a, images_b)
+    for (inputs_a, labels_a), (inputs_b, labels_b) in zip(a, b):
+        assert inputs_a[ci.CROPS].dtype == tf.uint8 and inputs_a[ci.CROPS].shape == (50, 40, 40, 3)
+        np.testing.assert_array_equal(inputs_a[ci.CROPS].numpy(), inputs_b[ci.CROPS].numpy())
+        assert inputs_a[ci.VIEW]["window"].shape == (50, 4) and inputs_a[ci.VIEW]["elastic"].shape == (50, 8, 8, 2)
+        for key in inputs_a[ci.VIEW]:
+            np.testing.assert_array_equal(inputs_a[ci.VIEW][key].numpy(), inputs_b[ci.VIEW][key].numpy())
         np.testing.assert_array_equal(labels_a, labels_b)
+        # grey 10 x label + 20: the 30 px pseudo crops were resized to 40, their colour kept
+        np.testing.assert_allclose(inputs_a[ci.CROPS].numpy().mean(axis=(1, 2, 3)), 10 * labels_a + 20, atol=1.0)
+    first, second = a[0][0][ci.VIEW]["window"].numpy(), a[1][0][ci.VIEW]["window"].numpy()
+    assert np.abs(first - second).max() > 0.01  # each batch draws its own views
     labels = np.concatenate([labels for _, labels in first_batches(3, 12)])  # 600 crops, sampled forever
     assert labels.mean() == pytest.approx(1 / 3, abs=0.06)
 

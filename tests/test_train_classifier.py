@@ -45,13 +45,14 @@ def crop_records(tmp_path_factory):
 @pytest.mark.slow
 def test_tiny_classifier_overfits_through_the_loop(crop_records, tmp_path):
     config = ClassifierConfig(**TINY_MODEL, dropout=0.0)
-    train_config = TrainConfig(epochs=3, batch_size=13, lr=3e-3, optimizer="adamw", weight_decay=0.0)
+    train_config = TrainConfig(epochs=4, batch_size=13, lr=3e-3, optimizer="adamw", weight_decay=0.0)
     task = ClassifierTask(str(crop_records), config, train_config)
     assert task.num_classes == 4 and task.examples_per_epoch == 20_000
-    loop = LoopConfig(epochs=3, steps_per_epoch=20, out_dir=str(tmp_path), log_every_steps=1000, eval_every_epochs=3)
+    loop = LoopConfig(epochs=4, steps_per_epoch=20, out_dir=str(tmp_path), log_every_steps=1000, eval_every_epochs=4)
     model, history = train_loop(task, tf.distribute.get_strategy(), loop,
                                 lambda total: make_optimizer(train_config, total), log=lambda line: None)
-    assert history[-1]["train_total"] < 0.3 * history[0]["train_total"]
+    # From chance (ln 4 = 1.39 for 4 classes) to a quarter of it, under the random train views.
+    assert history[-1]["train_total"] < 0.25 * np.log(4) and history[-1]["train_total"] < history[0]["train_total"]
     assert history[-1]["train_accuracy"] > 0.9
     on_train = task.evaluate(model, "train")  # centre views, inference mode (BatchNorm moving statistics)
     assert on_train["top1"] == 1.0 and on_train["crops"] == 13 and on_train["unseen_crops"] == 0

@@ -1,12 +1,17 @@
-"""The classifier's input: decoded crop examples -> (image, {"label"}). The train view cuts a random part of
-the stored crop, warps and augments it; the centre view cuts the fixed central part that inference sees.
+"""The classifier's input from crop records.
+
+Training batches carry the stored crops as decoded uint8 and the random draws of each crop's train view
+(`sample_view_params`); the view itself (window, warp, resize, augmentations) is computed on the training
+device by `models.classifier.CropTrainView`, so this pipeline runs at the rate of JPEG decoding. The eval
+view (the fixed central part that inference sees) is cut here, by `centre_view`.
 
 Stored crops are squares of 1.4 x the box's longer side (`box_ops.STORED_CROP_FACTOR`). Windows are given
 as fractions of the stored side, so the views do not depend on the records' `--crop-size`. The crop, the
-resize and the warp are one bilinear `image_ops.remap`: each pixel is interpolated once.
+resize and the warp are one bilinear resampling: each pixel is interpolated once.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,8 +20,11 @@ import tensorflow as tf
 
 from kuzushiji_tf.data import image_ops, pipeline, schema
 from kuzushiji_tf.data.box_ops import STORED_CROP_FACTOR
+from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE
 
 LABEL = "label"  # int32 [B] class ids: the only target
+CROPS = "crops"  # training input: uint8 [B, stored, stored, 3]
+VIEW = "view"  # training input: the view parameters of `sample_view_params`
 DEFAULT_INPUT_SIZE = 112  # REFERENCE: 112 x 112 crops
 # REFERENCE: training crops take 1.1/1.4 to 1.3/1.4 of the stored side per axis, validation 1.2/1.4.
 TRAIN_CROP_RANGE = (1.1 / STORED_CROP_FACTOR, 1.3 / STORED_CROP_FACTOR)
@@ -27,20 +35,12 @@ MAX_SHIFT = 0.05
 DEFAULT_EXTRA_WEIGHT = 0.5  # REFERENCE: 10,000 pseudo-labelled crops per 20,000 training crops
 DEFAULT_SHUFFLE_BUFFER = 8192  # serialized crops (~6 KB each); shards hold a page's crops together
 AUGMENT_PROBABILITY = image_ops.AUGMENT_PROBABILITY  # each augmentation group fires with this chance
-
-
-def sample_window(seed: tf.Tensor, crop_range=TRAIN_CROP_RANGE, max_shift: float = MAX_SHIFT) -> tf.Tensor:
-    """The train view's window: height and width U(crop_range) independently, centre 0.5 + U(-s, s) per
-    axis with s = min(max_shift, (1 - side) / 2).
-
-    Returns:
-        float32 [4] (cy, cx, h, w) as fractions of the stored crop's side.
-    """
-    u = tf.random.stateless_uniform([4], seed)
-    size = crop_range[0] + (crop_range[1] - crop_range[0]) * u[:2]  # (h, w)
-    limit = tf.minimum(max_shift, (1.0 - size) / 2.0)
-    centre = 0.5 + (2.0 * u[2:] - 1.0) * limit  # (cy, cx)
-    return tf.concat([centre, size], 0)
+# The train view's warps (REFERENCE, "Classifier": one of rotate 5 deg, grid distortion, elastic).
+ROTATE_LIMIT_DEGREES = 5.0
+GRID_STEPS = 5  # albumentations' GridDistortion defaults: 5 cells per axis, each stretched by U(-0.3, 0.3)
+GRID_DISTORT_LIMIT = 0.3
+ELASTIC_GRID = 8  # a smooth random field: 8 x 8 Gaussian control points, bicubically upsampled
+ELASTIC_STD = 0.015  # control-point displacement std, fraction of the side (1.7 px at 112)
 
 
 def window_coords(window: tf.Tensor, stored_size: tf.Tensor, input_size: int, coords=None) -> tf.Tensor:
@@ -61,52 +61,51 @@ def window_coords(window: tf.Tensor, stored_size: tf.Tensor, input_size: int, co
     return fractions * tf.cast(stored_size, tf.float32) - 0.5
 
 
-def random_warp(input_size: int, seed: tf.Tensor) -> tf.Tensor:
-    """With AUGMENT_PROBABILITY one of (rotation, grid distortion, elastic), equally likely; else the
-    identity. Arithmetic selection, as `image_ops.augment`, keeps it a pure function of the seed.
-    Returns float32 [S, S, 2] coordinates in output pixels."""
-    seeds = tf.random.split(tf.cast(seed, tf.int64), 4)
-    u = tf.random.stateless_uniform([2], seeds[0])
-    choice = tf.cast(tf.floor(u[1] * 3.0), tf.int32)
-    warped = tf.gather(tf.stack([image_ops.rotation_coords(input_size, seeds[1]),
-                                 image_ops.grid_distortion_coords(input_size, seeds[2]),
-                                 image_ops.elastic_coords(input_size, seeds[3])]), tf.minimum(choice, 2))
-    return tf.where(u[0] < AUGMENT_PROBABILITY, warped, image_ops.identity_coords(input_size))
+def sample_view_params(batch_size: int, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_SIZE,
+                       crop_range=TRAIN_CROP_RANGE, max_shift: float = MAX_SHIFT) -> dict:
+    """The random draws of `batch_size` train views, which `CropTrainView` applies on the device
+    (its docstring lists the keys). A pure function of the seed int [2]:
 
-
-def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """The recipe's pixel augmentations of a crop (REFERENCE, "Classifier"): RGB shift, brightness/contrast,
-    Gaussian noise and one coarse-dropout hole, each with AUGMENT_PROBABILITY, magnitudes as the detector's
-    (`image_ops`). float32 [S, S, 3] 0..255 -> same, clipped."""
-    seeds = tf.random.split(tf.cast(seed, tf.int64), 7)
-    fire = tf.random.stateless_uniform([4], seeds[0]) < AUGMENT_PROBABILITY
-    limit = image_ops.RGB_SHIFT_LIMIT
-    image = tf.where(fire[0], image + tf.random.stateless_uniform([3], seeds[1], -limit, limit), image)
-    alpha = 1.0 + tf.random.stateless_uniform((), seeds[2], -image_ops.CONTRAST_LIMIT, image_ops.CONTRAST_LIMIT)
-    beta = 255.0 * tf.random.stateless_uniform((), seeds[3], -image_ops.BRIGHTNESS_LIMIT, image_ops.BRIGHTNESS_LIMIT)
-    mean = tf.reduce_mean(image)
-    image = tf.where(fire[1], (image - mean) * alpha + mean + beta, image)
-    std = tf.random.stateless_uniform((), seeds[4], *image_ops.NOISE_STD_RANGE)
-    image = tf.where(fire[2], image + std * tf.random.stateless_normal(tf.shape(image), seeds[5]), image)
-    image = tf.where(fire[3], image_ops.coarse_dropout(image, seeds[6]), image)
-    return tf.clip_by_value(image, 0.0, 255.0)
-
-
-def train_view(example: dict, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_SIZE, crop_range=TRAIN_CROP_RANGE,
-               max_shift: float = MAX_SHIFT) -> dict:
-    """A random window of the stored crop (`sample_window`), warped (`random_warp`), resized to
-    input_size and augmented (`augment`): a pure function of (example, seed).
-
-    Args:
-        example: a `schema.decode_crop` dict.  seed: int [2].
-    Returns:
-        the example with image float32 [S, S, 3] 0..255.
+    - window: height and width U(crop_range) independently, centre 0.5 + U(-s, s) per axis with
+      s = min(max_shift, (1 - side) / 2), so the window never leaves the stored crop;
+    - with AUGMENT_PROBABILITY one warp, rotation / grid distortion / elastic equally likely;
+    - RGB shift, brightness/contrast, Gaussian noise and one coarse-dropout hole, each with
+      AUGMENT_PROBABILITY, magnitudes as the detector's (`image_ops`).
     """
-    window_seed, warp_seed, augment_seed = tf.unstack(tf.random.split(tf.cast(seed, tf.int64), 3))
-    window = sample_window(window_seed, crop_range, max_shift)
-    coords = window_coords(window, tf.shape(example["image"])[:2], input_size, random_warp(input_size, warp_seed))
-    image = augment(image_ops.remap(example["image"], coords), augment_seed)
-    return {**example, "image": tf.ensure_shape(image, [input_size, input_size, 3])}
+    seeds = tf.unstack(tf.random.split(tf.cast(seed, tf.int64), 12))
+    batch, size = batch_size, float(input_size)
+
+    def uniform(k, shape, low=0.0, high=1.0):
+        return tf.random.stateless_uniform(shape, seeds[k], minval=low, maxval=high)
+
+    u = uniform(0, [batch, 4])
+    side = crop_range[0] + (crop_range[1] - crop_range[0]) * u[:, :2]  # (h, w)
+    limit = tf.minimum(max_shift, (1.0 - side) / 2.0)
+    window = tf.concat([0.5 + (2.0 * u[:, 2:] - 1.0) * limit, side], 1)  # (cy, cx, h, w)
+    draw = uniform(1, [batch, 2])
+    kind = tf.minimum(tf.cast(tf.floor(draw[:, 1] * 3.0), tf.int32), 2) + 1  # rotation, grid, elastic
+    warp = tf.where(draw[:, 0] < AUGMENT_PROBABILITY, kind, 0)
+    fire = uniform(2, [batch, 4]) < AUGMENT_PROBABILITY  # rgb, brightness/contrast, noise, hole
+    rgb = uniform(3, [batch, 3], -image_ops.RGB_SHIFT_LIMIT, image_ops.RGB_SHIFT_LIMIT)
+    contrast = 1.0 + uniform(4, [batch], -image_ops.CONTRAST_LIMIT, image_ops.CONTRAST_LIMIT)
+    brightness = 255.0 * uniform(5, [batch], -image_ops.BRIGHTNESS_LIMIT, image_ops.BRIGHTNESS_LIMIT)
+    low, high = image_ops.DROPOUT_SIDE_RANGE
+    u = uniform(6, [batch, 4])
+    hole_side = tf.round((low + (high - low) * u[:, :2]) * size)  # (h, w) pixels
+    hole_start = tf.floor(u[:, 2:] * (size - hole_side + 1.0))  # (y0, x0): the hole fits inside
+    return {
+        "window": window,
+        "warp": warp,
+        "angle": uniform(7, [batch], -ROTATE_LIMIT_DEGREES, ROTATE_LIMIT_DEGREES) * (math.pi / 180.0),
+        "grid_stretch": uniform(8, [batch, 2, GRID_STEPS], -GRID_DISTORT_LIMIT, GRID_DISTORT_LIMIT),
+        "elastic": tf.random.stateless_normal([batch, ELASTIC_GRID, ELASTIC_GRID, 2], seeds[9]) * (ELASTIC_STD * size),
+        "rgb_shift": tf.where(fire[:, :1], rgb, 0.0),
+        "contrast": tf.where(fire[:, 1], contrast, 1.0),
+        "brightness": tf.where(fire[:, 1], brightness, 0.0),
+        "noise_std": tf.where(fire[:, 2], uniform(10, [batch], *image_ops.NOISE_STD_RANGE), 0.0),
+        "noise_pick": uniform(11, [batch, 3]),
+        "hole": tf.where(fire[:, 3:], tf.concat([hole_start, hole_side], 1), 0.0),
+    }
 
 
 def centre_view(example: dict, input_size: int = DEFAULT_INPUT_SIZE, fraction: float = EVAL_CROP_FRACTION) -> dict:
@@ -139,22 +138,28 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
                        num_parallel_calls: int | None = None, extra_records: str | Path | None = None,
                        extra_weight: float = DEFAULT_EXTRA_WEIGHT, crop_range=TRAIN_CROP_RANGE,
                        max_shift: float = MAX_SHIFT, eval_fraction: float = EVAL_CROP_FRACTION,
-                       shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, num_classes: int | None = None) -> tf.data.Dataset:
-    """Batches of (image float32 [B, S, S, 3] 0..255, {LABEL: int32 [B]}) from crop records.
+                       shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, num_classes: int | None = None,
+                       stored_size: int = DEFAULT_CROP_SIZE) -> tf.data.Dataset:
+    """Batches of crops from crop records, with targets {LABEL: int32 [B]}.
 
-    Training samples crops with replacement, in effect: shuffled files and records, repeated forever, the
-    train view seeded per example from `seed` (reproducible with a seed), full batches only. With
-    `extra_records` (a folder of crop shards of any split, e.g. pseudo-labelled test crops) each crop comes
-    from it with probability extra_weight / (1 + extra_weight): 0.5 gives the recipe's 20,000 + 10,000.
-    Eval reads each crop once, in file order, as the centre view, the last batch partial.
+    Training: inputs {CROPS: uint8 [B, stored_size, stored_size, 3], VIEW: view parameters}, for
+    `CropTrainView` to turn into the model's input. Crops are sampled with replacement, in effect:
+    shuffled files and records, repeated forever, the views' draws seeded per batch from `seed`
+    (reproducible with a seed), full batches only. A crop stored at another size (e.g. pseudo-labels cut
+    from records built with another --crop-size) is resized to stored_size. With `extra_records` (a folder
+    of crop shards of any split, e.g. pseudo-labelled test crops) each crop comes from it with probability
+    extra_weight / (1 + extra_weight): 0.5 gives the recipe's 20,000 + 10,000.
+    Eval: inputs float32 [B, input_size, input_size, 3] 0..255, the centre views, each crop once in file
+    order, the last batch partial.
 
     Args:
         records_dir, split: where the crop records are (`pipeline.list_shards`).
         batch_size: per input pipeline (per replica under a distribution strategy).
         input_context: shards the files per input pipeline (each source needs a shard per pipeline).
         num_parallel_calls: map parallelism (None -> AUTOTUNE; benchmarks pin it).
-        crop_range, max_shift, eval_fraction: the views' windows (see `sample_window`, `centre_view`).
+        crop_range, max_shift, eval_fraction: the views' windows (see `sample_view_params`, `centre_view`).
         num_classes: when given, a label >= num_classes stops the pipeline with an error naming it.
+        stored_size: the side of the stored crops (the records' --crop-size).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; received {batch_size}")
@@ -183,15 +188,22 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
         extra = _shuffled_records(extra_files, **options)
         weights = [1.0 / (1.0 + extra_weight), extra_weight / (1.0 + extra_weight)]
         records = tf.data.Dataset.sample_from_datasets([records, extra], weights=weights, seed=seed)
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)  # one int64 [2] seed per example
 
-    def parse_train(record, example_seed):
-        example = train_view(schema.decode_crop(record), example_seed, input_size, crop_range, max_shift)
-        return example["image"], {LABEL: _check_label(example, num_classes)}
+    def parse_train(record):
+        example = schema.decode_crop(record)
+        image = example["image"]
+        image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == stored_size), lambda: image,
+                        lambda: tf.cast(tf.round(tf.image.resize(image, [stored_size, stored_size])), tf.uint8))
+        return tf.ensure_shape(image, [stored_size, stored_size, 3]), _check_label(example, num_classes)
 
-    dataset = tf.data.Dataset.zip(records, seeds).map(parse_train, num_parallel_calls=parallel,
-                                                      deterministic=seed is not None)
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    def with_views(images, labels, batch_seed):
+        view = sample_view_params(batch_size, batch_seed, input_size, crop_range, max_shift)
+        return {CROPS: images, VIEW: view}, {LABEL: labels}
+
+    batch_seeds = tf.data.Dataset.random(seed=seed).batch(2)  # one int64 [2] seed per batch
+    dataset = records.map(parse_train, num_parallel_calls=parallel, deterministic=seed is not None)
+    dataset = tf.data.Dataset.zip(dataset.batch(batch_size, drop_remainder=True), batch_seeds)
+    return dataset.map(lambda batch, seed_: with_views(*batch, seed_)).prefetch(tf.data.AUTOTUNE)
 
 
 def _check_has_records(files: list[str], what: str, advice: str = "build the records again") -> None:

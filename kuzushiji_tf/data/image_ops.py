@@ -183,62 +183,11 @@ def coarse_dropout(image: tf.Tensor, seed: tf.Tensor, side_range=DROPOUT_SIDE_RA
     return tf.where(hole_mask, 0.0, image)
 
 
-# Geometric warps of the classifier's train view (REFERENCE, "Classifier": one of rotate 5 deg, grid
-# distortion, elastic). Each returns source coordinates [S, S, 2] (y, x) in the output's own pixel-index
-# frame (pixel i's centre at i), so warps compose with a crop window and cost one `remap` in all.
-ROTATE_LIMIT_DEGREES = 5.0
-GRID_STEPS = 5  # albumentations' GridDistortion defaults: 5 cells per axis, each stretched by U(-0.3, 0.3)
-GRID_DISTORT_LIMIT = 0.3
-ELASTIC_GRID = 8  # a smooth random field: 8 x 8 Gaussian control points, bicubically upsampled
-ELASTIC_STD = 0.015  # control-point displacement std, fraction of the side (1.7 px at 112)
-
-
 def identity_coords(size: int) -> tf.Tensor:
     """float32 [size, size, 2] (y, x): every output pixel reads itself."""
     grid = tf.range(size, dtype=tf.float32)
     ys, xs = tf.meshgrid(grid, grid, indexing="ij")
     return tf.stack([ys, xs], axis=-1)
-
-
-def rotation_coords(size: int, seed: tf.Tensor, limit_degrees: float = ROTATE_LIMIT_DEGREES) -> tf.Tensor:
-    """Rotation by U(-limit, limit) degrees about the image centre. float32 [size, size, 2]."""
-    angle = _uniform(seed, (), -limit_degrees, limit_degrees) * (3.141592653589793 / 180.0)
-    centre = (size - 1) / 2.0
-    offset = identity_coords(size) - centre  # [S, S, 2] (dy, dx)
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    y = cos * offset[..., 0] - sin * offset[..., 1]
-    x = sin * offset[..., 0] + cos * offset[..., 1]
-    return tf.stack([y, x], axis=-1) + centre
-
-
-def _stretch_axis(size: int, stretch: tf.Tensor) -> tf.Tensor:
-    """Source positions [size] of one axis cut into len(stretch) equal cells, cell k read from a source
-    cell (1 + stretch[k]) times as long, the cells rescaled to fill the axis (both ends stay in place)."""
-    steps = stretch.shape[0]
-    cell = size / steps
-    widths = cell * (1.0 + stretch)  # [steps]
-    bounds = tf.concat([[0.0], tf.cumsum(widths)], 0) * (size / tf.reduce_sum(widths))  # [steps + 1]
-    centres = tf.range(size, dtype=tf.float32) + 0.5  # continuous positions of the pixel centres
-    index = tf.clip_by_value(tf.cast(tf.floor(centres / cell), tf.int32), 0, steps - 1)  # [size]
-    fraction = centres / cell - tf.cast(index, tf.float32)
-    start, end = tf.gather(bounds, index), tf.gather(bounds, index + 1)
-    return start + fraction * (end - start) - 0.5
-
-
-def grid_distortion_coords(size: int, seed: tf.Tensor, steps: int = GRID_STEPS,
-                           limit: float = GRID_DISTORT_LIMIT) -> tf.Tensor:
-    """Piecewise-linear stretching of rows and columns (albumentations' GridDistortion). [size, size, 2]."""
-    stretch = _uniform(seed, [2, steps], -limit, limit)  # [2, steps] (y cells, x cells)
-    ys, xs = tf.meshgrid(_stretch_axis(size, stretch[0]), _stretch_axis(size, stretch[1]), indexing="ij")
-    return tf.stack([ys, xs], axis=-1)
-
-
-def elastic_coords(size: int, seed: tf.Tensor, grid: int = ELASTIC_GRID, std: float = ELASTIC_STD) -> tf.Tensor:
-    """A smooth random displacement (Gaussian control points, bicubic in between), as an elastic
-    transform without its per-pixel Gaussian blur. float32 [size, size, 2]."""
-    control = tf.random.stateless_normal([1, grid, grid, 2], seed) * (std * size)  # [1, g, g, 2] pixels
-    field = tf.image.resize(control, [size, size], method="bicubic")[0]  # [S, S, 2]
-    return identity_coords(size) + field
 
 
 def remap(image: tf.Tensor, coords: tf.Tensor) -> tf.Tensor:

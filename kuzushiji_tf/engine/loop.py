@@ -38,6 +38,10 @@ class Task(Protocol):
         """Per-replica batches of (inputs, targets), repeated forever; `start_step` (the step a resumed run
         starts from) goes into the random seeds, so a resumed run does not replay the first steps' examples."""
 
+    def model_inputs(self, inputs):
+        """The model's training input from a batch of `train_dataset`, computed on the replica's device
+        inside the train step (e.g. the classifier's random crop views); without gradients."""
+
     def normaliser(self, targets) -> tf.Tensor:
         """This replica's share of the loss denominator (float32 scalar); the loop all-reduces it."""
 
@@ -98,6 +102,7 @@ def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
             local = tf.cast(task.normaliser(targets), tf.float32)
             context = tf.distribute.get_replica_context()
             global_normaliser = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+            inputs = task.model_inputs(inputs)
             with tf.GradientTape() as tape:
                 outputs = model(inputs, training=True)
                 losses = task.loss(targets, outputs, global_normaliser)

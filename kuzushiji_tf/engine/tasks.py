@@ -11,13 +11,13 @@ import numpy as np
 import tensorflow as tf
 
 from kuzushiji_tf.config import ClassifierConfig, DetectorConfig, TrainConfig
-from kuzushiji_tf.data.classifier_input import LABEL, classifier_dataset, crop_labels
+from kuzushiji_tf.data.classifier_input import CROPS, LABEL, VIEW, classifier_dataset, crop_labels
 from kuzushiji_tf.data.detector_input import detector_dataset
 from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, read_vocabulary
 from kuzushiji_tf.evaluation import Score, count_page
 from kuzushiji_tf.inference.detection import detect, to_original_pixels
 from kuzushiji_tf.models.centernet import build_centernet, centernet_loss
-from kuzushiji_tf.models.classifier import LOGITS, build_classifier, classifier_loss
+from kuzushiji_tf.models.classifier import LOGITS, CropTrainView, build_classifier, classifier_loss
 from kuzushiji_tf.structures import MASK
 
 
@@ -74,6 +74,9 @@ class DetectorTask:
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
             input_size=self.config.input_size, max_chars=self.config.max_chars,
             seed=input_seed(self.train_config.seed, input_context, start_step), input_context=input_context)
+
+    def model_inputs(self, inputs):
+        return inputs  # the input pipeline sends the finished views
 
     def normaliser(self, targets) -> tf.Tensor:
         return tf.reduce_sum(targets[MASK])
@@ -151,6 +154,7 @@ class ClassifierTask:
             check_same_vocabulary(self.codes, Path(pseudo_dir), "--pseudo")
         self._train_classes = None
         self._predict = (None, None)
+        self.train_view = CropTrainView(model_config.input_size)
 
     @property
     def num_classes(self) -> int:
@@ -182,7 +186,11 @@ class ClassifierTask:
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
             input_size=cfg.input_size, seed=input_seed(self.train_config.seed, input_context, start_step),
             input_context=input_context, extra_records=self.pseudo_dir, extra_weight=cfg.pseudo_ratio,
-            crop_range=cfg.train_crop_range, max_shift=cfg.max_shift, num_classes=self.num_classes)
+            crop_range=cfg.train_crop_range, max_shift=cfg.max_shift, num_classes=self.num_classes,
+            stored_size=int(self.manifest["options"]["crop_size"]))
+
+    def model_inputs(self, inputs):
+        return self.train_view(inputs[CROPS], inputs[VIEW])
 
     def normaliser(self, targets) -> tf.Tensor:
         return tf.cast(tf.shape(targets[LABEL])[0], tf.float32)
