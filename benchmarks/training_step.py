@@ -1,5 +1,6 @@
 """Training-step throughput of the two models at the recipe's sizes on synthetic tensors (no input
-pipeline: the model step only), with the project's losses and the recipe's optimiser (SGD Nesterov 0.9,
+pipeline: the train step only; the classifier's step includes its random crop view, `CropTrainView`,
+from 144-px uint8 stored crops, and is timed without it too), with the project's losses and the recipe's optimiser (SGD Nesterov 0.9,
 weight decay, global-norm clip 100; a loss-scale optimiser under mixed_float16), and from it the
 projected time of the full recipe: 700 detector epochs over 3,881 pages at batch 16 (ResNet18 CenterNet,
 416 px) plus 1,000 classifier epochs of 20,000 crops at batch 192 (MobileNetV3Small, 112 px, 4,212
@@ -27,11 +28,13 @@ import common
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # REFERENCE: the recipe's sizes.
 DETECTOR = {"batch": 16, "input": 416, "stride": 4, "max_chars": 512, "lr": 1e-3, "weight_decay": 1e-5}
-CLASSIFIER = {"batch": 192, "input": 112, "classes": 4212, "lr": 0.1, "weight_decay": 1e-4}
+# "stored": record_images.DEFAULT_CROP_SIZE, not imported: kuzushiji_tf.data needs OpenCV and TensorFlow.
+CLASSIFIER = {"batch": 192, "input": 112, "stored": 144, "classes": 4212, "lr": 0.1, "weight_decay": 1e-4}
 CLIP_NORM = 100.0
 DETECTOR_EPOCHS, TRAIN_PAGES = 700, 3881
 CLASSIFIER_EPOCHS, CROPS_PER_EPOCH = 1000, 20_000
 GOAL_HOURS = 4.0
+CLASSIFIER_MODEL_ONLY = "classifier model only"  # informative: the step without the crop view
 CHARS_PER_CROP = 64  # characters in a 416-px training crop (~40 % of a page of ~150)
 
 
@@ -84,6 +87,25 @@ def classifier_batch(batch: int, rng) -> tuple[np.ndarray, np.ndarray]:
             rng.integers(0, CLASSIFIER["classes"], (batch,)).astype(np.int32))
 
 
+def classifier_crops(batch: int, rng) -> tuple[tuple[np.ndarray, dict], np.ndarray]:
+    """((stored uint8 crops, view draws), labels): the train step's input with the view on the device.
+    The draws are numpy stand-ins in the recipe's ranges (the view's cost does not depend on them), so
+    the JAX backend needs no TensorFlow for `classifier_input.sample_view_params`."""
+    side, uniform, stored = CLASSIFIER["input"], rng.uniform, CLASSIFIER["stored"]
+    crops = rng.integers(0, 256, (batch, stored, stored, 3)).astype(np.uint8)
+    fire = uniform(0, 1, (batch, 4)) < 0.5
+    view = {
+        "window": np.concatenate([uniform(0.45, 0.55, (batch, 2)), uniform(0.79, 0.93, (batch, 2))], 1),
+        "warp": rng.integers(0, 4, (batch,)), "angle": uniform(-0.087, 0.087, (batch,)),
+        "grid_stretch": uniform(-0.3, 0.3, (batch, 2, 5)), "elastic": rng.normal(0, 0.015 * side, (batch, 8, 8, 2)),
+        "rgb_shift": uniform(-20, 20, (batch, 3)) * fire[:, :1], "contrast": np.where(fire[:, 1], uniform(0.8, 1.2, batch), 1),
+        "brightness": np.where(fire[:, 1], uniform(-51, 51, batch), 0), "noise_std": np.where(fire[:, 2], 5.0, 0.0),
+        "noise_pick": uniform(0, 1, (batch, 3)), "hole": np.where(fire[:, 3:], [[40, 40, 12, 12]], 0),
+    }
+    view = {key: value.astype(np.int32 if key == "warp" else np.float32) for key, value in view.items()}
+    return (crops, view), rng.integers(0, CLASSIFIER["classes"], (batch,)).astype(np.int32)
+
+
 # ------------------------------------------------------------------ one train step per backend
 def make_optimizer(keras, lr: float, weight_decay: float, precision: str):
     optimizer = keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=weight_decay,
@@ -93,14 +115,16 @@ def make_optimizer(keras, lr: float, weight_decay: float, precision: str):
     return optimizer
 
 
-def tensorflow_step(model, loss_fn, optimizer, x, y, jit: bool):
-    """A callable running one step (tf.function, GradientTape) and returning the loss tensor."""
+def tensorflow_step(model, loss_fn, optimizer, x, y, jit: bool, prepare):
+    """A callable running one step (tf.function, GradientTape) and returning the loss tensor; `prepare`
+    turns x into the model's input inside the step."""
     import tensorflow as tf
 
-    x, y = tf.constant(x), tf.nest.map_structure(tf.constant, y)
+    x, y = tf.nest.map_structure(tf.constant, x), tf.nest.map_structure(tf.constant, y)
 
     @tf.function(jit_compile=jit)
     def step(x, y):
+        x = prepare(x)
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
             scaled = optimizer.scale_loss(loss)
@@ -111,7 +135,7 @@ def tensorflow_step(model, loss_fn, optimizer, x, y, jit: bool):
     return lambda: step(x, y), lambda loss: float(loss)
 
 
-def jax_step(keras, model, loss_fn, optimizer, x, y):
+def jax_step(keras, model, loss_fn, optimizer, x, y, prepare):
     """A callable running one jitted stateless step (value_and_grad + stateless_apply) on device state."""
     import jax
 
@@ -121,7 +145,7 @@ def jax_step(keras, model, loss_fn, optimizer, x, y):
     x, y = jax.device_put(x), jax.device_put(y)
 
     def compute(trainable, non_trainable, optimizer_values, x, y):
-        outputs, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
+        outputs, non_trainable = model.stateless_call(trainable, non_trainable, prepare(x), training=True)
         loss = loss_fn(y, outputs)
         # As Keras's own JAX trainer: the loss scale (mixed_float16) is read from the optimizer state.
         with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, optimizer_values))):
@@ -156,11 +180,12 @@ def time_model(name: str, args, backend: str) -> dict:
     from kuzushiji_tf.models.centernet import TOTAL as DET_TOTAL
     from kuzushiji_tf.models.centernet import build_centernet, centernet_loss
     from kuzushiji_tf.models.classifier import TOTAL as CLS_TOTAL
-    from kuzushiji_tf.models.classifier import build_classifier, classifier_loss
+    from kuzushiji_tf.models.classifier import CropTrainView, build_classifier, classifier_loss
 
     keras.config.set_dtype_policy(args.precision)
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
+    prepare = lambda x: x  # noqa: E731
     if name == "detector":
         batch, recipe = args.detector_batch, DETECTOR
         model = build_centernet("resnet18", dtype=args.precision)
@@ -169,13 +194,18 @@ def time_model(name: str, args, backend: str) -> dict:
     else:
         batch, recipe = args.classifier_batch, CLASSIFIER
         model = build_classifier(CLASSIFIER["classes"], input_size=CLASSIFIER["input"], dtype=args.precision)
-        x, y = classifier_batch(batch, rng)
+        if name == "classifier":
+            x, y = classifier_crops(batch, rng)
+            view = CropTrainView(CLASSIFIER["input"])
+            prepare = lambda x: view(*x)  # noqa: E731
+        else:  # the model alone, on finished views
+            x, y = classifier_batch(batch, rng)
         loss_fn = lambda labels, outputs: classifier_loss(labels, outputs)[CLS_TOTAL]  # noqa: E731
     optimizer = make_optimizer(keras, recipe["lr"], recipe["weight_decay"], args.precision)
     if backend == "jax":
-        step, fetch = jax_step(keras, model, loss_fn, optimizer, x, y)
+        step, fetch = jax_step(keras, model, loss_fn, optimizer, x, y, prepare)
     else:
-        step, fetch = tensorflow_step(model, loss_fn, optimizer, x, y, args.jit)
+        step, fetch = tensorflow_step(model, loss_fn, optimizer, x, y, args.jit, prepare)
 
     started = time.perf_counter()
     for _ in range(args.warmup):
@@ -231,8 +261,8 @@ def main(argv=None) -> int:
         return 2
     common.banner("training_step: recipe step throughput", args, {"backend": backend, "device": device})
 
-    results = [time_model(name, args, backend) for name in ("detector", "classifier")
-               if args.only in (None, name)]
+    results = [time_model(name, args, backend) for name in ("detector", "classifier", CLASSIFIER_MODEL_ONLY)
+               if args.only in (None, name.split()[0])]
     rows = [[r["model"], r["batch"], r["steps"], r["rate"], r["rate"] * r["batch"], r["recipe_batch"],
              r["recipe_rate"], r["warm_s"], f"{r['loss'][0]:.3g} -> {r['loss'][1]:.3g}", f"{r['params'] / 1e6:.1f} M"]
             for r in results]
@@ -245,7 +275,11 @@ def main(argv=None) -> int:
 
     steps = {"detector": DETECTOR_EPOCHS * (TRAIN_PAGES // DETECTOR["batch"]),
              "classifier": CLASSIFIER_EPOCHS * (CROPS_PER_EPOCH // CLASSIFIER["batch"])}
-    hours = {r["model"]: steps[r["model"]] / r["recipe_rate"] / 3600 for r in results}
+    hours = {r["model"]: steps[r["model"]] / r["recipe_rate"] / 3600 for r in results if r["model"] in steps}
+    rate = {r["model"]: r["rate"] for r in results}
+    if "classifier" in rate and CLASSIFIER_MODEL_ONLY in rate:
+        print(f"\nCrop view's share of the classifier step: {1 - rate['classifier'] / rate[CLASSIFIER_MODEL_ONLY]:.3f} "
+              f"(1 - steps/s with it / steps/s without it)")
     print("\nProjected recipe time on this machine (model steps only, no input pipeline, no evaluation):")
     for name, value in hours.items():
         print(f"  {name}: {steps[name]:,} steps -> {value:,.1f} h")
