@@ -132,7 +132,8 @@ def detector_profile(records_dir, seed: int, repeats: int) -> list[list]:
     resized = [image_ops.resize_with_boxes(c["image"], c["boxes"], [416, 416]) for c in crops]
 
     crop = tf.function(lambda e, w: detector_input.crop_page(e, w)["image"])
-    resize = tf.function(lambda im, b: image_ops.resize_with_boxes(im, b, [416, 416]))
+    resize = tf.function(lambda im, b: image_ops.resize_with_boxes(
+        im, b, [416, 416], antialias_below=detector_input.TRAIN_ANTIALIAS_BELOW))
     augment = tf.function(image_ops.augment)
     targets = tf.function(lambda b: detector_input.with_targets({"image": tf.zeros([416, 416, 3]), "boxes": b},
                                                                 (104, 104), 512)[detector_input.TARGET_KEYS[0]])
@@ -151,7 +152,7 @@ def detector_profile(records_dir, seed: int, repeats: int) -> list[list]:
         ["library: decode the crop window (image_ops.crop_image on the JPEG)",
          _best_ms(decode_window, list(zip(jpegs, windows)), repeats)],
         ["crop (slice + boxes)", _best_ms(crop, list(zip(examples, windows)), repeats)],
-        ["resize to 416 (bilinear, antialias)",
+        ["resize to 416 (bilinear; antialiased below 0.5x, as the train view)",
          _best_ms(resize, [(c["image"], c["boxes"]) for c in crops], repeats)],
         ["augment (image_ops.augment, fired groups only)",
          _best_ms(augment, [(im, s) for (im, _), s in zip(resized, seeds)], repeats)],

@@ -237,3 +237,18 @@ def test_eval_pages_end_to_end(tiny_records):
                                    atol=1e-3)
         seen[image_id] = len(chars)
     assert seen.keys() == TINY_PAGES.keys()
+
+
+def test_training_crops_are_antialiased_only_when_shrunk_below_half():
+    stripes = np.zeros([200, 200, 3], np.uint8)
+    stripes[::2] = 255  # 1-px lines: plain bilinear at 0.45x aliases them, antialiasing greys them out
+    boxes = tf.constant([[10.0, 20.0, 50.0, 100.0]])
+    for size, antialiased in ((90, True), (100, False), (150, False)):
+        image, moved = image_ops.resize_with_boxes(stripes, boxes, [size, size], antialias_below=0.5)
+        expected = tf.image.resize(stripes, [size, size], method="bilinear", antialias=antialiased)
+        np.testing.assert_allclose(image.numpy(), expected.numpy(), atol=1e-3)
+        np.testing.assert_allclose(moved.numpy(), boxes.numpy() * size / 200, rtol=1e-6)
+    shrunk, _ = image_ops.resize_with_boxes(stripes, boxes, [90, 90], antialias_below=0.5)
+    assert shrunk.numpy()[5:-5, 5:-5].std() < 30  # greyed out, not aliased into bands
+    whole, _ = image_ops.resize_with_boxes(stripes, boxes, [150, 150])  # default: every shrink antialiased
+    np.testing.assert_allclose(whole.numpy(), tf.image.resize(stripes, [150, 150], antialias=True).numpy(), atol=1e-3)

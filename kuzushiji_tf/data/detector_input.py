@@ -39,6 +39,11 @@ def crop_page(example: dict, window: tf.Tensor) -> dict:
             "codes": tf.boolean_mask(example["codes"], keep)}
 
 
+# Training crops shrink by 1-2.4x to the input size: plain bilinear reads every source pixel up to 2x, and
+# costs half the antialiased resize, the largest step of the view (docs/benchmarks.md).
+TRAIN_ANTIALIAS_BELOW = 0.5
+
+
 def train_view(example: dict, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_SIZE) -> dict:
     """Random crop (see `image_ops.sample_crop_window`), resized to input_size x input_size, augmented.
 
@@ -56,7 +61,8 @@ def train_view(example: dict, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_S
     # From the JPEG header when the image is still bytes: the same window for the same seed.
     window = image_ops.sample_crop_window(image_ops.image_size(example["image"]), crop_seed)
     cropped = crop_page(example, window)
-    image, boxes = image_ops.resize_with_boxes(cropped["image"], cropped["boxes"], [input_size, input_size])
+    image, boxes = image_ops.resize_with_boxes(cropped["image"], cropped["boxes"], [input_size, input_size],
+                                               antialias_below=TRAIN_ANTIALIAS_BELOW)
     image = tf.ensure_shape(image_ops.augment(image, augment_seed), [input_size, input_size, 3])
     view = {key: value for key, value in cropped.items() if key not in ("scale", "original_size")}
     return {**view, "image": image, "boxes": boxes}
