@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from kuzushiji_tf.inference.export import export_model, export_page_recognizer, load_recognizer
-from kuzushiji_tf.inference.page_recognizer import CODES, COUNT, OUT_BOXES, PageRecognizer, RecognizerOptions, page_results
+from kuzushiji_tf.inference.page_recognizer import CODES, OUT_BOXES, PageRecognizer, RecognizerOptions, page_results
 from conftest import TINY_VOCABULARY, tiny_page_models
 
 VOCABULARY = TINY_VOCABULARY

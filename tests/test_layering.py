@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kuzushiji_tf"
 FORBIDDEN = {
     "kuzushiji_tf.structures": ("tensorflow", "keras", "kuzushiji_tf.kaggle", "kuzushiji_tf.data"),
     "kuzushiji_tf.kaggle": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
+    "kuzushiji_tf.atomic_files": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.evaluation": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.synthetic": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.data": ("keras", "kuzushiji_tf.models", "kuzushiji_tf.engine", "kuzushiji_tf.inference"),

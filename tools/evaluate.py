@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
+from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.evaluation import UNKNOWN_ID_POLICIES, Score, UnknownImageIdsError, evaluate
 from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
 from kuzushiji_tf.evaluation_report import class_report, format_report
@@ -21,10 +21,7 @@ from kuzushiji_tf.kaggle.submission import read_submission
 
 
 def write_json_atomic(path: str, value) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, ensure_ascii=False, indent=1)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(value, ensure_ascii=False, indent=1))
 
 
 def _line(name: str, score: Score) -> str:

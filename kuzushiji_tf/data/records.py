@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from kuzushiji_tf import __version__
+from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.data import schema
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE, prepare_task
 from kuzushiji_tf.kaggle import reader
@@ -78,12 +80,6 @@ def plan_shards(split: str, pages: list[Page], shards: int) -> list[Shard]:
     return [Shard(split, k, count, tuple(ordered[k::count])) for k in range(count)]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _vocabulary(pages: list[Page], translation: dict[str, str]) -> list[str]:
     """Class ids are the codes present in the labelled pages (all folds, so every fold of a build agrees),
     sorted by code point."""
@@ -104,12 +100,13 @@ def read_vocabulary(records_dir: str | Path) -> list[tuple[str, str]]:
         return [(row["code"], row["char"]) for row in csv.DictReader(handle)]
 
 
-class _ShardWriter:
-    """Writes one shard's page and crop files under temporary names; `commit` renames and hashes them."""
+class ShardWriter:
+    """Writes TFRecord files under temporary names; `commit` flushes, renames and hashes them, `abort`
+    removes them: a crash leaves no file under a shard's name that is not complete."""
 
-    def __init__(self, out_dir: Path, shard: Shard, with_crops: bool):
+    def __init__(self, out_dir: Path, names: list[str]):
         self.out_dir = out_dir
-        self.names = [shard.name("pages")] + ([shard.name("crops")] if with_crops else [])
+        self.names = list(names)
         self.writers = [tf.io.TFRecordWriter(str(out_dir / (name + ".tmp"))) for name in self.names]
         self.counts = [0] * len(self.names)
 
@@ -278,7 +275,7 @@ def _write_shard(out_dir: Path, shard: Shard, class_ids, worker_options, options
         for page in shard.pages
     ]
     results = pool.imap(prepare_task, tasks) if pool is not None else map(prepare_task, tasks)
-    writer = _ShardWriter(out_dir, shard, with_crops)
+    writer = ShardWriter(out_dir, [shard.name("pages")] + ([shard.name("crops")] if with_crops else []))
     skipped, written = [], 0
     try:
         for page, (status, value) in zip(shard.pages, results):
@@ -301,10 +298,9 @@ def _write_shard(out_dir: Path, shard: Shard, class_ids, worker_options, options
 
 
 def _write_skipped(path: Path, skipped: list[Skipped]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "line", "image_id", "problem"])
-        for entry in skipped:
-            writer.writerow([entry.file, entry.line or "", entry.image_id or "", entry.problem])
-    os.replace(tmp, path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "line", "image_id", "problem"])
+    for entry in skipped:
+        writer.writerow([entry.file, entry.line or "", entry.image_id or "", entry.problem])
+    write_atomic(path, buffer.getvalue())

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
+from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.inference.batch_recognition import recognize_files
 from kuzushiji_tf.inference.page_text import page_record, page_text
 from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image, load_image
@@ -70,13 +70,6 @@ def encode_for_recognizer(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> b
     return buffer.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _summary_row(name: str, record: dict) -> dict:
     probs = [c["class_probability"] for c in record["characters"]]
     return {"page": name, "status": "ok", "characters": len(record["characters"]), "columns": len(record["columns"]),
@@ -124,9 +117,9 @@ def recognize_folder(serve, vocabulary: list[tuple[str, str]], scans: list[Scan]
                                     pred_boxes=found.result["boxes"], translation=translation)
                 buffer = io.BytesIO()
                 picture.save(buffer, format="PNG")
-                _write_atomic(files["png"], buffer.getvalue())
-            _write_atomic(files["txt"], page_text(record).encode("utf-8"))
-            _write_atomic(files["json"], json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+                write_atomic(files["png"], buffer.getvalue(), make_parents=True)
+            write_atomic(files["txt"], page_text(record), make_parents=True)
+            write_atomic(files["json"], json.dumps(record, ensure_ascii=False, indent=1), make_parents=True)
             rows[scan.name] = _summary_row(scan.name, record)
         except (OSError, ImageError) as error:
             rows[scan.name] = {"page": scan.name, "status": "failed", "characters": "", "columns": "",
@@ -136,5 +129,5 @@ def recognize_folder(serve, vocabulary: list[tuple[str, str]], scans: list[Scan]
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(ordered)
-    _write_atomic(out_dir / SUMMARY, buffer.getvalue().encode("utf-8"))
+    write_atomic(out_dir / SUMMARY, buffer.getvalue(), make_parents=True)
     return ordered

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Iterable
 
-from kuzushiji_tf.data.records import write_atomic
+from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.inference.detection import PageDetections, detect_page
 from kuzushiji_tf.kaggle.images import load_image
 from kuzushiji_tf.kaggle.reader import read_test, read_train

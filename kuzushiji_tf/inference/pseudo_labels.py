@@ -7,7 +7,6 @@ the stored 1.4 x factor, so the classifier's training view treats them exactly a
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,10 +16,10 @@ import tensorflow as tf
 
 from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.box_ops import STORED_CROP_FACTOR
-from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, read_vocabulary, write_atomic
+from kuzushiji_tf.atomic_files import write_atomic
+from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, ShardWriter, read_vocabulary
 from kuzushiji_tf.evaluation import evaluate
 from kuzushiji_tf.inference.page_recognizer import PageRecognizer, RecognizerOptions, crop_characters
-from kuzushiji_tf.kaggle.reader import file_sha256
 from kuzushiji_tf.progress import Progress
 
 CROP_JPEG_QUALITY = 95  # as the record builder's crops
@@ -76,33 +75,32 @@ def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: 
     pages = source["splits"]["test"]["pages"]
     shards = max(1, min(options.shards, pages))
     names = [f"crops-train-{k:05d}-of-{shards:05d}.tfrecord" for k in range(shards)]
-    writers = [tf.io.TFRecordWriter(str(out_dir / (name + ".tmp"))) for name in names]
-    counts, per_class, predictions, start = [0] * shards, {}, {}, time.perf_counter()
-    with Progress(pages, "pages", label="pseudo-label ", enabled=progress) as bar:
-        for k, page in enumerate(pipeline.read_test_pages(records_dir)):
-            image_id, book = page["image_id"].numpy().decode(), page["book"].numpy().decode()
-            boxes, class_ids, _, _ = label_page(recognizer, page["image"], options)
-            scale = page["scale"].numpy()  # (sy, sx): original -> stored pixels
-            original = boxes / np.array([scale[1], scale[0], scale[1], scale[0]], np.float32)
-            crops = crop_characters(page["image"], boxes, crop_size, STORED_CROP_FACTOR).numpy() if len(boxes) else []
-            for index, (crop, class_id, box) in enumerate(zip(crops, class_ids, original)):
-                record = schema.encode_crop(image_jpeg=_encode_jpeg(crop), label=int(class_id), code=codes[class_id],
-                                            image_id=image_id, book=book, source_box=box.tolist(), index=index)
-                writers[k % shards].write(record)
-                counts[k % shards] += 1
-                per_class[codes[class_id]] = per_class.get(codes[class_id], 0) + 1
-            centres = (original[:, :2] + original[:, 2:]) / 2
-            predictions[image_id] = [(codes[c], float(x), float(y)) for c, (x, y) in zip(class_ids, centres)]
-            bar.update(1)
-    files = []
-    for writer, name, count in zip(writers, names, counts):
-        writer.close()
-        os.replace(out_dir / (name + ".tmp"), out_dir / name)
-        files.append({"file": name, "records": count, "sha256": file_sha256(out_dir / name)})
+    writer = ShardWriter(out_dir, names)
+    per_class, predictions, start = {}, {}, time.perf_counter()
+    try:
+        with Progress(pages, "pages", label="pseudo-label ", enabled=progress) as bar:
+            for k, page in enumerate(pipeline.read_test_pages(records_dir)):
+                image_id, book = page["image_id"].numpy().decode(), page["book"].numpy().decode()
+                boxes, class_ids, _, _ = label_page(recognizer, page["image"], options)
+                scale = page["scale"].numpy()  # (sy, sx): original -> stored pixels
+                original = boxes / np.array([scale[1], scale[0], scale[1], scale[0]], np.float32)
+                crops = crop_characters(page["image"], boxes, crop_size, STORED_CROP_FACTOR).numpy() if len(boxes) else []
+                for index, (crop, class_id, box) in enumerate(zip(crops, class_ids, original)):
+                    record = schema.encode_crop(image_jpeg=_encode_jpeg(crop), label=int(class_id), code=codes[class_id],
+                                                image_id=image_id, book=book, source_box=box.tolist(), index=index)
+                    writer.write(k % shards, record)
+                    per_class[codes[class_id]] = per_class.get(codes[class_id], 0) + 1
+                centres = (original[:, :2] + original[:, 2:]) / 2
+                predictions[image_id] = [(codes[c], float(x), float(y)) for c, (x, y) in zip(class_ids, centres)]
+                bar.update(1)
+    except BaseException:
+        writer.abort()
+        raise
+    files = [{"file": name, **info} for name, info in writer.commit().items()]
     (out_dir / VOCABULARY).write_bytes((records_dir / VOCABULARY).read_bytes())
     manifest = {
         "kind": "pseudo_labels", "source_records": str(records_dir), "options": asdict(options),
-        "pages": pages, "crops": sum(counts), "classes": len(per_class), "crop_size": crop_size,
+        "pages": pages, "crops": sum(f["records"] for f in files), "classes": len(per_class), "crop_size": crop_size,
         "seconds": round(time.perf_counter() - start, 2), "shards": files,
     }
     if truth is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from kuzushiji_tf import __version__
+from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.structures import Char
 from kuzushiji_tf.synthetic.charset import TABLE_PATH, Charset, build_charset
 from kuzushiji_tf.synthetic.fonts import FontSet, find_fonts
@@ -118,13 +118,6 @@ def _init_worker(context: _Context, threads: int | None) -> None:
     _CONTEXT = context
     if threads is not None:
         cv2.setNumThreads(threads)  # one process per core: OpenCV's own threads would only contend
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write under a temporary name in the same folder, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _render_task(task: PageTask) -> tuple[str, str, str, int]:
