@@ -36,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--only", choices=("detector", "classifier"), default=None, help="run one half")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds, best kept (1 quick, 3 full)")
     args = parser.parse_args(argv)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (2 if args.quick else 3)
     args.pages = args.pages or (4 if args.quick else 16)
     return args
 
@@ -44,7 +44,7 @@ def parse_args(argv=None):
 # Items timed per measurement: (quick, full).
 SIZES = {
     "det_batches": (2, 8), "det_pages": (48, 160), "det_base_single": (8, 32), "det_base_pool": (16, 64),
-    "cls_batches": (2, 6), "cls_crops": (384, 1536), "cls_base_single": (192, 768), "cls_base_pool": (384, 1536),
+    "cls_batches": (3, 6), "cls_crops": (384, 1536), "cls_base_single": (192, 768), "cls_base_pool": (384, 1536),
     "cls_base_nocache": (4, 16),
 }
 

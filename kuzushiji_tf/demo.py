@@ -34,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--detector-batch", type=int, default=8)
     p.add_argument("--detector-input", type=int, default=256,
                    help="training crop side; the inference short side keeps the recipe's ratio (2x)")
-    p.add_argument("--classifier-epochs", type=int, default=14)
+    p.add_argument("--classifier-epochs", type=int, default=20)
     p.add_argument("--classifier-crops", type=int, default=8000, help="crops per classifier epoch")
     p.add_argument("--classifier-input", type=int, default=64)
     p.add_argument("--classifier-batch", type=int, default=64)

@@ -11,6 +11,7 @@ resize and the warp are one bilinear resampling: each pixel is interpolated once
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -180,30 +181,44 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
     options = dict(input_context=input_context, seed=seed, shuffle_buffer=shuffle_buffer,
                    num_parallel_calls=num_parallel_calls)
     _check_has_records(files, f"{records_dir} ({split} crops)")
-    records = _shuffled_records(files, **options)
+
+    def crops(files, resize: bool):
+        def parse(record):
+            image, label = schema.decode_crop_for_training(record)
+            if resize:  # only for sources whose manifest does not state crops of stored_size
+                image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == stored_size), lambda: image, lambda: tf.cast(
+                    tf.round(tf.image.resize(image, [stored_size, stored_size])), tf.uint8))
+            return tf.ensure_shape(image, [stored_size, stored_size, 3]), _check_label({"label": label}, num_classes)
+
+        return _shuffled_records(files, **options).map(parse, num_parallel_calls=parallel,
+                                                        deterministic=seed is not None)
+
+    dataset = crops(files, resize=_stored_size(records_dir) != stored_size)
     if extra_records is not None and extra_weight > 0:
         extra_files = pipeline.list_shards(extra_records, "crops", None, min_shards=workers)
         _check_has_records(extra_files, f"{extra_records} (pseudo-labelled crops)",
                            "lower the thresholds of tools/pseudo_label.py, or fine-tune without --pseudo")
-        extra = _shuffled_records(extra_files, **options)
+        extra = crops(extra_files, resize=_stored_size(extra_records) != stored_size)
         weights = [1.0 / (1.0 + extra_weight), extra_weight / (1.0 + extra_weight)]
-        records = tf.data.Dataset.sample_from_datasets([records, extra], weights=weights, seed=seed)
-
-    def parse_train(record):
-        example = schema.decode_crop(record)
-        image = example["image"]
-        image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == stored_size), lambda: image,
-                        lambda: tf.cast(tf.round(tf.image.resize(image, [stored_size, stored_size])), tf.uint8))
-        return tf.ensure_shape(image, [stored_size, stored_size, 3]), _check_label(example, num_classes)
+        dataset = tf.data.Dataset.sample_from_datasets([dataset, extra], weights=weights, seed=seed)
 
     def with_views(images, labels, batch_seed):
         view = sample_view_params(batch_size, batch_seed, input_size, crop_range, max_shift)
         return {CROPS: images, VIEW: view}, {LABEL: labels}
 
     batch_seeds = tf.data.Dataset.random(seed=seed).batch(2)  # one int64 [2] seed per batch
-    dataset = records.map(parse_train, num_parallel_calls=parallel, deterministic=seed is not None)
     dataset = tf.data.Dataset.zip(dataset.batch(batch_size, drop_remainder=True), batch_seeds)
     return dataset.map(lambda batch, seed_: with_views(*batch, seed_)).prefetch(tf.data.AUTOTUNE)
+
+
+def _stored_size(records_dir: str | Path) -> int | None:
+    """The crop side a records or pseudo-label folder's manifest states (None: no manifest says)."""
+    path = Path(records_dir) / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text())
+    size = manifest.get("crop_size", manifest.get("options", {}).get("crop_size"))
+    return int(size) if size is not None else None
 
 
 def _check_has_records(files: list[str], what: str, advice: str = "build the records again") -> None:

@@ -140,6 +140,13 @@ _CROP_FEATURES = {
 }
 
 
+def decode_crop_for_training(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(image uint8 [S, S, 3], label int32 []) of one crop record: only the two features training reads,
+    as parsing the other five costs a sixth of a crop's decode."""
+    parsed = tf.io.parse_single_example(serialized, {key: _CROP_FEATURES[key] for key in (IMAGE, CROP_LABEL)})
+    return tf.io.decode_jpeg(parsed[IMAGE], channels=3), tf.cast(parsed[CROP_LABEL], tf.int32)
+
+
 def decode_crop(serialized: tf.Tensor, decode_image: bool = True) -> dict:
     """Parses one crop record.
 
