@@ -30,15 +30,17 @@ def detect(model, images: tf.Tensor, *, score_threshold: float = 0.3, nms_iou: f
     outputs = model(images, training=False)
     decoded = centernet_postprocess(outputs, max_detections=max_detections, score_threshold=score_threshold,
                                     stride=getattr(model, "output_stride", 4))
-    results = []
-    for i in range(int(tf.shape(images)[0])):
-        n = int(decoded[NUM_DETECTIONS][i])
-        boxes, scores = decoded[BOXES][i, :n], decoded[SCORES][i, :n]
-        # TF's NMS wants (y0, x0, y1, x1).
-        keep = tf.image.non_max_suppression(tf.gather(boxes, [1, 0, 3, 2], axis=1), scores,
-                                            max_output_size=max_detections, iou_threshold=nms_iou)
-        results.append((tf.gather(boxes, keep), tf.gather(scores, keep)))
-    return results
+    return [_suppressed(decoded, i, nms_iou, max_detections) for i in range(int(tf.shape(images)[0]))]
+
+
+def _suppressed(decoded: dict, i, nms_iou: float, max_detections: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Image i's decoded peaks after NMS, best first; graph-safe (i and the count may be tensors)."""
+    n = decoded[NUM_DETECTIONS][i]
+    boxes, scores = decoded[BOXES][i, :n], decoded[SCORES][i, :n]
+    # TF's NMS wants (y0, x0, y1, x1).
+    keep = tf.image.non_max_suppression(tf.gather(boxes, [1, 0, 3, 2], axis=1), scores,
+                                        max_output_size=max_detections, iou_threshold=nms_iou)
+    return tf.gather(boxes, keep), tf.gather(scores, keep)
 
 
 def to_original_pixels(boxes: tf.Tensor, scale_yx: tf.Tensor) -> tf.Tensor:
@@ -71,10 +73,15 @@ class PageDetections:
         return (self.boxes[:, :2] + self.boxes[:, 2:]) / 2.0
 
 
-def _detect_at(model, image, short_side: int, score_threshold: float, nms_iou: float, max_detections: int):
+def detect_scan(model, image, short_side: int, *, score_threshold: float = 0.3, nms_iou: float = 0.5,
+                max_detections: int = 1200) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """One pass over a scan (uint8 [H, W, 3]) at `short_side`: (boxes float32 [n, 4] xyxy scan pixels,
+    scores float32 [n] best first, scale_yx float32 [2] scan -> input pixels). Graph-safe: the exported
+    page recogniser runs this same function inside its serving graph."""
     inputs, scale = resize_page(image, short_side)
-    boxes, scores = detect(model, inputs, score_threshold=score_threshold, nms_iou=nms_iou,
-                           max_detections=max_detections)[0]
+    decoded = centernet_postprocess(model(inputs, training=False), max_detections=max_detections,
+                                    score_threshold=score_threshold, stride=getattr(model, "output_stride", 4))
+    boxes, scores = _suppressed(decoded, 0, nms_iou, max_detections)
     return to_original_pixels(boxes, scale), scores, scale
 
 
@@ -88,14 +95,15 @@ def detect_page(model, image, *, short_side: int = 832, score_threshold: float =
     short side times each of `scales`, and the passes are merged by box voting (REFERENCE). This helps
     books whose script is much larger or smaller than the training crops' typical 35 px.
     """
-    boxes, scores, scale = _detect_at(model, image, short_side, score_threshold, nms_iou, max_detections)
+    options = dict(score_threshold=score_threshold, nms_iou=nms_iou, max_detections=max_detections)
+    boxes, scores, scale = detect_scan(model, image, short_side, **options)
     if not adaptive or int(tf.shape(boxes)[0]) == 0:
         return PageDetections(boxes.numpy(), scores.numpy(), (short_side,))
     in_input = boxes * tf.stack([scale[1], scale[0], scale[1], scale[0]])
     mean_size = float(tf.reduce_mean(((in_input[:, 2] - in_input[:, 0]) + (in_input[:, 3] - in_input[:, 1])) / 2))
     adapted = short_side * target_char_size / max(mean_size, 1.0)
     sides = tuple(int(np.clip(round(adapted * s), MIN_SHORT_SIDE, MAX_SHORT_SIDE)) for s in scales)
-    passes = [_detect_at(model, image, side, score_threshold, nms_iou, max_detections)[:2] for side in sides]
+    passes = [detect_scan(model, image, side, **options)[:2] for side in sides]
     merged, merged_scores = box_voting(tf.concat([b for b, _ in passes], 0), tf.concat([s for _, s in passes], 0),
                                        max_detections=max_detections)
     return PageDetections(merged.numpy(), merged_scores.numpy(), sides)

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from kuzushiji_tf.data.image_ops import short_side_size
-from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
+from kuzushiji_tf.inference.detection import detect_scan
 
 MAX_CHARS = 1200  # Kaggle's cap per page; outputs are padded to it
 INFERENCE_CROP_FACTOR = 1.2  # REFERENCE: inference crops are squares of 1.2 x the longer box side
@@ -145,22 +144,13 @@ class PageRecognizer:
         self.codepoints = tf.constant([int(code[2:], 16) for code in codes], tf.int32)
         self.crop_size = int(classifier.input_shape[1])
         self.num_classes = num_classes(classifier)
-        self.stride = int(getattr(detector, "output_stride", 4))
 
     def detect(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n]) of a uint8 [H, W, 3] page."""
         o = self.options
-        hw = tf.shape(image)[:2]
-        size = short_side_size(hw, o.short_side, 32)
-        resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
-        decoded = centernet_postprocess(self.detector(resized[None], training=False), max_detections=o.max_chars,
-                                        score_threshold=o.det_threshold, stride=self.stride)
-        n = decoded[NUM_DETECTIONS][0]
-        boxes, scores = decoded[BOXES][0, :n], decoded[SCORES][0, :n]
-        keep = tf.image.non_max_suppression(tf.gather(boxes, [1, 0, 3, 2], axis=1), scores, o.max_chars, o.nms_iou)
-        scale = tf.cast(size, tf.float32) / tf.cast(hw, tf.float32)  # (sy, sx)
-        boxes = tf.gather(boxes, keep) / tf.stack([scale[1], scale[0], scale[1], scale[0]])
-        return boxes, tf.gather(scores, keep)
+        boxes, scores, _ = detect_scan(self.detector, image, o.short_side, score_threshold=o.det_threshold,
+                                       nms_iou=o.nms_iou, max_detections=o.max_chars)
+        return boxes, scores
 
     def classify(self, image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
         """float32 [n, classes] probabilities of the characters in `boxes` (scan pixels)."""
