@@ -291,7 +291,7 @@ def main(argv=None) -> int:
     if any(r["flops"] == r["flops"] for r in results):  # not NaN
         print(f"\nESTIMATE from XLA's FLOP count (not a measurement), at {args.assume_tflops:g} TFLOP/s sustained:")
         estimate = 0.0
-        for r in results:
+        for r in (r for r in results if r["model"] in steps):
             step_s = r["flops"] / (args.assume_tflops * 1e12)
             estimate += steps[r["model"]] * step_s / 3600
             print(f"  {r['model']}: {r['flops'] / 1e9:,.0f} GFLOP per recipe-batch step -> "
