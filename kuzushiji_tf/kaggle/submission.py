@@ -7,12 +7,12 @@ back, and a bad file fails before upload with its file, line and image id in the
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
-import secrets
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
+from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.kaggle.labels import (
     CODE_RULE,
     HEADER,
@@ -180,16 +180,8 @@ def write_submission(
         (image_id, _validated_labels(path, line, image_id, predictions_by_id[image_id]))
         for line, image_id in enumerate(order, start=2)
     ]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "x", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(HEADER)
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return write_atomic(path, buffer.getvalue())
