@@ -118,8 +118,7 @@ def centre_view(example: dict, input_size: int = DEFAULT_INPUT_SIZE, fraction: f
     return {**example, "image": tf.ensure_shape(image, [input_size, input_size, 3])}
 
 
-def _check_label(example: dict, num_classes: int | None) -> tf.Tensor:
-    label = example["label"]
+def _check_label(label: tf.Tensor, num_classes: int | None) -> tf.Tensor:
     if num_classes is None:
         return label
     with tf.control_dependencies([tf.debugging.assert_less(
@@ -172,7 +171,7 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
     if not training:
         def parse_eval(record):
             example = centre_view(schema.decode_crop(record), input_size, eval_fraction)
-            return example["image"], {LABEL: _check_label(example, num_classes)}
+            return example["image"], {LABEL: _check_label(example["label"], num_classes)}
 
         records = pipeline.record_dataset(files, num_parallel_reads=num_parallel_calls)
         return records.map(parse_eval, num_parallel_calls=parallel, deterministic=True).batch(
@@ -188,7 +187,7 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
             if resize:  # only for sources whose manifest does not state crops of stored_size
                 image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == stored_size), lambda: image, lambda: tf.cast(
                     tf.round(tf.image.resize(image, [stored_size, stored_size])), tf.uint8))
-            return tf.ensure_shape(image, [stored_size, stored_size, 3]), _check_label({"label": label}, num_classes)
+            return tf.ensure_shape(image, [stored_size, stored_size, 3]), _check_label(label, num_classes)
 
         return _shuffled_records(files, **options).map(parse, num_parallel_calls=parallel,
                                                         deterministic=seed is not None)
