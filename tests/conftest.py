@@ -62,6 +62,17 @@ def kaggle_dir(tmp_path) -> Path:
     return make_kaggle_dir(tmp_path / "kaggle")
 
 
+@pytest.fixture(scope="module")
+def tiny_split_records(tmp_path_factory) -> Path:
+    """Records of the tiny pages at 256 x 384, split 3 ways by book: train, val, test (one module's)."""
+    from kuzushiji_tf.data.records import RecordOptions, build_records
+
+    root = make_kaggle_dir(tmp_path_factory.mktemp("kaggle"), size=(256, 384))
+    out = tmp_path_factory.mktemp("records")
+    build_records(root, out, RecordOptions(num_folds=3), workers=1, progress=False)
+    return out
+
+
 TINY_VOCABULARY = [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")]
 
 

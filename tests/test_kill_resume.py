@@ -21,14 +21,6 @@ TINY = ["--task", "detector", "--batch-size", "2", "--backbone", "resnet_tiny", 
         "--eval-short-side", "128", "--optimizer", "adamw", "--seed", "0"]
 
 
-@pytest.fixture(scope="module")
-def tiny_records(tmp_path_factory):
-    root = make_kaggle_dir(tmp_path_factory.mktemp("kaggle"), size=(256, 384))
-    out = tmp_path_factory.mktemp("records")
-    build_records(root, out, RecordOptions(num_folds=3), workers=1, progress=False)
-    return out
-
-
 def _kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> list[str]:
     """Reads the process's output lines until `ready(line)`, then SIGKILLs it; returns the lines read."""
     watchdog = threading.Timer(timeout, process.kill)  # a hung child fails the test instead of hanging it
@@ -47,9 +39,9 @@ def _kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> list[s
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_the_same_command_resumes_from_the_checkpoint(tiny_records, tmp_path, capsys):
+def test_sigkill_mid_epoch_then_the_same_command_resumes_from_the_checkpoint(tiny_split_records, tmp_path, capsys):
     out = tmp_path / "det"
-    args = TINY + ["--records", str(tiny_records), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "6",
+    args = TINY + ["--records", str(tiny_split_records), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "6",
                    "--checkpoint-every-steps", "2", "--log-every-steps", "1"]
     process = subprocess.Popen([sys.executable, "-m", "kuzushiji_tf.train", *args], cwd=REPO, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -100,11 +92,11 @@ def test_a_save_cut_before_its_index_update_leaves_the_previous_checkpoint_lates
 
 
 @pytest.mark.slow
-def test_a_resumed_run_reads_a_fresh_input_stream(tiny_records):
+def test_a_resumed_run_reads_a_fresh_input_stream(tiny_split_records):
     from kuzushiji_tf.config import DetectorConfig, TrainConfig
     from kuzushiji_tf.engine.tasks import DetectorTask
 
-    task = DetectorTask(str(tiny_records), DetectorConfig(backbone="resnet_tiny", input_size=64),
+    task = DetectorTask(str(tiny_split_records), DetectorConfig(backbone="resnet_tiny", input_size=64),
                         TrainConfig(batch_size=2, seed=0))
     context = tf.distribute.InputContext(1, 0, 1)
 

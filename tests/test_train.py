@@ -5,27 +5,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_kaggle_dir
 from kuzushiji_tf import train
-from kuzushiji_tf.data.records import RecordOptions, build_records
 
 TINY = ["--task", "detector", "--batch-size", "2", "--steps-per-epoch", "2", "--backbone", "resnet_tiny",
         "--input-size", "64", "--eval-short-side", "128", "--eval-every", "1", "--log-every-steps", "1",
         "--optimizer", "adamw"]
 
 
-@pytest.fixture(scope="module")
-def tiny_records(tmp_path_factory):
-    root = make_kaggle_dir(tmp_path_factory.mktemp("kaggle"), size=(256, 384))
-    out = tmp_path_factory.mktemp("records")
-    build_records(root, out, RecordOptions(num_folds=3), workers=1, progress=False)
-    return out
-
-
 @pytest.mark.slow
-def test_train_exports_and_resumes(tiny_records, tmp_path, capsys):
+def test_train_exports_and_resumes(tiny_split_records, tmp_path, capsys):
     out = tmp_path / "det"
-    assert train.main(TINY + ["--records", str(tiny_records), "--out", str(out), "--epochs", "1"]) == 0
+    assert train.main(TINY + ["--records", str(tiny_split_records), "--out", str(out), "--epochs", "1"]) == 0
     history = json.loads((out / "history.json").read_text())
     assert history[0]["step"] == 2 and "val_det_f1" in history[0]
     config = json.loads((out / "config.json").read_text())
@@ -36,7 +26,7 @@ def test_train_exports_and_resumes(tiny_records, tmp_path, capsys):
     assert {v.shape.as_list()[1:3] == [16, 24] for v in outputs.values()} == {True}
 
     capsys.readouterr()
-    assert train.main(TINY + ["--records", str(tiny_records), "--out", str(out), "--epochs", "2"]) == 0
+    assert train.main(TINY + ["--records", str(tiny_split_records), "--out", str(out), "--epochs", "2"]) == 0
     log = capsys.readouterr().out
     assert "resumed from" in log and "at step 2" in log
     assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [2]
@@ -49,12 +39,12 @@ def test_missing_records_is_a_one_line_error(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_float16_trains_on_cpu_with_loss_scaling_and_float32_outputs(tiny_records, tmp_path, capsys):
+def test_float16_trains_on_cpu_with_loss_scaling_and_float32_outputs(tiny_split_records, tmp_path, capsys):
     import keras
 
     out = tmp_path / "half"
     try:
-        code = train.main(TINY + ["--records", str(tiny_records), "--out", str(out), "--epochs", "1",
+        code = train.main(TINY + ["--records", str(tiny_split_records), "--out", str(out), "--epochs", "1",
                                   "--mixed-precision", "float16"])
         policy = keras.mixed_precision.dtype_policy().name
     finally:
