@@ -267,6 +267,17 @@ def best_of(meters: dict, counts: dict, rounds: int) -> dict:
 
 
 # ------------------------------------------------------------------ the two halves
+def measure_inputs(model: str, unit: str, names: dict, meters: dict, counts: dict, rounds: int) -> dict:
+    """`best_of` the meters (closing the baseline's process pool whatever happens) and its table."""
+    try:
+        rates = best_of(meters, counts, rounds)
+    finally:
+        meters["pool"].close()
+    common.print_table([f"{model} input", unit], [[names[k], v] for k, v in rates.items()],
+                       f"{model.capitalize()} training input ({unit}, best of {rounds} alternating rounds)")
+    return rates
+
+
 def run_detector(args, records_dir, pages) -> dict:
     from kuzushiji_tf.data.detector_input import detector_dataset
 
@@ -284,12 +295,7 @@ def run_detector(args, records_dir, pages) -> dict:
     counts = {"library": size(args, "det_batches"), "raw": size(args, "det_pages") // 16,
               "single": size(args, "det_base_single"),
               "pool": size(args, "det_base_pool")}
-    try:
-        rates = best_of(meters, counts, args.rounds)
-    finally:
-        meters["pool"].close()
-    common.print_table(["detector input", "pages/s"], [[names[k], v] for k, v in rates.items()],
-                       f"Detector training input (pages/s, best of {args.rounds} alternating rounds)")
+    rates = measure_inputs("detector", "pages/s", names, meters, counts, args.rounds)
     profile = detector_profile(records_dir, args.seed, 3 if args.quick else 10)
     common.print_table(["stage", "ms/page"], profile, "Detector train view per stage (one page per tf.function "
                        "call, fastest of the calls; 2 intra-op threads)")
@@ -334,12 +340,7 @@ def run_classifier(args, records_dir, pages) -> dict:
               "cpu_view": size(args, "cls_batches"),
               "single": size(args, "cls_base_single"), "pool": size(args, "cls_base_pool"),
               "nocache": size(args, "cls_base_nocache")}
-    try:
-        rates = best_of(meters, counts, args.rounds)
-    finally:
-        meters["pool"].close()
-    common.print_table(["classifier input", "crops/s"], [[names[k], v] for k, v in rates.items()],
-                       f"Classifier training input (crops/s, best of {args.rounds} alternating rounds)")
+    rates = measure_inputs("classifier", "crops/s", names, meters, counts, args.rounds)
     profile = classifier_profile(records_dir, args.seed, 3 if args.quick else 10)
     common.print_table(["stage", "ms/crop"], profile, "Classifier crop decode and train view per stage "
                        "(fastest call; 2 intra-op threads)")
