@@ -22,6 +22,7 @@ import tensorflow as tf
 from kuzushiji_tf.data import image_ops, pipeline, schema
 from kuzushiji_tf.data.box_ops import STORED_CROP_FACTOR
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE
+from kuzushiji_tf.data.records import MANIFEST
 
 LABEL = "label"  # int32 [B] class ids: the only target
 CROPS = "crops"  # training input: uint8 [B, stored, stored, 3]
@@ -139,7 +140,7 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
                        extra_weight: float = DEFAULT_EXTRA_WEIGHT, crop_range=TRAIN_CROP_RANGE,
                        max_shift: float = MAX_SHIFT, eval_fraction: float = EVAL_CROP_FRACTION,
                        shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, num_classes: int | None = None,
-                       stored_size: int = DEFAULT_CROP_SIZE) -> tf.data.Dataset:
+                       stored_size: int | None = None) -> tf.data.Dataset:
     """Batches of crops from crop records, with targets {LABEL: int32 [B]}.
 
     Training: inputs {CROPS: uint8 [B, stored_size, stored_size, 3], VIEW: view parameters}, for
@@ -159,7 +160,8 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
         num_parallel_calls: map parallelism (None -> AUTOTUNE; benchmarks pin it).
         crop_range, max_shift, eval_fraction: the views' windows (see `sample_view_params`, `centre_view`).
         num_classes: when given, a label >= num_classes stops the pipeline with an error naming it.
-        stored_size: the side of the stored crops (the records' --crop-size).
+        stored_size: the side training crops are batched at; None: the records' --crop-size, as their
+            manifest states it (DEFAULT_CROP_SIZE without a manifest).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; received {batch_size}")
@@ -180,6 +182,8 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
     options = dict(input_context=input_context, seed=seed, shuffle_buffer=shuffle_buffer,
                    num_parallel_calls=num_parallel_calls)
     _check_has_records(files, f"{records_dir} ({split} crops)")
+    stated = _stored_size(records_dir)
+    stored_size = stored_size or stated or DEFAULT_CROP_SIZE
 
     def crops(files, resize: bool):
         def parse(record):
@@ -192,7 +196,7 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
         return _shuffled_records(files, **options).map(parse, num_parallel_calls=parallel,
                                                         deterministic=seed is not None)
 
-    dataset = crops(files, resize=_stored_size(records_dir) != stored_size)
+    dataset = crops(files, resize=stated != stored_size)
     if extra_records is not None and extra_weight > 0:
         extra_files = pipeline.list_shards(extra_records, "crops", None, min_shards=workers)
         _check_has_records(extra_files, f"{extra_records} (pseudo-labelled crops)",
@@ -212,7 +216,7 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
 
 def _stored_size(records_dir: str | Path) -> int | None:
     """The crop side a records or pseudo-label folder's manifest states (None: no manifest says)."""
-    path = Path(records_dir) / "manifest.json"
+    path = Path(records_dir) / MANIFEST
     if not path.is_file():
         return None
     manifest = json.loads(path.read_text())

@@ -186,8 +186,7 @@ class ClassifierTask:
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
             input_size=cfg.input_size, seed=input_seed(self.train_config.seed, input_context, start_step),
             input_context=input_context, extra_records=self.pseudo_dir, extra_weight=cfg.pseudo_ratio,
-            crop_range=cfg.train_crop_range, max_shift=cfg.max_shift, num_classes=self.num_classes,
-            stored_size=int(self.manifest["options"]["crop_size"]))
+            crop_range=cfg.train_crop_range, max_shift=cfg.max_shift, num_classes=self.num_classes)
 
     def model_inputs(self, inputs):
         return self.train_view(inputs[CROPS], inputs[VIEW])
