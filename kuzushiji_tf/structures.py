@@ -59,6 +59,8 @@ class Page:
         image_path: where the image lives, or None when the page exists only in a CSV.
         width, height: original image size in pixels (0 when the image was not opened).
         chars: annotated characters in `train.csv` order.
+        source_book: the book as the source names it (CODH's book folder: `umgy00000` holds `umgy001-009`),
+            or None to take it from the image id (`book_of`).
     """
 
     image_id: str
@@ -66,10 +68,11 @@ class Page:
     width: int = 0
     height: int = 0
     chars: tuple[Char, ...] = field(default_factory=tuple)
+    source_book: str | None = None
 
     @property
     def book(self) -> str:
-        return book_of(self.image_id)
+        return self.source_book or book_of(self.image_id)
 
 
 # Keys shared by CenterNet targets (tf.data), model outputs, the loss and postprocessing: one name per

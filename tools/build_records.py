@@ -1,7 +1,8 @@
-"""Build sharded TFRecords (pages, character crops, test pages) and a manifest from a Kaggle-layout folder.
+"""Build sharded TFRecords (pages, character crops, test pages) and a manifest from a Kaggle or CODH folder.
 
-Example:
+Examples:
     python tools/build_records.py --data-dir kuzushiji_tf/sample_data/kaggle_5p --out records/sample --full-data
+    python tools/build_records.py --data-dir data/codh --out records/codh      # CODH: root of the book folders
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import time
 
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE
+from kuzushiji_tf.kaggle.codh import LAYOUT_CHOICES
 from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS, ImageError
 from kuzushiji_tf.kaggle.labels import LabelsFileError
 from kuzushiji_tf.kaggle.reader import DataError
@@ -21,7 +23,12 @@ from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True, help="folder with train.csv, unicode_translation.csv, train_images/ (test_images/)")
+    parser.add_argument("--data-dir", required=True,
+                        help="Kaggle folder (train.csv, unicode_translation.csv, train_images/, test_images/) or CODH "
+                             "folder (root of <book>/<book>_coordinate.csv + <book>/images/, or one book folder)")
+    parser.add_argument("--layout", choices=LAYOUT_CHOICES, default="auto",
+                        help="layout of --data-dir; auto (default): kaggle if it holds train.csv, codh if it holds "
+                             "*_coordinate.csv (or <book>/<book>_coordinate.csv)")
     parser.add_argument("--out", required=True, help="output folder, e.g. records/NAME")
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--fold", type=int, default=0, help="validation fold (book-grouped), default %(default)s")
@@ -50,7 +57,7 @@ def main(argv=None) -> int:
         options = RecordOptions(fold=args.fold, num_folds=args.num_folds, full_data=args.full_data,
                                 shards=args.shards, page_short_side=args.page_short_side,
                                 crop_size=args.crop_size, on_error=args.on_error, max_pixels=args.max_pixels)
-        manifest = build_records(args.data_dir, args.out, options, workers=args.workers,
+        manifest = build_records(args.data_dir, args.out, options, layout=args.layout, workers=args.workers,
                                  overwrite=args.overwrite, progress=not args.quiet)
     except (DataError, LabelsFileError, ImageError, ValueError, FileNotFoundError) as error:
         print(f"build_records: error: {error}", file=sys.stderr)
@@ -62,7 +69,9 @@ def main(argv=None) -> int:
 
 def summary(manifest: dict, out, seconds: float) -> str:
     splits = manifest["splits"]
-    lines = [f"records in {out} ({seconds:.1f}s, {manifest['rows']['pages_written'] / max(seconds, 1e-9):.2f} pages/s)"]
+    rate = manifest["rows"]["pages_written"] / max(seconds, 1e-9)
+    layout = manifest["source"].get("layout", "kaggle")
+    lines = [f"records in {out} from a {layout} folder ({seconds:.1f}s, {rate:.2f} pages/s)"]
     for name in ("train", "val"):
         s = splits[name]
         lines.append(f"  {name:5s}: {s['pages']} pages ({s['empty_pages']} empty), {s['characters']} characters, {s['classes']} classes")

@@ -1,4 +1,4 @@
-"""Kaggle folder -> sharded TFRecords + manifest.json, atomic and resumable.
+"""Kaggle or CODH folder -> sharded TFRecords + manifest.json, atomic and resumable.
 
 Each shard is written under a temporary name and renamed only when complete, then a small state file
 records its count and sha256. A rerun of the same build skips shards whose state matches their file,
@@ -25,7 +25,7 @@ from kuzushiji_tf import __version__
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.data import schema
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE, prepare_task
-from kuzushiji_tf.kaggle import reader
+from kuzushiji_tf.kaggle import codh, reader
 from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.kaggle.reader import DataError, Skipped, file_sha256
 from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS, split_pages
@@ -168,31 +168,55 @@ def _split_counts(pages: list[Page]) -> dict:
     }
 
 
-def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOptions = RecordOptions(), *,
-                  workers: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
-    """Builds (or finishes building) the records of `data_dir` in `out_dir`; returns the manifest.
-
-    `workers` processes decode and encode pages (0 = one per core). Raises DataError on bad input
-    unless `options.on_error == "skip"`.
-    """
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    if overwrite and out_dir.exists():
-        shutil.rmtree(out_dir)
+def _read_source(data_dir: Path, layout: str, options: RecordOptions):
+    """(translation, train ReadResult, test ReadResult, source) of a Kaggle or CODH folder; `source` holds the
+    sha256 of every CSV read."""
+    source = {"data_dir": str(data_dir.resolve()), "layout": layout}
+    if layout == "codh":
+        table = codh.translation_path(data_dir)
+        translation = reader.read_unicode_translation(table)
+        train_read = codh.read_codh(data_dir, vocabulary=translation, on_error=options.on_error,
+                                    max_pixels=options.max_pixels)
+        test_read = reader.ReadResult(pages=[])  # CODH publishes no test pages
+        for book in codh.find_books(data_dir):
+            source[book.csv.relative_to(data_dir).as_posix() + "_sha256"] = file_sha256(book.csv)
+        source["unicode_translation"] = "bundled" if table == codh.BUNDLED_TRANSLATION else "data_dir"
+        source[reader.TRANSLATION_CSV + "_sha256"] = file_sha256(table)
+        return translation, train_read, test_read, source
     translation = reader.read_unicode_translation(data_dir / reader.TRANSLATION_CSV)
     train_read = reader.read_train(data_dir, vocabulary=translation, on_error=options.on_error,
                                    max_pixels=options.max_pixels)
     test_read = reader.read_test(data_dir, on_error=options.on_error, max_pixels=options.max_pixels)
+    for name in (reader.TRAIN_CSV, reader.TRANSLATION_CSV, reader.SAMPLE_SUBMISSION_CSV):
+        if (data_dir / name).is_file():
+            source[name + "_sha256"] = file_sha256(data_dir / name)
+    return translation, train_read, test_read, source
+
+
+def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOptions = RecordOptions(), *,
+                  layout: str = "auto", workers: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
+    """Builds (or finishes building) the records of `data_dir` in `out_dir`; returns the manifest.
+
+    `layout` is "kaggle", "codh" or "auto" (decided by what the folder holds: `codh.detect_layout`).
+    `workers` processes decode and encode pages (0 = one per core). Raises DataError on bad input
+    unless `options.on_error == "skip"`.
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    layout = codh.resolve_layout(data_dir, layout)
+    if overwrite and out_dir.exists():
+        shutil.rmtree(out_dir)
+    translation, train_read, test_read, source = _read_source(data_dir, layout, options)
     train_pages, val_pages = split_pages(train_read.pages, fold=options.fold, num_folds=options.num_folds,
                                          full_data=options.full_data)
     vocabulary = _vocabulary(train_read.pages, translation)
     class_ids = {code: i for i, code in enumerate(vocabulary)}
 
-    source = {"data_dir": str(data_dir.resolve())}
-    for name in (reader.TRAIN_CSV, reader.TRANSLATION_CSV, reader.SAMPLE_SUBMISSION_CSV):
-        if (data_dir / name).is_file():
-            source[name + "_sha256"] = file_sha256(data_dir / name)
     options_dict = dataclasses.asdict(options)
-    fingerprint = hashlib.sha256(json.dumps([options_dict, source, FORMAT_VERSION], sort_keys=True).encode()).hexdigest()
+    # The layout is left out of the fingerprint: the CSV names in `source` already differ by layout, and
+    # Kaggle builds made before CODH support keep their fingerprint (and so can be resumed).
+    fingerprinted = {key: value for key, value in source.items() if key != "layout"}
+    fingerprint = hashlib.sha256(
+        json.dumps([options_dict, fingerprinted, FORMAT_VERSION], sort_keys=True).encode()).hexdigest()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state_dir = out_dir / STATE_DIR
@@ -241,7 +265,8 @@ def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOpti
         "source": source,
         "options": options_dict,
         "rows": {
-            "train_csv": train_read.rows,
+            # Kaggle: rows (pages) of train.csv; CODH: character rows of the coordinate CSVs.
+            ("train_csv" if layout == "kaggle" else "coordinate_csv"): train_read.rows,
             "test_pages_listed": test_read.rows,
             "pages_written": sum(state["pages_written"] for state in shard_states),
             "skipped": len(skipped),

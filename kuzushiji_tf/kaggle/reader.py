@@ -76,7 +76,7 @@ def check_image_id(image_id: str) -> str | None:
     return None
 
 
-def _csv_rows(path: Path, header: tuple[str, ...]):
+def csv_rows(path: Path, header: tuple[str, ...]):
     """`iter_csv_rows` with its errors as DataError, so callers catch one type."""
     try:
         yield from iter_csv_rows(path, header)
@@ -90,7 +90,7 @@ def read_unicode_translation(path: str | Path) -> dict[str, str]:
     """`unicode_translation.csv` -> {"U+304B": "か", ...}. Always strict: the vocabulary must be whole."""
     path = Path(path)
     table: dict[str, str] = {}
-    for line, fields in _csv_rows(path, ("Unicode", "char")):
+    for line, fields in csv_rows(path, ("Unicode", "char")):
         if len(fields) != 2:
             raise DataError(path, f"expected 2 fields (Unicode,char), found {len(fields)}", line=line)
         code, char = fields[0].strip(), fields[1]
@@ -104,9 +104,38 @@ def read_unicode_translation(path: str | Path) -> dict[str, str]:
     return table
 
 
-def _clip_box(x: int, y: int, w: int, h: int, width: int, height: int):
-    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
-    return (x0, y0, x1, y1), (x0, y0, x1, y1) != (x, y, x + w, y + h)
+def check_on_error(on_error: str) -> None:
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}; received {on_error!r}")
+
+
+def page_image_size(csv_path, line: int | None, image_id: str, image_path: Path, max_pixels: int) -> tuple[int, int]:
+    """(width, height) from the image header; any problem is a DataError located at the CSV row naming the page."""
+    try:
+        info = inspect_image(image_path, max_pixels=max_pixels)
+    except ImageError as error:
+        raise DataError(csv_path, str(error), line=line, image_id=image_id) from None
+    return info.width, info.height
+
+
+class BoxError(ValueError):
+    """A box that cannot be used; the message is the problem alone, for callers to locate."""
+
+
+def checked_box(code: str, x: int, y: int, w: int, h: int, width: int = 0, height: int = 0,
+                clip: bool = True) -> tuple[tuple[float, float, float, float], bool]:
+    """xywh -> ((x0, y0, x1, y1), clipped). With `clip`, the box is clipped to the width x height image
+    (see the module docstring); raises BoxError for a box with no width or height, or none left inside."""
+    if w <= 0 or h <= 0:
+        raise BoxError(f"box {code} {x} {y} {w} {h} has a width or height <= 0")
+    box, clipped = (x, y, x + w, y + h), False
+    if clip:
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+        if x1 <= x0 or y1 <= y0:
+            raise BoxError(f"box {code} {x} {y} {w} {h} lies outside the {width}x{height} image")
+        clipped = (x0, y0, x1, y1) != box
+        box = (x0, y0, x1, y1)
+    return tuple(float(v) for v in box), clipped
 
 
 def _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels, check_images):
@@ -130,24 +159,15 @@ def _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels
     image_path = image_dir / f"{image_id}.jpg"
     width = height = 0
     if check_images:
-        try:
-            info = inspect_image(image_path, max_pixels=max_pixels)
-        except ImageError as error:
-            raise DataError(path, str(error), line=line, image_id=image_id) from None
-        width, height = info.width, info.height
+        width, height = page_image_size(path, line, image_id, image_path, max_pixels)
     chars, clipped = [], 0
     for index, (code, (x, y, w, h)) in enumerate(zip(codes, xywh.tolist())):
-        box = (x, y, x + w, y + h)
-        if w <= 0 or h <= 0:
-            raise DataError(path, f"group {index + 1}: box {code} {x} {y} {w} {h} has a width or height <= 0",
-                            line=line, image_id=image_id)
-        if check_images:
-            box, was_clipped = _clip_box(x, y, w, h, width, height)
-            if box[2] <= box[0] or box[3] <= box[1]:
-                raise DataError(path, f"group {index + 1}: box {code} {x} {y} {w} {h} lies outside the "
-                                f"{width}x{height} image", line=line, image_id=image_id)
-            clipped += was_clipped
-        chars.append(Char(code, tuple(float(v) for v in box)))
+        try:
+            box, was_clipped = checked_box(code, x, y, w, h, width, height, clip=check_images)
+        except BoxError as error:
+            raise DataError(path, f"group {index + 1}: {error}", line=line, image_id=image_id) from None
+        clipped += was_clipped
+        chars.append(Char(code, box))
     return Page(image_id, image_path, width, height, tuple(chars)), clipped
 
 
@@ -158,14 +178,13 @@ def read_train(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None
     Pixel data is not decoded here (that is the record builder's job, which reports corrupt data the
     same way); `check_images=False` reads the CSV alone, e.g. to score a submission.
     """
-    if on_error not in ON_ERROR_CHOICES:
-        raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}; received {on_error!r}")
+    check_on_error(on_error)
     data_dir = Path(data_dir)
     if vocabulary is None:
         vocabulary = read_unicode_translation(data_dir / TRANSLATION_CSV)
     path, image_dir = data_dir / TRAIN_CSV, data_dir / TRAIN_IMAGES
     result, seen = ReadResult(pages=[]), {}
-    for line, fields in _csv_rows(path, HEADER):
+    for line, fields in csv_rows(path, HEADER):
         result.rows += 1
         try:
             page, clipped = _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels,
@@ -184,12 +203,11 @@ def read_train(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None
 def read_test(data_dir: str | Path, *, on_error: str = "raise", check_images: bool = True,
               max_pixels: int = DEFAULT_MAX_PIXELS) -> ReadResult:
     """Test pages, unlabelled: the ids of `sample_submission.csv`, or the `test_images/` folder without one."""
-    if on_error not in ON_ERROR_CHOICES:
-        raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}; received {on_error!r}")
+    check_on_error(on_error)
     data_dir = Path(data_dir)
     path, image_dir = data_dir / SAMPLE_SUBMISSION_CSV, data_dir / TEST_IMAGES
     if path.is_file():
-        entries = list(_csv_rows(path, HEADER))
+        entries = list(csv_rows(path, HEADER))
     elif image_dir.is_dir():
         path = image_dir
         entries = [(None, [p.stem, ""]) for p in sorted(image_dir.glob("*.jpg"))]
@@ -210,11 +228,7 @@ def read_test(data_dir: str | Path, *, on_error: str = "raise", check_images: bo
                                 line=line, image_id=image_id)
             image_path, width, height = image_dir / f"{image_id}.jpg", 0, 0
             if check_images:
-                try:
-                    info = inspect_image(image_path, max_pixels=max_pixels)
-                except ImageError as error:
-                    raise DataError(path, str(error), line=line, image_id=image_id) from None
-                width, height = info.width, info.height
+                width, height = page_image_size(path, line, image_id, image_path, max_pixels)
         except DataError as error:
             if on_error == "raise":
                 raise
