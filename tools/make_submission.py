@@ -26,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.inference.batch_recognition import recognize_files
+    from kuzushiji_tf.inference.batch_recognition import submission_points
     from kuzushiji_tf.inference.export import load_recognizer
     from kuzushiji_tf.kaggle.reader import DataError, read_test
     from kuzushiji_tf.kaggle.submission import SubmissionError, write_submission
@@ -36,13 +36,8 @@ def main(argv=None) -> int:
         if not pages:
             raise ValueError(f"{args.data_dir}: no test pages (sample_submission.csv or test_images/)")
         serve, _ = load_recognizer(args.model)
-        start, predictions = time.perf_counter(), {}
-        for page, found in zip(pages, recognize_files(serve, [p.image_path for p in pages],
-                                                      batch_size=args.batch_size, progress=not args.quiet)):
-            if found.error:
-                raise ValueError(f"{found.path}: {found.error}")
-            centres = (found.result["boxes"][:, :2] + found.result["boxes"][:, 2:]) / 2
-            predictions[page.image_id] = [(code, float(x), float(y)) for code, (x, y) in zip(found.result["codes"], centres)]
+        start = time.perf_counter()
+        predictions = submission_points(serve, pages, batch_size=args.batch_size, progress=not args.quiet)
         seconds = time.perf_counter() - start
         out = write_submission(args.out, predictions, expected_ids=[p.image_id for p in pages])
     except (FileNotFoundError, ValueError, DataError, SubmissionError) as error:

@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Iterator
 
 import tensorflow as tf
 
-from kuzushiji_tf.inference.page_recognizer import page_results, refusal_message
+from kuzushiji_tf.inference.page_recognizer import CODES, OUT_BOXES, page_results, refusal_message
 from kuzushiji_tf.progress import Progress
 
 
@@ -56,3 +56,21 @@ def recognize_files(serve, paths: Iterable[str | Path], *, batch_size: int = 4, 
             for i in range(len(batch)):
                 yield results[i]
             bar.update(len(batch))
+
+
+def submission_points(serve, pages: Iterable, *, batch_size: int = 4, progress: bool = True,
+                      label: str = "recognize ") -> dict[str, list[tuple[str, float, float]]]:
+    """`{image_id: [(code, x, y), ...]}` of Pages (with `image_path`) through the recogniser, in page order:
+    each character's point is its box centre, as a Kaggle submission gives it. A page the recogniser
+    cannot read raises ValueError naming the file. `tools/make_submission.py` and
+    `real_evaluation.measure_recognizer` both score this."""
+    pages = list(pages)
+    points = {}
+    # The generator first: zip then resumes it after the last page, so its progress bar reaches the end.
+    for found, page in zip(recognize_files(serve, [p.image_path for p in pages], batch_size=batch_size,
+                                           progress=progress, label=label), pages):
+        if found.error:
+            raise ValueError(f"{found.path}: {found.error}")
+        centres = (found.result[OUT_BOXES][:, :2] + found.result[OUT_BOXES][:, 2:]) / 2
+        points[page.image_id] = [(code, float(x), float(y)) for code, (x, y) in zip(found.result[CODES], centres)]
+    return points
