@@ -17,7 +17,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["kuzushiji_tf", "kuzushiji_tf.*"]),
     include_package_data=True,
-    package_data={"kuzushiji_tf": ["sample_data/kaggle_5p/*", "sample_data/kaggle_5p/*/*"]},
+    package_data={"kuzushiji_tf": ["sample_data/kaggle_5p/*", "sample_data/kaggle_5p/*/*",
+                                   "sample_data/unlabelled_real/*", "sample_data/unlabelled_real/*/*"]},
     install_requires=[
         # Plain `tensorflow`: never add `tensorflow-cpu` beside it, both write the same folder.
         "tensorflow==2.21.*",

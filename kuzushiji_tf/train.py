@@ -65,7 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     classifier = p.add_argument_group("classifier")
     classifier.add_argument("--crops-per-epoch", type=int, help="training crops sampled per epoch (20000)")
     classifier.add_argument("--init", help="start from a saved classifier: its model.keras or its --out folder")
-    classifier.add_argument("--pseudo", help="folder of pseudo-labelled crop records mixed into training")
+    classifier.add_argument("--pseudo", nargs="+", metavar="DIR",
+                            help="folder(s) of pseudo-labelled crop records mixed into training, pooled "
+                                 "(e.g. those of synthetic test pages and of real scans)")
     classifier.add_argument("--pseudo-ratio", type=float, help="pseudo crops per training crop (0.5)")
     classifier.add_argument("--alpha", type=float, help="MobileNetV3Small width multiplier (1.0)")
     classifier.add_argument("--minimalistic", action=argparse.BooleanOptionalAction)
@@ -134,7 +136,9 @@ def run(args) -> dict:
                       "replicas": strategy.num_replicas_in_sync}
         if args.task == "classifier":
             shutil.copyfile(Path(args.records) / VOCABULARY, out / VOCABULARY)
-            run_config.update(classes=task.num_classes, vocabulary=VOCABULARY, pseudo=args.pseudo,
+            # One folder is written as a string, as before several could be given.
+            pseudo = args.pseudo[0] if args.pseudo and len(args.pseudo) == 1 else args.pseudo
+            run_config.update(classes=task.num_classes, vocabulary=VOCABULARY, pseudo=pseudo,
                               init=str(task.init_file) if task.init_file else None)
         (out / "config.json").write_text(json.dumps(run_config, indent=2))
     unit = "training pages" if args.task == "detector" else "crops"

@@ -2,7 +2,7 @@
 several machines do with TF_CONFIG. Everything after `--` goes to `python -m kuzushiji_tf.train`.
 
 Example:
-    python tools/launch_local_cluster.py --workers 2 -- --task detector --records records/sample \
+    python tools/launch_local_cluster.py --workers 2 -- --task detector --records records/synth \
         --out saved_models/det2 --batch-size 8
 """
 from __future__ import annotations

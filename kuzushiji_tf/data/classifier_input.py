@@ -136,7 +136,8 @@ def _shuffled_records(files, *, input_context, seed, shuffle_buffer, num_paralle
 def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, batch_size: int,
                        input_size: int = DEFAULT_INPUT_SIZE, seed: int | None = None,
                        input_context: tf.distribute.InputContext | None = None,
-                       num_parallel_calls: int | None = None, extra_records: str | Path | None = None,
+                       num_parallel_calls: int | None = None,
+                       extra_records: str | Path | list[str | Path] | tuple[str | Path, ...] | None = None,
                        extra_weight: float = DEFAULT_EXTRA_WEIGHT, crop_range=TRAIN_CROP_RANGE,
                        max_shift: float = MAX_SHIFT, eval_fraction: float = EVAL_CROP_FRACTION,
                        shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, num_classes: int | None = None,
@@ -148,8 +149,10 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
     shuffled files and records, repeated forever, the views' draws seeded per batch from `seed`
     (reproducible with a seed), full batches only. A crop stored at another size (e.g. pseudo-labels cut
     from records built with another --crop-size) is resized to stored_size. With `extra_records` (a folder
-    of crop shards of any split, e.g. pseudo-labelled test crops) each crop comes from it with probability
-    extra_weight / (1 + extra_weight): 0.5 gives the recipe's 20,000 + 10,000.
+    of crop shards of any split, e.g. pseudo-labelled test crops, or a list of such folders, e.g. those of
+    synthetic test pages and of real scans) each crop comes from them with probability
+    extra_weight / (1 + extra_weight): 0.5 gives the recipe's 20,000 + 10,000. Several folders are pooled:
+    each of their crops is as likely as any other, so a folder's share is its share of the crops.
     Eval: inputs float32 [B, input_size, input_size, 3] 0..255, the centre views, each crop once in file
     order, the last batch partial.
 
@@ -197,11 +200,19 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
                                                         deterministic=seed is not None)
 
     dataset = crops(files, resize=stated != stored_size)
-    if extra_records is not None and extra_weight > 0:
-        extra_files = pipeline.list_shards(extra_records, "crops", None, min_shards=workers)
-        _check_has_records(extra_files, f"{extra_records} (pseudo-labelled crops)",
-                           "lower the thresholds of tools/pseudo_label.py, or fine-tune without --pseudo")
-        extra = crops(extra_files, resize=_stored_size(extra_records) != stored_size)
+    extra_dirs = [extra_records] if isinstance(extra_records, (str, Path)) else list(extra_records or [])
+    if extra_dirs and extra_weight > 0:
+        extra_files = []
+        for folder in extra_dirs:
+            files_of_folder = pipeline.list_shards(folder, "crops", None, min_shards=workers if len(extra_dirs) == 1 else 1)
+            _check_has_records(files_of_folder, f"{folder} (pseudo-labelled crops)",
+                               "lower the thresholds of tools/pseudo_label.py, or leave this folder out of --pseudo")
+            extra_files += files_of_folder
+        if len(extra_files) < workers:
+            raise FileNotFoundError(f"{', '.join(map(str, extra_dirs))}: found {len(extra_files)} crop shard(s) in all, "
+                                    f"need at least {workers} (one per input pipeline); write them with more --shards")
+        # Pooled: every crop of every folder is equally likely (files interleave, records shuffle).
+        extra = crops(extra_files, resize=any(_stored_size(folder) != stored_size for folder in extra_dirs))
         weights = [1.0 / (1.0 + extra_weight), extra_weight / (1.0 + extra_weight)]
         dataset = tf.data.Dataset.sample_from_datasets([dataset, extra], weights=weights, seed=seed)
 

@@ -80,9 +80,10 @@ class PreparedPage:
 
 def prepare_page(image_path, image_id: str, boxes: np.ndarray, *, page_short_side: int = DEFAULT_PAGE_SHORT_SIDE,
                  crop_size: int = DEFAULT_CROP_SIZE, with_crops: bool = True,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedPage:
-    """Decodes the page (ImageError if it is corrupt), cuts crops and shrinks it. `boxes` in original pixels."""
-    image = load_image(image_path, max_pixels=max_pixels)
+                 max_pixels: int = DEFAULT_MAX_PIXELS, formats: tuple[str, ...] = ("JPEG",)) -> PreparedPage:
+    """Decodes the page (ImageError if it is corrupt or not of `formats`, Pillow's format names), cuts
+    crops and shrinks it. `boxes` in original pixels."""
+    image = load_image(image_path, max_pixels=max_pixels, formats=formats)
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     crops = cut_square_crops(image, boxes, crop_size) if with_crops and len(boxes) else []
     stored, scale_x, scale_y = shrink_to_short_side(image, page_short_side)

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from kuzushiji_tf.config import ClassifierConfig, DetectorConfig, TrainConfig
+from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.classifier_input import CROPS, LABEL, VIEW, classifier_dataset, crop_labels
 from kuzushiji_tf.data.detector_input import detector_dataset
 from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, read_vocabulary
@@ -18,6 +19,7 @@ from kuzushiji_tf.evaluation import Score, count_page
 from kuzushiji_tf.inference.detection import detect, to_original_pixels
 from kuzushiji_tf.models.centernet import build_centernet, centernet_loss
 from kuzushiji_tf.models.classifier import LOGITS, CropTrainView, build_classifier, classifier_loss
+from kuzushiji_tf.real_test_set import assert_no_test_ids, assert_not_test_records
 from kuzushiji_tf.structures import MASK
 
 
@@ -26,6 +28,25 @@ def read_manifest(records_dir: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: build the records with tools/build_records.py first")
     return json.loads(path.read_text())
+
+
+def read_training_manifest(records_dir: str | Path) -> dict:
+    """`read_manifest` of records about to be trained on: records built from the bundled labelled real sample
+    (the project's real test set, `kuzushiji_tf.real_test_set`) are refused with RealTestSetError."""
+    manifest = read_manifest(records_dir)
+    assert_not_test_records(records_dir, "--records")
+    return manifest
+
+
+def check_crops_not_test_pages(folder: str | Path, what: str) -> None:
+    """Refuses (RealTestSetError) a folder of crop shards (any split) whose manifest names the real test set
+    as its source or whose crops come from a real test page, by the crops' image ids."""
+    assert_not_test_records(folder, what)
+    files = pipeline.list_shards(folder, "crops", None)
+    ids = tf.data.TFRecordDataset(files).batch(4096).map(
+        lambda records: tf.io.parse_example(records, {schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string)})[schema.IMAGE_ID])
+    for batch in ids:
+        assert_no_test_ids(set(batch.numpy().tolist()), folder, what)
 
 
 def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
@@ -54,7 +75,7 @@ class DetectorTask:
         self.records_dir = records_dir
         self.config = model_config
         self.train_config = train_config
-        self.manifest = read_manifest(records_dir)
+        self.manifest = read_training_manifest(records_dir)
 
     @property
     def train_pages(self) -> int:
@@ -136,22 +157,24 @@ class ClassifierTask:
 
     `init` (a `.keras` file or a training output folder) starts from a saved classifier's weights; its
     vocabulary must be the records'. A checkpoint in the output folder still wins: a resumed fine-tune
-    continues where it stopped.
+    continues where it stopped. `pseudo_dir` is one folder or a list of them (pooled); each one's vocabulary
+    must be the records'. Neither the records nor a pseudo-label folder may hold the real test set.
     """
 
     def __init__(self, records_dir: str, model_config: ClassifierConfig, train_config: TrainConfig, *,
-                 init: str | None = None, pseudo_dir: str | None = None):
+                 init: str | None = None, pseudo_dir: str | list[str] | tuple[str, ...] | None = None):
         self.records_dir = records_dir
         self.config = model_config
         self.train_config = train_config
-        self.manifest = read_manifest(records_dir)
+        self.manifest = read_training_manifest(records_dir)
         self.codes = [code for code, _ in read_vocabulary(records_dir)]
         self.init_file = resolve_model_file(init) if init else None
         if self.init_file is not None:
             check_same_vocabulary(self.codes, self.init_file.parent, "--init")
-        self.pseudo_dir = pseudo_dir
-        if pseudo_dir is not None:
-            check_same_vocabulary(self.codes, Path(pseudo_dir), "--pseudo")
+        self.pseudo_dirs = [pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else list(pseudo_dir or [])
+        for folder in self.pseudo_dirs:
+            check_same_vocabulary(self.codes, Path(folder), "--pseudo")
+            check_crops_not_test_pages(folder, "--pseudo")
         self._train_classes = None
         self._predict = (None, None)
         self.train_view = CropTrainView(model_config.input_size)
@@ -162,7 +185,7 @@ class ClassifierTask:
 
     @property
     def examples_per_epoch(self) -> int:
-        extra = self.config.pseudo_ratio if self.pseudo_dir is not None else 0.0
+        extra = self.config.pseudo_ratio if self.pseudo_dirs else 0.0
         return round(self.config.crops_per_epoch * (1.0 + extra))
 
     def build_model(self) -> keras.Model:
@@ -185,7 +208,7 @@ class ClassifierTask:
             self.records_dir, "train", training=True,
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
             input_size=cfg.input_size, seed=input_seed(self.train_config.seed, input_context, start_step),
-            input_context=input_context, extra_records=self.pseudo_dir, extra_weight=cfg.pseudo_ratio,
+            input_context=input_context, extra_records=self.pseudo_dirs or None, extra_weight=cfg.pseudo_ratio,
             crop_range=cfg.train_crop_range, max_shift=cfg.max_shift, num_classes=self.num_classes)
 
     def model_inputs(self, inputs):
