@@ -14,17 +14,23 @@ $(VENV)/.installed: setup.py
 
 venv: $(VENV)/.installed
 
-# The synthetic pages need Japanese brush fonts. Install them with apt-get where we can; otherwise say
-# which Debian package to install and carry on (the generator then stops with the same advice).
+# The synthetic pages need Japanese brush, handwriting and hentaigana fonts (the same list as
+# kuzushiji_tf/synthetic/fonts.py FONT_PACKAGES). Install the missing ones with apt-get where we can;
+# otherwise say which Debian packages to install and carry on (the generator then stops with the same advice).
+FONT_PACKAGES := fonts-kouzan-mouhitsu fonts-aoyagi-kouzan-t fonts-kiloji fonts-seto fonts-klee \
+	fonts-yozvox-yozfont-antique fonts-yozvox-yozfont-standard-kana fonts-babelstone-han fonts-hanazono \
+	fonts-ipamj-mincho fonts-noto-cjk
+
 fonts:
-	@if ls /usr/share/fonts/truetype/kouzan-mouhitsu/*.ttf >/dev/null 2>&1 || fc-list 2>/dev/null | grep -qi 'kouzan\|Noto.*CJK'; then :; \
+	@missing="$$(for p in $(FONT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | tr '\n' ' ')"; \
+	if [ -z "$$(echo $$missing)" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		echo "Installing Japanese brush fonts (fonts-kouzan-mouhitsu, fonts-noto-cjk) with apt-get"; \
-		(apt-get install -y -qq fonts-kouzan-mouhitsu fonts-noto-cjk >/dev/null 2>&1 || \
-		 (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-kouzan-mouhitsu fonts-noto-cjk >/dev/null)) \
-		|| echo "WARNING: apt-get could not install fonts-kouzan-mouhitsu / fonts-noto-cjk"; \
+		echo "Installing fonts with apt-get: $$missing"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null)) \
+		|| echo "WARNING: apt-get could not install $$missing"; \
 	else \
-		echo "WARNING: Japanese fonts missing. Install the Debian package fonts-kouzan-mouhitsu (and fonts-noto-cjk)," \
+		echo "WARNING: Japanese fonts missing. Install the Debian packages $$missing," \
 		     "or point KUZUSHIJI_FONT_DIR at a folder of Japanese .ttf/.otf/.ttc fonts."; \
 	fi
 

@@ -24,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
     parser.add_argument("--page-height", type=int, default=3900,
                         help="page height in pixels; width follows the real aspect ~0.62 (default 3900)")
-    parser.add_argument("--charset", default="default",
+    parser.add_argument("--features", default="all",
+                        help="what is drawn beyond font pages: all (default), none, or a comma list of "
+                             "hentaigana, handwriting, pages (for ablations)")
+    parser.add_argument("--charset", default=None,
                         help=f"one of {', '.join(NAMED_CHARSETS)}, or a file of characters / U+XXXX codes")
     parser.add_argument("--empty-fraction", type=float, default=0.03, help="share of pages without text")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = generate_dataset(
             args.out, args.pages, num_test_pages=args.test_pages, num_books=args.books,
             num_test_books=args.test_books, seed=args.seed, page_height=args.page_height, charset=args.charset,
-            workers=args.workers, empty_fraction=args.empty_fraction, overwrite=args.overwrite, progress=progress)
+            workers=args.workers, empty_fraction=args.empty_fraction, overwrite=args.overwrite, progress=progress,
+            features=args.features)
     except (ValueError, FileExistsError, FontNotFoundError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

@@ -1,21 +1,30 @@
 """Which characters the synthetic pages use, and how often: every one is a code of unicode_translation.csv
 that at least one installed face draws, so no page can carry a label the real data could not.
 
-Hiragana are drawn far more often than kanji, roughly as in the Kaggle pages (に, の, し, て lead there).
+The default set is the whole table as far as the fonts draw it. Kana are about two thirds of a page (a
+book's `kanji_ratio`; 65 % on the bundled real pages), hiragana by their frequency in kuzushiji text (に,
+の, し, て lead), and kanji by a Zipf law over a rank: the common kanji of Edo books first, then the
+kanji most hands draw (a font's coverage follows a character's use: every hand has 日, few have 龘), so
+common kanji are far more frequent than rare ones. Kana with hentaigana also carry those variants
+(`variants`), drawn in place of the standard form at the book's `hentaigana_rate`, labelled with the
+standard kana's code.
 """
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from kuzushiji_tf.structures import CODE_PATTERN, char_to_code, code_to_char
 from kuzushiji_tf.synthetic.fonts import FontSet, has_glyph
+from kuzushiji_tf.synthetic.hentaigana import hentaigana_table
 
 TABLE_PATH = Path(__file__).resolve().parent.parent / "sample_data" / "kaggle_5p" / "unicode_translation.csv"
-NAMED_CHARSETS = ("default", "kana", "hiragana", "kanji", "full")
+NAMED_CHARSETS = ("default", "common", "kana", "hiragana", "kanji", "full")
+KANJI_ZIPF = 1.1  # exponent of the kanji frequency law over their rank
+KANJI_ZIPF_OFFSET = 10
 # Hiragana by how often they occur in kuzushiji text, most frequent first; later ones share the tail weight.
 HIRAGANA_ORDER = "にのしてとかりをるはなくれもらいたきすつこけあさまへせやうおわよそめみえひちねほゆむろふんぬゑゐ"
 # Common kanji of Edo-period printed books (a few hundred); filtered against the table and the fonts.
@@ -41,8 +50,10 @@ class Charset:
     Args:
         kana: hiragana and katakana, with `kana_weights` (sum 1) for sampling.
         kanji: everything else, with `kanji_weights` (sum 1).
-        faces: per character, the names of the faces that really draw it (primary faces first).
+        faces: per character, the names of the faces that really draw it (primary faces first); also
+            per hentaigana, the faces that draw it.
         name: where the set came from (`default`, a file path, ...).
+        variants: per kana, the hentaigana that some face draws (labelled as that kana).
     """
 
     kana: tuple[str, ...]
@@ -51,6 +62,7 @@ class Charset:
     kanji_weights: tuple[float, ...]
     faces: dict[str, tuple[str, ...]]
     name: str = "default"
+    variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.kana) + len(self.kanji)
@@ -81,8 +93,8 @@ def _named(name: str, table_chars: list[str]) -> list[str]:
     hiragana = [c for c in table_chars if 0x3041 <= ord(c) <= 0x3096]
     katakana = [c for c in table_chars if 0x30A1 <= ord(c) <= 0x30FA]
     kanji = list(dict.fromkeys(COMMON_KANJI))
-    return {"default": hiragana + katakana + kanji, "kana": hiragana + katakana, "hiragana": hiragana,
-            "kanji": kanji, "full": table_chars}[name]
+    return {"default": table_chars, "common": hiragana + katakana + kanji, "kana": hiragana + katakana,
+            "hiragana": hiragana, "kanji": kanji, "full": table_chars}[name]
 
 
 def _read_file(path: Path) -> list[str]:
@@ -130,11 +142,29 @@ def build_charset(spec: str | Path | None, fonts: FontSet, table: dict[str, str]
         raise ValueError(f"charset {name!r} has no character that is in unicode_translation.csv and drawable")
     kana = [c for c in faces if is_kana(c)]
     kanji = [c for c in faces if not is_kana(c)]
-    return Charset(tuple(kana), _kana_weights(kana), tuple(kanji), _flat(len(kanji)), faces, name)
+    variants = {}
+    for base, forms in hentaigana_table().items():
+        drawable = tuple(v for v in forms if base in faces)
+        for v in drawable:
+            drawn_by = tuple(f.name for f in fonts.hentaigana if has_glyph(f, v))
+            if drawn_by:
+                faces[v] = drawn_by
+        variants[base] = tuple(v for v in drawable if v in faces)
+    variants = {base: forms for base, forms in variants.items() if forms}
+    ranked = _rank_kanji(kanji, fonts)
+    return Charset(tuple(kana), _kana_weights(kana), tuple(ranked), _zipf(len(ranked)), faces, name, variants)
 
 
-def _flat(n: int) -> tuple[float, ...]:
-    return tuple([1.0 / n] * n) if n else ()
+def _rank_kanji(kanji: list[str], fonts: FontSet) -> list[str]:
+    """Common kanji of Edo books first (in COMMON_KANJI's order), then by how many hands draw them."""
+    common = {c: i for i, c in enumerate(dict.fromkeys(COMMON_KANJI))}
+    hands = {c: sum(has_glyph(f, c) for f in fonts.primary) for c in kanji if c not in common}
+    return sorted(kanji, key=lambda c: (0, common[c], 0) if c in common else (1, -hands[c], ord(c)))
+
+
+def _zipf(n: int) -> tuple[float, ...]:
+    raw = 1.0 / (np.arange(n) + KANJI_ZIPF_OFFSET) ** KANJI_ZIPF
+    return tuple((raw / raw.sum()).tolist()) if n else ()
 
 
 def _kana_weights(kana: list[str]) -> tuple[float, ...]:

@@ -25,9 +25,9 @@ from kuzushiji_tf import __version__
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.structures import Char
 from kuzushiji_tf.synthetic.charset import TABLE_PATH, Charset, build_charset
-from kuzushiji_tf.synthetic.fonts import FontSet, find_fonts
+from kuzushiji_tf.synthetic.fonts import FontSet, find_fonts, font_pages_only
 from kuzushiji_tf.synthetic.render import REAL_HEIGHT, render_page
-from kuzushiji_tf.synthetic.style import BookStyle, sample_book_style
+from kuzushiji_tf.synthetic.style import BookStyle, parse_features, sample_book_style, with_features
 
 CSV_FILES = ("train.csv", "unicode_translation.csv", "sample_submission.csv", "test_truth.csv")
 INFO_FILE = "synthetic.json"
@@ -168,7 +168,8 @@ def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 
                      seed: int = 0, page_height: int = REAL_HEIGHT, charset: str | Path | None = None,
                      workers: int = 1, num_test_books: int | None = None, empty_fraction: float = 0.03,
                      overwrite: bool = False, fonts: FontSet | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> dict:
+                     progress: Callable[[int, int], None] | None = None,
+                     features: str | tuple[str, ...] | None = None) -> dict:
     """Write a synthetic Kaggle-layout dataset to `out_dir` and return a summary.
 
     Args:
@@ -182,6 +183,9 @@ def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 
         empty_fraction: share of pages (per split, rounded) with no text.
         fonts: faces to draw with (found by `find_fonts` when None).
         progress: called as progress(done, total) after each page.
+        features: which of `style.FEATURES` (hentaigana, handwriting, pages) to draw; None or `all` is
+            every one; the rest are left out (for ablations). `pages` left out also means the `common`
+            charset unless `charset` is given.
 
     Returns:
         dict with `train_pages`, `test_pages`, `empty_pages`, `chars` (train), `test_chars`, `classes`
@@ -196,11 +200,16 @@ def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 
         num_test_books = max(1, min(num_test_pages, num_books // 3))
     _check_args(num_pages, num_test_pages, num_books, num_test_books, page_height, workers, empty_fraction)
     fonts = find_fonts() if fonts is None else fonts
+    features = parse_features(features)
+    if "handwriting" not in features:
+        fonts = font_pages_only(fonts)
+    if charset is None and "pages" not in features:
+        charset = "common"
     charset_obj = build_charset(charset, fonts)
     out = Path(out_dir)
     _prepare_out_dir(out, overwrite)
     tasks = plan_pages(num_pages, num_test_pages, num_books, num_test_books, seed, empty_fraction)
-    styles = {b: sample_book_style(np.random.default_rng([seed, _STYLE, b]), fonts)
+    styles = {b: with_features(sample_book_style(np.random.default_rng([seed, _STYLE, b]), fonts), features)
               for b in sorted({t.book_index for t in tasks})}
     context = _Context(str(out), seed, int(page_height), fonts, charset_obj, styles)
     results = []
@@ -219,10 +228,11 @@ def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 
             if progress:
                 progress(len(results), len(tasks))
     return _write_tables(out, seed, page_height, charset_obj, fonts, tasks, styles, results, empty_fraction,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, features)
 
 
-def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds):
+def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds,
+                  features):
     rows = {"train": [], "test": []}
     books: dict[str, dict] = {}
     classes: set[str] = set()
@@ -239,9 +249,11 @@ def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results
         book["chars"] += n
     info = {
         "generator": "kuzushiji_tf.synthetic", "version": __version__, "seed": seed,
-        "options": {"page_height": int(page_height), "empty_fraction": empty_fraction, "charset": charset.name},
+        "options": {"page_height": int(page_height), "empty_fraction": empty_fraction, "charset": charset.name,
+                    "features": list(features)},
         "fonts": [{"name": f.name, "path": f.path, "index": f.index,
-                   "role": "fallback" if f == fonts.fallback else "primary"} for f in fonts.faces],
+                   "role": "fallback" if f == fonts.fallback else "hentaigana" if f in fonts.hentaigana else "primary"}
+                  for f in fonts.faces],
         "charset_size": len(charset), "train_pages": len(rows["train"]), "test_pages": len(rows["test"]),
         "empty_pages": sum(t.empty for t in tasks), "chars": chars["train"], "test_chars": chars["test"],
         "classes": len(classes), "books": books,

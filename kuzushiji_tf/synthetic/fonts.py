@@ -18,17 +18,39 @@ from PIL import Image, ImageDraw, ImageFont
 FONT_DIR_ENV = "KUZUSHIJI_FONT_DIR"
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
-# File name (lower case) -> face name for the Debian package fonts-kouzan-mouhitsu.
-KOUZAN_FILES = {
-    "kouzanbrushfontsousyo.ttf": "kouzan-sousyo",
+# File name (lower case) -> face name of the hands (brush and handwriting), with their Debian packages.
+HAND_FILES = {
+    "kouzanbrushfontsousyo.ttf": "kouzan-sousyo",  # fonts-kouzan-mouhitsu
     "kouzan-mouhitsu-gyosho.ttf": "kouzan-gyosho",
     "kouzan-mouhitsu.ttf": "kouzan-mouhitsu",
+    "aoyagikouzant.ttf": "aoyagi-kouzan-t",  # fonts-aoyagi-kouzan-t
+    "kiloji.ttf": "kiloji",  # fonts-kiloji (its B/D/P files are the same hand, bolder or proportional)
+    "setofont.ttf": "seto",  # fonts-seto
+    "kleeone-regular.ttf": "klee-one",  # fonts-klee
+    "yozra_.ttf": "yoz-antique",  # fonts-yozvox-yozfont-antique: old-style kana
+    "yozrs_.ttf": "yoz",  # fonts-yozvox-yozfont-standard-kana
 }
+KOUZAN_FILES = HAND_FILES  # the name earlier releases used
+# Faces that draw the Kana Supplement / Kana Extended-A hentaigana; used for those glyphs only (they are
+# Mincho faces, whose other glyphs look printed, not written).
+HENTAIGANA_FILES = {
+    "babelstonehan.ttf": "babelstone-han",  # fonts-babelstone-han
+    "hanamina.ttf": "hanamin-a",  # fonts-hanazono
+    "ipamjm.ttf": "ipamj-mincho",  # fonts-ipamj-mincho
+}
+# Kept back for evaluation (a hand no model has seen): never drawn with, even from $KUZUSHIJI_FONT_DIR.
+EXCLUDED_FILES = ("aoyagi-soseki.ttf",)
+# The Debian packages `make` installs; the same list is in the Makefile's `fonts` target.
+FONT_PACKAGES = ("fonts-kouzan-mouhitsu", "fonts-aoyagi-kouzan-t", "fonts-kiloji", "fonts-seto", "fonts-klee",
+                 "fonts-yozvox-yozfont-antique", "fonts-yozvox-yozfont-standard-kana", "fonts-babelstone-han",
+                 "fonts-hanazono", "fonts-ipamj-mincho", "fonts-noto-cjk")
 # Fallback files in order of preference: serif first, it is closer to woodblock print than sans.
 FALLBACK_FILES = ("notoserifcjk-regular.ttc", "notoserifcjkjp-regular.otf", "notoserifcjk-bold.ttc",
                   "notosanscjk-regular.ttc", "notosanscjkjp-regular.otf")
 REF_EM = 160  # glyphs are drawn once at this em size and resized: one FreeType call per (face, char)
+_STROKE_PROBE = "あのにし日人事"  # common kana and kanji whose strokes give a face's stroke width
 _PROBE = "あ日"  # a Japanese face must really have these
+HENTAIGANA_PROBE = "\U0001B002"  # HENTAIGANA LETTER A-1: a hentaigana face must really have it
 _MISSING = "\uffff"  # a noncharacter: no cmap maps it, so it draws `.notdef`
 _PROBE_EM = 32  # big enough that no real glyph draws exactly like `.notdef`
 
@@ -48,14 +70,16 @@ class FontFace:
 
 @dataclass(frozen=True)
 class FontSet:
-    """The faces a dataset is drawn with: `primary` styles books, `fallback` fills their missing glyphs."""
+    """The faces a dataset is drawn with: `primary` styles books, `fallback` fills their missing glyphs,
+    `hentaigana` draw the kana variants of the Kana Supplement and Kana Extended-A blocks."""
 
     primary: tuple[FontFace, ...]
     fallback: FontFace | None = None
+    hentaigana: tuple[FontFace, ...] = ()
 
     @property
     def faces(self) -> tuple[FontFace, ...]:
-        return self.primary + ((self.fallback,) if self.fallback else ())
+        return self.primary + ((self.fallback,) if self.fallback else ()) + self.hentaigana
 
     def face(self, name: str) -> FontFace:
         for face in self.faces:
@@ -66,7 +90,7 @@ class FontSet:
 
 def missing_font_message(searched: list[str]) -> str:
     return ("no Japanese font found (searched " + ", ".join(searched or ["nothing"]) + "): install the Debian "
-            "package fonts-kouzan-mouhitsu (fallback fonts-noto-cjk), or set "
+            "packages " + " ".join(FONT_PACKAGES) + " (`make fonts` does), or set "
             f"{FONT_DIR_ENV} to a folder of .ttf/.otf/.ttc fonts")
 
 
@@ -143,23 +167,41 @@ def find_fonts(search_dirs: list[Path] | None = None) -> FontSet:
 def _find_fonts(dirs: tuple[str, ...], env_dir: str) -> FontSet:
     primary: dict[str, FontFace] = {}
     fallbacks: dict[str, FontFace] = {}
+    hentaigana: dict[str, FontFace] = {}
     for folder in dirs:
         user_folder = bool(env_dir) and Path(folder) == Path(env_dir)
         for path in _font_files(Path(folder)):
             low = path.name.lower()
+            if low in EXCLUDED_FILES:
+                continue
             if low in FALLBACK_FILES:
                 fallbacks.setdefault(low, FontFace("noto-" + path.stem.lower(), str(path), _jp_index(path)))
-            elif low in KOUZAN_FILES or user_folder:
-                name = KOUZAN_FILES.get(low, path.stem.lower())
+            elif low in HENTAIGANA_FILES:
+                face = FontFace(HENTAIGANA_FILES[low], str(path), _jp_index(path))
+                if face.name not in hentaigana and has_glyph(face, HENTAIGANA_PROBE):
+                    hentaigana[face.name] = face
+            elif low in HAND_FILES or user_folder:
+                name = HAND_FILES.get(low, path.stem.lower())
                 face = FontFace(name, str(path), _jp_index(path))
                 if name not in primary and _is_japanese(face):
                     primary[name] = face
     fallback = next((fallbacks[f] for f in FALLBACK_FILES if f in fallbacks and _is_japanese(fallbacks[f])), None)
+    extra = tuple(hentaigana[n] for n in sorted(hentaigana))
     if not primary and fallback is None:
         raise FontNotFoundError(missing_font_message(list(dirs)))
     if not primary:  # only Noto: books differ in size, weight and paper, not in hand
-        return FontSet((fallback,), None)
-    return FontSet(tuple(primary[n] for n in sorted(primary)), fallback)
+        return FontSet((fallback,), None, extra)
+    return FontSet(tuple(primary[n] for n in sorted(primary)), fallback, extra)
+
+
+ORIGINAL_FACES = ("kouzan-sousyo", "kouzan-gyosho", "kouzan-mouhitsu")  # the generator's faces before handwriting
+
+
+def font_pages_only(fonts: FontSet) -> FontSet:
+    """`fonts` with only the original Kouzan brush faces as hands (the ablation's "no handwriting");
+    unchanged when none of them is installed."""
+    kept = tuple(f for f in fonts.primary if f.name in ORIGINAL_FACES)
+    return FontSet(kept, fonts.fallback, fonts.hentaigana) if kept else fonts
 
 
 def crop_to_ink(mask: np.ndarray) -> np.ndarray:
@@ -182,6 +224,23 @@ class GlyphCache:
         self.fonts = fonts
         self.max_items = max_items
         self._masks: dict[tuple[str, str, int], np.ndarray] = {}
+        self._widths: dict[str, float] = {}
+
+    def stroke_width(self, face_name: str) -> float:
+        """The face's typical stroke width in reference-em pixels: 2 x ink area / ink perimeter over a few
+        common characters (a stroke of width w and length l has area w*l and perimeter ~2l)."""
+        width = self._widths.get(face_name)
+        if width is None:
+            face = self.fonts.face(face_name)
+            font = load_font(face.path, face.index, REF_EM)
+            area = perimeter = 0.0
+            for char in _STROKE_PROBE:
+                mask = (_draw(font, char) >= 128).astype(np.uint8)
+                contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+                area += float(mask.sum())
+                perimeter += sum(cv2.arcLength(c, True) for c in contours)
+            width = self._widths[face_name] = 2.0 * area / max(perimeter, 1.0)
+        return width
 
     def reference(self, face_name: str, char: str, weight: int) -> np.ndarray:
         key = (face_name, char, weight)

@@ -12,6 +12,7 @@ import numpy as np
 
 from kuzushiji_tf.synthetic.charset import HIRAGANA_ORDER, Charset, is_kana
 from kuzushiji_tf.synthetic.fonts import FontSet, GlyphCache, has_glyph
+from kuzushiji_tf.synthetic.handwriting import connector, write_glyph
 from kuzushiji_tf.synthetic.style import BookStyle
 
 INK_THRESHOLD = 96  # uint8 alpha from which a pixel is ink for the box: the anti-aliased fringe is not
@@ -29,6 +30,7 @@ class Placement:
         box: tight ink box on the page, (x0, y0, x1, y1) with exclusive x1, y1 (integers).
         gloss: True for an unannotated reading gloss.
         column: reading-order index of the column (0 = rightmost); for a gloss, its kanji's column.
+        drawn: the character whose glyph was drawn when it is not `char` (a hentaigana for its kana).
     """
 
     char: str
@@ -38,6 +40,7 @@ class Placement:
     box: tuple[int, int, int, int]
     gloss: bool = False
     column: int = 0
+    drawn: str = ""
 
 
 def ink_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -64,6 +67,7 @@ class ColumnWriter:
                  cache: GlyphCache):
         self.rng, self.style, self.charset, self.fonts, self.cache = rng, style, charset, fonts, cache
         self._pending: list[str] = []
+        self.connectors: list[Placement] = []  # cursive strokes between characters: ink, never labelled
 
     def _face_for(self, char: str, face: str) -> str:
         drawn_by = self.charset.faces.get(char)
@@ -75,16 +79,22 @@ class ColumnWriter:
         for other in self.style.faces:  # the book's other hands before the fallback
             if other in drawn_by:
                 return other
-        return drawn_by[-1]
+        return drawn_by[int(self.rng.integers(len(drawn_by)))]
 
-    def _glyph(self, char: str, em: float, face: str | None = None, bolder: int = 0):
+    def _glyph(self, char: str, em: float, face: str | None = None, bolder: int = 0, written: bool = True):
         st, rng = self.style, self.rng
         if face is None:
             face = st.faces[int(rng.choice(len(st.faces), p=st.face_weights))]
         face = self._face_for(char, face)
-        aspect = float(np.exp(rng.normal(0, 0.06)))
+        aspect = float(np.exp(rng.normal(0, 0.06))) * (st.glyph_aspect if written else 1.0)
         angle = float(rng.normal(0, 2.0))
-        mask = _solid(self.cache.glyph(face, char, em, st.weight + bolder, aspect, angle))
+        weight = st.weight
+        if st.stroke and written:  # every face to the hand's stroke width, in whole reference pixels
+            weight = int(np.clip(round((st.stroke - self.cache.stroke_width(face)) / 2), -4, 4))
+        mask = self.cache.glyph(face, char, em, weight + bolder, aspect, angle)
+        if written:
+            mask = write_glyph(mask, rng, st.hand)
+        mask = _solid(mask)
         box = ink_box(mask)
         if box is None:
             return None
@@ -98,6 +108,28 @@ class ColumnWriter:
         if not self._pending:
             self._pending = self.charset.sample(self.rng, self.style.kanji_ratio, 64)
         return self._pending.pop()
+
+    def _form(self, char: str) -> str:
+        """The glyph to draw for `char`: itself, or one of its hentaigana at the book's rate."""
+        forms = self.charset.variants.get(char)
+        if forms and self.rng.random() < self.style.hentaigana_rate:
+            return forms[int(self.rng.integers(len(forms)))]
+        return char
+
+    def _connect(self, upper: Placement, lower: Placement, em: float) -> None:
+        """A cursive stroke from the lowest ink of `upper` to the highest ink of `lower`."""
+        ys_up = np.flatnonzero((upper.mask >= INK_THRESHOLD).any(axis=1))
+        ys_lo = np.flatnonzero((lower.mask >= INK_THRESHOLD).any(axis=1))
+        if not len(ys_up) or not len(ys_lo):
+            return
+        row_up, row_lo = upper.mask[ys_up[-1]], lower.mask[ys_lo[0]]
+        start = (upper.x + float(np.mean(np.flatnonzero(row_up >= INK_THRESHOLD))), upper.y + float(ys_up[-1]))
+        end = (lower.x + float(np.mean(np.flatnonzero(row_lo >= INK_THRESHOLD))), lower.y + float(ys_lo[0]))
+        stroke = connector(start, end, max(1.0, 0.035 * em * self.rng.uniform(0.5, 1.0)), self.rng)
+        if stroke is not None:
+            mask, x, y = stroke
+            self.connectors.append(Placement("", mask, x, y, (x, y, x + mask.shape[1], y + mask.shape[0]),
+                                             gloss=True, column=upper.column))
 
     def columns(self, area: tuple[float, float, float, float], em: float, n_cols: int, title: bool = False,
                 max_chars: int | None = None, gap: int = MIN_GAP) -> list[Placement]:
@@ -124,17 +156,20 @@ class ColumnWriter:
             y = ay0 + indent
             indent = em if (bottom < ay1 and rng.random() < 0.5) else 0.0
             drift = rng.normal(0, 0.01) * pitch  # columns lean a little as a carved line does
-            misses = 0
+            misses, walk, previous = 0, 0.0, None
             while misses < 20:  # a column too narrow for any glyph (a toy page size) just stays empty
                 if max_chars is not None and len(out) >= max_chars:
                     return out
                 char = self._next_char()
-                # Kanji are carved a little larger than kana (Kaggle samples: median 6.8% vs 4.3% of width).
-                e = col_em * float(np.exp(rng.normal(0, st.size_sigma))) * (1.0 if is_kana(char) else 1.08)
-                glyph = self._glyph(char, e)
+                form = self._form(char) if gap else char
+                # Kanji are carved a little larger than kana (Kaggle samples: median 6.8% vs 4.3% of width);
+                # the size also wanders slowly down a column, as a writer's hand does.
+                walk = 0.7 * walk + rng.normal(0, 0.06)
+                e = col_em * float(np.exp(rng.normal(0, st.size_sigma) + walk)) * (1.0 if is_kana(char) else 1.08)
+                glyph = self._glyph(form, e)
                 if glyph is not None and glyph[1][2] - glyph[1][0] > slot_x1 - slot_x0:
                     # Too wide for its column: shrink it rather than let it touch the next column.
-                    glyph = self._glyph(char, e * 0.95 * (slot_x1 - slot_x0) / (glyph[1][2] - glyph[1][0]))
+                    glyph = self._glyph(form, e * 0.95 * (slot_x1 - slot_x0) / (glyph[1][2] - glyph[1][0]))
                 if glyph is None or glyph[1][2] - glyph[1][0] > slot_x1 - slot_x0:
                     misses += 1
                     continue
@@ -147,7 +182,11 @@ class ColumnWriter:
                 x = float(np.clip(x, slot_x0, max(slot_x0, slot_x1 - w)))
                 px, py = round(x) - bx0, round(y) - by0
                 box = (px + bx0, py + by0, px + bx1, py + by1)
-                out.append(Placement(char, mask, px, py, box, column=col))
+                placed = Placement(char, mask, px, py, box, column=col, drawn=form if form != char else "")
+                if previous is not None and gap and rng.random() < st.hand.connect_prob:
+                    self._connect(previous, placed, e)
+                out.append(placed)
+                previous = placed
                 y = box[3] + max(gap, st.gap * e * rng.uniform(0.4, 1.6))
         return out
 
@@ -164,7 +203,7 @@ class ColumnWriter:
             em = (x1 - x0 + y1 - y0) / 2 / 0.7 * rng.uniform(0.35, 0.45)
             gx, gy = x1 + max(MIN_GAP, 0.12 * em), y0 + rng.uniform(-0.1, 0.3) * (y1 - y0)
             for _ in range(int(rng.choice([1, 2, 2, 3]))):
-                glyph = self._glyph(kana[int(rng.integers(len(kana)))], em, st.faces[0], bolder=4)
+                glyph = self._glyph(kana[int(rng.integers(len(kana)))], em, st.faces[0], bolder=4, written=False)
                 if glyph is None:
                     continue
                 mask, (bx0, by0, bx1, by1) = glyph

@@ -81,3 +81,89 @@ def frame_rect(rng: np.random.Generator, sheet: tuple[int, int, int, int], side:
     left, right = (wide, narrow) if side == 1 else (narrow, wide)
     return (int(sx0 + left), int(sy0 + rng.uniform(0.13, 0.23) * h),
             int(sx1 - right), int(sy1 - rng.uniform(0.035, 0.07) * h))
+
+
+def draw_picture(rng: np.random.Generator, ink: np.ndarray, rect: tuple[int, int, int, int], stroke: float) -> None:
+    """An illustration's line work in `rect` (in place on the uint8 ink canvas): hills, waves, hatching.
+
+    Books put pictures among the text; none of their strokes is a character, so a detector must learn to
+    leave them alone.
+    """
+    x0, y0, x1, y1 = rect
+    w, h = x1 - x0, y1 - y0
+    if w < 8 or h < 8:
+        return
+    t = max(1, round(stroke))
+    for _ in range(int(rng.integers(3, 8))):  # long smooth contours
+        xs = np.linspace(x0, x1, 24)
+        base = rng.uniform(y0, y1)
+        ys = base + np.cumsum(rng.normal(0, 0.04 * h, 24))
+        pts = np.stack([xs, np.clip(ys, y0, y1)], 1).astype(np.int32)
+        cv2.polylines(ink, [pts], False, 255, t, cv2.LINE_AA)
+    for _ in range(int(rng.integers(0, 4))):  # hatched patches
+        cx, cy, r = rng.uniform(x0, x1), rng.uniform(y0, y1), rng.uniform(0.05, 0.2) * min(w, h)
+        angle = rng.uniform(0, np.pi)
+        for k in np.linspace(-r, r, int(rng.integers(4, 12))):
+            dx, dy = np.cos(angle) * r, np.sin(angle) * r
+            ox, oy = -np.sin(angle) * k, np.cos(angle) * k
+            cv2.line(ink, (int(cx + ox - dx), int(cy + oy - dy)), (int(cx + ox + dx), int(cy + oy + dy)), 255,
+                     max(1, t // 2), cv2.LINE_AA)
+    for _ in range(int(rng.integers(0, 4))):  # round shapes: a moon, a roof tile, a face
+        cv2.ellipse(ink, (int(rng.uniform(x0, x1)), int(rng.uniform(y0, y1))),
+                    (int(rng.uniform(0.03, 0.12) * w) + 1, int(rng.uniform(0.03, 0.12) * h) + 1),
+                    float(rng.uniform(0, 180)), 0, float(rng.uniform(120, 360)), 255, t, cv2.LINE_AA)
+
+
+def stamp_seal(rng: np.random.Generator, image: np.ndarray, centre: tuple[float, float], side: float) -> None:
+    """A red owner's seal (in place on the RGB page): a square or round border round blocky strokes."""
+    h, w = image.shape[:2]
+    side = max(8, int(side))
+    mask = np.zeros((side, side), np.uint8)
+    t = max(1, side // 14)
+    if rng.random() < 0.7:
+        cv2.rectangle(mask, (t, t), (side - 1 - t, side - 1 - t), 255, t)
+    else:
+        cv2.circle(mask, (side // 2, side // 2), side // 2 - t, 255, t)
+    for _ in range(int(rng.integers(6, 16))):  # seal-script strokes: short straight bars and hooks
+        a, b = rng.integers(2 * t, side - 2 * t, 2), rng.integers(2 * t, side - 2 * t, 2)
+        if rng.random() < 0.5:
+            b[0] = a[0]
+        else:
+            b[1] = a[1]
+        cv2.line(mask, tuple(int(v) for v in a), tuple(int(v) for v in b), 255, max(1, t // 2 + 1))
+    x0, y0 = int(centre[0] - side / 2), int(centre[1] - side / 2)
+    xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+    if xb <= xa or yb <= ya:
+        return
+    alpha = mask[ya - y0:yb - y0, xa - x0:xb - x0].astype(np.float32)[..., None] / 255 * rng.uniform(0.5, 0.85)
+    red = np.array([rng.uniform(160, 210), rng.uniform(30, 70), rng.uniform(30, 60)], np.float32)
+    region = image[ya:yb, xa:xb].astype(np.float32)
+    image[ya:yb, xa:xb] = np.clip(region * (1 - alpha) + red * alpha, 0, 255).astype(np.uint8)
+
+
+def stain(rng: np.random.Generator, image: np.ndarray) -> None:
+    """A large water or oil stain (in place): a soft brown blotch with a darker tide line."""
+    h, w = image.shape[:2]
+    field = cv2.resize(rng.standard_normal((6, 6)).astype(np.float32), (w // 8 + 1, h // 8 + 1),
+                       interpolation=cv2.INTER_CUBIC)
+    cy, cx, r = rng.uniform(0, h // 8), rng.uniform(0, w // 8), rng.uniform(0.1, 0.35) * w / 8
+    yy, xx = np.ogrid[:h // 8 + 1, :w // 8 + 1]
+    blob = ((yy - cy) ** 2 + (xx - cx) ** 2) ** 0.5 / r + 0.4 * field < 1.0
+    soft = cv2.GaussianBlur(blob.astype(np.float32), (0, 0), 2.0)
+    tide = np.clip(soft * (1 - soft) * 4, 0, 1) * 0.5
+    alpha = cv2.resize(soft * 0.5 + tide, (w, h), interpolation=cv2.INTER_LINEAR)[..., None] * rng.uniform(0.08, 0.25)
+    brown = np.array([120, 90, 50], np.float32)
+    image[...] = np.clip(image * (1 - alpha) + brown * alpha, 0, 255).astype(np.uint8)
+
+
+def centre_fold(rng: np.random.Generator, image: np.ndarray, side: int, depth: float) -> None:
+    """The sheet's fold at the gutter edge (in place): shading that deepens towards it, and a crease."""
+    h, w = image.shape[:2]
+    width = max(2, int(rng.uniform(0.03, 0.08) * w))
+    ramp = (1.0 - np.linspace(0, 1, width, dtype=np.float32)) ** 2 * depth
+    shade = 1.0 - (ramp if side == 1 else ramp[::-1])
+    cols = slice(0, width) if side == 1 else slice(w - width, w)
+    image[:, cols] = np.clip(image[:, cols] * shade[None, :, None], 0, 255).astype(np.uint8)
+    crease = int(rng.uniform(0.2, 0.6) * width)
+    x = crease if side == 1 else w - 1 - crease
+    image[:, x] = (image[:, x] * (1 - depth)).astype(np.uint8)

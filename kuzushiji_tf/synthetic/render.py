@@ -16,7 +16,8 @@ from kuzushiji_tf.structures import Char, char_to_code
 from kuzushiji_tf.synthetic.charset import Charset, build_charset
 from kuzushiji_tf.synthetic.fonts import FontSet, GlyphCache, find_fonts
 from kuzushiji_tf.synthetic.layout import ColumnWriter, Placement
-from kuzushiji_tf.synthetic.paper import draw_frame, frame_rect, ink_texture, paper_luminance, sheet_rect
+from kuzushiji_tf.synthetic.paper import (centre_fold, draw_frame, draw_picture, frame_rect, ink_texture,
+                                          paper_luminance, sheet_rect, stain, stamp_seal)
 from kuzushiji_tf.synthetic.style import BookStyle, sample_book_style
 
 REAL_HEIGHT = 3900  # the Kaggle scans' height; style lengths that are absolute pixels scale from it
@@ -31,14 +32,21 @@ class PageDebug:
     Args:
         glosses: xyxy boxes of the unannotated reading glosses.
         columns: per labelled char, the index of its column in reading order (0 = rightmost).
-        ink: uint8 [H, W] alpha of every glyph and frame line before texture and blur (255 = ink).
+        ink: uint8 [H, W] alpha of every glyph, gloss and frame line before cursive connections, pictures,
+            bleed, texture and blur (255 = ink).
         frame: xyxy of the ruled border, or None on a page without one.
+        drawn: per labelled char, the character whose glyph was drawn (a hentaigana for its kana).
+        connectors: xyxy boxes of the cursive strokes drawn between characters.
+        picture: xyxy of the illustration, or None.
     """
 
     glosses: list[tuple[float, float, float, float]] = field(default_factory=list)
     columns: list[int] = field(default_factory=list)
     ink: np.ndarray | None = None
     frame: tuple[int, int, int, int] | None = None
+    drawn: list[str] = field(default_factory=list)
+    connectors: list[tuple[float, float, float, float]] = field(default_factory=list)
+    picture: tuple[int, int, int, int] | None = None
 
 
 @lru_cache(maxsize=4)
@@ -120,23 +128,63 @@ def render_page(seed: int | Sequence[int], style: BookStyle | None = None, *, pa
     em = style.em * w * float(np.exp(rng.normal(0, 0.05)))
     if frame:
         draw_frame(ink, frame, style.frame_width * w, style.frame_double)
+    # Page-level draws come from their own stream, so they never shift the layout's random numbers.
+    extras = np.random.default_rng(rng.integers(1 << 63))
+    picture = None
+    text_area = area
+    if not empty and extras.random() < style.picture_prob:
+        # An illustration fills the top or bottom of the text block; the columns keep to the rest.
+        cut = area[1] + (area[3] - area[1]) * extras.uniform(0.35, 0.6)
+        if extras.random() < 0.5:
+            picture, text_area = (area[0], area[1], area[2], cut - 0.02 * h), (area[0], cut, area[2], area[3])
+        else:
+            picture, text_area = (area[0], cut + 0.02 * h, area[2], area[3]), (area[0], area[1], area[2], cut)
+        picture = tuple(int(v) for v in picture)
+    connectors: list[Placement] = []
     if not empty:
         writer = ColumnWriter(rng, style, charset, fonts, cache)
         n_cols = int(rng.integers(style.columns[0], style.columns[1] + 1))
         max_chars = int(rng.integers(25, 90)) if rng.random() < 0.08 else None  # a chapter's last page
-        placed = writer.columns(area, em, n_cols, title=rng.random() < style.title_prob, max_chars=max_chars)
+        placed = writer.columns(text_area, em, n_cols, title=rng.random() < style.title_prob, max_chars=max_chars)
         glosses = writer.glosses(placed, area[2] + pad_x * 0.6)
+        connectors = writer.connectors
         for p in placed + glosses:
             _paste(ink, p)
+    debug_ink = ink.copy() if return_debug else None
+    for p in connectors:
+        _paste(ink, p)
+    if picture is not None:
+        draw_picture(extras, ink, picture, max(1.0, 0.004 * w))
+    if style.bleed > 0:
+        # Woodblock ink spreads into the paper fibres: the strokes grow soft, slightly fatter edges.
+        sigma = style.bleed * h / REAL_HEIGHT
+        if sigma >= 0.3:
+            spread = cv2.GaussianBlur(ink, (0, 0), sigma)
+            np.maximum(ink, cv2.convertScaleAbs(spread, alpha=1.3), out=ink)
     show = None
     if style.show_through > 0:
         show = _show_through(rng, style, charset, fonts, cache, (h, w), area, em, frame)
     image = _compose(rng, style, ink, show, sheet)
+    _page_marks(extras, style, image, sheet, side, em)
     chars = [Char(char_to_code(p.char), tuple(float(v) for v in p.box)) for p in placed]
     if return_debug:
         return image, chars, PageDebug([tuple(float(v) for v in g.box) for g in glosses],
-                                       [p.column for p in placed], ink, frame)
+                                       [p.column for p in placed], debug_ink, frame, [p.drawn or p.char for p in placed],
+                                       [tuple(float(v) for v in c.box) for c in connectors], picture)
     return image, chars
+
+
+def _page_marks(rng, style: BookStyle, image: np.ndarray, sheet, side: int, em: float) -> None:
+    """What time and owners left on the sheet (in place): stains, a seal, the centre fold."""
+    h, w = image.shape[:2]
+    if rng.random() < style.stain_prob:
+        stain(rng, image)
+    if rng.random() < style.seal_prob:
+        x0, y0, x1, y1 = sheet
+        centre = (rng.uniform(x0 + 0.1 * w, x1 - 0.1 * w), rng.uniform(y0 + 0.1 * h, y1 - 0.1 * h))
+        stamp_seal(rng, image, centre, em * rng.uniform(1.2, 2.5))
+    if style.fold > 0:
+        centre_fold(rng, image, side, style.fold)
 
 
 def _grain(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:

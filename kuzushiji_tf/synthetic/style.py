@@ -5,11 +5,12 @@ character size and weight, paper, ink and scan quality all live here, not in the
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from kuzushiji_tf.synthetic.fonts import FontSet
+from kuzushiji_tf.synthetic.handwriting import Hand, sample_hand
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,16 @@ class BookStyle:
         frame_width: border line thickness.
         blur: scan blur sigma at 3900 px page height.
         jpeg_quality: quality the page JPEG is saved with.
+        hand: how the glyphs are written (warp, slant, pressure, dry brush, cursive connections).
+        glyph_aspect: median width / height of a written glyph relative to the font's (real glyphs are
+            taller and narrower than the fonts').
+        hentaigana_rate: share of kana with hentaigana that are written as one.
+        stroke: the hand's stroke width in reference-em pixels; each face is thinned or thickened to it
+            (0: use `weight` as is).
+        bleed: woodblock ink spreading into the paper, in pixels at 3900 px page height (0 = none).
+        fold: the centre fold of the sheet shows as a shaded band at the gutter edge (0 = none, else depth).
+        seal_prob, picture_prob, stain_prob: chances that a page carries an owner's seal, an illustration,
+            a large water stain; none of them is text.
     """
 
     faces: tuple[str, ...]
@@ -58,16 +69,64 @@ class BookStyle:
     frame_width: float
     blur: float
     jpeg_quality: int
+    hand: Hand = Hand()
+    glyph_aspect: float = 1.0
+    stroke: float = 0.0
+    hentaigana_rate: float = 0.0
+    bleed: float = 0.0
+    fold: float = 0.0
+    seal_prob: float = 0.0
+    picture_prob: float = 0.0
+    stain_prob: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+# What the generator adds to font pages; each can be left out (`make_synthetic.py --features`) so an
+# ablation measures what it is worth on real pages.
+FEATURES = ("hentaigana", "handwriting", "pages")
+
+
+def parse_features(spec: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """`all`, `none` or a comma-separated subset of FEATURES, as a tuple in FEATURES' order."""
+    if spec is None or spec == "all":
+        return FEATURES
+    names = tuple(spec) if isinstance(spec, tuple) else tuple(n.strip() for n in spec.split(",") if n.strip())
+    if names in (("none",), ()):
+        return ()
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise ValueError(f"unknown generator feature(s) {', '.join(unknown)}; choose from {', '.join(FEATURES)}, "
+                         "`all` or `none`")
+    return tuple(n for n in FEATURES if n in names)
+
+
+def with_features(style: BookStyle, features: tuple[str, ...]) -> BookStyle:
+    """`style` with the left-out features switched back to the plain font pages' behaviour."""
+    changes = {}
+    if "hentaigana" not in features:
+        changes["hentaigana_rate"] = 0.0
+    if "handwriting" not in features:
+        # Type as the fonts draw it: no warp, slant, pressure, dry brush or cursive, the fonts' aspect and
+        # the earlier stroke weights (dilation only).
+        changes.update(hand=Hand(warp=0.0, slant=0.0, pressure=0.5, pressure_var=0.0, dry_prob=0.0,
+                                 connect_prob=0.0, enabled=False),
+                       glyph_aspect=1.0, weight=style.weight + 3, stroke=0.0, bleed=0.0)
+    if "pages" not in features:
+        # The earlier page: larger characters, no fold, stain, seal or picture.
+        changes.update(em=style.em * 1.15, fold=0.0, seal_prob=0.0, picture_prob=0.0, stain_prob=0.0)
+    return replace(style, **changes) if changes else style
+
+
 def sample_book_style(rng: np.random.Generator, fonts: FontSet) -> BookStyle:
     """A random but plausible book; ranges were tuned against the 5 Kaggle sample pages (REFERENCE)."""
     names = tuple(f.name for f in fonts.primary)
+    # A second stream for the fields added later, so that a seed keeps the original fields' values.
+    extra = np.random.default_rng(rng.integers(1 << 63))
+    extra_paper = np.random.default_rng(extra.integers(1 << 63))
     # One dominant hand per book, the others mixed in: real books are one carver's hand, not a font soup.
-    weights = rng.dirichlet(np.full(len(names), 0.6))
+    weights = rng.dirichlet(np.full(len(names), 0.4))
     order = np.argsort(-weights)
     faces = tuple(names[i] for i in order)
     face_weights = tuple(float(w) for w in weights[order])
@@ -76,16 +135,20 @@ def sample_book_style(rng: np.random.Generator, fonts: FontSet) -> BookStyle:
     # (crisp prints) to 90 (faded scans).
     light, green_drop = rng.uniform(198, 246), rng.uniform(6, 18)
     paper = np.array([light, light - green_drop, light - green_drop * rng.uniform(2.5, 4.0)])
+    # Most of the real scans are warmer (cream to tan) than that range's grey end: shift the blue down.
+    paper[2] -= extra_paper.uniform(0, 25)
     ink = rng.uniform(20, 90) * np.array([1.0, 0.95, 0.8])
     lo_cols = int(rng.integers(6, 8))
     return BookStyle(
         faces=faces,
         face_weights=face_weights,
         aspect=float(rng.uniform(0.60, 0.64)),
-        em=float(rng.uniform(0.078, 0.098)),
+        # Real glyphs are tall and narrow (glyph_aspect) and their boxes are ~5.5 % of the short side at
+        # the median (REFERENCE); the em is the font's square before that squeeze.
+        em=float(rng.uniform(0.062, 0.082)),
         size_sigma=float(rng.uniform(0.14, 0.24)),
         kanji_ratio=float(rng.uniform(0.2, 0.45)),
-        weight=int(rng.integers(0, 4)),
+        weight=int(rng.integers(-3, 2)),  # in reference-em pixels: real strokes are thinner than the brush fonts'
         gap=float(rng.uniform(0.10, 0.35)),
         columns=(lo_cols, lo_cols + 1),
         gloss_prob=float(rng.uniform(0.2, 0.6)),
@@ -101,4 +164,14 @@ def sample_book_style(rng: np.random.Generator, fonts: FontSet) -> BookStyle:
         frame_width=float(rng.uniform(0.0025, 0.0045)),
         blur=float(rng.uniform(0.6, 1.4)),
         jpeg_quality=int(rng.integers(80, 96)),
+        hand=sample_hand(extra),
+        glyph_aspect=float(np.exp(extra.uniform(-0.3, -0.05))),
+        stroke=float(extra.uniform(4.0, 9.0)),
+        # Edo printed books write a good share of kana as hentaigana; how many varies by book and hand.
+        hentaigana_rate=float(extra.uniform(0.05, 0.35)),
+        bleed=float(extra.uniform(0.0, 1.5)) if extra.random() < 0.6 else 0.0,
+        fold=float(extra.uniform(0.05, 0.25)) if extra.random() < 0.5 else 0.0,
+        seal_prob=float(extra.uniform(0.0, 0.3)),
+        picture_prob=float(extra.uniform(0.0, 0.15)),
+        stain_prob=float(extra.uniform(0.0, 0.3)),
     )
