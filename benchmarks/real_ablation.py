@@ -122,7 +122,8 @@ def main(argv=None) -> int:
         scans = len(args.real_scans) == 1 and Path(args.real_scans[0]) == REAL_SCANS
         suffix = "" if scans else f"-{len(list(_images(args.real_scans)))}scans"
         pseudo, tuned = out / f"real-pseudo-{tag}{suffix}", out / f"cls-{tag}-selftrained{suffix}"
-        page = out / f"page-{tag}-selftrained{suffix}" / "1"
+        # export.py writes the detector and classifier beside the page model: one folder per export.
+        page = out / f"export-{tag}-selftrained{suffix}" / "kuzushiji_page" / "1"
         run([py, "tools/pseudo_label.py", "--detector", str(det), "--classifier", str(cls), "--records",
              str(records), "--images", *args.real_scans, "--out", str(pseudo), "--short-side",
              str(args.detector_input * 2), "--quiet"])
