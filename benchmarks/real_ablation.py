@@ -15,7 +15,7 @@ Rows accumulate in OUT/table.md (markdown) and OUT/<row>.json.
 from __future__ import annotations
 
 import argparse
-import glob
+import json
 import os
 import subprocess
 import sys
@@ -58,15 +58,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.pages, args.test_pages, args.books, args.page_height = 8, 2, 4, 800
         args.classifier_epochs, args.classifier_crops, args.detector_steps, args.finetune_epochs = 1, 256, 6, 1
     return args
-
-
-def _images(specs: list[str]):
-    for spec in specs:
-        path = Path(spec)
-        if path.is_dir():
-            yield from (p for p in sorted(path.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff"))
-        else:
-            yield from (Path(p) for p in sorted(glob.glob(spec)))
 
 
 def run(command: list[str]) -> None:
@@ -119,14 +110,15 @@ def main(argv=None) -> int:
         run(measure)
     if last is not None:
         tag, label, records, cls, det = last
-        scans = len(args.real_scans) == 1 and Path(args.real_scans[0]) == REAL_SCANS
-        suffix = "" if scans else f"-{len(list(_images(args.real_scans)))}scans"
+        bundled = len(args.real_scans) == 1 and Path(args.real_scans[0]) == REAL_SCANS
+        suffix = "" if bundled else "-other-scans"
         pseudo, tuned = out / f"real-pseudo-{tag}{suffix}", out / f"cls-{tag}-selftrained{suffix}"
         # export.py writes the detector and classifier beside the page model: one folder per export.
         page = out / f"export-{tag}-selftrained{suffix}" / "kuzushiji_page" / "1"
         run([py, "tools/pseudo_label.py", "--detector", str(det), "--classifier", str(cls), "--records",
              str(records), "--images", *args.real_scans, "--out", str(pseudo), "--short-side",
              str(args.detector_input * 2), "--quiet"])
+        scans = json.loads((pseudo / "manifest.json").read_text())["pages_labelled"]  # as pseudo_label counted them
         run([py, "-m", "kuzushiji_tf.train", "--task", "classifier", "--records", str(records), "--out", str(tuned),
              "--init", str(cls), "--pseudo", str(pseudo), "--epochs", str(args.finetune_epochs), "--crops-per-epoch",
              str(args.classifier_crops), "--batch-size", "64", "--eval-every", str(args.finetune_epochs),
@@ -134,7 +126,7 @@ def main(argv=None) -> int:
         run([py, "tools/export.py", "--detector", str(det), "--classifier", str(tuned), "--out", str(page),
              "--short-side", str(args.detector_input * 2)])
         run([py, "tools/measure_real.py", "--classifier", str(tuned), "--detector", str(det), "--recognizer",
-             str(page), "--label", f"{label} + self-training on {len(list(_images(args.real_scans)))} real scans",
+             str(page), "--label", f"{label} + self-training on {scans} real scans",
              "--json", str(out / f"{tag}-selftrained{suffix}.json"), "--append-table", str(table), "--quiet"])
     print("\n" + table.read_text())
     return 0

@@ -144,21 +144,24 @@ def build_charset(spec: str | Path | None, fonts: FontSet, table: dict[str, str]
     kanji = [c for c in faces if not is_kana(c)]
     variants = {}
     for base, forms in hentaigana_table().items():
-        drawable = tuple(v for v in forms if base in faces)
-        for v in drawable:
+        if base not in faces:
+            continue
+        for v in forms:
             drawn_by = tuple(f.name for f in fonts.hentaigana if has_glyph(f, v))
             if drawn_by:
                 faces[v] = drawn_by
-        variants[base] = tuple(v for v in drawable if v in faces)
-    variants = {base: forms for base, forms in variants.items() if forms}
-    ranked = _rank_kanji(kanji, fonts)
+        if any(v in faces for v in forms):
+            variants[base] = tuple(v for v in forms if v in faces)
+    ranked = _rank_kanji(kanji, faces, fonts)
     return Charset(tuple(kana), _kana_weights(kana), tuple(ranked), _zipf(len(ranked)), faces, name, variants)
 
 
-def _rank_kanji(kanji: list[str], fonts: FontSet) -> list[str]:
-    """Common kanji of Edo books first (in COMMON_KANJI's order), then by how many hands draw them."""
+def _rank_kanji(kanji: list[str], faces: dict[str, tuple[str, ...]], fonts: FontSet) -> list[str]:
+    """Common kanji of Edo books first (in COMMON_KANJI's order), then by how many hands draw them
+    (`faces` lists the hands that draw each, or the fallback alone when none does)."""
     common = {c: i for i, c in enumerate(dict.fromkeys(COMMON_KANJI))}
-    hands = {c: sum(has_glyph(f, c) for f in fonts.primary) for c in kanji if c not in common}
+    fallback = fonts.fallback.name if fonts.fallback else None
+    hands = {c: sum(name != fallback for name in faces[c]) for c in kanji if c not in common}
     return sorted(kanji, key=lambda c: (0, common[c], 0) if c in common else (1, -hands[c], ord(c)))
 
 

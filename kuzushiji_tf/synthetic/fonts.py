@@ -30,7 +30,6 @@ HAND_FILES = {
     "yozra_.ttf": "yoz-antique",  # fonts-yozvox-yozfont-antique: old-style kana
     "yozrs_.ttf": "yoz",  # fonts-yozvox-yozfont-standard-kana
 }
-KOUZAN_FILES = HAND_FILES  # the name earlier releases used
 # Faces that draw the Kana Supplement / Kana Extended-A hentaigana; used for those glyphs only (they are
 # Mincho faces, whose other glyphs look printed, not written).
 HENTAIGANA_FILES = {

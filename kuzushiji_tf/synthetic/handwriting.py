@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from kuzushiji_tf.synthetic.paper import smooth_field
+
 
 @dataclass(frozen=True)
 class Hand:
@@ -44,17 +46,11 @@ def sample_hand(rng: np.random.Generator) -> Hand:
                 dry_prob=float(rng.uniform(0.0, 0.25)), connect_prob=float(rng.uniform(0.05, 0.45)))
 
 
-def _field(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """float32 [h, w] smooth noise from a `cells` x `cells` grid of unit normals."""
-    small = rng.standard_normal((cells, cells)).astype(np.float32)
-    return cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
-
-
 def _pressure(mask: np.ndarray, rng: np.random.Generator, hand: Hand) -> np.ndarray:
     """Blend the glyph's eroded and dilated strokes by a smooth pressure field."""
     k = np.ones((3, 3), np.uint8)
     thin, thick = cv2.erode(mask, k), cv2.dilate(mask, k)
-    t = np.clip(hand.pressure + hand.pressure_var * _field(rng, mask.shape, 3), 0.0, 1.0)
+    t = np.clip(hand.pressure + hand.pressure_var * smooth_field(rng, mask.shape, (3, 3)), 0.0, 1.0)
     out = thin.astype(np.float32) + (thick.astype(np.float32) - thin) * t
     return out.astype(np.uint8)
 
@@ -66,8 +62,8 @@ def _warp(mask: np.ndarray, rng: np.random.Generator, hand: Hand) -> np.ndarray:
     mask = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT)
     H, W = mask.shape
     size = float(max(h, w))
-    dx = _field(rng, (H, W), 4) * (hand.warp * size)
-    dy = _field(rng, (H, W), 4) * (hand.warp * size)
+    dx = smooth_field(rng, (H, W), (4, 4)) * (hand.warp * size)
+    dy = smooth_field(rng, (H, W), (4, 4)) * (hand.warp * size)
     shear = float(rng.normal(0, hand.slant))
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
     map_x = xs + dx + shear * (ys - H / 2)
