@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE_DIR
-from kuzushiji_tf.inference.reading_order import reading_order, transcribe
+from kuzushiji_tf.inference.reading_order import reading_layout, reading_order, transcribe
 from kuzushiji_tf.kaggle.labels import read_truth_csv
 from kuzushiji_tf.synthetic import generate_dataset
 
@@ -118,6 +118,9 @@ def test_header_band_is_read_before_the_body():
     order, column_of = reading_order(boxes)
     np.testing.assert_array_equal(order, np.arange(len(boxes)))
     assert column_of.max() == 7  # 4 header columns and 4 body columns
+    _, layout_columns, block_of = reading_layout(boxes)
+    np.testing.assert_array_equal(layout_columns, column_of)
+    np.testing.assert_array_equal(block_of, [0] * len(header) + [1] * len(body))  # header block, then body
 
 
 def test_two_page_spread_reads_the_right_page_first():

@@ -245,6 +245,37 @@ def test_missing_glyphs_are_detected_by_rendering():
         assert all(code_to_char(code) in charset.faces for code in charset.codes)
 
 
+@needs_fonts
+def test_glyph_coverage_is_remembered_per_font_file(tmp_path, monkeypatch):
+    """drawn_chars answers as has_glyph does, from disk in later processes, and forgets a changed font."""
+    monkeypatch.setenv(fonts_module.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    font = tmp_path / "brush.ttf"
+    font.write_bytes(Path(FONTS.primary[0].path).read_bytes())
+    face = fonts_module.FontFace("brush", str(font), FONTS.primary[0].index)
+    chars = ["あ", "日", "\U000F0000", "ゟ"]
+    first = fonts_module.drawn_chars(face, chars)
+    assert first == {c for c in chars if has_glyph(face, c)} and "あ" in first and "\U000F0000" not in first
+    cache_files = list((tmp_path / "cache" / "glyph_coverage").glob("brush-*.json"))
+    assert len(cache_files) == 1
+
+    def no_rendering(*_):
+        raise AssertionError("rendered a glyph the cache already knows")
+
+    monkeypatch.setattr(fonts_module, "has_glyph", no_rendering)
+    assert fonts_module.drawn_chars(face, chars) == first  # a later process: read from disk only
+    with pytest.raises(AssertionError, match="rendered"):
+        fonts_module.drawn_chars(face, ["人"])  # never asked before: rendered, not guessed
+    cache_files[0].write_text("{not json")
+    monkeypatch.undo()
+    monkeypatch.setenv(fonts_module.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    assert fonts_module.drawn_chars(face, chars) == first  # a damaged cache is ignored and rewritten
+    font.write_bytes(font.read_bytes() + b"\0" * 16)  # another file at the same path
+    fonts_module.drawn_chars(face, chars)
+    assert len(list((tmp_path / "cache" / "glyph_coverage").glob("brush-*.json"))) == 2
+    monkeypatch.setenv(fonts_module.CACHE_DIR_ENV, "off")
+    assert fonts_module.coverage_cache_dir() is None and fonts_module.drawn_chars(face, chars) == first
+
+
 def test_missing_fonts_give_one_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(fonts_module, "SYSTEM_FONT_DIRS", ())
     monkeypatch.setenv(FONT_DIR_ENV, str(tmp_path))

@@ -23,7 +23,14 @@ MAX_SLANT = 0.15  # |dx/dy| of a fitted column line; steeper fits come from stra
 
 def reading_order(boxes_xyxy: np.ndarray, *, min_overlap: float = MIN_OVERLAP,
                   block_gap: float = BLOCK_GAP) -> tuple[np.ndarray, np.ndarray]:
-    """Orders a page's character boxes for reading.
+    """Orders a page's character boxes for reading: `reading_layout` without the blocks."""
+    order, column_of, _ = reading_layout(boxes_xyxy, min_overlap=min_overlap, block_gap=block_gap)
+    return order, column_of
+
+
+def reading_layout(boxes_xyxy: np.ndarray, *, min_overlap: float = MIN_OVERLAP,
+                   block_gap: float = BLOCK_GAP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orders a page's character boxes for reading, in blocks of columns.
 
     Args:
         boxes_xyxy: float [N, 4] boxes (x0, y0, x1, y1) in page pixels, in any order.
@@ -34,23 +41,26 @@ def reading_order(boxes_xyxy: np.ndarray, *, min_overlap: float = MIN_OVERLAP,
     Returns:
         order: int64 [N], the box indices in reading order.
         column_of: int64 [N], per box (input indexing) its column's number in reading order, from 0.
+        block_of: int64 [N], per box its block's number in reading order, from 0 (a block is a run of
+            columns that no wide empty band divides: a text area, a caption, a note).
     """
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     n = len(boxes)
     if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     if not np.isfinite(boxes).all():
         raise ValueError(f"boxes must be finite; received {int((~np.isfinite(boxes)).any(axis=1).sum())} "
                          f"rows with NaN or inf out of {n}")
     boxes = np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], 1)
     size = np.maximum(np.median(boxes[:, 2:] - boxes[:, :2], axis=0), 1.0)  # (width, height), page median
-    order, column_of, column = [], np.zeros(n, np.int64), 0
-    for block in _blocks(np.arange(n), boxes, size, block_gap):
+    order, column_of, block_of, column = [], np.zeros(n, np.int64), np.zeros(n, np.int64), 0
+    for number, block in enumerate(_blocks(np.arange(n), boxes, size, block_gap)):
+        block_of[block] = number
         for members in _columns(boxes[block], min_overlap):
             order.extend(block[members].tolist())
             column_of[block[members]] = column
             column += 1
-    return np.asarray(order, np.int64), column_of
+    return np.asarray(order, np.int64), column_of, block_of
 
 
 def transcribe(codes: Sequence[str], boxes_xyxy: np.ndarray, translation: Mapping[str, str]) -> list[str]:

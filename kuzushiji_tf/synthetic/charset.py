@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from kuzushiji_tf.structures import CODE_PATTERN, char_to_code, code_to_char
-from kuzushiji_tf.synthetic.fonts import FontSet, has_glyph
+from kuzushiji_tf.synthetic.fonts import FontSet, drawn_chars
 from kuzushiji_tf.synthetic.hentaigana import hentaigana_table
 
 TABLE_PATH = Path(__file__).resolve().parent.parent / "sample_data" / "kaggle_5p" / "unicode_translation.csv"
@@ -129,10 +129,15 @@ def build_charset(spec: str | Path | None, fonts: FontSet, table: dict[str, str]
         wanted, strict, name = _read_file(path), True, str(path)
     wanted = list(dict.fromkeys(wanted))
     faces = {}
+    candidates = [c for c in wanted if c in allowed]
+    primary = [(f.name, drawn_chars(f, candidates)) for f in fonts.primary]
+    missing = [c for c in candidates if not any(c in drawn for _, drawn in primary)]
+    # The fallback is only asked when no brush face has the character.
+    fallback = drawn_chars(fonts.fallback, missing) if fonts.fallback and missing else frozenset()
     for char in wanted:
-        drawn_by = tuple(f.name for f in fonts.primary if char in allowed and has_glyph(f, char))
-        if not drawn_by and fonts.fallback and char in allowed and has_glyph(fonts.fallback, char):
-            drawn_by = (fonts.fallback.name,)  # the fallback is only asked when no brush face has it
+        drawn_by = tuple(name for name, drawn in primary if char in drawn)
+        if not drawn_by and char in fallback:
+            drawn_by = (fonts.fallback.name,)
         if drawn_by:
             faces[char] = drawn_by
         elif strict:
@@ -143,11 +148,12 @@ def build_charset(spec: str | Path | None, fonts: FontSet, table: dict[str, str]
     kana = [c for c in faces if is_kana(c)]
     kanji = [c for c in faces if not is_kana(c)]
     variants = {}
-    for base, forms in hentaigana_table().items():
-        if base not in faces:
-            continue
+    table_forms = {base: forms for base, forms in hentaigana_table().items() if base in faces}
+    every_form = [v for forms in table_forms.values() for v in forms]
+    variant_faces = [(f.name, drawn_chars(f, every_form)) for f in fonts.hentaigana]
+    for base, forms in table_forms.items():
         for v in forms:
-            drawn_by = tuple(f.name for f in fonts.hentaigana if has_glyph(f, v))
+            drawn_by = tuple(name for name, drawn in variant_faces if v in drawn)
             if drawn_by:
                 faces[v] = drawn_by
         if any(v in faces for v in forms):

@@ -6,6 +6,8 @@ so coverage is tested by rendering, not trusted from the font's name.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -15,7 +17,13 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from kuzushiji_tf.atomic_files import write_atomic
+
 FONT_DIR_ENV = "KUZUSHIJI_FONT_DIR"
+# Where which glyphs each font file draws is remembered (default: $XDG_CACHE_HOME or ~/.cache, then
+# kuzushiji_tf/glyph_coverage); "off" checks every time.
+CACHE_DIR_ENV = "KUZUSHIJI_CACHE_DIR"
+_COVERAGE_VERSION = 1  # bump when has_glyph's rule changes: older cache files are then ignored
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 # File name (lower case) -> face name of the hands (brush and handwriting), with their Debian packages.
@@ -143,6 +151,58 @@ def has_glyph(face: FontFace, char: str) -> bool:
     """True when `face` draws `char` with its own glyph: some ink, and not the `.notdef` box."""
     ink = _draw(load_font(face.path, face.index, _PROBE_EM), char)
     return bool(ink.max() > 0) and ink.tobytes() + bytes(str(ink.shape), "ascii") != _notdef(face)
+
+
+def coverage_cache_dir() -> Path | None:
+    root = os.environ.get(CACHE_DIR_ENV)
+    if root == "off":
+        return None
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kuzushiji_tf"
+    return Path(root).expanduser() / "glyph_coverage"
+
+
+def _coverage_file(face: FontFace) -> Path | None:
+    folder = coverage_cache_dir()
+    if folder is None:
+        return None
+    try:
+        stat = os.stat(face.path)
+    except OSError:
+        return None
+    # The file's identity, not its name: a reinstalled or edited font gets a fresh entry.
+    key = f"{_COVERAGE_VERSION}|{os.path.abspath(face.path)}|{face.index}|{stat.st_size}|{stat.st_mtime_ns}|{_PROBE_EM}"
+    return folder / f"{face.name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
+
+
+def drawn_chars(face: FontFace, chars) -> frozenset[str]:
+    """The characters of `chars` that `face` draws (`has_glyph`), remembered on disk per font file.
+
+    Checking the whole Kaggle table against every face renders some 40,000 glyphs (15 s); each process
+    that builds a charset (every tool run, every page worker) would pay it again. Answers are kept in a
+    small JSON file per font file (see CACHE_DIR_ENV); a cache that cannot be read or written is ignored.
+    """
+    chars = list(dict.fromkeys(chars))
+    path = _coverage_file(face)
+    checked, drawn = set(), set()
+    if path is not None and path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            checked, drawn = set(stored["checked"]), set(stored["drawn"])
+        except (OSError, ValueError, KeyError, TypeError):
+            checked, drawn = set(), set()
+    todo = [c for c in chars if c not in checked]
+    if todo:
+        drawn.update(c for c in todo if has_glyph(face, c))
+        checked.update(todo)
+        if path is not None:
+            try:
+                write_atomic(path, json.dumps({"font": face.path, "checked": "".join(sorted(checked)),
+                                               "drawn": "".join(sorted(drawn))}, ensure_ascii=False),
+                             make_parents=True)
+            except OSError:
+                pass  # a read-only home: correct, only slower
+    return frozenset(c for c in chars if c in drawn)
 
 
 def _is_japanese(face: FontFace) -> bool:
