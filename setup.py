@@ -32,6 +32,11 @@ setup(
         # TensorFlow 2.21 no longer installs TensorBoard, and tf.summary (training logs) needs it.
         "tensorboard==2.21.*",
         "numpy>=1.26",
+        # lxml builds the XML output formats (PAGE, ALTO, hOCR, TEI) with proper escaping; tests validate
+        # PAGE and ALTO against their XSDs with it.
+        "lxml>=5",
+        # Rasterises PDF pages for OCR (kuzushiji_tf/scans/pdf.py); Apache-2.0/BSD, where PyMuPDF is AGPL.
+        "pypdfium2>=5",
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]==2.21.*"],

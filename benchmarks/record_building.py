@@ -36,7 +36,7 @@ def pixel_work(task: tuple) -> int:
     """Decode (Pillow, as the builder), shrink to the stored short side, cut the crops, JPEG-encode the
     page and the crops, with the builder's own functions and settings. Returns the bytes produced."""
     from kuzushiji_tf.data import record_images
-    from kuzushiji_tf.kaggle.images import load_image
+    from kuzushiji_tf.scans.images import load_image
 
     path, boxes = task
     image = load_image(path)
@@ -54,8 +54,8 @@ def stage_profile(tasks: list, repeats: int) -> list[list]:
     import tensorflow as tf
 
     from kuzushiji_tf.data import record_images, schema
-    from kuzushiji_tf.kaggle.images import load_image
     from kuzushiji_tf.kaggle.reader import file_sha256
+    from kuzushiji_tf.scans.images import load_image
 
     totals: dict[str, list[float]] = {}
 

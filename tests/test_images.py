@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kuzushiji_tf.kaggle.images import ImageError, inspect_image, load_image
+from kuzushiji_tf.scans.images import ImageError, inspect_image, load_image
 
 
 def test_grayscale_jpeg_becomes_rgb(tmp_path):

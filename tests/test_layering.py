@@ -15,6 +15,11 @@ FORBIDDEN = {
     "kuzushiji_tf.synthetic": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.data": ("keras", "kuzushiji_tf.models", "kuzushiji_tf.engine", "kuzushiji_tf.inference"),
     "kuzushiji_tf.models": ("tensorflow", "kuzushiji_tf.data", "kuzushiji_tf.engine", "kuzushiji_tf.inference"),
+    # Reading scans and writing formats run before (and without) any model: usage errors stay instant.
+    "kuzushiji_tf.scans": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models",
+                           "kuzushiji_tf.inference"),
+    "kuzushiji_tf.formats": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models",
+                             "kuzushiji_tf.inference"),
     "kuzushiji_tf": ("tools",),
 }
 
@@ -46,7 +51,8 @@ def test_no_module_imports_against_the_layering():
 
 def test_reader_metric_generator_and_record_workers_load_no_tensorflow():
     code = ("import sys, kuzushiji_tf, kuzushiji_tf.kaggle.reader, kuzushiji_tf.kaggle.submission, "
-            "kuzushiji_tf.evaluation, kuzushiji_tf.synthetic, kuzushiji_tf.data.record_images; "
+            "kuzushiji_tf.evaluation, kuzushiji_tf.synthetic, kuzushiji_tf.data.record_images, kuzushiji_tf.scans, "
+            "kuzushiji_tf.scans.pdf, kuzushiji_tf.scans.iiif, kuzushiji_tf.formats; "
             "print('tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -42,10 +42,10 @@ def main(argv=None) -> int:
     from kuzushiji_tf.evaluation import evaluate, truth_from_pages
     from kuzushiji_tf.inference import page_detection
     from kuzushiji_tf.inference.saved_models import load_model
-    from kuzushiji_tf.kaggle.images import ImageError
     from kuzushiji_tf.kaggle.labels import LabelsFileError
     from kuzushiji_tf.kaggle.reader import DataError
     from kuzushiji_tf.kaggle.submission import write_submission
+    from kuzushiji_tf.scans.images import ImageError
 
     try:
         pages = page_detection.select_pages(args.data_dir, args.split, fold=args.fold, num_folds=args.num_folds)

@@ -55,8 +55,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf import real_evaluation as real
-    from kuzushiji_tf.kaggle.images import ImageError
     from kuzushiji_tf.kaggle.labels import LabelsFileError
+    from kuzushiji_tf.scans.images import ImageError
 
     data_dir = Path(args.data_dir) if args.data_dir else real.DEFAULT_DATA_DIR
     models = [m for m in (args.classifier, args.detector, args.recognizer) if m]

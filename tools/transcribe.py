@@ -27,7 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kuzushiji_tf.kaggle.images import ImageError, load_image
+    from kuzushiji_tf.scans.images import ImageError, load_image
 
     paths = [Path(p) for p in args.images]
     try:

@@ -52,10 +52,10 @@ def _model_predictions(model: str, image: Path):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kuzushiji_tf.kaggle.images import ImageError, load_image
     from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
     from kuzushiji_tf.kaggle.reader import DataError, read_unicode_translation
     from kuzushiji_tf.kaggle.submission import read_submission
+    from kuzushiji_tf.scans.images import ImageError, load_image
     from kuzushiji_tf.visualization import CORRECT, draw_page, page_colours, save_png
 
     image_path = Path(args.image)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from kuzushiji_tf.data.box_ops import STORED_CROP_FACTOR, scale_boxes, square_boxes
-from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS, load_image
+from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, load_image
 
 # 416 / 0.35 = 1189: the recipe's smallest random crop (0.35 x the short side, resized to 416) is never
 # upsampled from a 1200-px page, while decoding costs a quarter of a ~2400 x 3900 original.

@@ -9,10 +9,10 @@ from typing import Iterable
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.inference.detection import PageDetections, detect_page
-from kuzushiji_tf.kaggle.images import load_image
 from kuzushiji_tf.kaggle.reader import read_test, read_train
 from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS, split_pages
 from kuzushiji_tf.progress import Progress
+from kuzushiji_tf.scans.images import load_image
 from kuzushiji_tf.structures import Page
 
 SPLITS = ("train", "val", "all", "test")

@@ -1,12 +1,16 @@
-"""A recognised page as text and as data: characters in reading order with their columns, the form that
-`tools/transcribe.py` prints and `tools/recognize.py` writes (.txt and .json)."""
+"""A recognised page as data: characters in reading order with their columns, the record that
+`tools/transcribe.py` prints and every output format in `kuzushiji_tf.formats` is written from.
+`page_text` lives in `kuzushiji_tf.formats.txt` and is re-exported here for existing callers."""
 from __future__ import annotations
 
 from typing import Mapping
 
+from kuzushiji_tf.formats.txt import page_text
 from kuzushiji_tf.inference.page_recognizer import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
 from kuzushiji_tf.inference.reading_order import reading_layout
 from kuzushiji_tf.structures import code_to_char
+
+__all__ = ["page_record", "page_text"]
 
 
 def page_record(name: str, result: dict, translation: Mapping[str, str], size: tuple[int, int] | None = None) -> dict:
@@ -33,7 +37,3 @@ def page_record(name: str, result: dict, translation: Mapping[str, str], size: t
         record.update(width=int(size[0]), height=int(size[1]))
     return {**record, "columns": columns, "characters": chars}
 
-
-def page_text(record: dict) -> str:
-    """The transcription: one column a line, in reading order (an empty page is an empty text)."""
-    return "".join(column + "\n" for column in record["columns"])

@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.kaggle.labels import CODE_RULE
 from kuzushiji_tf.kaggle.reader import (TRAIN_CSV, TRANSLATION_CSV, BoxError, DataError, ReadResult, Skipped,
                                         check_image_id, check_on_error, checked_box, csv_rows, page_image_size,
                                         read_unicode_translation)
+from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
 
 CODH_HEADER = ("Unicode", "Image", "X", "Y", "Block ID", "Char ID", "Width", "Height")
