@@ -40,5 +40,6 @@ test: venv fonts
 demo: venv fonts
 	$(PY) -m kuzushiji_tf.demo --out $(DEMO_DIR)
 
+# saved_models/ is kept: `make demo` exports its page recogniser there as a new version, beside your own models.
 clean:
 	rm -rf $(DEMO_DIR) records/demo_* .pytest_cache

@@ -2,7 +2,9 @@
 
 synthetic pages -> records -> detector -> classifier -> pseudo-labels (synthetic test pages, and real scans
 without labels) -> fine-tune -> export -> submission for the synthetic test pages with its F1 -> detection F1,
-transcription and visualisation of the bundled labelled real pages (the real test set, never trained on).
+transcription and visualisation of the bundled labelled real pages (the real test set, never trained on)
+-> a real scan recognised into every output format by `tools/recognize.py` with no --model, which finds
+the page recogniser where the export put it (<--models-dir>/kuzushiji_page/<next free version>).
 Each step runs the command a user would type (printed before it runs), so the demo is also the tutorial.
 Sizes are cut to fit about 20 minutes on 2 CPU cores; the README gives the full-size commands.
 """
@@ -22,6 +24,9 @@ REPO = PACKAGE.parent
 SAMPLE_DIR = PACKAGE / "sample_data" / "kaggle_5p"
 REAL_SCANS = PACKAGE / "sample_data" / "unlabelled_real" / "images"  # 6 real pages without labels
 REAL_PAGE = "100241706_00005_1"
+FORMATS_PAGE = REAL_SCANS / "200010454_00005_1.jpg"  # recognised into every output format at the end
+DEFAULT_MODELS_DIR = "saved_models"  # tools/recognize.py's default, relative to the repository root
+EXPORTED = ("kuzushiji_page", "kuzushiji_detector", "kuzushiji_classifier")  # what tools/export.py writes per version
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--finetune-epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="processes, default one per core")
+    p.add_argument("--models-dir", default=DEFAULT_MODELS_DIR,
+                   help="where the page recogniser is exported, as <dir>/kuzushiji_page/<next free version>, and "
+                        "where tools/recognize.py finds it (default %(default)s, relative to the repository root)")
     return p.parse_args(argv)
 
 
@@ -93,6 +101,22 @@ def _real_figure(real: dict) -> str:
             f"{get(det, 'detection', 'f1'):.3f}, Kaggle F1 {get(rec, 'labelled', 'f1'):.3f}")
 
 
+def next_version(models_dir: Path) -> int:
+    """1 + the highest version under any of EXPORTED: tools/export.py writes all three at one number and
+    refuses a version that is there, and earlier demos' (or your own) exports stay untouched."""
+    versions = [int(p.name) for name in EXPORTED for p in (models_dir / name).glob("*") if p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _files_figure(folder: Path) -> str:
+    """The files recognize wrote, by suffix: `<page>.txt, .json, ... + tei.xml, summary.csv`."""
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    page = FORMATS_PAGE.name
+    own = [name[len(page):] for name in names if name.startswith(page)]
+    others = [name for name in names if not name.startswith(page)]
+    return f"{len(names)} files in {folder}: {page}{', '.join(own)} + {', '.join(others)}"
+
+
 def _history(folder: Path) -> dict:
     return json.loads((folder / "history.json").read_text())[-1]
 
@@ -104,7 +128,9 @@ def main(argv=None) -> int:
     synth, records, sample_records = out / "synthetic", out / "records" / "synthetic", out / "records" / "sample"
     models = out / "saved_models"
     det, cls, tuned = models / "detector", models / "classifier", models / "classifier_finetuned"
-    page_model = models / "kuzushiji_page" / "1"
+    models_dir = Path(args.models_dir)
+    models_dir = models_dir if models_dir.is_absolute() else REPO / models_dir
+    page_model = models_dir / "kuzushiji_page" / str(next_version(models_dir))
     stages = Stages()
     out.mkdir(parents=True, exist_ok=True)
     # The data is generated anew (--overwrite), so models of an earlier demo must not be resumed from.
@@ -175,6 +201,7 @@ def main(argv=None) -> int:
     stages.run("export", [py, "tools/export.py", "--detector", str(det), "--classifier", str(tuned), "--out",
                           str(page_model), "--short-side", str(args.detector_input * 2)])
     stages.add("export", f"{page_model}")
+    print(f"   the page recogniser is in {page_model}: tools/recognize.py uses the newest version there by default")
 
     submission = out / "submission.csv"
     stages.run("submission", [py, "tools/make_submission.py", "--model", str(page_model), "--data-dir", str(synth),
@@ -202,9 +229,16 @@ def main(argv=None) -> int:
                                  "--truth", str(SAMPLE_DIR / "train.csv"), "--out", str(picture)])
     stages.add("visualisation", str(picture))
 
+    # Every output format, with the recogniser found where the export put it (no --model: the default lookup).
+    formats = out / "formats"
+    where = [] if models_dir == REPO / DEFAULT_MODELS_DIR else ["--models-dir", str(models_dir)]
+    stages.run("formats (real page)", [py, "tools/recognize.py", str(FORMATS_PAGE), "--out", str(formats),
+                                       "--formats", "all", "--force", "--quiet", *where])
+    stages.add("formats (real page)", _files_figure(formats))
+
     print("\n" + stages.table())
     print(f"\noutputs: {out}\n  data {synth}\n  records {records}, {sample_records}\n  models {models}\n"
-          f"  submission {submission}\n  picture {picture}")
+          f"  page recogniser {page_model}\n  submission {submission}\n  picture {picture}\n  formats {formats}")
     return 0
 
 

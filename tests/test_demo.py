@@ -1,6 +1,7 @@
 """`make demo`'s pipeline end to end at smoke size: every stage runs the real command and the summary
 table names each stage's figure. The full-size figures are in the README."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,13 +13,34 @@ SMOKE = ["--pages", "8", "--test-pages", "2", "--books", "4", "--page-height", "
          "--finetune-epochs", "1", "--workers", "1"]
 
 
+def _versions(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*"))
+
+
+def test_next_version_is_free_in_every_exported_folder(tmp_path):
+    assert demo.next_version(tmp_path) == 1
+    (tmp_path / "kuzushiji_page" / "2").mkdir(parents=True)
+    (tmp_path / "kuzushiji_classifier" / "5").mkdir(parents=True)
+    (tmp_path / "kuzushiji_page" / "notes").mkdir()
+    assert demo.next_version(tmp_path) == 6
+
+
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_the_table(tmp_path, capsys):
-    assert demo.main(SMOKE + ["--out", str(tmp_path / "demo")]) == 0
+    # Versions already there (an earlier demo, your own export): the demo takes the next free number, and
+    # tools/recognize.py (no --model) picks it as the newest. The repository's saved_models/ stays untouched.
+    models = tmp_path / "models"
+    (models / "kuzushiji_page" / "2").mkdir(parents=True)
+    (models / "kuzushiji_page" / "2" / "saved_model.pb").write_bytes(b"an older model")
+    (models / "kuzushiji_detector" / "3").mkdir(parents=True)
+    repo_models = Path(demo.REPO) / "saved_models" / "kuzushiji_page"
+    before = _versions(repo_models)
+    assert demo.main(SMOKE + ["--out", str(tmp_path / "demo"), "--models-dir", str(models)]) == 0
     out = capsys.readouterr().out
     table = out[out.rindex("stage "):]
     for stage in ("synthetic pages", "records", "detector", "classifier", "pseudo-labels", "pseudo-labels (real scans)",
-                  "fine-tune", "export", "submission", "real pages: measured", "transcription", "visualisation", "total"):
+                  "fine-tune", "export", "submission", "real pages: measured", "transcription", "visualisation",
+                  "formats (real page)", "total"):
         assert stage in table
     assert "real pages without labels" in table and "real crops)" in table
     real = json.loads((tmp_path / "demo" / "records" / "synthetic" / "pseudo_real" / "manifest.json").read_text())
@@ -30,4 +52,10 @@ def test_demo_runs_every_stage_and_prints_the_table(tmp_path, capsys):
     assert "classifier top-1" in table and "Kaggle F1" in table
     root = tmp_path / "demo"
     assert (root / "submission.csv").is_file() and (root / "100241706_00005_1.png").is_file()
-    assert (root / "saved_models" / "kuzushiji_page" / "1" / "saved_model.pb").is_file()
+    assert (models / "kuzushiji_page" / "4" / "saved_model.pb").is_file() and _versions(repo_models) == before
+    assert f"model {models / 'kuzushiji_page' / '4'}" in out  # recognize found it without --model
+    page = demo.FORMATS_PAGE.name
+    written = {p.relative_to(root / "formats").as_posix() for p in (root / "formats").rglob("*") if p.is_file()}
+    assert written == {f"{page}{suffix}" for suffix in (".txt", ".json", ".page.xml", ".alto.xml", ".hocr.html",
+                                                         ".annotations.json")} | {"tei.xml", "summary.csv"}
+    assert f"8 files in {root / 'formats'}" in table

@@ -12,7 +12,8 @@ from PIL import Image
 
 from conftest import export_tiny_page_model
 from kuzushiji_tf.inference.export import load_recognizer
-from kuzushiji_tf.inference.folder_recognition import find_scans, recognize_folder
+from kuzushiji_tf.inference.folder_recognition import recognize_pages
+from kuzushiji_tf.scans import open_scans
 
 _spec = importlib.util.spec_from_file_location("tools_recognize", Path(__file__).resolve().parents[1] / "tools" / "recognize.py")
 tool = importlib.util.module_from_spec(_spec)
@@ -85,9 +86,9 @@ class Crash(Exception):
 
 def test_crash_mid_run_then_rerun_matches_a_clean_run(model, scans, tmp_path):
     serve, vocabulary = load_recognizer(model)
-    good = [s for s in find_scans([scans]) if not s.name.startswith(("book2/broken", "book2/empty"))]
+    good = [s for s in open_scans([str(scans)]) if not s.name.startswith(("book2/broken", "book2/empty"))]
     clean = tmp_path / "clean"
-    recognize_folder(serve, vocabulary, good, clean, batch_size=1, progress=False)
+    recognize_pages(serve, vocabulary, good, clean, batch_size=1, progress=False)
 
     calls = []
 
@@ -99,14 +100,14 @@ def test_crash_mid_run_then_rerun_matches_a_clean_run(model, scans, tmp_path):
 
     out = tmp_path / "resumed"
     with pytest.raises(Crash):
-        recognize_folder(dying, vocabulary, good, out, batch_size=1, progress=False)
+        recognize_pages(dying, vocabulary, good, out, batch_size=1, progress=False)
     assert len(list(out.rglob("*.json"))) == 1 and not list(out.rglob("*.tmp"))
-    rows = recognize_folder(serve, vocabulary, good, out, batch_size=1, progress=False)
+    rows = recognize_pages(serve, vocabulary, good, out, batch_size=1, progress=False)
     assert [r["status"] for r in rows] == ["skipped", "ok", "ok"]
     for name in ("book1/p1.jpg", "book1/vol2/p2.png", "book2/p3.tif"):
         for ext in (".txt", ".json"):
             assert (out / f"{name}{ext}").read_bytes() == (clean / f"{name}{ext}").read_bytes()
-    forced = recognize_folder(serve, vocabulary, good, out, batch_size=1, progress=False, force=True)
+    forced = recognize_pages(serve, vocabulary, good, out, batch_size=1, progress=False, force=True)
     assert [r["status"] for r in forced] == ["ok", "ok", "ok"]
 
 
@@ -120,7 +121,7 @@ def test_visualize_and_file_list(model, scans, tmp_path):
 
 def test_usage_errors(model, tmp_path, capsys):
     assert tool.main([str(tmp_path), "--out", str(tmp_path / "o"), "--model", str(model)]) == 2
-    assert "no JPEG, PNG or TIFF" in capsys.readouterr().err
+    assert "no JPEG, PNG, TIFF or PDF" in capsys.readouterr().err
     (tmp_path / "a.jpg").write_bytes(b"x")
     assert tool.main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "none")]) == 2
     assert "no saved_model.pb" in capsys.readouterr().err

@@ -1,35 +1,98 @@
-"""Recognise a folder of page scans: per page its text in reading order (.txt) and data (.json), plus summary.csv.
+"""Recognise page scans (images, folders, PDFs, IIIF manifests) into text, data and layout files, plus summary.csv.
 
-    python tools/recognize.py scans/ --out ocr/ [--model saved_models/kuzushiji_page/1] [--visualize]
-    python tools/recognize.py page1.jpg page2.png --out ocr/
+    python tools/recognize.py scans/ --out ocr/                        # a folder: images and PDFs, recursively
+    python tools/recognize.py book.pdf --out ocr/ --formats all --dpi 300
+    python tools/recognize.py https://example.org/iiif/book/manifest.json --out ocr/ --formats page,alto,iiif
+    python tools/recognize.py page1.jpg manifest.json --out ocr/ [--model saved_models/kuzushiji_page/1]
 
-SCANS is one folder (searched recursively for JPEG, PNG and TIFF) or a list of files. For each page it
-writes OUT/<relative path>.txt (one column a line) and OUT/<relative path>.json (image size; for each
-character its code point, character, box, scores, column and reading position). A rerun skips pages that
-are complete, so a killed run continues; --force redoes them. A bad file is reported in summary.csv and
-the run goes on; the exit status is 1 when any page failed.
+SCANS is one folder (searched recursively for JPEG, PNG, TIFF and PDF files) or a list of image files,
+PDF files, IIIF Presentation manifests (v2 or v3, a local .json file or an http(s) URL). A PDF's pages
+are rasterised at --dpi (lower when a page would exceed the recogniser's pixel limit; the log says so)
+and named <pdf path without .pdf>/page-0001; a manifest's canvases are named <manifest>/0001-<label>,
+their images fetched at the recogniser's short side and the outputs given in canvas coordinates.
+Downloads are bounded by --timeout, --retries and --max-bytes.
+
+For each page it writes OUT/<page name><suffix> for each of --formats (default txt,json):
+txt (.txt, one column a line in reading order), json (.json: image size; per character its code point,
+character, box, scores, column, block and reading position), page (.page.xml, PAGE-XML 2019),
+alto (.alto.xml, ALTO 4.4), hocr (.hocr.html), iiif (.annotations.json, a IIIF Presentation 3
+AnnotationPage), and for tei one OUT/tei.xml over the whole run (built from the pages' .json files, so
+tei writes json too). A rerun skips pages whose files are all there, so a killed run continues; --force
+redoes them. A page that cannot be read is reported in summary.csv and the run goes on; the exit status
+is 1 when any page failed.
+
+Without --model, the newest version in <--models-dir>/kuzushiji_page/ is used; --models-dir defaults to
+saved_models, relative to the current directory (where tools/export.py and `make demo` put it when run
+from the repository root).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-DEFAULT_MODELS = Path("saved_models") / "kuzushiji_page"
+DEFAULT_MODELS_DIR = Path("saved_models")
+PAGE_MODEL = "kuzushiji_page"  # the page recogniser is <models dir>/kuzushiji_page/<version>
+DEFAULT_MODELS = DEFAULT_MODELS_DIR / PAGE_MODEL
+DEFAULT_SHORT_SIDE = 832  # when the model does not say its own (RecognizerOptions.short_side)
+
+
+def _formats(text: str) -> list[str]:
+    from kuzushiji_tf.formats import parse_formats
+
+    try:
+        return parse_formats(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+    return parse
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("scans", nargs="+", help="a folder of scans, or page files")
+    from kuzushiji_tf.formats import DEFAULT_FORMATS, FORMATS
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[1:]))
+    p.add_argument("scans", nargs="+", help="a folder of scans, or image files, PDF files, IIIF manifest files or URLs")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--model", help=f"exported page recogniser (default: the newest version in {DEFAULT_MODELS})")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--formats", type=_formats, default=DEFAULT_FORMATS,
+                   help=f"comma-separated output formats ({', '.join(FORMATS)}) or 'all' (default %(default)s); "
+                        "tei writes json too, since the run's TEI is built from the pages' .json files")
+    p.add_argument("--model", help=f"exported page recogniser (default: the newest version in "
+                                   f"<--models-dir>/{PAGE_MODEL})")
+    p.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR),
+                   help="where to look for the page recogniser without --model (default %(default)s, relative to "
+                        "the current directory)")
+    p.add_argument("--dpi", type=_positive(int), default=300, help="PDF rasterisation (default %(default)s)")
+    p.add_argument("--timeout", type=_positive(float), default=30.0,
+                   help="seconds per network connect or read, IIIF only (default %(default)s)")
+    p.add_argument("--retries", type=_count, default=3,
+                   help="more attempts after a network failure, 429 or 5xx, with backoff (default %(default)s)")
+    p.add_argument("--max-bytes", type=_positive(int), default=50_000_000,
+                   help="largest manifest or image download (default %(default)s)")
+    p.add_argument("--batch-size", type=_positive(int), default=4)
     p.add_argument("--force", action="store_true", help="redo pages whose outputs are already complete")
-    p.add_argument("--visualize", action="store_true", help="also write OUT/<relative path>.png with the boxes")
+    p.add_argument("--visualize", action="store_true", help="also write OUT/<page name>.png with the boxes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return p.parse_args(argv)  # a string default goes through `type` too: args.formats is always a list
 
 
 def newest_version(models: Path) -> Path:
@@ -40,39 +103,52 @@ def newest_version(models: Path) -> Path:
     return versions[-1]
 
 
+def model_short_side(model: Path) -> int:
+    """The short side the recogniser resizes pages to (its export options): IIIF images are fetched at it."""
+    try:
+        return int(json.loads((model / "assets" / "recognizer.json").read_text())["short_side"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_SHORT_SIDE
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kuzushiji_tf.inference.folder_recognition import find_scans
+    from kuzushiji_tf.formats import FORMATS
+    from kuzushiji_tf.scans import open_scans
 
+    log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
     try:
-        scans = find_scans(args.scans)
-        if not scans:
-            raise FileNotFoundError(f"{' '.join(args.scans)}: no JPEG, PNG or TIFF files found")
-        for scan in scans:
-            if not scan.path.is_file():
-                raise FileNotFoundError(f"{scan.path}: no such file")
-        model = Path(args.model) if args.model else newest_version(DEFAULT_MODELS)
+        model = Path(args.model) if args.model else newest_version(Path(args.models_dir) / PAGE_MODEL)
         if not (model / "saved_model.pb").is_file():
             raise FileNotFoundError(f"{model}: no saved_model.pb; export one with tools/export.py")
-    except (FileNotFoundError, ValueError) as error:
+        pages = open_scans(args.scans, dpi=args.dpi, short_side=model_short_side(model), timeout=args.timeout,
+                           retries=args.retries, max_bytes=args.max_bytes)
+        if not pages:
+            raise FileNotFoundError(f"{' '.join(args.scans)}: no JPEG, PNG, TIFF or PDF files found")
+    except (FileNotFoundError, ValueError) as error:  # ValueError includes ScanError: an unreadable manifest
         print(f"recognize: error: {error}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.inference.export import load_recognizer
-    from kuzushiji_tf.inference.folder_recognition import SUMMARY, recognize_folder
+    from kuzushiji_tf.inference.folder_recognition import SUMMARY, recognize_pages
+    from kuzushiji_tf.inference.page_outputs import with_records
 
+    formats = with_records(args.formats)
+    if formats != args.formats:
+        log("tei is built from the pages' .json files: writing json too")
+    log(f"{len(pages)} page(s), formats {','.join(formats)}, model {model}")
     serve, vocabulary = load_recognizer(model)
     start = time.perf_counter()
-    rows = recognize_folder(serve, vocabulary, scans, args.out, batch_size=args.batch_size, force=args.force,
-                            visualize=args.visualize, progress=not args.quiet,
-                            log=lambda line: print(f"recognize: {line}", flush=True))
+    rows = recognize_pages(serve, vocabulary, pages, args.out, formats=formats, batch_size=args.batch_size,
+                           force=args.force, visualize=args.visualize, progress=not args.quiet, log=log)
     seconds = time.perf_counter() - start
     done = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
     for row in failed:
         print(f"recognize: failed: {row['page']}: {row['error']}", file=sys.stderr)
+    tei = f", {Path(args.out) / FORMATS['tei'].file_name()}" if "tei" in formats else ""
     print(f"recognize: {len(done)} recognised, {len(rows) - len(done) - len(failed)} already done, {len(failed)} failed "
-          f"in {seconds:.1f}s ({len(done) / max(seconds, 1e-9):.2f} pages/s) -> {Path(args.out) / SUMMARY}")
+          f"in {seconds:.1f}s ({len(done) / max(seconds, 1e-9):.2f} pages/s) -> {Path(args.out) / SUMMARY}{tei}")
     return 1 if failed else 0
 
 

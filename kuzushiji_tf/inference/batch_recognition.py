@@ -1,11 +1,11 @@
-"""Many page files through the exported page recogniser, a batch at a time, with bounded memory: only
-one batch of encoded files is in memory. A page the graph refuses (corrupt, not an image, too large) is
-retried alone, so one bad file costs its own result, not its batch's."""
+"""Many pages through the exported page recogniser, a batch at a time, with bounded memory: only one
+batch of encoded pages is in memory. A page the graph refuses (corrupt, not an image, too large) is
+retried alone, so one bad page costs its own result, not its batch's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import tensorflow as tf
 
@@ -15,31 +15,37 @@ from kuzushiji_tf.progress import Progress
 
 @dataclass(frozen=True)
 class PageResult:
-    """One file's outcome: `result` (see `page_recognizer.page_results`) or `error` (one line)."""
+    """One page's outcome: `result` (see `page_recognizer.page_results`) or `error` (one line). `item` is
+    what the caller passed for the page (a path, a `ScanPage`)."""
 
-    path: Path
+    item: Any
     result: dict | None = None
     error: str | None = None
 
 
-def _read(path: Path, load: Callable[[Path], bytes]) -> tuple[bytes | None, str | None]:
+def read_path(path) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _read(item, load: Callable[[Any], bytes]) -> tuple[bytes | None, str | None]:
     try:
-        return load(path), None
+        return load(item), None
     except OSError as error:
         return None, f"cannot read: {error.strerror or error}"
-    except ValueError as error:  # the loader's own refusal (ImageError is a ValueError)
+    except ValueError as error:  # the loader's own refusal (ImageError and ScanError are ValueErrors)
         return None, str(error)
 
 
-def recognize_files(serve, paths: Iterable[str | Path], *, batch_size: int = 4, progress: bool = True,
-                    label: str = "recognize ", load: Callable[[Path], bytes] = Path.read_bytes) -> Iterator[PageResult]:
-    """Yields a `PageResult` per path, in order. `serve` is the SavedModel's serving_default function;
-    `load` turns a path into the encoded bytes the graph takes (JPEG or PNG) or raises OSError/ValueError."""
-    paths = [Path(p) for p in paths]
-    with Progress(len(paths), "pages", label=label, enabled=progress) as bar:
-        for start in range(0, len(paths), batch_size):
-            batch = paths[start:start + batch_size]
-            data = [_read(p, load) for p in batch]
+def recognize_files(serve, items: Iterable, *, batch_size: int = 4, progress: bool = True,
+                    label: str = "recognize ", load: Callable[[Any], bytes] = read_path) -> Iterator[PageResult]:
+    """Yields a `PageResult` per item, in order. `serve` is the SavedModel's serving_default function;
+    `load` turns an item (by default a file path) into the encoded bytes the graph takes (JPEG or PNG) or
+    raises OSError/ValueError. Items are loaded a batch at a time, just before their batch runs."""
+    items = list(items)
+    with Progress(len(items), "pages", label=label, enabled=progress) as bar:
+        for start in range(0, len(items), batch_size):
+            batch = items[start:start + batch_size]
+            data = [_read(item, load) for item in batch]
             good = [i for i, (blob, _) in enumerate(data) if blob is not None]
             results: dict[int, PageResult] = {i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch))
                                               if data[i][0] is None}
@@ -53,6 +59,7 @@ def recognize_files(serve, paths: Iterable[str | Path], *, batch_size: int = 4, 
                         results[i] = PageResult(batch[i], result=page_results(serve(images=tf.constant([data[i][0]]))))
                     except tf.errors.InvalidArgumentError as error:
                         results[i] = PageResult(batch[i], error=refusal_message(error.message))
+            del data  # the batch's bytes go before the next batch is read
             for i in range(len(batch)):
                 yield results[i]
             bar.update(len(batch))
@@ -70,7 +77,7 @@ def submission_points(serve, pages: Iterable, *, batch_size: int = 4, progress: 
     for found, page in zip(recognize_files(serve, [p.image_path for p in pages], batch_size=batch_size,
                                            progress=progress, label=label), pages):
         if found.error:
-            raise ValueError(f"{found.path}: {found.error}")
+            raise ValueError(f"{found.item}: {found.error}")
         centres = (found.result[OUT_BOXES][:, :2] + found.result[OUT_BOXES][:, 2:]) / 2
         points[page.image_id] = [(code, float(x), float(y)) for code, (x, y) in zip(found.result[CODES], centres)]
     return points

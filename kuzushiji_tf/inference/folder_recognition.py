@@ -1,133 +1,159 @@
-"""Recognise a folder of scans for researchers: per page a transcription (.txt, one column a line, in
-reading order) and its data (.json), a summary.csv over all pages, resumable after a kill.
+"""Recognise scans for researchers: per page one file per chosen output format (`kuzushiji_tf.formats`:
+text, JSON record, PAGE-XML, ALTO, hOCR, IIIF annotations), one TEI document for the run, and a
+summary.csv over all pages, resumable after a kill.
 
-Each page's outputs are written under temporary names and renamed, the .json last, so a page whose .json
-exists is complete and a rerun skips it. A bad file is a `failed` row of summary.csv with its reason,
-never the end of the run. Memory stays bounded: one batch of pages is in flight at a time.
+Pages are `kuzushiji_tf.scans.ScanPage`s (image files, PDF pages, IIIF canvases). Each page's files are
+written under temporary names and renamed, the .json last, so a page with every file of the chosen
+formats is complete and a rerun skips it. A page that cannot be read or recognised is a `failed` row of
+summary.csv with its reason, never the end of the run. Memory stays bounded: one batch of pages is in
+flight at a time.
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from kuzushiji_tf.atomic_files import write_atomic
+from kuzushiji_tf.formats import FORMATS
+from kuzushiji_tf.formats.source import utc_now
 from kuzushiji_tf.inference.batch_recognition import recognize_files
-from kuzushiji_tf.inference.page_text import page_record, page_text
-from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image, load_image
+from kuzushiji_tf.inference.page_outputs import (complete, page_files, page_source, read_record, with_records,
+                                                 write_page, write_tei)
+from kuzushiji_tf.inference.page_recognizer import OUT_BOXES
+from kuzushiji_tf.inference.page_text import page_record
+from kuzushiji_tf.scans import ScanError, ScanPage, encoded_size
 
-SCAN_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("page", "status", "characters", "columns", "mean_confidence", "error")
-# Formats and modes the serving graph decodes itself; anything else (TIFF, CMYK JPEG, 16-bit PNG) is
-# decoded here and sent as an 8-bit RGB PNG.
-PASS_THROUGH = {("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L"), ("PNG", "RGBA"), ("PNG", "P"), ("PNG", "LA")}
+DEFAULT_FORMATS = ("txt", "json")
 
 
-@dataclass(frozen=True)
-class Scan:
-    path: Path
-    name: str  # path relative to the input folder (or the file name), with its suffix: the outputs' stem
+class _Loader:
+    """`page.load()` for `recognize_files`, remembering each page's image size (the recogniser's boxes are
+    in its pixels) and, for --visualize, its bytes, until the page's result is taken: one batch at most."""
 
-    def outputs(self, out_dir: Path) -> dict[str, Path]:
-        base = out_dir / self.name
-        return {"txt": base.with_name(base.name + ".txt"), "json": base.with_name(base.name + ".json"),
-                "png": base.with_name(base.name + ".png")}
+    def __init__(self, keep_bytes: bool):
+        self.keep_bytes, self.kept = keep_bytes, {}
 
+    def __call__(self, page: ScanPage) -> bytes:
+        data = page.load()
+        try:
+            size = encoded_size(data)
+        except Exception as error:  # Pillow raises several kinds for data that is no image
+            raise ScanError(f"{page.name}: not a readable image ({error})") from None
+        self.kept[page.name] = (size, data if self.keep_bytes else None)
+        return data
 
-def find_scans(inputs: Iterable[str | Path]) -> list[Scan]:
-    """One folder (searched recursively for JPEG/PNG/TIFF, sorted) or a list of files."""
-    inputs = [Path(p) for p in inputs]
-    if len(inputs) == 1 and inputs[0].is_dir():
-        root = inputs[0]
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SCAN_SUFFIXES)
-        return [Scan(p, p.relative_to(root).as_posix()) for p in files]
-    scans, seen = [], {}
-    for path in inputs:
-        if path.is_dir():
-            raise ValueError(f"{path}: give one folder, or a list of files, not both")
-        if path.name in seen:
-            raise ValueError(f"{path} and {seen[path.name]} share a file name: their outputs would collide")
-        seen[path.name] = path
-        scans.append(Scan(path, path.name))
-    return scans
+    def take(self, page: ScanPage) -> tuple[tuple[int, int], bytes | None]:
+        return self.kept.pop(page.name, ((0, 0), None))
 
 
-def encode_for_recognizer(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
-    """The bytes the recogniser takes: the file itself when the graph can decode it, else an RGB PNG."""
-    info = inspect_image(path, max_pixels=max_pixels, formats=("JPEG", "PNG", "TIFF", "MPO"))
-    if (info.format, info.mode) in PASS_THROUGH:
-        return path.read_bytes()
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(load_image(path, max_pixels=max_pixels, formats=None)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _summary_row(name: str, record: dict) -> dict:
+def _summary_row(name: str, record: dict | None, status: str = "ok") -> dict:
+    if record is None:  # skipped, and its .json is not among the chosen formats
+        return {"page": name, "status": status, "characters": "", "columns": "", "mean_confidence": "", "error": ""}
     probs = [c["class_probability"] for c in record["characters"]]
-    return {"page": name, "status": "ok", "characters": len(record["characters"]), "columns": len(record["columns"]),
+    return {"page": name, "status": status, "characters": len(record["characters"]), "columns": len(record["columns"]),
             "mean_confidence": f"{np.mean(probs):.4f}" if probs else "", "error": ""}
 
 
-def recognize_folder(serve, vocabulary: list[tuple[str, str]], scans: list[Scan], out_dir: str | Path, *,
-                     batch_size: int = 4, force: bool = False, visualize: bool = False, progress: bool = True,
-                     max_pixels: int = DEFAULT_MAX_PIXELS, log: Callable[[str], None] = lambda line: None) -> list[dict]:
-    """Writes every scan's .txt/.json (and .png with `visualize`) and summary.csv; returns the summary rows
-    (status `ok`, `skipped` = complete from an earlier run, or `failed` with the error)."""
+def _failed_row(page: ScanPage, error: str) -> dict:
+    # A note (a PDF page rendered at a lower DPI) may explain the failure; otherwise it goes to the log only.
+    message = f"{error} ({page.note})" if page.note and page.note not in error else error
+    return {"page": page.name, "status": "failed", "characters": "", "columns": "", "mean_confidence": "",
+            "error": message}
+
+
+def _picture(data: bytes, result: dict, translation: dict) -> bytes:
+    from PIL import Image
+
+    from kuzushiji_tf.scans.images import to_rgb8
+    from kuzushiji_tf.visualization import draw_page
+
+    with Image.open(io.BytesIO(data)) as image:
+        pixels = to_rgb8(image)
+    # Drawn on the image the recogniser read, in its pixels (the output frame may be a larger IIIF canvas).
+    picture = draw_page(pixels, result["codes"], pred_boxes=result[OUT_BOXES], translation=translation)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def recognize_pages(serve, vocabulary: list[tuple[str, str]], pages: Sequence[ScanPage], out_dir: str | Path, *,
+                    formats: Sequence[str] = DEFAULT_FORMATS, batch_size: int = 4, force: bool = False,
+                    visualize: bool = False, progress: bool = True, created: str | None = None,
+                    log: Callable[[str], None] = lambda line: None) -> list[dict]:
+    """Writes every page's files in `formats` (format names of `kuzushiji_tf.formats.FORMATS`; "json" is
+    added when "tei" is asked for), OUT/<page name>.png with `visualize`, tei.xml when asked for, and
+    summary.csv; returns the summary rows (status `ok`, `skipped` = complete from an earlier run, or
+    `failed` with the error). `created` (UTC xsd:dateTime, default now) is one time for the whole run."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    formats = with_records(formats)
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown output format(s) {unknown}; known: {', '.join(FORMATS)}")
+    created = created or utc_now()
     translation = dict(vocabulary)
-
-    def complete(scan: Scan) -> bool:
-        files = scan.outputs(out_dir)
-        return files["json"].is_file() and files["txt"].is_file() and (not visualize or files["png"].is_file())
+    number = {page.name: k for k, page in enumerate(pages, start=1)}  # page_number: position in the run
+    files = {page.name: page_files(page, out_dir, formats, visualize) for page in pages}
 
     rows: dict[str, dict] = {}
-    todo = [scan for scan in scans if force or not complete(scan)]
-    pending = {scan.name for scan in todo}
-    for scan in scans:
-        if scan.name not in pending:
-            record = json.loads(scan.outputs(out_dir)["json"].read_text(encoding="utf-8"))
-            rows[scan.name] = {**_summary_row(scan.name, record), "status": "skipped"}
-    if len(todo) < len(scans):
-        log(f"{len(scans) - len(todo)} page(s) already done in {out_dir} (--force redoes them)")
-    by_path = {scan.path: scan for scan in todo}
-    for found in recognize_files(serve, [scan.path for scan in todo], batch_size=batch_size, progress=progress,
-                                 load=lambda path: encode_for_recognizer(path, max_pixels)):
-        scan = by_path[found.path]
+    todo = []
+    for page in pages:
+        if force or not complete(files[page.name]):
+            todo.append(page)
+            continue
+        record = read_record(files[page.name]["json"]) if "json" in formats else None
+        rows[page.name] = _summary_row(page.name, record, "skipped")
+    if len(todo) < len(pages):
+        log(f"{len(pages) - len(todo)} page(s) already done in {out_dir} (--force redoes them)")
+    for page in todo:
+        if page.note:
+            log(page.note)
+
+    loader = _Loader(keep_bytes=visualize)
+    for found in recognize_files(serve, todo, batch_size=batch_size, progress=progress, load=loader):
+        page = found.item
+        loaded_size, data = loader.take(page)
         if found.error:
-            rows[scan.name] = {"page": scan.name, "status": "failed", "characters": "", "columns": "",
-                               "mean_confidence": "", "error": found.error}
+            rows[page.name] = _failed_row(page, found.error)
             continue
         try:
-            info = inspect_image(scan.path, max_pixels=max_pixels, formats=None)
-            record = page_record(scan.name, found.result, translation, size=(info.width, info.height))
-            files = scan.outputs(out_dir)
-            if visualize:
-                from kuzushiji_tf.visualization import draw_page
+            # Boxes come back in the loaded image's pixels; the outputs use the page's frame (a IIIF canvas
+            # is fetched smaller than it is), so they are mapped before the reading order is built.
+            framed = {**found.result, OUT_BOXES: page.to_frame(found.result[OUT_BOXES], loaded_size)}
+            record = page_record(page.name, framed, translation, size=page.frame_size(loaded_size))
+            picture = _picture(data, found.result, translation) if visualize else None
+            write_page(files[page.name], record, page_source(page, record, number[page.name], created), picture)
+            rows[page.name] = _summary_row(page.name, record)
+        except (OSError, ValueError) as error:
+            rows[page.name] = _failed_row(page, f"{page.name}: {error}")
 
-                picture = draw_page(load_image(scan.path, max_pixels=max_pixels, formats=None), found.result["codes"],
-                                    pred_boxes=found.result["boxes"], translation=translation)
-                buffer = io.BytesIO()
-                picture.save(buffer, format="PNG")
-                write_atomic(files["png"], buffer.getvalue(), make_parents=True)
-            write_atomic(files["txt"], page_text(record), make_parents=True)
-            write_atomic(files["json"], json.dumps(record, ensure_ascii=False, indent=1), make_parents=True)
-            rows[scan.name] = _summary_row(scan.name, record)
-        except (OSError, ImageError) as error:
-            rows[scan.name] = {"page": scan.name, "status": "failed", "characters": "", "columns": "",
-                               "mean_confidence": "", "error": str(error)}
-    ordered = [rows[scan.name] for scan in scans]
+    ordered = [rows[page.name] for page in pages]
+    if "tei" in formats:
+        _write_run_tei(pages, ordered, files, out_dir, number, created, log)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(ordered)
     write_atomic(out_dir / SUMMARY, buffer.getvalue(), make_parents=True)
     return ordered
+
+
+def _write_run_tei(pages, rows, files, out_dir: Path, number: dict, created: str, log) -> None:
+    """tei.xml over every page that has its outputs (ok now or skipped), read back from the .json files."""
+    done = [page for page, row in zip(pages, rows) if row["status"] in ("ok", "skipped")]
+    path = out_dir / FORMATS["tei"].file_name()
+    if not done:
+        log(f"no page was recognised: {path} not written")
+        return
+    pairs = []
+    for page in done:
+        record = read_record(files[page.name]["json"])
+        pairs.append((record, page_source(page, record, number[page.name], created)))
+    if write_tei(path, pairs, created, new_pages=any(row["status"] == "ok" for row in rows)):
+        log(f"{path}: {len(done)} page(s)")
