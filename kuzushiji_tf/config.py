@@ -15,6 +15,7 @@ class DetectorConfig:
     score_threshold: float = 0.3  # REFERENCE: submission threshold on the detector's score
     nms_iou: float = 0.5  # REFERENCE: NMS at IoU 0.5
     max_detections: int = 1200  # Kaggle's cap per page
+    pseudo_ratio: float = 0.5  # with --pseudo: pseudo-labelled pages per training page
 
 
 @dataclass(frozen=True)

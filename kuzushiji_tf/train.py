@@ -24,10 +24,11 @@ MODEL_CONFIGS = {"detector": DetectorConfig, "classifier": ClassifierConfig}
 # Flags of one task only (dest names); the other task refuses them rather than ignore them.
 TASK_FLAGS = {
     "detector": ("backbone", "eval_short_side", "head_channels", "score_threshold"),
-    "classifier": ("crops_per_epoch", "init", "pseudo", "pseudo_ratio", "alpha", "minimalistic", "dropout"),
+    "classifier": ("crops_per_epoch", "alpha", "minimalistic", "dropout"),
 }
-# Model fields a fine-tune (--init) takes from the saved classifier's config.json unless given as flags.
-INIT_MODEL_FIELDS = ("input_size", "alpha", "minimalistic", "dropout")
+# Model fields a fine-tune (--init) takes from the saved model's config.json unless given as flags.
+INIT_MODEL_FIELDS = {"classifier": ("input_size", "alpha", "minimalistic", "dropout"),
+                     "detector": ("backbone", "input_size", "head_channels", "eval_short_side")}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,13 +63,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     detector.add_argument("--eval-short-side", type=int)
     detector.add_argument("--head-channels", type=int)
     detector.add_argument("--score-threshold", type=float)
+    p.add_argument("--init", help="start from a saved model of the same task: its model.keras or its --out folder")
+    p.add_argument("--pseudo", nargs="+", metavar="DIR",
+                   help="folder(s) of pseudo-labelled records mixed into training, pooled: crops for the classifier "
+                        "(synthetic test pages, real scans), pages for the detector (real scans, "
+                        "tools/pseudo_label.py --images)")
+    p.add_argument("--pseudo-ratio", type=float, help="pseudo crops per training crop, or pages per page (0.5)")
     classifier = p.add_argument_group("classifier")
     classifier.add_argument("--crops-per-epoch", type=int, help="training crops sampled per epoch (20000)")
-    classifier.add_argument("--init", help="start from a saved classifier: its model.keras or its --out folder")
-    classifier.add_argument("--pseudo", nargs="+", metavar="DIR",
-                            help="folder(s) of pseudo-labelled crop records mixed into training, pooled "
-                                 "(e.g. those of synthetic test pages and of real scans)")
-    classifier.add_argument("--pseudo-ratio", type=float, help="pseudo crops per training crop (0.5)")
     classifier.add_argument("--alpha", type=float, help="MobileNetV3Small width multiplier (1.0)")
     classifier.add_argument("--minimalistic", action=argparse.BooleanOptionalAction)
     classifier.add_argument("--dropout", type=float)
@@ -77,7 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         given = [name for name in names if getattr(args, name) is not None]
         if task != args.task and given:
             p.error(f"--{given[0].replace('_', '-')} is a {task} flag; received it with --task {args.task}")
-    if args.task == "classifier" and args.pseudo_ratio is not None and args.pseudo is None:
+    if args.pseudo_ratio is not None and args.pseudo is None:
         p.error("--pseudo-ratio sets how many --pseudo crops are mixed in; received it without --pseudo")
     return args
 
@@ -86,16 +88,16 @@ def _given(args, names) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
-def _init_model_fields(init: str) -> dict:
-    """Model fields from the config.json beside a saved classifier, so a fine-tune rebuilds the same net."""
+def _init_model_fields(init: str, task: str = "classifier") -> dict:
+    """Model fields from the config.json beside a saved model, so a fine-tune rebuilds the same net."""
     folder = Path(init) if Path(init).is_dir() else Path(init).parent
     path = folder / "config.json"
     if not path.is_file():
         return {}
     saved = json.loads(path.read_text())
-    if saved.get("task") != "classifier":
-        raise ValueError(f"--init {init}: {path} is a {saved.get('task')!r} run, not a classifier")
-    return {name: saved["model"][name] for name in INIT_MODEL_FIELDS if name in saved.get("model", {})}
+    if saved.get("task") != task:
+        raise ValueError(f"--init {init}: {path} is a {saved.get('task')!r} run, not a {task}")
+    return {name: saved["model"][name] for name in INIT_MODEL_FIELDS[task] if name in saved.get("model", {})}
 
 
 def configs_from_args(args) -> tuple[DetectorConfig | ClassifierConfig, TrainConfig]:
@@ -103,10 +105,11 @@ def configs_from_args(args) -> tuple[DetectorConfig | ClassifierConfig, TrainCon
     model_fields = {f.name for f in dataclasses.fields(model_cls)}
     train = TRAIN_DEFAULTS[args.task]
     model = model_cls()
-    if args.task == "classifier" and args.init is not None:
-        model = dataclasses.replace(model, **_init_model_fields(args.init))
-        train = dataclasses.replace(train, lr=model.fine_tune_lr, epochs=model.fine_tune_epochs,
-                                    lr_drops=model.fine_tune_lr_drops)
+    if args.init is not None:
+        model = dataclasses.replace(model, **_init_model_fields(args.init, args.task))
+        if args.task == "classifier":
+            train = dataclasses.replace(train, lr=model.fine_tune_lr, epochs=model.fine_tune_epochs,
+                                        lr_drops=model.fine_tune_lr_drops)
     model = dataclasses.replace(model, **_given(args, model_fields))
     overrides = _given(args, [f.name for f in dataclasses.fields(TrainConfig)])
     if "lr_drops" in overrides:
@@ -124,7 +127,7 @@ def run(args) -> dict:
     model_config, train = configs_from_args(args)
     strategy = strategies.make_strategy(train.strategy)  # first: multi-worker must configure the runtime
     policy = strategies.set_precision(train.mixed_precision)
-    options = {"init": args.init, "pseudo_dir": args.pseudo} if args.task == "classifier" else {}
+    options = {"init": args.init, "pseudo_dir": args.pseudo}
     task = TASKS[args.task](args.records, model_config, train, **options)
     steps_per_epoch = train.steps_per_epoch or max(1, task.examples_per_epoch // train.batch_size)
     out = Path(args.out)
@@ -138,8 +141,10 @@ def run(args) -> dict:
             shutil.copyfile(Path(args.records) / VOCABULARY, out / VOCABULARY)
             # One folder is written as a string, as before several could be given.
             pseudo = args.pseudo[0] if args.pseudo and len(args.pseudo) == 1 else args.pseudo
-            run_config.update(classes=task.num_classes, vocabulary=VOCABULARY, pseudo=pseudo,
-                              init=str(task.init_file) if task.init_file else None)
+            run_config.update(classes=task.num_classes, vocabulary=VOCABULARY)
+        else:
+            pseudo = args.pseudo
+        run_config.update(pseudo=pseudo, init=str(task.init_file) if task.init_file else None)
         (out / "config.json").write_text(json.dumps(run_config, indent=2))
     unit = "training pages" if args.task == "detector" else "crops"
     print(f"{args.task}: {task.examples_per_epoch} {unit} per epoch, {steps_per_epoch} steps/epoch x {train.epochs} "

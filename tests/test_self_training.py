@@ -19,9 +19,11 @@ from kuzushiji_tf.config import ClassifierConfig, TrainConfig
 from kuzushiji_tf.data import classifier_input as ci
 from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.records import RecordOptions, build_records
+from kuzushiji_tf.data.detector_input import detector_dataset
 from kuzushiji_tf.engine.tasks import ClassifierTask, DetectorTask
 from kuzushiji_tf.inference.pseudo_labels import cap_per_class
 from kuzushiji_tf.real_test_set import RealTestSetError
+from kuzushiji_tf.structures import MASK
 
 _spec = importlib.util.spec_from_file_location("tools_pseudo_label_images", REPO / "tools" / "pseudo_label.py")
 pseudo_tool = importlib.util.module_from_spec(_spec)
@@ -99,6 +101,18 @@ def test_images_become_crop_records_of_the_real_pages_and_the_corrupt_file_is_sk
                                                      seed=0, extra_records=out, extra_weight=1.0, num_classes=3)))
     assert batch[ci.CROPS].shape == (8, 32, 32, 3) and targets[ci.LABEL].shape == (8,)
 
+    # The same scans as page records with every confident box, for the detector's self-training.
+    assert [e["file"] for e in manifest["page_shards"]] == ["pages-train-00000-of-00002.tfrecord",
+                                                            "pages-train-00001-of-00002.tfrecord"]
+    stored = {p["image_id"].numpy().decode(): p for p in pipeline.read_pages(out, None)}
+    assert set(stored) == set(REAL_IDS)
+    page = stored["200010454_00005_1"]
+    assert page["image"].shape == (530, 400, 3) and len(page["boxes"]) == pages["200010454_00005_1"]["page_boxes"] > 0
+    assert len(page["boxes"]) >= pages["200010454_00005_1"]["crops"]  # every confident box, not only the kept crops
+    images, targets = next(iter(detector_dataset(records, "train", training=True, batch_size=2, input_size=64, seed=0,
+                                                 extra_records=out, extra_weight=1e6)))
+    assert images.shape == (2, 64, 64, 3) and float(tf.reduce_sum(targets[MASK])) > 0
+
 
 def test_max_per_class_keeps_the_most_probable_of_each_class(setup, everything, tmp_path):
     _, uncapped = everything
@@ -115,7 +129,8 @@ def test_max_per_class_keeps_the_most_probable_of_each_class(setup, everything, 
 
     # A rerun into the same folder with fewer shards leaves only its own shards; the records folder is refused.
     assert label_scans(setup, out, "--max-per-class", "2", "--shards", "1") == 0
-    assert [p.name for p in out.glob("*.tfrecord")] == ["crops-train-00000-of-00001.tfrecord"]
+    assert sorted(p.name for p in out.glob("*.tfrecord")) == ["crops-train-00000-of-00001.tfrecord",
+                                                              "pages-train-00000-of-00001.tfrecord"]
     assert len(list(pipeline.read_crops(out, "train"))) == json.loads((out / "manifest.json").read_text())["crops"]
     assert label_scans(setup, setup[0]) == 2
 
@@ -224,3 +239,36 @@ def test_fine_tune_cli_mixes_two_pseudo_folders(tiny_split_records, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["pseudo"] == [str(synthetic), str(real)]
     assert json.loads((out / "history.json").read_text())[0]["step"] == 3  # (8 + 4 pseudo) / 4
+
+
+def test_detector_self_trains_from_a_saved_detector_on_pseudo_labelled_pages(setup, everything, tiny_split_records, tmp_path):
+    """--init loads a saved detector's weights; --pseudo mixes in the pages of real scans; pages of the real
+    test set are refused."""
+    import keras
+
+    from kuzushiji_tf.config import DetectorConfig
+    from kuzushiji_tf.models.centernet import build_centernet
+
+    out, _ = everything
+    config = DetectorConfig(backbone="resnet_tiny", head_channels=16, input_size=64)
+    saved = build_centernet("resnet_tiny", head_channels=16)
+    saved(np.zeros((1, 64, 64, 3), np.float32))
+    saved.save(tmp_path / "det.keras")
+    task = DetectorTask(str(tiny_split_records), config, TrainConfig(), init=str(tmp_path / "det.keras"), pseudo_dir=str(out))
+    model = task.build_model()
+    for mine, theirs in zip(model.weights, saved.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+    with pytest.raises(ValueError, match="do not fit a detector"):
+        DetectorTask(str(tiny_split_records), DetectorConfig(backbone="resnet18"), TrainConfig(),
+                     init=str(tmp_path / "det.keras")).build_model()
+
+    leaked = tmp_path / "leaked"
+    leaked.mkdir()
+    with tf.io.TFRecordWriter(str(leaked / "pages-train-00000-of-00001.tfrecord")) as writer:
+        writer.write(schema.encode_page(image_jpeg=cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes(),
+                                        image_id=LABELLED[0].stem, book="100241706", original_size=(8, 8),
+                                        stored_size=(8, 8), scale=(1.0, 1.0), boxes=np.zeros((0, 4)), labels=[], codes=[]))
+    with pytest.raises(RealTestSetError, match=f"holds the real test page {LABELLED[0].stem}"):
+        DetectorTask(str(tiny_split_records), config, TrainConfig(), pseudo_dir=[str(out), str(leaked)])
+    with pytest.raises(FileNotFoundError, match="pages-\\* shard"):
+        DetectorTask(str(tiny_split_records), config, TrainConfig(), pseudo_dir=str(write_crops(tmp_path / "crops", [0], "x_1", 9)))

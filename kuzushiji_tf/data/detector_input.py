@@ -25,6 +25,7 @@ SIZE_MULTIPLE = 32  # the backbone's coarsest stride: every input side must divi
 DEFAULT_TRAIN_MAX_CHARS = 512
 DEFAULT_EVAL_MAX_CHARS = 1200
 DEFAULT_SHUFFLE_BUFFER = 256  # serialized pages (~0.3 MB each): decoding happens after the shuffle
+DEFAULT_EXTRA_WEIGHT = 0.5  # pseudo-labelled pages per training page, as the classifier's pseudo crops
 
 
 def crop_page(example: dict, window: tf.Tensor) -> dict:
@@ -95,7 +96,8 @@ def detector_dataset(records_dir: str | Path, split: str, *, training: bool, bat
                      max_chars: int | None = None, stride: int = DEFAULT_STRIDE, seed: int | None = None,
                      input_context: tf.distribute.InputContext | None = None,
                      num_parallel_calls: int | None = None, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
-                     include_meta: bool = False) -> tf.data.Dataset:
+                     include_meta: bool = False, extra_records=None,
+                     extra_weight: float = DEFAULT_EXTRA_WEIGHT) -> tf.data.Dataset:
     """Batches of (image float32 [B, H, W, 3] 0..255, targets {HEATMAP [B, Ho, Wo, 1], SIZE, OFFSET
     [B, max_chars, 2], INDICES, MASK [B, max_chars]}) from page records.
 
@@ -113,6 +115,9 @@ def detector_dataset(records_dir: str | Path, split: str, *, training: bool, bat
         num_parallel_calls: map parallelism (None -> AUTOTUNE; benchmarks pin it).
         include_meta: also yield meta {image_id string [B]; eval only: scale float32 [B, 2] original ->
             input pixels (y, x), boxes float32 [B, N, 4] input pixels}, for evaluation in scan pixels.
+        extra_records: training only: a folder (or list of folders) of page shards of any split, e.g. real
+            scans pseudo-labelled by `tools/pseudo_label.py --images`; each page comes from them with
+            probability extra_weight / (1 + extra_weight), the folders pooled.
     """
     for name, value in (("input_size", input_size), ("eval_short_side", eval_short_side)):
         if value < SIZE_MULTIPLE or value % SIZE_MULTIPLE:
@@ -133,6 +138,14 @@ def detector_dataset(records_dir: str | Path, split: str, *, training: bool, bat
                                       repeat=training, num_parallel_reads=num_parallel_calls)
     if training:
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if extra_records and extra_weight > 0:
+            folders = [extra_records] if isinstance(extra_records, (str, Path)) else list(extra_records)
+            extra_files = [f for folder in folders for f in pipeline.list_shards(folder, "pages", None, min_shards=workers)]
+            extra = pipeline.record_dataset(extra_files, input_context=input_context, shuffle_files=True, seed=seed,
+                                            repeat=True, num_parallel_reads=num_parallel_calls)
+            extra = extra.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            records = tf.data.Dataset.sample_from_datasets([records, extra], weights=[1.0, float(extra_weight)],
+                                                           seed=seed)
         seeds = tf.data.Dataset.random(seed=seed).batch(2)  # one int64 [2] seed per example
         output_size = (input_size // stride, input_size // stride)
 

@@ -49,6 +49,17 @@ def check_crops_not_test_pages(folder: str | Path, what: str) -> None:
         assert_no_test_ids(set(batch.numpy().tolist()), folder, what)
 
 
+def check_pages_not_test_pages(folder: str | Path, what: str) -> None:
+    """Refuses (RealTestSetError) a folder of page shards whose manifest names the real test set as its
+    source or whose pages are real test pages, by their image ids."""
+    assert_not_test_records(folder, what)
+    files = pipeline.list_shards(folder, "pages", None)
+    ids = tf.data.TFRecordDataset(files).batch(256).map(
+        lambda records: tf.io.parse_example(records, {schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string)})[schema.IMAGE_ID])
+    for batch in ids:
+        assert_no_test_ids(set(batch.numpy().tolist()), folder, what)
+
+
 def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
     """SGD Nesterov (or AdamW) with the recipe's step schedule: lr x `lr_drop_factor` at each `lr_drops`."""
     boundaries = [max(1, int(total_steps * f)) for f in train.lr_drops]
@@ -69,13 +80,24 @@ def input_seed(seed: int, input_context: tf.distribute.InputContext, start_step:
 
 
 class DetectorTask:
-    """CenterNet on page records: random 416 crops to train, whole pages at short side 832 to validate."""
+    """CenterNet on page records: random 416 crops to train, whole pages at short side 832 to validate.
 
-    def __init__(self, records_dir: str, model_config: DetectorConfig, train_config: TrainConfig):
+    `init` starts from a saved detector's weights (a checkpoint in the output folder still wins);
+    `pseudo_dir` (one folder or several, pooled) mixes in pseudo-labelled pages, e.g. real scans labelled
+    by the detector itself (self-training), `pseudo_ratio` of them per training page. Neither the records
+    nor a pseudo-label folder may hold the real test set.
+    """
+
+    def __init__(self, records_dir: str, model_config: DetectorConfig, train_config: TrainConfig, *,
+                 init: str | None = None, pseudo_dir: str | list[str] | tuple[str, ...] | None = None):
         self.records_dir = records_dir
         self.config = model_config
         self.train_config = train_config
         self.manifest = read_training_manifest(records_dir)
+        self.init_file = resolve_model_file(init) if init else None
+        self.pseudo_dirs = [pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else list(pseudo_dir or [])
+        for folder in self.pseudo_dirs:
+            check_pages_not_test_pages(folder, "--pseudo")
 
     @property
     def train_pages(self) -> int:
@@ -87,14 +109,24 @@ class DetectorTask:
 
     def build_model(self) -> keras.Model:
         keras.utils.set_random_seed(self.train_config.seed)
-        return build_centernet(self.config.backbone, head_channels=self.config.head_channels)
+        model = build_centernet(self.config.backbone, head_channels=self.config.head_channels)
+        if self.init_file is not None:
+            model(np.zeros((1, 64, 64, 3), np.float32))  # build the variables before loading
+            try:
+                model.load_weights(str(self.init_file))
+            except ValueError as error:
+                raise ValueError(f"--init {self.init_file}: its weights do not fit a detector with backbone="
+                                 f"{self.config.backbone}, head_channels={self.config.head_channels} "
+                                 f"({str(error).splitlines()[0]})") from error
+        return model
 
     def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
         return detector_dataset(
             self.records_dir, "train", training=True,
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
             input_size=self.config.input_size, max_chars=self.config.max_chars,
-            seed=input_seed(self.train_config.seed, input_context, start_step), input_context=input_context)
+            seed=input_seed(self.train_config.seed, input_context, start_step), input_context=input_context,
+            extra_records=self.pseudo_dirs or None, extra_weight=self.config.pseudo_ratio)
 
     def model_inputs(self, inputs):
         return inputs  # the input pipeline sends the finished views

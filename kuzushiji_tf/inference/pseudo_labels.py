@@ -35,9 +35,9 @@ from kuzushiji_tf.data.record_images import prepare_page
 from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, ShardWriter, read_vocabulary
 from kuzushiji_tf.evaluation import evaluate
 from kuzushiji_tf.inference.page_recognizer import PageRecognizer, RecognizerOptions, crop_characters
-from kuzushiji_tf.kaggle.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.progress import Progress
 from kuzushiji_tf.real_test_set import assert_no_test_ids, assert_not_test_page
+from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import book_of
 
 CROP_JPEG_QUALITY = 95  # as the record builder's crops
@@ -46,6 +46,8 @@ IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "TIFF")  # Pillow's names; MPO is how Pil
 DEFAULT_MAX_PER_CLASS = 200  # --images: no class takes more than 200 crops
 HISTOGRAM_BINS = 10  # class probabilities in steps of 0.1
 CANDIDATES = "candidates.tfrecord.tmp"  # every confident crop, before the per-class cap
+# Real scans are also written as page records with every box the detector is confident of, for the
+# detector's self-training (`train --task detector --pseudo`), sharded as the crops are.
 
 
 @dataclass(frozen=True)
@@ -102,13 +104,19 @@ def class_statistics(class_ids: np.ndarray, probs: np.ndarray, vocabulary: list[
     }
 
 
-def label_page(recognizer: PageRecognizer, image: tf.Tensor, options: PseudoLabelOptions):
-    """(boxes float32 [k, 4] page pixels, class ids int32 [k], det scores [k], class probs [k]) kept."""
+def label_page(recognizer: PageRecognizer, image: tf.Tensor, options: PseudoLabelOptions, *,
+               with_detections: bool = False):
+    """(boxes float32 [k, 4] page pixels, class ids int32 [k], det scores [k], class probs [k]) kept; with
+    `with_detections` also every box the detector is confident of (det score >= det_threshold) whatever
+    its class probability, float32 [m, 4], for the detector's pseudo-labelled pages."""
     boxes, det_scores = recognizer.detect(image)
     probs = recognizer.classify(image, boxes).numpy() if len(boxes) else np.zeros((0, 1), np.float32)
     class_ids, class_probs = probs.argmax(axis=1).astype(np.int32), probs.max(axis=1, initial=0.0)
     keep = confident(det_scores.numpy(), class_probs, options.det_threshold, options.cls_threshold)
-    return boxes.numpy()[keep], class_ids[keep], det_scores.numpy()[keep], class_probs[keep]
+    kept = boxes.numpy()[keep], class_ids[keep], det_scores.numpy()[keep], class_probs[keep]
+    if not with_detections:
+        return kept
+    return (*kept, boxes.numpy()[det_scores.numpy() >= options.det_threshold])
 
 
 def list_images(sources) -> list[Path]:
@@ -155,7 +163,7 @@ def _prepare_out_dir(out_dir: Path, records_dir: Path) -> list[str]:
         if old.get("kind") != "pseudo_labels":
             raise ValueError(f"--out {out_dir} already holds other records ({MANIFEST} of kind {old.get('kind')!r}); "
                              "choose another --out")
-        old_shards = [entry["file"] for entry in old.get("shards", [])]
+        old_shards = [entry["file"] for entry in old.get("shards", []) + old.get("page_shards", [])]
         manifest.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     return old_shards
@@ -304,6 +312,8 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
     recognizer = _recognizer(detector, classifier, codes, options)
     old_shards = _prepare_out_dir(out_dir, records_dir)
     writer = _Writer(out_dir, codes, crop_size, max(1, min(options.shards, len(paths))), old_shards)
+    page_names = [name.replace("crops-", "pages-", 1) for name in writer.names]
+    pages = ShardWriter(out_dir, page_names)
     skipped, page_files, labelled, start = [], [], [], time.perf_counter()
     try:
         with Progress(len(paths), "pages", label="pseudo-label ", enabled=progress) as bar:
@@ -320,18 +330,29 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
                     continue
                 image = tf.io.decode_jpeg(prepared.page_jpeg, channels=3)  # as schema.decode_page reads a page
                 scale = np.array([prepared.scale_y, prepared.scale_x], np.float32)
-                boxes, class_ids, _, class_probs = label_page(recognizer, image, options)
+                boxes, class_ids, _, class_probs, detected = label_page(recognizer, image, options,
+                                                                        with_detections=True)
                 writer.add_page(k, image_id, image, scale, boxes, class_ids, class_probs)
+                # The detector learns from every confident box, whatever the classifier thinks of it.
+                pages.write(k % len(page_names), schema.encode_page(
+                    image_jpeg=prepared.page_jpeg, image_id=image_id, book=book_of(image_id),
+                    original_size=(round(prepared.stored_width / prepared.scale_x),
+                                   round(prepared.stored_height / prepared.scale_y)),
+                    stored_size=(prepared.stored_width, prepared.stored_height),
+                    scale=(prepared.scale_x, prepared.scale_y), boxes=detected,
+                    labels=[0] * len(detected), codes=[""] * len(detected)))
                 labelled.append(k)
                 page_files.append({"image_id": image_id, "file": str(path),
                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                                    "original_size": [round(prepared.stored_width / prepared.scale_x),
                                                      round(prepared.stored_height / prepared.scale_y)],
                                    "stored_size": [prepared.stored_width, prepared.stored_height],
-                                   "candidates": len(boxes)})
+                                   "candidates": len(boxes), "page_boxes": len(detected)})
         files, keep = writer.commit(options.max_per_class)
+        page_shards = [{"file": name, **info} for name, info in pages.commit().items()]
     except BaseException:
         writer.abort()
+        pages.abort()
         raise
     kept_per_page = np.bincount(np.array(writer.pages, np.int64)[keep], minlength=len(paths))
     for k, entry in zip(labelled, page_files):
@@ -343,7 +364,8 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
         "max_pixels": max_pixels, "pages": len(paths), "pages_labelled": len(page_files),
         **writer.summary(keep, vocabulary, options.max_per_class),
         "seconds": round(time.perf_counter() - start, 2),
-        "skipped": skipped, "page_files": page_files, "shards": files,
+        "skipped": skipped, "page_files": page_files, "shards": files, "page_shards": page_shards,
+        "splits": {"train": {"pages": len(page_files)}},
     }
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
     return manifest
