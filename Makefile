@@ -35,7 +35,7 @@ fonts:
 	fi
 
 test: venv fonts
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 demo: venv fonts
 	$(PY) -m kuzushiji_tf.demo --out $(DEMO_DIR)

@@ -40,6 +40,7 @@ setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
-        "dev": ["pytest>=8", "tensorflow-serving-api==2.21.*"],
+        # pytest-xdist runs the suite on both cores of a CI machine (22 -> ~15 min measured; docs/benchmarks.md).
+        "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*"],
     },
 )

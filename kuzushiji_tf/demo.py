@@ -37,15 +37,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--books", type=int, default=12, help="synthetic books (default %(default)s)")
     p.add_argument("--page-height", type=int, default=2000, help="synthetic page height in pixels")
     p.add_argument("--detector-backbone", default="resnet18", help="`resnet_tiny` makes a smoke run")
-    p.add_argument("--detector-steps", type=int, default=300, help="detector training steps")
+    p.add_argument("--detector-steps", type=int, default=100, help="detector training steps")
     p.add_argument("--detector-batch", type=int, default=8)
     p.add_argument("--detector-input", type=int, default=256,
                    help="training crop side; the inference short side keeps the recipe's ratio (2x)")
-    p.add_argument("--classifier-epochs", type=int, default=20)
+    p.add_argument("--classifier-epochs", type=int, default=7)
     p.add_argument("--classifier-crops", type=int, default=8000, help="crops per classifier epoch")
     p.add_argument("--classifier-input", type=int, default=64)
     p.add_argument("--classifier-batch", type=int, default=64)
-    p.add_argument("--finetune-epochs", type=int, default=2)
+    p.add_argument("--finetune-epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="processes, default one per core")
     p.add_argument("--models-dir", default=DEFAULT_MODELS_DIR,
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
                             "--out", str(det), "--epochs", "3", "--steps-per-epoch", str(steps_per_epoch), "--backbone", args.detector_backbone,
                             "--batch-size", str(args.detector_batch), "--input-size", str(args.detector_input),
                             "--eval-short-side", str(args.detector_input * 2), "--optimizer", "adamw",
-                            "--lr", "1e-3", "--eval-every", "3", "--log-every-steps", "50", "--seed", str(args.seed)])
+                            "--lr", "1e-3", "--lr-drops", "0.8", "--eval-every", "3", "--log-every-steps", "50", "--seed", str(args.seed)])
     h = _history(det)
     stages.add("detector", f"val detection F1 {h.get('val_det_f1', float('nan')):.3f} ({3 * steps_per_epoch} steps)")
 
