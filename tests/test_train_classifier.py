@@ -134,5 +134,11 @@ def test_flags_of_the_other_task_are_refused(tmp_path, capsys):
         assert error.value.code == 2
     err = capsys.readouterr().err
     assert "--backbone is a detector flag" in err and "without --pseudo" in err
-    with pytest.raises(SystemExit):
-        train.parse_args(["--task", "detector", "--records", "r", "--out", "o", "--init", "m.keras"])
+    for flags in (["--alpha", "0.5"], ["--pseudo-ratio", "1.0"]):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--task", "detector", "--records", "r", "--out", "o", *flags])
+    err = capsys.readouterr().err
+    assert "--alpha is a classifier flag" in err and "without --pseudo" in err
+    # Fine-tuning and self-training flags serve both tasks.
+    args = train.parse_args(["--task", "detector", "--records", "r", "--out", "o", "--init", "m.keras", "--pseudo", "p"])
+    assert args.init == "m.keras" and args.pseudo == ["p"]

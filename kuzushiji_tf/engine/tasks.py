@@ -38,26 +38,25 @@ def read_training_manifest(records_dir: str | Path) -> dict:
     return manifest
 
 
-def check_crops_not_test_pages(folder: str | Path, what: str) -> None:
-    """Refuses (RealTestSetError) a folder of crop shards (any split) whose manifest names the real test set
-    as its source or whose crops come from a real test page, by the crops' image ids."""
+def check_not_test_pages(folder: str | Path, what: str, kind: str = "crops") -> None:
+    """Refuses (RealTestSetError) a folder of crop or page shards (`kind`, any split) whose manifest names
+    the real test set as its source or whose records come from a real test page, by their image ids."""
     assert_not_test_records(folder, what)
-    files = pipeline.list_shards(folder, "crops", None)
-    ids = tf.data.TFRecordDataset(files).batch(4096).map(
-        lambda records: tf.io.parse_example(records, {schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string)})[schema.IMAGE_ID])
-    for batch in ids:
-        assert_no_test_ids(set(batch.numpy().tolist()), folder, what)
-
-
-def check_pages_not_test_pages(folder: str | Path, what: str) -> None:
-    """Refuses (RealTestSetError) a folder of page shards whose manifest names the real test set as its
-    source or whose pages are real test pages, by their image ids."""
-    assert_not_test_records(folder, what)
-    files = pipeline.list_shards(folder, "pages", None)
+    files = pipeline.list_shards(folder, kind, None)
     ids = tf.data.TFRecordDataset(files).batch(256).map(
         lambda records: tf.io.parse_example(records, {schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string)})[schema.IMAGE_ID])
     for batch in ids:
         assert_no_test_ids(set(batch.numpy().tolist()), folder, what)
+
+
+def load_init_weights(model: keras.Model, init_file: Path, described: str) -> keras.Model:
+    """`model` with the weights of a saved model (--init); `described` names the architecture in the error."""
+    try:
+        model.load_weights(str(init_file))
+    except ValueError as error:
+        raise ValueError(f"--init {init_file}: its weights do not fit a {described} "
+                         f"({str(error).splitlines()[0]})") from error
+    return model
 
 
 def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
@@ -97,7 +96,7 @@ class DetectorTask:
         self.init_file = resolve_model_file(init) if init else None
         self.pseudo_dirs = [pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else list(pseudo_dir or [])
         for folder in self.pseudo_dirs:
-            check_pages_not_test_pages(folder, "--pseudo")
+            check_not_test_pages(folder, "--pseudo", "pages")
 
     @property
     def train_pages(self) -> int:
@@ -112,12 +111,8 @@ class DetectorTask:
         model = build_centernet(self.config.backbone, head_channels=self.config.head_channels)
         if self.init_file is not None:
             model(np.zeros((1, 64, 64, 3), np.float32))  # build the variables before loading
-            try:
-                model.load_weights(str(self.init_file))
-            except ValueError as error:
-                raise ValueError(f"--init {self.init_file}: its weights do not fit a detector with backbone="
-                                 f"{self.config.backbone}, head_channels={self.config.head_channels} "
-                                 f"({str(error).splitlines()[0]})") from error
+            load_init_weights(model, self.init_file, f"detector with backbone={self.config.backbone}, "
+                                                     f"head_channels={self.config.head_channels}")
         return model
 
     def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
@@ -206,7 +201,7 @@ class ClassifierTask:
         self.pseudo_dirs = [pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else list(pseudo_dir or [])
         for folder in self.pseudo_dirs:
             check_same_vocabulary(self.codes, Path(folder), "--pseudo")
-            check_crops_not_test_pages(folder, "--pseudo")
+            check_not_test_pages(folder, "--pseudo")
         self._train_classes = None
         self._predict = (None, None)
         self.train_view = CropTrainView(model_config.input_size)
@@ -226,12 +221,8 @@ class ClassifierTask:
         model = build_classifier(self.num_classes, cfg.input_size, alpha=cfg.alpha, minimalistic=cfg.minimalistic,
                                  dropout=cfg.dropout)
         if self.init_file is not None:
-            try:
-                model.load_weights(str(self.init_file))
-            except ValueError as error:
-                raise ValueError(f"--init {self.init_file}: its weights do not fit a classifier with "
-                                 f"input_size={cfg.input_size}, alpha={cfg.alpha}, minimalistic={cfg.minimalistic} "
-                                 f"({str(error).splitlines()[0]})") from error
+            load_init_weights(model, self.init_file, f"classifier with input_size={cfg.input_size}, "
+                                                     f"alpha={cfg.alpha}, minimalistic={cfg.minimalistic}")
         return model
 
     def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
