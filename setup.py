@@ -40,7 +40,8 @@ setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
-        # pytest-xdist runs the suite on both cores of a CI machine (22 -> ~15 min measured; docs/benchmarks.md).
+        # pytest-xdist runs the suite on both cores of a CI machine (1,319 s on one process at the last CI, 697 s
+        # with -n 2 on the same 2 cores; docs/benchmarks.md).
         "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*"],
     },
 )
