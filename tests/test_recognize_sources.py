@@ -1,7 +1,7 @@
 """tools/recognize.py over the new inputs and formats, with a tiny exported recogniser: a 2-page PDF into
 every format (PAGE and ALTO valid against their schemas, each format holding the page's characters in the
 JSON's order, one TEI for the run), a IIIF manifest served on 127.0.0.1 (outputs in canvas coordinates,
-bad canvases failed rows), a rerun that rewrites nothing, and an unknown format as a usage error."""
+bad canvases (404, not an image, too slow) failed rows), a rerun that rewrites nothing, and an unknown format as a usage error."""
 from __future__ import annotations
 
 import csv
@@ -145,18 +145,19 @@ def test_rerun_rewrites_nothing_and_unknown_format_is_a_usage_error(pdf_run, mod
 def test_iiif_manifest_outputs_in_canvas_coordinates(server, model, tmp_path, capsys):
     # The tiny model's short side is 128: the 256 x 384 canvas is fetched at half its size.
     canvases = [v3_canvas(server.base, "page", {"ja": ["一オ"]}), v3_canvas(server.base, "missing", {"none": ["2"]}),
-                v3_canvas(server.base, "html", {"none": ["3"]})]
+                v3_canvas(server.base, "html", {"none": ["3"]}), v3_canvas(server.base, "slow", {"none": ["4"]})]
     url = serve_manifest(server, "/book/manifest.json",
                          {"id": f"{server.base}/book/manifest.json", "type": "Manifest", "items": canvases})
     out = tmp_path / "ocr"
     assert tool.main([url, "--out", str(out), "--model", str(model), "--formats", "iiif,page,tei",
-                      "--timeout", "5", "--retries", "0", "--quiet"]) == 1
+                      "--timeout", "2", "--retries", "0", "--quiet"]) == 1  # the slow canvas answers after 5 s
     assert "tei is built from the pages' .json files" in capsys.readouterr().out
     summary = _summary(out)
     assert {name: row["status"] for name, row in summary.items()} == {
-        "book/0001-一オ": "ok", "book/0002-2": "failed", "book/0003-3": "failed"}
+        "book/0001-一オ": "ok", "book/0002-2": "failed", "book/0003-3": "failed", "book/0004-4": "failed"}
     assert "HTTP 404" in summary["book/0002-2"]["error"] and "canvas/missing" in summary["book/0002-2"]["error"]
     assert "not an image" in summary["book/0003-3"]["error"]
+    assert "no answer within 2" in summary["book/0004-4"]["error"] and "canvas/slow" in summary["book/0004-4"]["error"]
     assert "/iiif/page/full/!128,192/0/default.jpg" in server.requests
 
     record = json.loads((out / "book" / "0001-一オ.json").read_text(encoding="utf-8"))
