@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from kuzushiji_tf.atomic_files import write_atomic
-from kuzushiji_tf.formats import FORMATS
+from kuzushiji_tf.formats import DEFAULT_FORMATS, FORMATS, parse_formats
 from kuzushiji_tf.formats.source import utc_now
 from kuzushiji_tf.inference.batch_recognition import recognize_files
 from kuzushiji_tf.inference.page_outputs import (complete, page_files, page_source, read_record, with_records,
@@ -29,7 +29,6 @@ from kuzushiji_tf.scans import ScanError, ScanPage, encoded_size
 
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("page", "status", "characters", "columns", "mean_confidence", "error")
-DEFAULT_FORMATS = ("txt", "json")
 
 
 class _Loader:
@@ -83,7 +82,8 @@ def _picture(data: bytes, result: dict, translation: dict) -> bytes:
 
 
 def recognize_pages(serve, vocabulary: list[tuple[str, str]], pages: Sequence[ScanPage], out_dir: str | Path, *,
-                    formats: Sequence[str] = DEFAULT_FORMATS, batch_size: int = 4, force: bool = False,
+                    formats: Sequence[str] = tuple(parse_formats(DEFAULT_FORMATS)), batch_size: int = 4,
+                    force: bool = False,
                     visualize: bool = False, progress: bool = True, created: str | None = None,
                     log: Callable[[str], None] = lambda line: None) -> list[dict]:
     """Writes every page's files in `formats` (format names of `kuzushiji_tf.formats.FORMATS`; "json" is
@@ -92,10 +92,7 @@ def recognize_pages(serve, vocabulary: list[tuple[str, str]], pages: Sequence[Sc
     `failed` with the error). `created` (UTC xsd:dateTime, default now) is one time for the whole run."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    formats = with_records(formats)
-    unknown = [name for name in formats if name not in FORMATS]
-    if unknown:
-        raise ValueError(f"unknown output format(s) {unknown}; known: {', '.join(FORMATS)}")
+    formats = with_records(parse_formats(",".join(formats)))  # the registry's own check of the names
     created = created or utc_now()
     translation = dict(vocabulary)
     number = {page.name: k for k, page in enumerate(pages, start=1)}  # page_number: position in the run
