@@ -95,8 +95,11 @@ def recognizer_folder(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise MeasureError(f"{path}: no such recogniser folder")
-    if not (path / "saved_model.pb").is_file():
-        raise MeasureError(f"{path}: no saved_model.pb (export a page recogniser with tools/export.py)")
+    from kuzushiji_tf.inference.page_model import is_page_model
+
+    if not is_page_model(path):
+        raise MeasureError(f"{path}: no saved_model.pb nor detector.onnx + classifier.onnx (export a page "
+                           f"recogniser with tools/export.py)")
     return path
 
 
@@ -249,10 +252,10 @@ def measure_detector(detector, pages: Sequence[Page], *, short_side: int = DEFAU
     return evaluate(truth_from_pages(pages), page_detection.as_submission(found)).detection
 
 
-def measure_recognizer(serve, pages: Sequence[Page], *, batch_size: int = 4, progress: bool = True) -> Evaluation:
-    """Kaggle (labelled) and detection-only scores of an exported page recogniser's serving function, by
-    the code `tools/make_submission.py` runs."""
-    return evaluate(truth_from_pages(pages), submission_points(serve, pages, batch_size=batch_size,
+def measure_recognizer(model, pages: Sequence[Page], *, batch_size: int = 4, progress: bool = True) -> Evaluation:
+    """Kaggle (labelled) and detection-only scores of an exported page recogniser (`page_model.PageModel`),
+    by the code `tools/make_submission.py` runs."""
+    return evaluate(truth_from_pages(pages), submission_points(model, pages, batch_size=batch_size,
                                                                progress=progress))
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import export_tiny_page_model
-from kuzushiji_tf.inference.export import load_recognizer
+from kuzushiji_tf.inference.page_model import load_page_model
 from kuzushiji_tf.inference.folder_recognition import recognize_pages
 from kuzushiji_tf.scans import open_scans
 
@@ -85,18 +85,19 @@ class Crash(Exception):
 
 
 def test_crash_mid_run_then_rerun_matches_a_clean_run(model, scans, tmp_path):
-    serve, vocabulary = load_recognizer(model)
+    serve = load_page_model(model)
+    vocabulary = serve.vocabulary
     good = [s for s in open_scans([str(scans)]) if not s.name.startswith(("book2/broken", "book2/empty"))]
     clean = tmp_path / "clean"
     recognize_pages(serve, vocabulary, good, clean, batch_size=1, progress=False)
 
     calls = []
 
-    def dying(**kwargs):
+    def dying(pages):
         calls.append(1)
         if len(calls) == 2:
             raise Crash("killed")
-        return serve(**kwargs)
+        return serve(pages)
 
     out = tmp_path / "resumed"
     with pytest.raises(Crash):
@@ -124,7 +125,7 @@ def test_usage_errors(model, tmp_path, capsys):
     assert "no JPEG, PNG, TIFF or PDF" in capsys.readouterr().err
     (tmp_path / "a.jpg").write_bytes(b"x")
     assert tool.main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "none")]) == 2
-    assert "no saved_model.pb" in capsys.readouterr().err
+    assert "neither a SavedModel (saved_model.pb) nor an ONNX export" in capsys.readouterr().err
 
 
 def test_sigkill_part_way_then_rerun_equals_an_uninterrupted_run(model, tmp_path):

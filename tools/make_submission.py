@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.inference.batch_recognition import submission_points
-    from kuzushiji_tf.inference.export import load_recognizer
+    from kuzushiji_tf.inference.page_model import load_page_model
     from kuzushiji_tf.kaggle.reader import DataError, read_test
     from kuzushiji_tf.kaggle.submission import SubmissionError, write_submission
 
@@ -35,9 +35,9 @@ def main(argv=None) -> int:
         pages = read_test(args.data_dir).pages
         if not pages:
             raise ValueError(f"{args.data_dir}: no test pages (sample_submission.csv or test_images/)")
-        serve, _ = load_recognizer(args.model)
+        model = load_page_model(args.model)
         start = time.perf_counter()
-        predictions = submission_points(serve, pages, batch_size=args.batch_size, progress=not args.quiet)
+        predictions = submission_points(model, pages, batch_size=args.batch_size, progress=not args.quiet)
         seconds = time.perf_counter() - start
         out = write_submission(args.out, predictions, expected_ids=[p.image_id for p in pages])
     except (FileNotFoundError, ValueError, DataError, SubmissionError) as error:

@@ -103,12 +103,12 @@ def main(argv=None) -> int:
             _say(f"detector: detection-only F1 {score.f1:.4f} in {seconds:.1f}s")
 
         if args.recognizer:
-            from kuzushiji_tf.inference.export import load_recognizer
+            from kuzushiji_tf.inference.page_model import load_page_model
 
             start = time.perf_counter()
-            serve, _ = load_recognizer(real.recognizer_folder(args.recognizer))
-            _say(f"recogniser: {len(pages)} pages ...")
-            result = real.measure_recognizer(serve, pages, progress=progress)
+            model = load_page_model(real.recognizer_folder(args.recognizer))
+            _say(f"recogniser ({model.backend}): {len(pages)} pages ...")
+            result = real.measure_recognizer(model, pages, progress=progress)
             seconds = time.perf_counter() - start
             figures["recognizer"] = {"model": str(args.recognizer),
                                      "options": real.recognizer_options(args.recognizer),

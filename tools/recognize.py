@@ -21,6 +21,8 @@ tei writes json too). A rerun skips pages whose files are all there, so a killed
 redoes them. A page that cannot be read is reported in summary.csv and the run goes on; the exit status
 is 1 when any page failed.
 
+--model is an exported page recogniser: a SavedModel (run by TensorFlow) or an ONNX export
+(`tools/export.py --format onnx`: run by ONNX Runtime, numpy and OpenCV, without importing TensorFlow).
 Without --model, the newest version in <--models-dir>/kuzushiji_page/ is used; --models-dir defaults to
 saved_models, relative to the current directory (where tools/export.py and `make demo` put it when run
 from the repository root).
@@ -28,14 +30,14 @@ from the repository root).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from kuzushiji_tf.inference.page_model import PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
+
 DEFAULT_MODELS_DIR = Path("saved_models")
-PAGE_MODEL = "kuzushiji_page"  # the page recogniser is <models dir>/kuzushiji_page/<version>
 DEFAULT_MODELS = DEFAULT_MODELS_DIR / PAGE_MODEL
 DEFAULT_SHORT_SIDE = 832  # when the model does not say its own (RecognizerOptions.short_side)
 
@@ -76,8 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--formats", type=_formats, default=DEFAULT_FORMATS,
                    help=f"comma-separated output formats ({', '.join(FORMATS)}) or 'all' (default %(default)s); "
                         "tei writes json too, since the run's TEI is built from the pages' .json files")
-    p.add_argument("--model", help=f"exported page recogniser (default: the newest version in "
-                                   f"<--models-dir>/{PAGE_MODEL})")
+    p.add_argument("--model", help=f"exported page recogniser, SavedModel or ONNX folder (default: the newest "
+                                   f"version in <--models-dir>/{PAGE_MODEL})")
     p.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR),
                    help="where to look for the page recogniser without --model (default %(default)s, relative to "
                         "the current directory)")
@@ -95,32 +97,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)  # a string default goes through `type` too: args.formats is always a list
 
 
-def newest_version(models: Path) -> Path:
-    versions = sorted((p for p in models.glob("*") if p.name.isdigit() and (p / "saved_model.pb").is_file()),
-                      key=lambda p: int(p.name))
-    if not versions:
-        raise FileNotFoundError(f"{models}: no exported page recogniser; pass --model or run tools/export.py")
-    return versions[-1]
-
-
 def model_short_side(model: Path) -> int:
     """The short side the recogniser resizes pages to (its export options): IIIF images are fetched at it."""
+    from kuzushiji_tf.inference.page_model import read_options_asset
+
     try:
-        return int(json.loads((model / "assets" / "recognizer.json").read_text())["short_side"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(read_options_asset(model)["short_side"])
+    except (KeyError, TypeError, ValueError):
         return DEFAULT_SHORT_SIDE
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     from kuzushiji_tf.formats import FORMATS
+    from kuzushiji_tf.inference.page_model import load_page_model, model_backend, newest_version
     from kuzushiji_tf.scans import open_scans
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
     try:
         model = Path(args.model) if args.model else newest_version(Path(args.models_dir) / PAGE_MODEL)
-        if not (model / "saved_model.pb").is_file():
-            raise FileNotFoundError(f"{model}: no saved_model.pb; export one with tools/export.py")
+        model_backend(model)  # a clear error for a folder with no export, before any scan is opened
         pages = open_scans(args.scans, dpi=args.dpi, short_side=model_short_side(model), timeout=args.timeout,
                            retries=args.retries, max_bytes=args.max_bytes)
         if not pages:
@@ -129,17 +125,16 @@ def main(argv=None) -> int:
         print(f"recognize: error: {error}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.inference.export import load_recognizer
     from kuzushiji_tf.inference.folder_recognition import SUMMARY, recognize_pages
     from kuzushiji_tf.inference.page_outputs import with_records
 
     formats = with_records(args.formats)
     if formats != args.formats:
         log("tei is built from the pages' .json files: writing json too")
-    log(f"{len(pages)} page(s), formats {','.join(formats)}, model {model}")
-    serve, vocabulary = load_recognizer(model)
+    recognizer = load_page_model(model)
+    log(f"{len(pages)} page(s), formats {','.join(formats)}, model {model} ({recognizer.backend})")
     start = time.perf_counter()
-    rows = recognize_pages(serve, vocabulary, pages, args.out, formats=formats, batch_size=args.batch_size,
+    rows = recognize_pages(recognizer, recognizer.vocabulary, pages, args.out, formats=formats, batch_size=args.batch_size,
                            force=args.force, visualize=args.visualize, progress=not args.quiet, log=log)
     seconds = time.perf_counter() - start
     done = [r for r in rows if r["status"] == "ok"]

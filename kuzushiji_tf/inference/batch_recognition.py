@@ -1,15 +1,14 @@
-"""Many pages through the exported page recogniser, a batch at a time, with bounded memory: only one
-batch of encoded pages is in memory. A page the graph refuses (corrupt, not an image, too large) is
-retried alone, so one bad page costs its own result, not its batch's."""
+"""Many pages through an exported page recogniser (`page_model.load_page_model`: the SavedModel or the
+ONNX export), a batch at a time, with bounded memory: only one batch of encoded pages is in memory. A
+page the recogniser refuses (corrupt, not an image, too large) is retried alone, so one bad page costs
+its own result, not its batch's. No TensorFlow here: the ONNX backend runs without it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import tensorflow as tf
-
-from kuzushiji_tf.inference.page_recognizer import CODES, OUT_BOXES, page_results, refusal_message
+from kuzushiji_tf.inference.page_model import CODES, OUT_BOXES, PageRefused, page_results
 from kuzushiji_tf.progress import Progress
 
 
@@ -36,10 +35,10 @@ def _read(item, load: Callable[[Any], bytes]) -> tuple[bytes | None, str | None]
         return None, str(error)
 
 
-def recognize_files(serve, items: Iterable, *, batch_size: int = 4, progress: bool = True,
+def recognize_files(model, items: Iterable, *, batch_size: int = 4, progress: bool = True,
                     label: str = "recognize ", load: Callable[[Any], bytes] = read_path) -> Iterator[PageResult]:
-    """Yields a `PageResult` per item, in order. `serve` is the SavedModel's serving_default function;
-    `load` turns an item (by default a file path) into the encoded bytes the graph takes (JPEG or PNG) or
+    """Yields a `PageResult` per item, in order. `model` is a `page_model.PageModel` (list of encoded
+    pages -> padded outputs, `PageRefused` for a refused page); `load` turns an item (by default a file path) into the encoded bytes the graph takes (JPEG or PNG) or
     raises OSError/ValueError. Items are loaded a batch at a time, just before their batch runs."""
     items = list(items)
     with Progress(len(items), "pages", label=label, enabled=progress) as bar:
@@ -50,22 +49,22 @@ def recognize_files(serve, items: Iterable, *, batch_size: int = 4, progress: bo
             results: dict[int, PageResult] = {i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch))
                                               if data[i][0] is None}
             try:
-                outputs = serve(images=tf.constant([data[i][0] for i in good])) if good else None
+                outputs = model([data[i][0] for i in good]) if good else None
                 for k, i in enumerate(good):
                     results[i] = PageResult(batch[i], result=page_results(outputs, k))
-            except tf.errors.InvalidArgumentError:
+            except PageRefused:
                 for i in good:  # find the refused page(s) by running each alone
                     try:
-                        results[i] = PageResult(batch[i], result=page_results(serve(images=tf.constant([data[i][0]]))))
-                    except tf.errors.InvalidArgumentError as error:
-                        results[i] = PageResult(batch[i], error=refusal_message(error.message))
+                        results[i] = PageResult(batch[i], result=page_results(model([data[i][0]])))
+                    except PageRefused as error:
+                        results[i] = PageResult(batch[i], error=str(error))
             del data  # the batch's bytes go before the next batch is read
             for i in range(len(batch)):
                 yield results[i]
             bar.update(len(batch))
 
 
-def submission_points(serve, pages: Iterable, *, batch_size: int = 4, progress: bool = True,
+def submission_points(model, pages: Iterable, *, batch_size: int = 4, progress: bool = True,
                       label: str = "recognize ") -> dict[str, list[tuple[str, float, float]]]:
     """`{image_id: [(code, x, y), ...]}` of Pages (with `image_path`) through the recogniser, in page order:
     each character's point is its box centre, as a Kaggle submission gives it. A page the recogniser
@@ -74,7 +73,7 @@ def submission_points(serve, pages: Iterable, *, batch_size: int = 4, progress: 
     pages = list(pages)
     points = {}
     # The generator first: zip then resumes it after the last page, so its progress bar reaches the end.
-    for found, page in zip(recognize_files(serve, [p.image_path for p in pages], batch_size=batch_size,
+    for found, page in zip(recognize_files(model, [p.image_path for p in pages], batch_size=batch_size,
                                            progress=progress, label=label), pages):
         if found.error:
             raise ValueError(f"{found.item}: {found.error}")

@@ -23,7 +23,7 @@ from kuzushiji_tf.formats.source import utc_now
 from kuzushiji_tf.inference.batch_recognition import recognize_files
 from kuzushiji_tf.inference.page_outputs import (complete, page_files, page_source, read_record, with_records,
                                                  write_page, write_tei)
-from kuzushiji_tf.inference.page_recognizer import OUT_BOXES
+from kuzushiji_tf.inference.page_model import OUT_BOXES
 from kuzushiji_tf.inference.page_text import page_record
 from kuzushiji_tf.scans import ScanError, ScanPage, encoded_size
 
@@ -81,12 +81,12 @@ def _picture(data: bytes, result: dict, translation: dict) -> bytes:
     return buffer.getvalue()
 
 
-def recognize_pages(serve, vocabulary: list[tuple[str, str]], pages: Sequence[ScanPage], out_dir: str | Path, *,
+def recognize_pages(model, vocabulary: list[tuple[str, str]], pages: Sequence[ScanPage], out_dir: str | Path, *,
                     formats: Sequence[str] = tuple(parse_formats(DEFAULT_FORMATS)), batch_size: int = 4,
                     force: bool = False,
                     visualize: bool = False, progress: bool = True, created: str | None = None,
                     log: Callable[[str], None] = lambda line: None) -> list[dict]:
-    """Writes every page's files in `formats` (format names of `kuzushiji_tf.formats.FORMATS`; "json" is
+    """Runs `model` (a `page_model.PageModel`) over `pages` and writes every page's files in `formats` (format names of `kuzushiji_tf.formats.FORMATS`; "json" is
     added when "tei" is asked for), OUT/<page name>.png with `visualize`, tei.xml when asked for, and
     summary.csv; returns the summary rows (status `ok`, `skipped` = complete from an earlier run, or
     `failed` with the error). `created` (UTC xsd:dateTime, default now) is one time for the whole run."""
@@ -113,7 +113,7 @@ def recognize_pages(serve, vocabulary: list[tuple[str, str]], pages: Sequence[Sc
             log(page.note)
 
     loader = _Loader(keep_bytes=visualize)
-    for found in recognize_files(serve, todo, batch_size=batch_size, progress=progress, load=loader):
+    for found in recognize_files(model, todo, batch_size=batch_size, progress=progress, load=loader):
         page = found.item
         loaded_size, data = loader.take(page)
         if found.error:

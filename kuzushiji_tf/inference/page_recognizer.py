@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from kuzushiji_tf.inference.detection import detect_scan
+# The output keys live with the backends' common interface, which imports no TensorFlow.
+from kuzushiji_tf.inference.page_model import (CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES,  # noqa: F401
+                                               OUT_BOXES, page_results)
 
 MAX_CHARS = 1200  # Kaggle's cap per page; outputs are padded to it
 INFERENCE_CROP_FACTOR = 1.2  # REFERENCE: inference crops are squares of 1.2 x the longer box side
@@ -23,9 +26,6 @@ CROP_OVERSAMPLE = 2
 JPEG_MAGIC = b"\xff\xd8"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-# Output keys of the serving signature, each padded to [B, max_chars] (boxes [B, max_chars, 4]).
-CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
-    "codepoints", "codes", "detection_scores", "class_probabilities", "boxes", "count")
 
 
 @dataclass(frozen=True)
@@ -202,11 +202,3 @@ def refusal_message(message: str) -> str:
     lines = [line.strip() for line in message.splitlines()
              if line.strip() and not line[:1].isspace() and not line.strip().startswith(noise)]
     return lines[-1] if lines else "invalid input"
-
-
-def page_results(outputs: dict, index: int = 0) -> dict:
-    """One page's valid entries as numpy: codes (str), codepoints, boxes [n, 4], scores, probabilities."""
-    n = int(outputs[COUNT][index])
-    return {CODES: [c.decode() if isinstance(c, bytes) else c for c in outputs[CODES][index][:n].numpy()],
-            CODEPOINTS: outputs[CODEPOINTS][index][:n].numpy(), OUT_BOXES: outputs[OUT_BOXES][index][:n].numpy(),
-            DET_SCORES: outputs[DET_SCORES][index][:n].numpy(), CLASS_PROBS: outputs[CLASS_PROBS][index][:n].numpy()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from kuzushiji_tf.formats.txt import page_text
-from kuzushiji_tf.inference.page_recognizer import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
+from kuzushiji_tf.inference.page_model import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
 from kuzushiji_tf.inference.reading_order import reading_layout
 from kuzushiji_tf.structures import code_to_char
 
@@ -14,7 +14,7 @@ __all__ = ["page_record", "page_text"]
 
 
 def page_record(name: str, result: dict, translation: Mapping[str, str], size: tuple[int, int] | None = None) -> dict:
-    """The JSON object of one page from `page_recognizer.page_results`' dict.
+    """The JSON object of one page from `page_model.page_results`' dict.
 
     Returns:
         {"image": name, ["width", "height",] "columns": [str per column, reading order],
