@@ -4,6 +4,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
+ONNX = ["onnxruntime>=1.20", "simplejpeg>=1.7", "tf2onnx>=1.16", "onnx>=1.16"]
 version = {}
 exec((ROOT / "kuzushiji_tf" / "__init__.py").read_text(), version)
 
@@ -40,8 +41,13 @@ setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]==2.21.*"],
+        # The page recogniser on ONNX Runtime (kuzushiji_tf/onnx_recognizer; tools/export.py --format onnx):
+        # onnxruntime (MIT) runs it; simplejpeg (MIT, bundles libjpeg-turbo) decodes JPEG with TensorFlow's DCT
+        # so pixels match the SavedModel's; tf2onnx and onnx (both Apache-2.0) write it. One extra: the
+        # package needs TensorFlow anyway, so a run-only extra would save nothing.
+        "onnx": ONNX,
         # pytest-xdist runs the suite on both cores of a CI machine (1,319 s on one process at the last CI, 697 s
         # with -n 2 on the same 2 cores; docs/benchmarks.md).
-        "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*"],
+        "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*", *ONNX],
     },
 )

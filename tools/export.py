@@ -1,9 +1,17 @@
 """Export the page recogniser (one SavedModel: encoded page in, characters out) and the detector and
-classifier on their own, in TF Serving's `name/<version>/` layout.
+classifier on their own, in TF Serving's `name/<version>/` layout; or, with --format onnx, the page
+recogniser as ONNX models for ONNX Runtime.
 
     python tools/export.py --detector saved_models/det --classifier saved_models/cls \
         --out saved_models/kuzushiji_page/1
 writes saved_models/kuzushiji_page/1, saved_models/kuzushiji_detector/1 and saved_models/kuzushiji_classifier/1.
+
+    python tools/export.py --format onnx --detector saved_models/det --classifier saved_models/cls \
+        --out saved_models/kuzushiji_page_onnx/1
+writes only saved_models/kuzushiji_page_onnx/1 (any name/<integer version>): detector.onnx, classifier.onnx
+and the same assets/ as the SavedModel (vocabulary.csv, recognizer.json) plus assets/onnx_runtime.json.
+`tools/recognize.py --model` runs it with ONNX Runtime, numpy and OpenCV, without importing TensorFlow
+(`kuzushiji_tf.onnx_recognizer`). The ONNX export needs the `onnx` extra: pip install -e .[onnx].
 """
 from __future__ import annotations
 
@@ -11,6 +19,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+FORMATS = ("savedmodel", "onnx")
+ONNX_EXTRA = "pip install -e .[onnx]"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -25,7 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--nms-iou", type=float, default=0.5)
     p.add_argument("--max-image-bytes", type=int, default=50_000_000)
     p.add_argument("--max-pixels", type=int, default=64_000_000)
-    p.add_argument("--no-parts", action="store_true", help="export only the page recogniser")
+    p.add_argument("--format", choices=FORMATS, default="savedmodel",
+                   help="savedmodel (TF Serving; default) or onnx (ONNX Runtime, the page recogniser only)")
+    p.add_argument("--no-parts", action="store_true", help="export only the page recogniser (always so with onnx)")
     return p.parse_args(argv)
 
 
@@ -37,10 +50,21 @@ def main(argv=None) -> int:
     from kuzushiji_tf.inference.page_recognizer import RecognizerOptions, num_classes
     from kuzushiji_tf.inference.saved_models import load_model, resolve_keras_file
 
+    export_onnx_recognizer = None
+    if args.format == "onnx":
+        try:
+            from kuzushiji_tf.onnx_recognizer.export import check_onnx_export_available, export_onnx_recognizer
+
+            check_onnx_export_available()
+        except ImportError as error:
+            message = str(error) if ONNX_EXTRA in str(error) else f"{error}; {ONNX_EXTRA}"
+            print(f"export: error: {message}", file=sys.stderr)
+            return 2
     try:
         out = check_version_dir(args.out)
-        parts = {} if args.no_parts else {name: check_version_dir(out.parent.parent / name / out.name)
-                                          for name in ("kuzushiji_detector", "kuzushiji_classifier")}
+        parts = {} if args.no_parts or args.format == "onnx" else {
+            name: check_version_dir(out.parent.parent / name / out.name)
+            for name in ("kuzushiji_detector", "kuzushiji_classifier")}
         vocabulary_dir = Path(args.vocabulary).parent if args.vocabulary else resolve_keras_file(args.classifier).parent
         vocabulary = read_vocabulary(vocabulary_dir)
         detector, classifier = load_model(args.detector), load_model(args.classifier)
@@ -51,7 +75,8 @@ def main(argv=None) -> int:
         options = RecognizerOptions(short_side=args.short_side, det_threshold=args.det_threshold,
                                     cls_threshold=args.cls_threshold, nms_iou=args.nms_iou,
                                     max_image_bytes=args.max_image_bytes, max_pixels=args.max_pixels)
-        written = [export_page_recognizer(detector, classifier, vocabulary, out, options)]
+        export = export_onnx_recognizer or export_page_recognizer
+        written = [export(detector, classifier, vocabulary, out, options)]
         if parts:
             written.append(export_model(detector, parts["kuzushiji_detector"]))
             written.append(export_model(classifier, parts["kuzushiji_classifier"]))

@@ -53,12 +53,19 @@ def export_page_recognizer(detector, classifier, vocabulary: list[tuple[str, str
     archive.add_endpoint(SIGNATURE, recognizer.recognize,
                          input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     _write_out(archive, out)
-    assets = out / "assets"
-    assets.mkdir(exist_ok=True)
+    write_assets(out, vocabulary, options)
+    return out
+
+
+def write_assets(out: str | Path, vocabulary: list[tuple[str, str]], options: RecognizerOptions) -> Path:
+    """`out/assets/vocabulary.csv` (class_id,code,char) and `out/assets/recognizer.json` (the export options):
+    what every page recogniser export carries, the SavedModel and the ONNX one (`onnx_recognizer.export`)."""
+    assets = Path(out) / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
     rows = ["class_id,code,char"] + [f"{i},{code},{char}" for i, (code, char) in enumerate(vocabulary)]
     (assets / "vocabulary.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (assets / "recognizer.json").write_text(json.dumps(dataclasses.asdict(options), indent=2))
-    return out
+    return assets
 
 
 def export_model(model: keras.Model, out: str | Path) -> Path:
