@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo_out
 
-.PHONY: demo test test-fast fonts venv clean
+.PHONY: demo test test-fast fonts browser serve venv clean
 
 $(VENV)/.installed: setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,11 +34,32 @@ fonts:
 		     "or point KUZUSHIJI_FONT_DIR at a folder of Japanese .ttf/.otf/.ttc fonts."; \
 	fi
 
-test: venv fonts
+# The web page's end-to-end test drives Debian's Chromium headless (Playwright, no browser download).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing chromium with apt-get (for the web page test)"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) \
+		|| echo "WARNING: apt-get could not install chromium"; \
+	else \
+		echo "WARNING: chromium missing: install Debian's chromium package, or set KUZUSHIJI_SKIP_BROWSER=1"; \
+	fi
+
+test: venv fonts browser
 	$(PY) -m pytest -q -n 2 tests
 
 demo: venv fonts
 	$(PY) -m kuzushiji_tf.demo --out $(DEMO_DIR)
+
+# The HTTP server and web page on http://127.0.0.1:8501/ with the newest exported model; `make demo` first
+# when there is none yet. SERVE_ARGS passes options, e.g. make serve SERVE_ARGS="--backend onnx --model DIR".
+serve: venv
+	@ls saved_models/kuzushiji_page/*/saved_model.pb >/dev/null 2>&1 || \
+		ls saved_models/kuzushiji_page/*/detector.onnx >/dev/null 2>&1 || \
+		{ echo "No exported page recogniser in saved_models/kuzushiji_page yet: running make demo first (~20 min)"; \
+		  $(MAKE) demo; }
+	$(PY) -m kuzushiji_tf.serve $(SERVE_ARGS)
 
 # saved_models/ is kept: `make demo` exports its page recogniser there as a new version, beside your own models.
 clean:

@@ -4,6 +4,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
+SERVE = ["fastapi>=0.115", "uvicorn>=0.30", "python-multipart>=0.0.18", "prometheus-client>=0.20"]
 ONNX = ["onnxruntime>=1.20", "simplejpeg>=1.7", "tf2onnx>=1.16", "onnx>=1.16"]
 version = {}
 exec((ROOT / "kuzushiji_tf" / "__init__.py").read_text(), version)
@@ -46,8 +47,12 @@ setup(
         # so pixels match the SavedModel's; tf2onnx and onnx (both Apache-2.0) write it. One extra: the
         # package needs TensorFlow anyway, so a run-only extra would save nothing.
         "onnx": ONNX,
+        # The HTTP server (python -m kuzushiji_tf.serve): FastAPI (MIT) on uvicorn (BSD-3-Clause), multipart
+        # uploads parsed in memory by python-multipart (Apache-2.0), metrics by prometheus-client (Apache-2.0).
+        "serve": SERVE,
+        # Playwright (Apache-2.0) drives Debian's Chromium in the web page's test; it downloads no browser.
         # pytest-xdist runs the suite on both cores of a CI machine (1,319 s on one process at the last CI, 697 s
         # with -n 2 on the same 2 cores; docs/benchmarks.md).
-        "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*", *ONNX],
+        "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*", "playwright>=1.50", *ONNX, *SERVE],
     },
 )
