@@ -1,0 +1,148 @@
+"""Serving figures on 127.0.0.1: the HTTP server's pages/s and p50/p95 latency at concurrency 1, 4 and 16
+with batching on and off; the server's overhead over calling the model directly (goal <= 10 % at
+concurrency 1); and ONNX Runtime against the TF SavedModel on the same pages, in one run.
+
+The pages are the bundled real scans (kuzushiji_tf/sample_data: 5 labelled + 2 test pages), sent to
+POST /recognize as raw bytes (the web page's route: upload, checks, recognition, reading order, JSON).
+
+    python benchmarks/serving.py --model saved_models/kuzushiji_page/1 --onnx saved_models/kuzushiji_page_onnx/1
+    python benchmarks/serving.py --quick          # the newest saved_models/kuzushiji_page version, fewer requests
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import common
+
+SAMPLE = common.REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"
+CONCURRENCY = (1, 4, 16)
+
+
+def parse_args(argv=None):
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--model", help="exported page recogniser (default: newest in saved_models/kuzushiji_page)")
+    parser.add_argument("--onnx", help="the same models exported with tools/export.py --format onnx")
+    parser.add_argument("--max-batch", type=int, default=4, help="batch size with batching on (default 4)")
+    parser.add_argument("--rounds", type=int, default=None, help="direct calls per page (2; quick 1)")
+    parser.add_argument("--port", type=int, default=8591)
+    return parser.parse_args(argv)
+
+
+def percentile(values, q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+
+
+def post(port: int, data: bytes) -> float:
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    connection.request("POST", "/recognize", body=data, headers={"Content-Type": "application/octet-stream"})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    if response.status != 200:
+        raise RuntimeError(f"server answered {response.status}")
+    return time.perf_counter() - started
+
+
+def start_server(model: Path, port: int, max_batch: int, backend: str = "auto") -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "kuzushiji_tf.serve", "--model", str(model), "--port", str(port),
+                                "--max-batch", str(max_batch), "--max-queue", "256", "--backend", backend,
+                                "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}")
+            time.sleep(0.3)
+    process.kill()
+    raise TimeoutError("server did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def load(port: int, pages: list[bytes], concurrency: int, requests: int) -> dict:
+    with ThreadPoolExecutor(concurrency) as pool:
+        started = time.perf_counter()
+        latencies = list(pool.map(lambda k: post(port, pages[k % len(pages)]), range(requests)))
+        seconds = time.perf_counter() - started
+    return {"pages_s": requests / seconds, "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95)}
+
+
+def direct(model_path: Path, pages: list[bytes], rounds: int, backend: str) -> dict:
+    from kuzushiji_tf.inference.page_model import load_page_model
+
+    model = load_page_model(model_path, backend)
+    model([pages[0]])  # warm-up: graph tracing, session start
+    times = []
+    for _ in range(rounds):
+        for page in pages:
+            started = time.perf_counter()
+            model([page])
+            times.append(time.perf_counter() - started)
+    return {"p50": percentile(times, 0.5), "mean": statistics.mean(times), "model": model}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from kuzushiji_tf.inference.page_model import PAGE_MODEL, newest_version
+
+    model = Path(args.model) if args.model else newest_version(Path("saved_models") / PAGE_MODEL)
+    rounds = args.rounds or (1 if args.quick else 2)
+    pages = [p.read_bytes() for p in sorted((SAMPLE / "train_images").glob("*.jpg")) + sorted((SAMPLE / "test_images").glob("*.jpg"))]
+    common.banner("HTTP serving of the page recogniser", args, {"pages": len(pages), "model": model})
+
+    tf_direct = direct(model, pages, rounds, "auto")
+    rows = [["TF SavedModel, direct call", tf_direct["p50"], tf_direct["mean"], 1 / tf_direct["mean"], 1.0]]
+    if args.onnx:
+        onnx_direct = direct(Path(args.onnx), pages, rounds, "onnx")
+        rows.append(["ONNX Runtime, direct call", onnx_direct["p50"], onnx_direct["mean"], 1 / onnx_direct["mean"],
+                     tf_direct["mean"] / onnx_direct["mean"]])
+    common.print_table(["backend (1 page a call)", "p50 s", "mean s", "pages/s", "speed-up vs TF"], rows,
+                       "The model alone, same pages")
+    del tf_direct["model"]
+
+    results = {}
+    requests = {1: len(pages) * rounds, 4: 8 if args.quick else 16, 16: 16 if args.quick else 32}
+    for batching, max_batch in (("on", args.max_batch), ("off", 1)):
+        server = start_server(model, args.port, max_batch)
+        try:
+            load(args.port, pages[:2], 1, 2)  # warm-up
+            for c in CONCURRENCY:
+                results[(batching, c)] = load(args.port, pages, c, requests[c])
+        finally:
+            stop(server)
+    rows = [[f"batching {b} (max {args.max_batch if b == 'on' else 1})", c, r["pages_s"], r["p50"], r["p95"]]
+            for (b, c), r in results.items()]
+    common.print_table(["server", "concurrency", "pages/s", "p50 s", "p95 s"], rows,
+                       f"POST /recognize, {len(pages)} real pages in turn")
+    overhead = results[("on", 1)]["p50"] / tf_direct["p50"] - 1
+    print()
+    print(common.goal_line("server overhead over the direct call at concurrency 1 (p50)", 100 * overhead, 10,
+                           higher_is_better=False, unit=" %"))
+    for c in CONCURRENCY[1:]:
+        print(f"batching on/off at concurrency {c}: {results[('on', c)]['pages_s'] / results[('off', c)]['pages_s']:.2f}x pages/s")
+    print(common.load_note())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
