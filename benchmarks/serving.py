@@ -1,6 +1,9 @@
 """Serving figures on 127.0.0.1: the HTTP server's pages/s and p50/p95 latency at concurrency 1, 4 and 16
 with batching on and off; the server's overhead over calling the model directly (goal <= 10 % at
-concurrency 1); and ONNX Runtime against the TF SavedModel on the same pages, in one run.
+concurrency 1); ONNX Runtime against the TF SavedModel on the same pages; and a fault phase (--fault-seconds):
+16 clients mixing real pages with empty, non-image, corrupt and oversized uploads and uploads cut off
+mid-way, against a queue of 4: answers by status, whether every good answer equals its single-request
+answer, and the server's memory before and after. All in one run.
 
 The pages are the bundled real scans (kuzushiji_tf/sample_data: 5 labelled + 2 test pages), sent to
 POST /recognize as raw bytes (the web page's route: upload, checks, recognition, reading order, JSON).
@@ -33,6 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-batch", type=int, default=4, help="batch size with batching on (default 4)")
     parser.add_argument("--rounds", type=int, default=None, help="direct calls per page (2; quick 1)")
     parser.add_argument("--port", type=int, default=8591)
+    parser.add_argument("--fault-seconds", type=float, default=None, help="fault phase length (30; quick 10; 0 skips)")
     return parser.parse_args(argv)
 
 
@@ -41,22 +45,90 @@ def percentile(values, q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
+def request(port: int, data: bytes) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        try:
+            connection.request("POST", "/recognize", body=data, headers={"Content-Type": "application/octet-stream"})
+        except (BrokenPipeError, ConnectionResetError):  # refused (413) before the whole body was sent
+            pass
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
 def post(port: int, data: bytes) -> float:
     started = time.perf_counter()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    connection.request("POST", "/recognize", body=data, headers={"Content-Type": "application/octet-stream"})
-    response = connection.getresponse()
-    response.read()
-    connection.close()
-    if response.status != 200:
-        raise RuntimeError(f"server answered {response.status}")
+    status, _ = request(port, data)
+    if status != 200:
+        raise RuntimeError(f"server answered {status}")
     return time.perf_counter() - started
 
 
-def start_server(model: Path, port: int, max_batch: int, backend: str = "auto") -> subprocess.Popen:
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def faults(model: Path, port: int, pages: list[bytes], seconds: float) -> dict:
+    """16 clients for `seconds`: two good requests in three, the rest bad or cut off; queue of 4."""
+    import json
+    import socket
+    import threading
+
+    server = start_server(model, port, 4, extra=("--max-queue", "4", "--max-upload-mb", "30"))
+    try:
+        single = [json.loads(request(port, page)[1]) for page in pages[:3]]
+        before = rss_mib(server.pid)
+        bad = [b"", b"GIF89a not a scan", b"\xff\xd8\xff\xe0" + bytes(100), b"\x89PNG\r\n\x1a\n" + bytes(31_000_000)]
+        counts, mismatches, unanswered = {}, 0, 0
+        lock = threading.Lock()
+        stop_at = time.monotonic() + seconds
+
+        def client(k: int):
+            nonlocal mismatches, unanswered
+            n = 0
+            while time.monotonic() < stop_at:
+                n += 1
+                try:
+                    if (k + n) % 7 == 0:  # dies mid-upload
+                        with socket.create_connection(("127.0.0.1", port)) as sock:
+                            sock.sendall(b"POST /recognize HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+                                         + pages[0][:40_000])
+                        status = "cut"
+                    elif (k + n) % 3:
+                        i = (k + n) % len(single)
+                        status, body = request(port, pages[i])
+                        if status == 200 and json.loads(body) != single[i]:
+                            with lock:
+                                mismatches += 1
+                    else:
+                        status, _ = request(port, bad[(k + n) % len(bad)])
+                except OSError:
+                    with lock:
+                        unanswered += 1
+                    continue
+                with lock:
+                    counts[status] = counts.get(status, 0) + 1
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        alive = server.poll() is None and request(port, pages[1])[0] == 200
+        return {"counts": counts, "mismatches": mismatches, "unanswered": unanswered, "alive": alive,
+                "rss_before": before, "rss_after": rss_mib(server.pid)}
+    finally:
+        stop(server)
+
+
+def start_server(model: Path, port: int, max_batch: int, backend: str = "auto",
+                 extra: tuple[str, ...] = ("--max-queue", "256")) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "kuzushiji_tf.serve", "--model", str(model), "--port", str(port),
-                                "--max-batch", str(max_batch), "--max-queue", "256", "--backend", backend,
-                                "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                "--max-batch", str(max_batch), "--backend", backend, "--log-level", "warning", *extra],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -140,6 +212,12 @@ def main(argv=None) -> int:
                            higher_is_better=False, unit=" %"))
     for c in CONCURRENCY[1:]:
         print(f"batching on/off at concurrency {c}: {results[('on', c)]['pages_s'] / results[('off', c)]['pages_s']:.2f}x pages/s")
+    fault_seconds = args.fault_seconds if args.fault_seconds is not None else (10 if args.quick else 30)
+    if fault_seconds > 0:
+        f = faults(model, args.port, pages, fault_seconds)
+        print(f"faults ({fault_seconds:g} s, 16 clients, queue 4): answers by status {f['counts']}; unanswered "
+              f"{f['unanswered']}; good answers differing from the single-request answer {f['mismatches']}; "
+              f"server up afterwards: {f['alive']}; RSS {f['rss_before']:.0f} -> {f['rss_after']:.0f} MiB")
     print(common.load_note())
     return 0
 
