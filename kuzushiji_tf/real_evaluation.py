@@ -103,14 +103,6 @@ def recognizer_folder(path: str | Path) -> Path:
     return path
 
 
-def recognizer_options(path: str | Path) -> dict:
-    """The export-time settings (short side, thresholds) in the recogniser's `assets/recognizer.json`, or {}."""
-    try:
-        return json.loads((Path(path) / "assets" / "recognizer.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def load_classifier(path: str | Path):
     """(Keras classifier, [code] indexed by class id) of a classifier training folder."""
     from kuzushiji_tf.data.records import read_vocabulary

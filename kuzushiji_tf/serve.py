@@ -18,14 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-        return value
-    return parse
+from kuzushiji_tf.cli_args import positive
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,20 +35,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="tf: the SavedModel; onnx: ONNX Runtime without TensorFlow; auto: what the folder holds")
     p.add_argument("--host", default="127.0.0.1", help="default %(default)s (this machine only)")
     p.add_argument("--port", type=int, default=8501, help="default %(default)s (TF Serving's REST port)")
-    p.add_argument("--max-batch", type=_positive(int), default=d.max_batch,
+    p.add_argument("--max-batch", type=positive(int), default=d.max_batch,
                    help="pages per model call (default %(default)s; 1 = no batching)")
     p.add_argument("--batch-wait-ms", type=float, default=d.batch_wait * 1000,
                    help="how long a page waits for others to fill its batch (default %(default)s)")
-    p.add_argument("--max-queue", type=_positive(int), default=d.max_queue,
+    p.add_argument("--max-queue", type=positive(int), default=d.max_queue,
                    help="pages waiting or running before requests get 503 + Retry-After (default %(default)s)")
-    p.add_argument("--max-upload-mb", type=_positive(float), default=d.max_upload_bytes / 1e6,
+    p.add_argument("--max-upload-mb", type=positive(float), default=d.max_upload_bytes / 1e6,
                    help="largest scan accepted (default %(default)s MB)")
-    p.add_argument("--max-pixels", type=_positive(int), help="largest scan in pixels (default: the model's own cap)")
-    p.add_argument("--max-instances", type=_positive(int), default=d.max_instances,
+    p.add_argument("--max-pixels", type=positive(int), help="largest scan in pixels (default: the model's own cap)")
+    p.add_argument("--max-instances", type=positive(int), default=d.max_instances,
                    help="pages in one predict request (default %(default)s)")
-    p.add_argument("--timeout", type=_positive(float), default=d.timeout,
+    p.add_argument("--timeout", type=positive(float), default=d.timeout,
                    help="seconds a request may wait for its pages before 504 (default %(default)s)")
-    p.add_argument("--threads", type=_positive(int), help="ONNX Runtime intra-op threads (default: all cores)")
+    p.add_argument("--threads", type=positive(int), help="ONNX Runtime intra-op threads (default: all cores)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p.parse_args(argv)
 

@@ -76,11 +76,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from PIL import Image
-
     from kuzushiji_tf.atomic_files import write_atomic
     from kuzushiji_tf.formats import PageSource, json_record
     from kuzushiji_tf.inference.page_text import page_record
+    from kuzushiji_tf.scans import encoded_size
 
     translation = read_translation(args.vocabulary)
     paths = [Path(p) for p in args.images]
@@ -94,10 +93,8 @@ def main(argv=None) -> int:
             print(f"client: {', '.join(map(str, batch))}: {error}", file=sys.stderr)
             failed += len(batch)
             continue
-        for path, result in zip(batch, results):
-            with Image.open(path) as image:
-                size = image.size
-            record = page_record(path.name, result, translation, size=size)
+        for path, data, result in zip(batch, pages, results):
+            record = page_record(path.name, result, translation, size=encoded_size(data))
             if args.out:
                 out = Path(args.out) / f"{path.name}.json"
                 write_atomic(out, json_record.render(record, PageSource.from_record(record)), make_parents=True)

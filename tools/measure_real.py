@@ -103,7 +103,7 @@ def main(argv=None) -> int:
             _say(f"detector: detection-only F1 {score.f1:.4f} in {seconds:.1f}s")
 
         if args.recognizer:
-            from kuzushiji_tf.inference.page_model import load_page_model
+            from kuzushiji_tf.inference.page_model import load_page_model, read_options_asset
 
             start = time.perf_counter()
             model = load_page_model(real.recognizer_folder(args.recognizer))
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
             result = real.measure_recognizer(model, pages, progress=progress)
             seconds = time.perf_counter() - start
             figures["recognizer"] = {"model": str(args.recognizer),
-                                     "options": real.recognizer_options(args.recognizer),
+                                     "options": read_options_asset(args.recognizer),
                                      "labelled": result.labelled.as_dict(),
                                      "detection": result.detection.as_dict(), "seconds": round(seconds, 2)}
             _say(f"recogniser: Kaggle F1 {result.labelled.f1:.4f}, detection-only F1 {result.detection.f1:.4f} "

@@ -35,6 +35,7 @@ import sys
 import time
 from pathlib import Path
 
+from kuzushiji_tf.cli_args import positive
 from kuzushiji_tf.inference.page_model import PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
 
 DEFAULT_MODELS_DIR = Path("saved_models")
@@ -49,15 +50,6 @@ def _formats(text: str) -> list[str]:
         return parse_formats(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-        return value
-    return parse
 
 
 def _count(text: str) -> int:
@@ -83,14 +75,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR),
                    help="where to look for the page recogniser without --model (default %(default)s, relative to "
                         "the current directory)")
-    p.add_argument("--dpi", type=_positive(int), default=300, help="PDF rasterisation (default %(default)s)")
-    p.add_argument("--timeout", type=_positive(float), default=30.0,
+    p.add_argument("--dpi", type=positive(int), default=300, help="PDF rasterisation (default %(default)s)")
+    p.add_argument("--timeout", type=positive(float), default=30.0,
                    help="seconds per network connect or read, IIIF only (default %(default)s)")
     p.add_argument("--retries", type=_count, default=3,
                    help="more attempts after a network failure, 429 or 5xx, with backoff (default %(default)s)")
-    p.add_argument("--max-bytes", type=_positive(int), default=50_000_000,
+    p.add_argument("--max-bytes", type=positive(int), default=50_000_000,
                    help="largest manifest or image download (default %(default)s)")
-    p.add_argument("--batch-size", type=_positive(int), default=4)
+    p.add_argument("--batch-size", type=positive(int), default=4)
     p.add_argument("--force", action="store_true", help="redo pages whose outputs are already complete")
     p.add_argument("--visualize", action="store_true", help="also write OUT/<page name>.png with the boxes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from kuzushiji_tf.inference.page_model import read_vocabulary_asset
 from kuzushiji_tf.inference.page_recognizer import PageRecognizer, RecognizerOptions
 
 SIGNATURE = "serving_default"
@@ -86,8 +87,4 @@ def load_recognizer(path: str | Path):
     if not (path / "saved_model.pb").is_file():
         raise FileNotFoundError(f"{path}: no saved_model.pb; export one with tools/export.py")
     loaded = tf.saved_model.load(str(path))
-    import csv
-
-    with open(path / "assets" / "vocabulary.csv", newline="", encoding="utf-8") as handle:
-        vocabulary = [(row["code"], row["char"]) for row in csv.DictReader(handle)]
-    return loaded.signatures[SIGNATURE], vocabulary
+    return loaded.signatures[SIGNATURE], read_vocabulary_asset(path)

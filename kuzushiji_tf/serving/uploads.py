@@ -52,18 +52,12 @@ def to_model_input(data: bytes, max_pixels: int) -> tuple[bytes, tuple[int, int]
     size = check_pixels(data, max_pixels)
     if kind != "tiff":
         return data, size
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.seek(0)
-            from kuzushiji_tf.scans.images import to_rgb8
+    from kuzushiji_tf.scans.source import ScanError, recogniser_bytes  # what IIIF downloads go through too
 
-            buffer = io.BytesIO()
-            Image.fromarray(to_rgb8(image)).save(buffer, format="PNG", compress_level=1)
-    except UploadError:
-        raise
-    except Exception as error:
-        raise UploadError(400, f"TIFF could not be decoded ({type(error).__name__})") from None
-    return buffer.getvalue(), size
+    try:
+        return recogniser_bytes(data, "TIFF upload", max_pixels), size
+    except ScanError as error:
+        raise UploadError(400, str(error)) from None
 
 
 def too_large(limit: int) -> UploadError:
