@@ -91,6 +91,16 @@ def tiny_page_models(seed: int = 1):
     return detector, classifier
 
 
+def page_bytes(ext=".jpg", size=(200, 300), seed=0) -> bytes:
+    """An encoded light page (`ext`: .jpg or .png) with six dark 20 x 30 blocks for a recogniser to find."""
+    rng = np.random.default_rng(seed)
+    image = np.full((size[1], size[0], 3), 220, np.uint8)
+    for _ in range(6):
+        x, y = rng.integers(10, size[0] - 40), rng.integers(10, size[1] - 40)
+        image[y:y + 30, x:x + 20] = 30
+    return cv2.imencode(ext, image)[1].tobytes()
+
+
 def export_tiny_page_model(folder: Path, max_chars: int) -> Path:
     """`tiny_page_models` exported as `folder/kuzushiji_page/1`: every peak kept (class threshold 0), short
     side 128, outputs padded to `max_chars`."""

@@ -5,14 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kuzushiji_tf.inference.export import export_model, export_page_recognizer, load_recognizer
 from kuzushiji_tf.inference.page_recognizer import CODES, OUT_BOXES, PageRecognizer, RecognizerOptions, page_results
-from conftest import TINY_VOCABULARY, tiny_page_models
+from conftest import TINY_VOCABULARY, page_bytes, tiny_page_models
 
 VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
@@ -21,15 +20,6 @@ _spec = importlib.util.spec_from_file_location("tools_export", Path(__file__).re
 export_tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(export_tool)
 pytestmark = pytest.mark.slow
-
-
-def _page_bytes(ext=".jpg", size=(200, 300), seed=0):
-    rng = np.random.default_rng(seed)
-    image = np.full((size[1], size[0], 3), 220, np.uint8)
-    for _ in range(6):
-        x, y = rng.integers(10, size[0] - 40), rng.integers(10, size[1] - 40)
-        image[y:y + 30, x:x + 20] = 30
-    return cv2.imencode(ext, image)[1].tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +44,7 @@ def test_layout_and_assets(exported):
 def test_same_characters_as_the_python_path_for_jpeg_and_png(exported):
     path, python_path, _ = exported
     serve, _ = load_recognizer(path)
-    pages = [_page_bytes(".jpg", seed=1), _page_bytes(".png", seed=2), _page_bytes(".jpg", (160, 256), seed=3)]
+    pages = [page_bytes(".jpg", seed=1), page_bytes(".png", seed=2), page_bytes(".jpg", (160, 256), seed=3)]
     served = serve(images=tf.constant(pages))
     eager = python_path.recognize(tf.constant(pages))
     assert served[OUT_BOXES].shape == (3, 64, 4)
@@ -75,7 +65,7 @@ def test_same_characters_as_the_python_path_for_jpeg_and_png(exported):
 def test_bad_inputs_give_clear_errors(exported, data, message):
     serve, _ = load_recognizer(exported[0])
     if data is None:
-        data = _page_bytes(".jpg", size=(600, 600))
+        data = page_bytes(".jpg", size=(600, 600))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         serve(images=tf.constant([data]))
 
@@ -87,7 +77,7 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
     assert "signature_def['serving_default']" in show and "tensorflow/serving/predict" in show
     assert "inputs['images']" in show and "DT_STRING" in show
     page = tmp_path / "page.jpg"
-    page.write_bytes(_page_bytes(".jpg", seed=4))
+    page.write_bytes(page_bytes(".jpg", seed=4))
     np.save(tmp_path / "images.npy", np.array([page.read_bytes()], dtype=object), allow_pickle=True)
     out = tmp_path / "out"
     subprocess.run([str(BIN / "saved_model_cli"), "run", "--dir", str(path), "--tag_set", "serve",
@@ -103,7 +93,7 @@ def test_predict_request_is_well_formed(exported):
     from tensorflow_serving.apis import predict_pb2
 
     serve, _ = load_recognizer(exported[0])
-    page = _page_bytes()
+    page = page_bytes()
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "kuzushiji_page"
     request.model_spec.signature_name = "serving_default"
@@ -137,7 +127,7 @@ def test_export_tool_from_training_folders(tmp_path, capsys):
     for name in ("kuzushiji_page", "kuzushiji_detector", "kuzushiji_classifier"):
         assert (tmp_path / "models" / name / "3" / "saved_model.pb").is_file()
     serve, vocabulary = load_recognizer(out)
-    assert vocabulary == VOCABULARY and int(serve(images=tf.constant([_page_bytes()]))["count"][0]) >= 0
+    assert vocabulary == VOCABULARY and int(serve(images=tf.constant([page_bytes()]))["count"][0]) >= 0
     assert "export: wrote" in capsys.readouterr().out
     # The same version again is refused, and a vocabulary of the wrong size too.
     assert export_tool.main(["--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(out)]) == 2
@@ -160,6 +150,6 @@ def test_pages_without_characters_return_empty_results(tmp_path):
     path = export_page_recognizer(detector, classifier, VOCABULARY, tmp_path / "kuzushiji_page" / "1",
                                   RecognizerOptions(short_side=128, det_threshold=0.9, max_chars=64))
     serve, _ = load_recognizer(path)
-    outputs = serve(images=tf.constant([_page_bytes(), _page_bytes(".png", seed=5)]))
+    outputs = serve(images=tf.constant([page_bytes(), page_bytes(".png", seed=5)]))
     assert outputs["count"].numpy().tolist() == [0, 0]
     assert outputs["codes"].shape == (2, 64) and not outputs["boxes"].numpy().any()

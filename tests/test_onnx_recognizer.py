@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE_DIR, TINY_VOCABULARY, tiny_page_models
+from conftest import SAMPLE_DIR, TINY_VOCABULARY, page_bytes, tiny_page_models
 from kuzushiji_tf.inference.export import export_page_recognizer
 from kuzushiji_tf.inference.page_model import (CLASS_PROBS, CODES, COUNT, DET_SCORES, OUT_BOXES, OUTPUT_KEYS,
                                                PageRefused, load_page_model, page_results)
@@ -33,15 +33,6 @@ def _tool(name: str):
 
 export_tool, recognize_tool = _tool("export"), _tool("recognize")
 pytestmark = pytest.mark.slow
-
-
-def _page_bytes(ext=".jpg", size=(200, 300), seed=0):
-    rng = np.random.default_rng(seed)
-    image = np.full((size[1], size[0], 3), 220, np.uint8)
-    for _ in range(6):
-        x, y = rng.integers(10, size[0] - 40), rng.integers(10, size[1] - 40)
-        image[y:y + 30, x:x + 20] = 30
-    return cv2.imencode(ext, image)[1].tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +89,7 @@ def test_export_tool_says_what_to_install_without_tf2onnx(exported, monkeypatch,
 
 def test_the_runtime_imports_no_tensorflow(exported, tmp_path):
     page = tmp_path / "page.jpg"
-    page.write_bytes(_page_bytes(seed=3))
+    page.write_bytes(page_bytes(seed=3))
     code = ("import sys; from kuzushiji_tf.inference.page_model import load_page_model; "
             f"m = load_page_model({str(exported[1])!r}); out = m([open({str(page)!r}, 'rb').read()]); "
             "print(m.backend, int(out['count'][0]), 'tensorflow' in sys.modules, 'keras' in sys.modules)")
@@ -149,8 +140,8 @@ def test_same_characters_as_the_saved_model_on_real_pages(models):
 
 def test_same_characters_as_the_saved_model_on_synthetic_jpeg_and_png(models):
     saved_model, onnx = models
-    pages = [_page_bytes(".jpg", seed=1), _page_bytes(".png", seed=2), _page_bytes(".jpg", (160, 256), seed=3),
-             _page_bytes(".png", (333, 97), seed=4)]
+    pages = [page_bytes(".jpg", seed=1), page_bytes(".png", seed=2), page_bytes(".jpg", (160, 256), seed=3),
+             page_bytes(".png", (333, 97), seed=4)]
     compared, moved = _compare(saved_model(pages), onnx(pages), len(pages))
     assert moved <= compared // 20  # ~100 of ~4,000 seen, all swaps of tied neighbours in the list
 
@@ -161,7 +152,7 @@ def test_an_empty_batch_and_a_page_without_characters(exported, tmp_path):
     options = json.loads((folder / "assets" / "recognizer.json").read_text())
     (folder / "assets" / "recognizer.json").write_text(json.dumps({**options, "det_threshold": 0.99}))
     model = load_page_model(folder)
-    out = model([_page_bytes(), _page_bytes(".png", seed=5)])
+    out = model([page_bytes(), page_bytes(".png", seed=5)])
     assert out[COUNT].tolist() == [0, 0] and out[CODES].shape == (2, 1200) and not out[OUT_BOXES].any()
     assert {key: value.shape for key, value in model([]).items()}[OUT_BOXES] == (0, 1200, 4)
 
@@ -293,7 +284,7 @@ def test_bad_inputs_are_refused_with_the_saved_models_messages(models):
             onnx([data])
         assert str(onnx_refusal.value) == str(tf_refusal.value)
     with pytest.raises(PageRefused, match="not a JPEG or PNG"):  # one bad page refuses its batch
-        onnx([_page_bytes(), b"GIF89a"])
+        onnx([page_bytes(), b"GIF89a"])
 
 
 def test_size_limits_are_refused_before_decoding(exported, tmp_path):
@@ -304,7 +295,7 @@ def test_size_limits_are_refused_before_decoding(exported, tmp_path):
                                                                    "max_image_bytes": 200_000}))
     model = load_page_model(folder)
     with pytest.raises(PageRefused, match=r"^image has more than 300000 pixels \(refused as a decompression bomb\)$"):
-        model([_page_bytes(".jpg", size=(600, 600))])
+        model([page_bytes(".jpg", size=(600, 600))])
     # A PNG header that claims 100000 x 100000 pixels and no pixel data: refused by its header alone.
     bomb = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (100_000).to_bytes(4, "big") * 2 + b"\x08\x02\x00\x00\x00"
     with pytest.raises(PageRefused, match="more than 300000 pixels"):
@@ -336,7 +327,7 @@ def test_recognize_tool_writes_the_same_files_with_either_model(exported, tmp_pa
     scans = tmp_path / "scans"
     scans.mkdir()
     (scans / "real.jpg").write_bytes(REAL_PAGES[-1].read_bytes())
-    (scans / "synthetic.png").write_bytes(_page_bytes(".png", seed=6))
+    (scans / "synthetic.png").write_bytes(page_bytes(".png", seed=6))
     outs = {}
     for name, model in (("tf", exported[0]), ("onnx", exported[1])):
         outs[name] = tmp_path / name
