@@ -5,6 +5,10 @@ from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
 SERVE = ["fastapi>=0.115", "uvicorn>=0.30", "python-multipart>=0.0.18", "prometheus-client>=0.20"]
+# Apache Beam (Apache-2.0) for tools/recognize.py --runner (kuzushiji_tf/beam_recognition). An extra: Beam pins
+# protobuf<7 and Pillow<13, so with it pip takes protobuf 6.33 and Pillow 12.3 (both within TensorFlow 2.21's
+# ranges) where the core install takes protobuf 7 and Pillow 13; benchmarks/extras_resolution.py shows both.
+BEAM = ["apache-beam>=2.77,<3"]
 ONNX = ["onnxruntime>=1.20", "simplejpeg>=1.7", "tf2onnx>=1.16", "onnx>=1.16"]
 version = {}
 exec((ROOT / "kuzushiji_tf" / "__init__.py").read_text(), version)
@@ -50,9 +54,12 @@ setup(
         # The HTTP server (python -m kuzushiji_tf.serve): FastAPI (MIT) on uvicorn (BSD-3-Clause), multipart
         # uploads parsed in memory by python-multipart (Apache-2.0), metrics by prometheus-client (Apache-2.0).
         "serve": SERVE,
+        "beam": BEAM,
         # Playwright (Apache-2.0) drives Debian's Chromium in the web page's test; it downloads no browser.
         # pytest-xdist runs the suite on both cores of a CI machine (1,319 s on one process at the last CI, 697 s
         # with -n 2 on the same 2 cores; docs/benchmarks.md).
-        "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*", "playwright>=1.50", *ONNX, *SERVE],
+        # dev holds every extra, so `make test` runs the Beam, ONNX and serving tests in one environment.
+        "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*", "playwright>=1.50", *ONNX, *SERVE,
+                *BEAM],
     },
 )

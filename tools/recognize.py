@@ -21,6 +21,17 @@ tei writes json too). A rerun skips pages whose files are all there, so a killed
 redoes them. A page that cannot be read is reported in summary.csv and the run goes on; the exit status
 is 1 when any page failed.
 
+With --runner NAME the same run is an Apache Beam pipeline (needs `pip install -e .[beam]`): the pages
+are spread over the runner's workers, each loading the model once (RunInference), and the outputs are
+the same files. Options this tool does not know go to Beam (e.g. --direct_num_workers 2
+--direct_running_mode multi_processing; on Dataflow --project, --region, --temp_location, --num_workers);
+SCANS may then also be a glob or a folder on gs://, s3:// or hdfs://, and --out and --model may be there
+too. Pages that fail are listed in OUT/failed.csv (the dead letter) as well as in summary.csv. See
+docs/scaling.md.
+
+--created fixes the creation time written into PAGE, ALTO and TEI (default: when the run starts); two
+runs with the same --created write the same bytes.
+
 --model is an exported page recogniser: a SavedModel (run by TensorFlow) or an ONNX export
 (`tools/export.py --format onnx`: run by ONNX Runtime, numpy and OpenCV, without importing TensorFlow).
 Without --model, the newest version in <--models-dir>/kuzushiji_page/ is used; --models-dir defaults to
@@ -59,11 +70,21 @@ def _count(text: str) -> int:
     return value
 
 
+def _created(text: str) -> str:
+    import datetime
+
+    try:
+        datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a UTC time like 2026-12-02T09:30:00Z") from None
+    return text
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     from kuzushiji_tf.formats import DEFAULT_FORMATS, FORMATS
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
                                 epilog="\n".join(__doc__.splitlines()[1:]))
     p.add_argument("scans", nargs="+", help="a folder of scans, or image files, PDF files, IIIF manifest files or URLs")
     p.add_argument("--out", required=True, help="output folder")
@@ -86,7 +107,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="redo pages whose outputs are already complete")
     p.add_argument("--visualize", action="store_true", help="also write OUT/<page name>.png with the boxes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)  # a string default goes through `type` too: args.formats is always a list
+    p.add_argument("--created", type=_created, help="UTC creation time written into PAGE, ALTO and TEI, "
+                                                    "YYYY-MM-DDTHH:MM:SSZ (default: now)")
+    p.add_argument("--runner", help="run as an Apache Beam pipeline on this runner (DirectRunner, PrismRunner, "
+                                    "DataflowRunner, FlinkRunner, ...); other options go to Beam")
+    args, beam_args = p.parse_known_args(argv)
+    if beam_args and not args.runner:
+        p.error(f"unrecognized arguments: {' '.join(beam_args)} (Beam pipeline options need --runner)")
+    if args.runner and args.visualize:
+        p.error("--visualize is for local runs only: leave out --runner")
+    args.beam_args = beam_args
+    return args  # a string default goes through `type` too: args.formats is always a list
 
 
 def model_short_side(model: Path) -> int:
@@ -101,7 +132,8 @@ def model_short_side(model: Path) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kuzushiji_tf.formats import FORMATS
+    if args.runner:
+        return run_on_beam(args)
     from kuzushiji_tf.inference.page_model import load_page_model, model_backend, newest_version
     from kuzushiji_tf.scans import open_scans
 
@@ -117,7 +149,7 @@ def main(argv=None) -> int:
         print(f"recognize: error: {error}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.inference.folder_recognition import SUMMARY, recognize_pages
+    from kuzushiji_tf.inference.folder_recognition import recognize_pages
     from kuzushiji_tf.inference.page_outputs import with_records
 
     formats = with_records(args.formats)
@@ -127,15 +159,50 @@ def main(argv=None) -> int:
     log(f"{len(pages)} page(s), formats {','.join(formats)}, model {model} ({recognizer.backend})")
     start = time.perf_counter()
     rows = recognize_pages(recognizer, recognizer.vocabulary, pages, args.out, formats=formats, batch_size=args.batch_size,
-                           force=args.force, visualize=args.visualize, progress=not args.quiet, log=log)
-    seconds = time.perf_counter() - start
+                           force=args.force, visualize=args.visualize, progress=not args.quiet, created=args.created,
+                           log=log)
+    return _report(rows, time.perf_counter() - start, args.out, formats)
+
+
+def run_on_beam(args) -> int:
+    """The run as a Beam pipeline on `args.runner` (kuzushiji_tf.beam_recognition)."""
+    try:
+        from kuzushiji_tf.beam_recognition.pipeline import run_recognition
+    except ImportError as error:
+        print(f"recognize: error: --runner needs Apache Beam ({error}); install it with pip install -e .[beam]",
+              file=sys.stderr)
+        return 2
+    from kuzushiji_tf.formats.source import utc_now
+    from kuzushiji_tf.inference.page_model import newest_version
+
+    log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
+    options = dict(dpi=args.dpi, timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes)
+    start = time.perf_counter()
+    try:
+        model = args.model or str(newest_version(Path(args.models_dir) / PAGE_MODEL))
+        rows = run_recognition(args.scans, args.out, model, formats=args.formats, created=args.created or utc_now(),
+                               pipeline_args=[f"--runner={args.runner}", *args.beam_args], batch_size=args.batch_size,
+                               force=args.force, scan_options=options, log=log)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"recognize: error: {error}", file=sys.stderr)
+        return 2
+    from kuzushiji_tf.inference.page_outputs import with_records
+
+    return _report(rows, time.perf_counter() - start, args.out, with_records(args.formats))
+
+
+def _report(rows: list[dict], seconds: float, out: str, formats: list[str]) -> int:
+    from kuzushiji_tf.formats import FORMATS
+    from kuzushiji_tf.inference.folder_recognition import SUMMARY
+
+    out = out.rstrip("/")
     done = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
     for row in failed:
         print(f"recognize: failed: {row['page']}: {row['error']}", file=sys.stderr)
-    tei = f", {Path(args.out) / FORMATS['tei'].file_name()}" if "tei" in formats else ""
+    tei = f", {out}/{FORMATS['tei'].file_name()}" if "tei" in formats else ""
     print(f"recognize: {len(done)} recognised, {len(rows) - len(done) - len(failed)} already done, {len(failed)} failed "
-          f"in {seconds:.1f}s ({len(done) / max(seconds, 1e-9):.2f} pages/s) -> {Path(args.out) / SUMMARY}{tei}")
+          f"in {seconds:.1f}s ({len(done) / max(seconds, 1e-9):.2f} pages/s) -> {out}/{SUMMARY}{tei}")
     return 1 if failed else 0
 
 

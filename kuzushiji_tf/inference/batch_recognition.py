@@ -35,6 +35,24 @@ def _read(item, load: Callable[[Any], bytes]) -> tuple[bytes | None, str | None]
         return None, str(error)
 
 
+def run_batch(model, pages: list[bytes]) -> list[tuple[dict | None, str | None]]:
+    """`(result, None)` or `(None, reason)` for each encoded page of one batch, in order. A batch the model
+    refuses is run again a page at a time, so a refused page costs its own result, not its batch's."""
+    if not pages:
+        return []
+    try:
+        outputs = model(pages)
+        return [(page_results(outputs, k), None) for k in range(len(pages))]
+    except PageRefused:
+        found = []
+        for page in pages:
+            try:
+                found.append((page_results(model([page])), None))
+            except PageRefused as error:
+                found.append((None, str(error)))
+        return found
+
+
 def recognize_files(model, items: Iterable, *, batch_size: int = 4, progress: bool = True,
                     label: str = "recognize ", load: Callable[[Any], bytes] = read_path) -> Iterator[PageResult]:
     """Yields a `PageResult` per item, in order. `model` is a `page_model.PageModel` (list of encoded
@@ -48,16 +66,8 @@ def recognize_files(model, items: Iterable, *, batch_size: int = 4, progress: bo
             good = [i for i, (blob, _) in enumerate(data) if blob is not None]
             results: dict[int, PageResult] = {i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch))
                                               if data[i][0] is None}
-            try:
-                outputs = model([data[i][0] for i in good]) if good else None
-                for k, i in enumerate(good):
-                    results[i] = PageResult(batch[i], result=page_results(outputs, k))
-            except PageRefused:
-                for i in good:  # find the refused page(s) by running each alone
-                    try:
-                        results[i] = PageResult(batch[i], result=page_results(model([data[i][0]])))
-                    except PageRefused as error:
-                        results[i] = PageResult(batch[i], error=str(error))
+            for i, found in zip(good, run_batch(model, [data[i][0] for i in good])):
+                results[i] = PageResult(batch[i], *found)
             del data  # the batch's bytes go before the next batch is read
             for i in range(len(batch)):
                 yield results[i]

@@ -51,7 +51,7 @@ class _Loader:
         return self.kept.pop(page.name, ((0, 0), None))
 
 
-def _summary_row(name: str, record: dict | None, status: str = "ok") -> dict:
+def summary_row(name: str, record: dict | None, status: str = "ok") -> dict:
     if record is None:  # skipped, and its .json is not among the chosen formats
         return {"page": name, "status": status, "characters": "", "columns": "", "mean_confidence": "", "error": ""}
     probs = [c["class_probability"] for c in record["characters"]]
@@ -59,11 +59,28 @@ def _summary_row(name: str, record: dict | None, status: str = "ok") -> dict:
             "mean_confidence": f"{np.mean(probs):.4f}" if probs else "", "error": ""}
 
 
-def _failed_row(page: ScanPage, error: str) -> dict:
+def failed_row(page: ScanPage, error: str) -> dict:
     # A note (a PDF page rendered at a lower DPI) may explain the failure; otherwise it goes to the log only.
     message = f"{error} ({page.note})" if page.note and page.note not in error else error
     return {"page": page.name, "status": "failed", "characters": "", "columns": "", "mean_confidence": "",
             "error": message}
+
+
+def summary_text(rows: Sequence[dict]) -> str:
+    """summary.csv's text: a header, then `rows` in the order given (the run's page order)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def framed_record(page: ScanPage, result: dict, loaded_size: tuple[int, int], translation: dict) -> dict:
+    """The page record of one recognised page in its output frame. Boxes come back in the loaded image's
+    pixels; the outputs use the page's frame (a IIIF canvas is fetched smaller than it is), so they are
+    mapped before the reading order is built."""
+    framed = {**result, OUT_BOXES: page.to_frame(result[OUT_BOXES], loaded_size)}
+    return page_record(page.name, framed, translation, size=page.frame_size(loaded_size))
 
 
 def _picture(data: bytes, result: dict, translation: dict) -> bytes:
@@ -105,7 +122,7 @@ def recognize_pages(model, vocabulary: list[tuple[str, str]], pages: Sequence[Sc
             todo.append(page)
             continue
         record = read_record(files[page.name]["json"]) if "json" in formats else None
-        rows[page.name] = _summary_row(page.name, record, "skipped")
+        rows[page.name] = summary_row(page.name, record, "skipped")
     if len(todo) < len(pages):
         log(f"{len(pages) - len(todo)} page(s) already done in {out_dir} (--force redoes them)")
     for page in todo:
@@ -117,27 +134,20 @@ def recognize_pages(model, vocabulary: list[tuple[str, str]], pages: Sequence[Sc
         page = found.item
         loaded_size, data = loader.take(page)
         if found.error:
-            rows[page.name] = _failed_row(page, found.error)
+            rows[page.name] = failed_row(page, found.error)
             continue
         try:
-            # Boxes come back in the loaded image's pixels; the outputs use the page's frame (a IIIF canvas
-            # is fetched smaller than it is), so they are mapped before the reading order is built.
-            framed = {**found.result, OUT_BOXES: page.to_frame(found.result[OUT_BOXES], loaded_size)}
-            record = page_record(page.name, framed, translation, size=page.frame_size(loaded_size))
+            record = framed_record(page, found.result, loaded_size, translation)
             picture = _picture(data, found.result, translation) if visualize else None
             write_page(files[page.name], record, page_source(page, record, number[page.name], created), picture)
-            rows[page.name] = _summary_row(page.name, record)
+            rows[page.name] = summary_row(page.name, record)
         except (OSError, ValueError) as error:
-            rows[page.name] = _failed_row(page, f"{page.name}: {error}")
+            rows[page.name] = failed_row(page, f"{page.name}: {error}")
 
     ordered = [rows[page.name] for page in pages]
     if "tei" in formats:
         _write_run_tei(pages, ordered, files, out_dir, number, created, log)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(ordered)
-    write_atomic(out_dir / SUMMARY, buffer.getvalue(), make_parents=True)
+    write_atomic(out_dir / SUMMARY, summary_text(ordered), make_parents=True)
     return ordered
 
 

@@ -59,25 +59,35 @@ def read_record(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _created_of(path: Path) -> str | None:
+def _created_of(text: str) -> str | None:
     """The creation date an earlier run wrote into its tei.xml, or None."""
     try:
-        found = etree.parse(str(path)).find(f"{{{tei.NS}}}teiHeader/{{{tei.NS}}}profileDesc/"
-                                            f"{{{tei.NS}}}creation/{{{tei.NS}}}date")
-    except (OSError, etree.XMLSyntaxError):
+        found = etree.fromstring(text.encode("utf-8")).find(f"{{{tei.NS}}}teiHeader/{{{tei.NS}}}profileDesc/"
+                                                            f"{{{tei.NS}}}creation/{{{tei.NS}}}date")
+    except etree.XMLSyntaxError:
         return None
     return None if found is None else found.get("when")
 
 
+def tei_text(existing: str | None, pages: Sequence[tuple[dict, PageSource]], created: str, *,
+             new_pages: bool) -> str | None:
+    """The run's TEI over `pages`, or None when the `existing` document (None: no file yet) stays as it is.
+    A run that recognised no page (`new_pages` False) keeps the earlier document's date, so a rerun over
+    finished pages rewrites nothing."""
+    if not new_pages and existing is not None:
+        text = tei.render_document(pages, created=_created_of(existing) or created)
+        return None if text == existing else text
+    return tei.render_document(pages, created=created)
+
+
 def write_tei(path: Path, pages: Sequence[tuple[dict, PageSource]], created: str, *, new_pages: bool) -> bool:
-    """Writes the run's TEI over `pages`; returns whether the file was written. A run that recognised no
-    page (`new_pages` False) keeps the earlier document's date, and leaves the file alone when nothing else
-    changed, so a rerun over finished pages rewrites nothing."""
-    if not new_pages and path.is_file():
-        text = tei.render_document(pages, created=_created_of(path) or created)
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    else:
-        text = tei.render_document(pages, created=created)
+    """Writes the run's TEI over `pages` (see `tei_text`); returns whether the file was written."""
+    try:
+        existing = path.read_text(encoding="utf-8") if path.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        existing = None
+    text = tei_text(existing, pages, created, new_pages=new_pages)
+    if text is None:
+        return False
     write_atomic(path, text, make_parents=True)
     return True

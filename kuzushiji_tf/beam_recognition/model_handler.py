@@ -1,0 +1,41 @@
+"""The exported page recogniser as a Beam RunInference model handler.
+
+Examples are encoded pages (JPEG/PNG bytes); each prediction is the page's results
+(`page_model.page_results`) or, for a page the recogniser refuses, the one-line reason as a string, so a
+bad page becomes one dead-letter row, not a failed batch retried until the job gives up. The model is
+loaded once per worker process (RunInference's shared handle); on a bucket it is copied to local disk
+first, since TensorFlow and ONNX Runtime load from local files.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Optional, Sequence
+
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from kuzushiji_tf.beam_recognition import storage
+from kuzushiji_tf.inference.batch_recognition import run_batch
+from kuzushiji_tf.inference.page_model import PageModel, load_page_model
+
+
+class PageModelHandler(ModelHandler[bytes, PredictionResult, PageModel]):
+    def __init__(self, model_path: str, *, max_batch_size: int = 4, backend: str = "auto"):
+        # Batches of 1..max_batch_size pages: BatchElements sizes them by their measured cost in between.
+        super().__init__(min_batch_size=1, max_batch_size=max_batch_size)
+        self._model_path, self._backend = str(model_path), backend
+
+    def load_model(self) -> PageModel:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return load_page_model(storage.local_copy(self._model_path), self._backend)
+
+    def run_inference(self, batch: Sequence[bytes], model: PageModel,
+                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        # The example is not carried on: the page's bytes are dropped as soon as its batch has run.
+        return [PredictionResult(None, result if error is None else error, model_id=self._model_path)
+                for result, error in run_batch(model, list(batch))]
+
+    def get_num_bytes(self, batch: Sequence[bytes]) -> int:
+        return sum(len(page) for page in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "kuzushiji_tf"

@@ -1,0 +1,179 @@
+"""tools/recognize.py --runner: the Beam pipeline on the DirectRunner with 2 worker processes, against the
+folder CLI on the bundled real pages plus synthetic ones: the same files byte for byte, a corrupt and an
+empty file in the dead letter with exit status 1, a run killed part-way and rerun to the same files; and
+the listing, argument and runner checks that need no pipeline."""
+from __future__ import annotations
+
+import csv
+import filecmp
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("apache_beam", reason="the beam extra is not installed (pip install -e .[beam])")
+
+from conftest import export_tiny_page_model  # noqa: E402
+from kuzushiji_tf.beam_recognition import listing  # noqa: E402
+from kuzushiji_tf.beam_recognition.pipeline import DEAD_LETTER, _listing_path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_PAGES = ROOT / "kuzushiji_tf" / "sample_data" / "kaggle_5p" / "train_images"
+CREATED = "2026-12-02T09:30:00Z"
+BEAM = ["--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
+_spec = importlib.util.spec_from_file_location("tools_recognize_beam", ROOT / "tools" / "recognize.py")
+tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tool)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return export_tiny_page_model(tmp_path_factory.mktemp("m"), max_chars=40)
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    """The 5 bundled real pages and 2 synthetic pages of the project's own generator, in a nested folder."""
+    from PIL import Image
+
+    from kuzushiji_tf.synthetic import render_page
+
+    root = tmp_path_factory.mktemp("scans")
+    shutil.copytree(REAL_PAGES, root / "real")
+    (root / "synthetic").mkdir()
+    for seed in (1, 2):
+        image, chars = render_page(seed, page_height=700)
+        assert chars
+        Image.fromarray(image).save(root / "synthetic" / f"page{seed}.png")
+    return root
+
+
+def _recognize(scans, out, model, *extra, check=True):
+    command = [sys.executable, str(ROOT / "tools" / "recognize.py"), str(scans), "--out", str(out), "--model",
+               str(model), "--formats", "all", "--created", CREATED, "--quiet", *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return done
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def _same_files(a: Path, b: Path, ignore=()) -> None:
+    names = _files(a) - set(ignore)
+    assert names == _files(b) - set(ignore)
+    _, mismatch, errors = filecmp.cmpfiles(a, b, sorted(names), shallow=False)
+    assert not mismatch and not errors, (mismatch, errors)
+
+
+def _finished(out: Path) -> list[Path]:
+    """The pages' .json files, written last of each page's files."""
+    return [p for p in out.rglob("*.json") if not p.name.endswith(".annotations.json")]
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def folder_run(model, scans, tmp_path_factory):
+    out = tmp_path_factory.mktemp("folder") / "ocr"
+    assert tool.main([str(scans), "--out", str(out), "--model", str(model), "--formats", "all", "--created", CREATED,
+                      "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_two_worker_processes_write_the_folder_clis_files_and_a_dead_letter(model, scans, tmp_path):
+    with_bad = tmp_path / "scans"
+    shutil.copytree(scans, with_bad)
+    (with_bad / "real" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (with_bad / "synthetic" / "empty.png").write_bytes(b"")
+    folder_out, beam_out = tmp_path / "folder", tmp_path / "beam"
+    assert tool.main([str(with_bad), "--out", str(folder_out), "--model", str(model), "--formats", "all",
+                      "--created", CREATED, "--quiet"]) == 1
+    done = _recognize(with_bad, beam_out, model, *BEAM)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "5 recognised" not in done.stdout and "7 recognised, 0 already done, 2 failed" in done.stdout
+    assert "failed: real/broken.jpg" in done.stderr and "failed: synthetic/empty.png" in done.stderr
+    # Every page file, summary.csv and tei.xml are the folder CLI's, byte for byte; the dead letter is extra.
+    _same_files(folder_out, beam_out, ignore=[DEAD_LETTER])
+    pages = [r["page"] for r in _rows(beam_out / "summary.csv")]
+    assert pages == sorted(pages) and len(pages) == 9 and pages[0].startswith("real/")  # run order, not finish order
+    dead = {row["page"]: row for row in _rows(beam_out / DEAD_LETTER)}
+    assert set(dead) == {"real/broken.jpg", "synthetic/empty.png"}
+    assert dead["synthetic/empty.png"]["source"] == str(with_bad / "synthetic" / "empty.png")
+    assert "empty" in dead["synthetic/empty.png"]["error"] and "not a readable image" in dead["real/broken.jpg"]["error"]
+
+
+@pytest.mark.slow
+def test_a_run_killed_part_way_reruns_to_the_same_files(model, scans, folder_run, tmp_path):
+    out = tmp_path / "beam"
+    command = [sys.executable, str(ROOT / "tools" / "recognize.py"), str(scans), "--out", str(out), "--model",
+               str(model), "--formats", "all", "--created", CREATED, "--quiet", "--batch-size", "1", *BEAM]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        deadline = time.monotonic() + 300
+        while not _finished(out) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the driver and its worker processes
+        process.wait()
+    written = _finished(out)
+    assert written, "no page was written before the kill"
+    assert not (out / "summary.csv").exists(), "the run ended before it could be killed"
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") or ".tmp" in p.name], "a half-written file"
+    done = _recognize(scans, out, model, *BEAM)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _rows(out / "summary.csv")
+    assert {r["status"] for r in rows} <= {"ok", "skipped"} and sum(r["status"] == "skipped" for r in rows) >= len(written)
+    _same_files(folder_run, out, ignore=["summary.csv"])
+    # summary.csv differs only in the status of the pages the killed run had finished.
+    expected = _rows(folder_run / "summary.csv")
+    assert [{**r, "status": "ok"} for r in rows] == expected
+
+
+def test_listing_matches_a_glob_with_names_relative_to_its_folder(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/p1.jpg", "a/b/p2.png", "a/b/notes.txt", "a/b/book.pdf"):
+        (tmp_path / name).write_bytes(b"x")
+    pages = listing.list_pages([str(tmp_path / "a" / "**")])
+    assert [p.name for p in pages] == ["b/book.pdf", "b/p2.png", "p1.jpg"]
+    with pytest.raises(listing.ScanError, match="PDFs are read from local files only"):
+        pages[0].load()
+    number, page = listing.decode_line(listing.encode_line(7, pages[2]))
+    assert (number, page.name, page.source) == (7, "p1.jpg", str(tmp_path / "a" / "p1.jpg"))
+    with pytest.raises(listing.ScanError, match="p1.jpg: not an image"):
+        page.load()  # the loader travels with the page: it reads the file on the worker
+    with pytest.raises(FileNotFoundError, match="matches no JPEG"):
+        listing.list_pages([str(tmp_path / "a" / "*.tif")])
+    with pytest.raises(ValueError, match="would collide"):
+        listing.list_pages([str(tmp_path / "a" / "*.jpg"), str(tmp_path / "a" / "p*.jpg")])
+
+
+def test_runner_and_argument_checks(model, tmp_path, capsys):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    with pytest.raises(ValueError, match="needs --temp_location"):
+        _listing_path(PipelineOptions(["--runner=DataflowRunner"]))
+    path, local = _listing_path(PipelineOptions(["--runner=DataflowRunner", "--temp_location=gs://bucket/tmp"]))
+    assert path.startswith("gs://bucket/tmp/kuzushiji-listing-") and not local
+    with pytest.raises(SystemExit):
+        tool.parse_args(["scans", "--out", "o", "--direct_num_workers", "2"])
+    assert "need --runner" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.parse_args(["scans", "--out", "o", "--runner", "DirectRunner", "--visualize"])
+    with pytest.raises(SystemExit):
+        tool.parse_args(["scans", "--out", "o", "--created", "yesterday"])
+    assert tool.main([str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--model", str(model),
+                      "--runner", "DirectRunner"]) == 2
+    assert "missing: no such file" in capsys.readouterr().err
