@@ -58,8 +58,9 @@ setup(
         # Playwright (Apache-2.0) drives Debian's Chromium in the web page's test; it downloads no browser.
         # pytest-xdist runs the suite on both cores of a CI machine (1,319 s on one process at the last CI, 697 s
         # with -n 2 on the same 2 cores; docs/benchmarks.md).
-        # dev holds every extra, so `make test` runs the Beam, ONNX and serving tests in one environment.
+        # dev holds every extra, so `make test` runs the Beam, ONNX and serving tests in one environment; Beam's
+        # S3 filesystem (boto3) and moto's S3 server (Apache-2.0) let a test run the pipeline against buckets.
         "dev": ["pytest>=8", "pytest-xdist>=3", "tensorflow-serving-api==2.21.*", "playwright>=1.50", *ONNX, *SERVE,
-                *BEAM],
+                *BEAM, "apache-beam[aws]", "moto[s3,server]>=5"],
     },
 )

@@ -177,3 +177,69 @@ def test_runner_and_argument_checks(model, tmp_path, capsys):
     assert tool.main([str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--model", str(model),
                       "--runner", "DirectRunner"]) == 2
     assert "missing: no such file" in capsys.readouterr().err
+
+
+@pytest.fixture
+def s3_server():
+    """A real S3 API (moto's server) on 127.0.0.1, started and stopped here: buckets as Dataflow or Flink
+    workers would see them, through Beam's own S3 filesystem."""
+    boto3 = pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        client = boto3.client("s3", endpoint_url=url, aws_access_key_id="test", aws_secret_access_key="test",
+                              region_name="us-east-1")
+        client.create_bucket(Bucket="library")
+        options = [f"--s3_endpoint_url={url}", "--s3_access_key_id=test", "--s3_secret_access_key=test",
+                   "--s3_region_name=us-east-1"]
+        yield client, options
+    finally:
+        server.stop()
+
+
+def _keys(client, prefix: str) -> list[str]:
+    found = client.list_objects_v2(Bucket="library", Prefix=prefix).get("Contents", [])
+    return sorted(item["Key"][len(prefix):] for item in found)
+
+
+@pytest.mark.slow
+def test_scans_model_and_outputs_on_an_s3_bucket(model, s3_server, tmp_path):
+    client, s3_options = s3_server
+    local = tmp_path / "scans" / "book"
+    local.mkdir(parents=True)
+    for path in sorted(REAL_PAGES.glob("*.jpg"))[:2]:
+        shutil.copyfile(path, local / path.name)
+    (local / "torn.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    for path in local.iterdir():
+        client.upload_file(str(path), "library", f"scans/book/{path.name}")
+    for path in Path(model).rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), "library", f"models/kuzushiji_page/1/{path.relative_to(model).as_posix()}")
+    remote = ["--model", "s3://library/models/kuzushiji_page/1", "--temp_location", "s3://library/tmp", *s3_options]
+    command = [sys.executable, str(ROOT / "tools" / "recognize.py"), "s3://library/scans/", "--out", "s3://library/ocr",
+               "--created", CREATED, "--quiet", *BEAM, *remote]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 1, done.stderr[-3000:]  # the torn page
+    assert "2 recognised, 0 already done, 1 failed" in done.stdout
+    names = sorted(path.name for path in local.iterdir() if path.name != "torn.jpg")
+    assert _keys(client, "ocr/") == ["book/" + f"{n}{suffix}" for n in names for suffix in (".json", ".txt")] + [
+        DEAD_LETTER, "summary.csv"]
+    assert _keys(client, "tmp/") == []  # the listing is gone
+    # The same pages from a local folder through the folder CLI: the same text and summary.
+    folder = tmp_path / "folder"
+    assert tool.main([str(tmp_path / "scans"), "--out", str(folder), "--model", str(model), "--created", CREATED,
+                      "--quiet"]) == 1
+    fetch = lambda key: client.get_object(Bucket="library", Key=key)["Body"].read()  # noqa: E731
+    for name in names:
+        assert fetch(f"ocr/book/{name}.txt") == (folder / "book" / f"{name}.txt").read_bytes()
+    # The summaries agree but for the failed page's reason, which names where it was read from.
+    strip = lambda rows: [{**row, "error": bool(row["error"])} for row in rows]  # noqa: E731
+    assert strip(csv.DictReader(fetch("ocr/summary.csv").decode().splitlines())) == strip(_rows(folder / "summary.csv"))
+    assert b"book/torn.jpg,s3://library/scans/book/torn.jpg," in fetch(f"ocr/{DEAD_LETTER}")
+    # A rerun skips the finished pages on the bucket; the torn one fails again.
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 1 and "0 recognised, 2 already done, 1 failed" in again.stdout, again.stderr[-3000:]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
@@ -201,6 +202,11 @@ def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence
                     log: Callable[[str], None] = lambda line: None) -> list[dict]:
     """Runs the pipeline (blocking) and returns summary.csv's rows as written. Raises FileNotFoundError or
     ValueError for inputs, a model or options that cannot work, before the pipeline starts."""
+    pipeline_args = list(pipeline_args)
+    if not any(arg.startswith("--default_sdk_harness_log_level") for arg in pipeline_args):
+        pipeline_args.append("--default_sdk_harness_log_level=WARNING")  # workers' INFO lines would bury ours
+    options = PipelineOptions(pipeline_args)
+    FileSystems.set_options(options)  # the driver lists and reads with the run's credentials and endpoints
     if storage.is_local(out):
         out = os.path.abspath(out)  # workers may run elsewhere on this machine
     if storage.is_local(model):
@@ -214,10 +220,6 @@ def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence
         raise FileNotFoundError(f"{' '.join(scans)}: no JPEG, PNG, TIFF or PDF files found")
     formats = tuple(with_records(formats))
     settings = RunSettings(out=out, formats=formats, created=created, vocabulary=vocabulary, force=force)
-    pipeline_args = list(pipeline_args)
-    if not any(arg.startswith("--default_sdk_harness_log_level") for arg in pipeline_args):
-        pipeline_args.append("--default_sdk_harness_log_level=WARNING")  # workers' INFO lines would bury ours
-    options = PipelineOptions(pipeline_args)
     listing, local_listing = _listing_path(options)
     write_listing(pages, listing)
     log(f"{len(pages)} page(s), formats {','.join(formats)}, model {model}, runner "
