@@ -176,6 +176,7 @@ def run_on_beam(args) -> int:
     from kuzushiji_tf.inference.page_model import newest_version
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by local worker processes
     options = dict(dpi=args.dpi, timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes)
     start = time.perf_counter()
     try:

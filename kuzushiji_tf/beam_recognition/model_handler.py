@@ -8,6 +8,7 @@ first, since TensorFlow and ONNX Runtime load from local files.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Iterable, Optional, Sequence
 
@@ -18,6 +19,12 @@ from kuzushiji_tf.inference.batch_recognition import run_batch
 from kuzushiji_tf.inference.page_model import PageModel, load_page_model
 
 
+def _not_beams_memory_warning(record: logging.LogRecord) -> bool:
+    # Beam 2.77 reads memory use only when torch imports (ml/inference/base.py imports `resource` together with
+    # its torch-based model manager), and warns at every model load without it; the metric is all that is lost.
+    return "memory usage cannot be fetched" not in record.getMessage()
+
+
 class PageModelHandler(ModelHandler[bytes, PredictionResult, PageModel]):
     def __init__(self, model_path: str, *, max_batch_size: int = 4, backend: str = "auto"):
         # Batches of 1..max_batch_size pages: BatchElements sizes them by their measured cost in between.
@@ -26,6 +33,7 @@ class PageModelHandler(ModelHandler[bytes, PredictionResult, PageModel]):
 
     def load_model(self) -> PageModel:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        logging.getLogger().addFilter(_not_beams_memory_warning)
         return load_page_model(storage.local_copy(self._model_path), self._backend)
 
     def run_inference(self, batch: Sequence[bytes], model: PageModel,
