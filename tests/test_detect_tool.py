@@ -1,6 +1,4 @@
 """tools/detect.py end to end on a tiny Kaggle folder with an untrained tiny detector: files and errors."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 
@@ -8,10 +6,9 @@ from kuzushiji_tf.inference.page_detection import UNKNOWN_CODE, select_pages
 from kuzushiji_tf.kaggle.labels import read_truth_csv
 from kuzushiji_tf.kaggle.submission import read_submission
 from kuzushiji_tf.models.centernet import build_centernet
+from conftest import load_tool
 
-_spec = importlib.util.spec_from_file_location("tools_detect", Path(__file__).resolve().parents[1] / "tools" / "detect.py")
-detect_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(detect_tool)
+detect_tool = load_tool("detect", "tools_detect")
 
 
 @pytest.fixture(scope="module")

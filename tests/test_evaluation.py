@@ -1,7 +1,5 @@
 """The competition metric on hand-made pages with known counts, a brute-force cross-check, and the CLI."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +14,9 @@ from kuzushiji_tf.evaluation import (
 )
 from kuzushiji_tf.kaggle.labels import parse_prediction_labels, parse_truth_labels
 from kuzushiji_tf.structures import Char, Page
+from conftest import load_tool
 
-# tools/ is not a package: load the script by path under a name no other module uses.
-_spec = importlib.util.spec_from_file_location(
-    "tools_evaluate", Path(__file__).resolve().parents[1] / "tools" / "evaluate.py"
-)
-evaluate_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(evaluate_tool)
+evaluate_tool = load_tool("evaluate", "tools_evaluate")
 
 
 def page(truth: str, pred: str, ignore_labels=False):

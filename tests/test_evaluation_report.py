@@ -1,15 +1,12 @@
 """Per-class report and confusions under Kaggle's matching rule, on a hand-made page, and the CLI flag."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
 from kuzushiji_tf.evaluation_report import class_report, format_report
+from conftest import load_tool
 
-_spec = importlib.util.spec_from_file_location("tools_evaluate_r", Path(__file__).resolve().parents[1] / "tools" / "evaluate.py")
-evaluate_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(evaluate_tool)
+evaluate_tool = load_tool("evaluate", "tools_evaluate_r")
 
 TRUTH = {"p1": (["U+3042", "U+3044", "U+304B", "U+3044"],
                 np.array([[0, 0, 10, 10], [20, 0, 10, 10], [40, 0, 10, 10], [60, 0, 10, 10]]))}

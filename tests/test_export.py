@@ -1,6 +1,5 @@
 """The exported page recogniser: TF Serving layout, signature, same characters as the Python path,
 saved_model_cli, clear errors for bad inputs, and a well-formed PredictRequest."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +10,12 @@ import tensorflow as tf
 
 from kuzushiji_tf.inference.export import export_model, export_page_recognizer, load_recognizer
 from kuzushiji_tf.inference.page_recognizer import CODES, OUT_BOXES, PageRecognizer, RecognizerOptions, page_results
-from conftest import TINY_VOCABULARY, page_bytes, tiny_page_models
+from conftest import TINY_VOCABULARY, load_tool, page_bytes, tiny_page_models
 
 VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
 BIN = Path(sys.executable).parent
-_spec = importlib.util.spec_from_file_location("tools_export", Path(__file__).resolve().parents[1] / "tools" / "export.py")
-export_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(export_tool)
+export_tool = load_tool("export", "tools_export")
 pytestmark = pytest.mark.slow
 
 

@@ -1,16 +1,11 @@
 """tools/make_submission.py over a tiny Kaggle folder's test pages with a tiny exported recogniser."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-from conftest import TINY_VOCABULARY, export_tiny_page_model, make_kaggle_dir
+from conftest import TINY_VOCABULARY, export_tiny_page_model, load_tool, make_kaggle_dir
 from kuzushiji_tf.kaggle.submission import read_submission
 
-_spec = importlib.util.spec_from_file_location("tools_make_submission",
-                                               Path(__file__).resolve().parents[1] / "tools" / "make_submission.py")
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+tool = load_tool("make_submission", "tools_make_submission")
 pytestmark = pytest.mark.slow
 
 

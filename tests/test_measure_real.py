@@ -1,25 +1,20 @@
 """tools/measure_real.py and kuzushiji_tf.real_evaluation on the 5 bundled real pages: the classifier
 metric with a classifier whose answers the test decides, the three rows end to end with tiny untrained
 models, and the one-line errors."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE_DIR, TINY_VOCABULARY, export_tiny_page_model, tiny_page_models
+from conftest import SAMPLE_DIR, TINY_VOCABULARY, export_tiny_page_model, load_tool, tiny_page_models
 from kuzushiji_tf import real_evaluation as real
 from kuzushiji_tf.inference.page_recognizer import INFERENCE_CROP_FACTOR, crop_characters, decode_page_image
 from kuzushiji_tf.kaggle.reader import read_train
 from kuzushiji_tf.structures import code_to_char
 from kuzushiji_tf.synthetic.charset import is_kana
 
-_spec = importlib.util.spec_from_file_location("tools_measure_real",
-                                               Path(__file__).resolve().parents[1] / "tools" / "measure_real.py")
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+tool = load_tool("measure_real", "tools_measure_real")
 
 PAGES = read_train(SAMPLE_DIR).pages
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE_DIR, TINY_VOCABULARY, page_bytes, tiny_page_models
+from conftest import SAMPLE_DIR, TINY_VOCABULARY, load_tool, page_bytes, tiny_page_models
 from kuzushiji_tf.inference.export import export_page_recognizer
 from kuzushiji_tf.inference.page_model import (CLASS_PROBS, CODES, COUNT, DET_SCORES, OUT_BOXES, OUTPUT_KEYS,
                                                PageRefused, load_page_model, page_results)
@@ -24,14 +24,7 @@ OPTIONS = RecognizerOptions(short_side=256, det_threshold=0.3, cls_threshold=0.0
 REAL_PAGES = sorted((SAMPLE_DIR / "train_images").glob("*.jpg")) + sorted((SAMPLE_DIR / "test_images").glob("*.jpg"))
 
 
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"tools_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-export_tool, recognize_tool = _tool("export"), _tool("recognize")
+export_tool, recognize_tool = load_tool("export"), load_tool("recognize")
 pytestmark = pytest.mark.slow
 
 

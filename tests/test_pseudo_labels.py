@@ -1,25 +1,20 @@
 """Pseudo-labels: the filter keeps exactly the predictions at or above both thresholds, and the tool writes
 crop records in the training schema with a manifest that counts them."""
-import importlib.util
 import json
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_kaggle_dir
+from conftest import load_tool, make_kaggle_dir
 from kuzushiji_tf.data import pipeline
 from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary
 from kuzushiji_tf.inference.page_recognizer import PageRecognizer, RecognizerOptions
 from kuzushiji_tf.inference.pseudo_labels import PseudoLabelOptions, confident, label_page
 from kuzushiji_tf.models.centernet import build_centernet
 
-_spec = importlib.util.spec_from_file_location("tools_pseudo_label",
-                                               Path(__file__).resolve().parents[1] / "tools" / "pseudo_label.py")
-pseudo_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pseudo_tool)
+pseudo_tool = load_tool("pseudo_label", "tools_pseudo_label")
 
 
 def test_filter_keeps_exactly_those_at_or_above_both_thresholds():

@@ -5,7 +5,6 @@ bad canvases (404, not an image, too slow) failed rows), a rerun that rewrites n
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,13 +13,10 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from conftest import export_tiny_page_model
+from conftest import export_tiny_page_model, load_tool
 from iiif_server import IMAGES, image_of, serve_manifest, server, v3_canvas  # noqa: F401 (server: a fixture)
 
-_spec = importlib.util.spec_from_file_location("tools_recognize_sources",
-                                               Path(__file__).resolve().parents[1] / "tools" / "recognize.py")
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+tool = load_tool("recognize", "tools_recognize_sources")
 pytestmark = pytest.mark.slow
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"

@@ -1,7 +1,6 @@
 """tools/recognize.py over a folder of scans: nested folders, PNG and TIFF, bad files in summary.csv,
 reading order shared by .txt and .json, resume after a crash, --force and --visualize."""
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,14 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import export_tiny_page_model
+from conftest import export_tiny_page_model, load_tool
 from kuzushiji_tf.inference.page_model import load_page_model
 from kuzushiji_tf.inference.folder_recognition import recognize_pages
 from kuzushiji_tf.scans import open_scans
 
-_spec = importlib.util.spec_from_file_location("tools_recognize", Path(__file__).resolve().parents[1] / "tools" / "recognize.py")
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+tool = load_tool("recognize", "tools_recognize")
 pytestmark = pytest.mark.slow
 
 

@@ -3,7 +3,6 @@ crop records that the classifier input reads, skips an unreadable file and caps 
 guard refuses the 5 labelled real pages (by bytes, even renamed, and by id), refuses training on records of
 the bundled labelled sample, and refuses pseudo-labelled crops of those pages. `--pseudo` takes several folders
 and pools them."""
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, SAMPLE_DIR, TINY_VOCABULARY, make_kaggle_dir, tiny_page_models
+from conftest import REPO, SAMPLE_DIR, TINY_VOCABULARY, load_tool, make_kaggle_dir, tiny_page_models
 from kuzushiji_tf import real_test_set, train
 from kuzushiji_tf.config import ClassifierConfig, TrainConfig
 from kuzushiji_tf.data import classifier_input as ci
@@ -25,9 +24,7 @@ from kuzushiji_tf.inference.pseudo_labels import cap_per_class
 from kuzushiji_tf.real_test_set import RealTestSetError
 from kuzushiji_tf.structures import MASK
 
-_spec = importlib.util.spec_from_file_location("tools_pseudo_label_images", REPO / "tools" / "pseudo_label.py")
-pseudo_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pseudo_tool)
+pseudo_tool = load_tool("pseudo_label", "tools_pseudo_label_images")
 
 REAL_SCANS = REPO / "kuzushiji_tf" / "sample_data" / "unlabelled_real" / "images"
 REAL_IDS = ("200010454_00005_1", "200021869_00012_2")  # 1200 x 1590 and 1200 x 1747

@@ -2,7 +2,6 @@
 predict through tools/client.py, /recognize in every format, limits and bad input (one-line JSON 4xx),
 batching, metrics, a client that dies mid-upload."""
 import base64
-import importlib.util
 import io
 import json
 import socket
@@ -18,15 +17,13 @@ from kuzushiji_tf.formats import FORMATS
 from kuzushiji_tf.inference.folder_recognition import recognize_pages
 from kuzushiji_tf.inference.page_model import CODES, OUT_BOXES, load_page_model
 from kuzushiji_tf.scans import open_scans
-from conftest import export_tiny_page_model
+from conftest import export_tiny_page_model, load_tool
 from serving_helpers import REAL_PAGES, REPO, ServerProcess, http, multipart
 
 pytestmark = pytest.mark.slow
 MAX_UPLOAD = 2_000_000
 MAX_PIXELS = 30_000_000
-_spec = importlib.util.spec_from_file_location("tools_client", REPO / "tools" / "client.py")
-client = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(client)
+client = load_tool("client", "tools_client")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
 import itertools
 import json
 import re
@@ -27,12 +26,11 @@ from kuzushiji_tf.synthetic import fonts as fonts_module
 from kuzushiji_tf.synthetic.charset import TABLE_PATH, read_table
 from kuzushiji_tf.synthetic.fonts import has_glyph
 from kuzushiji_tf.synthetic.layout import INK_THRESHOLD
+from conftest import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 # tools/ is not a package: load the script by path under a name no other module uses.
-_spec = importlib.util.spec_from_file_location("tools_make_synthetic", REPO / "tools" / "make_synthetic.py")
-make_synthetic = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_synthetic)
+make_synthetic = load_tool("make_synthetic", "tools_make_synthetic")
 try:
     FONTS = find_fonts()
 except FontNotFoundError:  # `make test` installs them; the missing-font test does not need them

@@ -1,6 +1,5 @@
 """tools/transcribe.py: one-line errors before any model loads, and (slow) text and JSON from a tiny
 exported recogniser, in the reading order of `inference.reading_order`."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,12 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SAMPLE_DIR
+from conftest import SAMPLE_DIR, load_tool
 
-_spec = importlib.util.spec_from_file_location(
-    "tools_transcribe", Path(__file__).resolve().parents[1] / "tools" / "transcribe.py")
-transcribe_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(transcribe_tool)
+transcribe_tool = load_tool("transcribe", "tools_transcribe")
 
 VOCABULARY = [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")]
 

@@ -1,18 +1,14 @@
 """Pages drawn with their predictions: the colours land on the boxes the competition's matching says,
 glyphs are drawn, big pages are downscaled, and tools/visualize.py works from a submission CSV."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from kuzushiji_tf.visualization import CORRECT, MISSED, PREDICTED, WRONG, draw_page, page_colours, save_png
+from conftest import load_tool
 
-_spec = importlib.util.spec_from_file_location(
-    "tools_visualize", Path(__file__).resolve().parents[1] / "tools" / "visualize.py")
-visualize = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(visualize)
+visualize = load_tool("visualize", "tools_visualize")
 
 PAPER = (235, 230, 215)
 # Truth, xywh: A is found with its label, B is found with the wrong label, C is not found.
