@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("apache_beam", reason="the beam extra is not installed (pip install -e .[beam])")
 
 from conftest import export_tiny_page_model, load_tool  # noqa: E402
+from iiif_server import serve_manifest, server, v3_canvas  # noqa: E402, F401 (server: a fixture)
 from kuzushiji_tf.beam_recognition import listing  # noqa: E402
 from kuzushiji_tf.beam_recognition.pipeline import DEAD_LETTER, _listing_path  # noqa: E402
 
@@ -139,6 +140,31 @@ def test_a_run_killed_part_way_reruns_to_the_same_files(model, scans, folder_run
     assert [{**r, "status": "ok"} for r in rows] == expected
 
 
+@pytest.mark.slow
+def test_pdf_pages_and_iiif_canvases_on_the_default_runner(model, server, tmp_path):  # noqa: F811
+    """The other inputs the folder CLI reads, through the pipeline: a PDF's pages (rendered by the workers) and a
+    IIIF manifest's canvases (fetched by the workers from 127.0.0.1), one of them missing (404)."""
+    from PIL import Image
+
+    from kuzushiji_tf.synthetic import render_page
+
+    pdf = tmp_path / "book.pdf"
+    pages = [Image.fromarray(render_page(seed, page_height=300)[0]) for seed in (3, 4)]
+    pages[0].save(pdf, save_all=True, append_images=pages[1:], resolution=72)
+    canvases = [v3_canvas(server.base, "page", {"ja": ["一オ"]}), v3_canvas(server.base, "missing", {"none": ["2"]})]
+    url = serve_manifest(server, "/book2/manifest.json",
+                         {"id": f"{server.base}/book2/manifest.json", "type": "Manifest", "items": canvases})
+    inputs = [str(pdf), url, "--model", str(model), "--formats", "all", "--dpi", "72", "--retries", "0",
+              "--created", CREATED, "--quiet"]
+    assert tool.main([*inputs, "--out", str(tmp_path / "folder")]) == 1
+    assert tool.main([*inputs, "--out", str(tmp_path / "beam"), "--runner", "DirectRunner"]) == 1
+    _same_files(tmp_path / "folder", tmp_path / "beam", ignore=[DEAD_LETTER])
+    assert [r["page"] for r in _rows(tmp_path / "beam" / "summary.csv")] == [
+        "book/page-0001", "book/page-0002", "book2/0001-一オ", "book2/0002-2"]
+    dead = _rows(tmp_path / "beam" / DEAD_LETTER)
+    assert [row["page"] for row in dead] == ["book2/0002-2"] and "HTTP 404" in dead[0]["error"]
+
+
 def test_listing_matches_a_glob_with_names_relative_to_its_folder(tmp_path):
     (tmp_path / "a" / "b").mkdir(parents=True)
     for name in ("a/p1.jpg", "a/b/p2.png", "a/b/notes.txt", "a/b/book.pdf"):
@@ -182,10 +208,10 @@ def s3_server():
     workers would see them, through Beam's own S3 filesystem."""
     boto3 = pytest.importorskip("boto3")
     server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    s3 = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
     try:
-        host, port = server.get_host_and_port()
+        host, port = s3.get_host_and_port()
         url = f"http://{host}:{port}"
         client = boto3.client("s3", endpoint_url=url, aws_access_key_id="test", aws_secret_access_key="test",
                               region_name="us-east-1")
@@ -194,7 +220,7 @@ def s3_server():
                    "--s3_region_name=us-east-1"]
         yield client, options
     finally:
-        server.stop()
+        s3.stop()
 
 
 def _keys(client, prefix: str) -> list[str]:
