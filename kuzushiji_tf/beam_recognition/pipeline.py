@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
@@ -42,6 +44,12 @@ DEAD_LETTER = "failed.csv"
 DEAD_LETTER_FIELDS = ("page", "source", "error")
 LOCAL_RUNNERS = ("DirectRunner", "PrismRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner")
 FAILED = "failed"
+# Counters a runner shows while the job runs (the Dataflow and Flink UIs) and the driver prints at the end.
+METRICS = "kuzushiji_tf"
+SKIPPED_PAGES = Metrics.counter(METRICS, "pages_skipped")
+RECOGNISED_PAGES = Metrics.counter(METRICS, "pages_recognised")
+FAILED_PAGES = Metrics.counter(METRICS, "pages_failed")
+CHARACTERS = Metrics.counter(METRICS, "characters")
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class SkipComplete(beam.DoFn):
             yield element
             return
         record = _read_record(files["json"]) if "json" in files else None
+        SKIPPED_PAGES.inc()
         yield beam.pvalue.TaggedOutput("skipped", (number, page, summary_row(page.name, record, "skipped")))
 
 
@@ -95,6 +104,7 @@ class LoadPage(beam.DoFn):
             except Exception as error:  # Pillow raises several kinds for data that is no image
                 raise ScanError(f"{page.name}: not a readable image ({error})") from None
         except (OSError, ValueError) as error:  # ScanError is a ValueError
+            FAILED_PAGES.inc()
             yield beam.pvalue.TaggedOutput(FAILED, (number, page, failed_row(page, str(error))))
             return
         yield (number, page, size), data
@@ -112,6 +122,7 @@ class WritePage(beam.DoFn):
     def process(self, element):
         (number, page, size), prediction = element
         if isinstance(prediction.inference, str):  # the recogniser refused the page
+            FAILED_PAGES.inc()
             yield beam.pvalue.TaggedOutput(FAILED, (number, page, failed_row(page, prediction.inference)))
             return
         try:
@@ -120,8 +131,11 @@ class WritePage(beam.DoFn):
             for name, path in self.settings.files(page).items():
                 storage.write(path, FORMATS[name].render(record, source))
         except (OSError, ValueError) as error:
+            FAILED_PAGES.inc()
             yield beam.pvalue.TaggedOutput(FAILED, (number, page, failed_row(page, f"{page.name}: {error}")))
             return
+        RECOGNISED_PAGES.inc()
+        CHARACTERS.inc(len(record["characters"]))
         yield number, page, summary_row(page.name, record)
 
 
@@ -197,6 +211,20 @@ def _listing_path(options: PipelineOptions) -> tuple[str, bool]:
     return os.path.join(tempfile.mkdtemp(prefix="kuzushiji_beam_"), name), True
 
 
+def _counters(result) -> str:
+    """The job's page counters, as the runner reports them (committed values, attempted where it has none)."""
+    try:
+        found = result.metrics().query(MetricsFilter().with_namespace(METRICS))["counters"]
+    except Exception as error:  # a runner may not support metrics queries
+        return f"counters not available from this runner ({error.__class__.__name__})"
+    values = {}
+    for counter in found:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        values[counter.key.metric.name] = values.get(counter.key.metric.name, 0) + (value or 0)
+    names = ("pages_recognised", "pages_skipped", "pages_failed", "characters")
+    return "counters: " + ", ".join(f"{name} {values.get(name, 0)}" for name in names)
+
+
 def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence[str], created: str,
                     pipeline_args: Sequence[str], batch_size: int = 4, force: bool = False, scan_options: dict | None = None,
                     log: Callable[[str], None] = lambda line: None) -> list[dict]:
@@ -225,8 +253,11 @@ def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence
     log(f"{len(pages)} page(s), formats {','.join(formats)}, model {model}, runner "
         f"{options.view_as(StandardOptions).runner or 'DirectRunner'}")
     try:
-        with beam.Pipeline(options=options) as pipeline:
-            build_pipeline(pipeline, listing, model, settings, batch_size)
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, listing, model, settings, batch_size)
+        result = pipeline.run()
+        result.wait_until_finish()
+        log(_counters(result))
     finally:
         if local_listing:
             storage.delete(listing)
