@@ -246,6 +246,8 @@ def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence
     pages = list_pages(scans, short_side=short_side, **(scan_options or {}))
     if not pages:
         raise FileNotFoundError(f"{' '.join(scans)}: no JPEG, PNG, TIFF or PDF files found")
+    if tuple(with_records(formats)) != tuple(formats):
+        log("tei is built from the pages' .json files: writing json too")
     formats = tuple(with_records(formats))
     settings = RunSettings(out=out, formats=formats, created=created, vocabulary=vocabulary, force=force)
     listing, local_listing = _listing_path(options)
