@@ -51,7 +51,6 @@ from kuzushiji_tf.inference.page_model import PAGE_MODEL  # imports no TensorFlo
 
 DEFAULT_MODELS_DIR = Path("saved_models")
 DEFAULT_MODELS = DEFAULT_MODELS_DIR / PAGE_MODEL
-DEFAULT_SHORT_SIDE = 832  # when the model does not say its own (RecognizerOptions.short_side)
 
 
 def _formats(text: str) -> list[str]:
@@ -120,21 +119,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args  # a string default goes through `type` too: args.formats is always a list
 
 
-def model_short_side(model: Path) -> int:
-    """The short side the recogniser resizes pages to (its export options): IIIF images are fetched at it."""
-    from kuzushiji_tf.inference.page_model import read_options_asset
-
-    try:
-        return int(read_options_asset(model)["short_side"])
-    except (KeyError, TypeError, ValueError):
-        return DEFAULT_SHORT_SIDE
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.runner:
         return run_on_beam(args)
-    from kuzushiji_tf.inference.page_model import load_page_model, model_backend, newest_version
+    from kuzushiji_tf.inference.page_model import load_page_model, model_backend, model_short_side, newest_version
     from kuzushiji_tf.scans import open_scans
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -35,10 +37,9 @@ from kuzushiji_tf.beam_recognition.listing import decode_line, list_pages, write
 from kuzushiji_tf.beam_recognition.model_handler import PageModelHandler
 from kuzushiji_tf.formats import FORMATS
 from kuzushiji_tf.inference.folder_recognition import (SUMMARY, SUMMARY_FIELDS, failed_row, framed_record,
-                                                       summary_row, summary_text)
-from kuzushiji_tf.inference.page_model import model_backend, read_options_asset, read_vocabulary_asset
-from kuzushiji_tf.inference.page_outputs import page_source, tei_text, with_records
-from kuzushiji_tf.scans import ScanError, encoded_size
+                                                       load_sized, summary_row, summary_text)
+from kuzushiji_tf.inference.page_model import model_backend, model_short_side, read_vocabulary_asset
+from kuzushiji_tf.inference.page_outputs import page_file_names, page_source, tei_text, with_records
 
 DEAD_LETTER = "failed.csv"
 DEAD_LETTER_FIELDS = ("page", "source", "error")
@@ -63,15 +64,11 @@ class RunSettings:
     force: bool = False
 
     def files(self, page) -> dict[str, str]:
-        """{format: path} of the page's own files in writing order, the .json last (`page_outputs.page_files`)."""
-        names = [name for name in self.formats if FORMATS[name].per_page and name != "json"]
-        names += ["json"] if "json" in self.formats else []
-        return {name: storage.join(self.out, FORMATS[name].file_name(page.name)) for name in names}
+        """{format: path} of the page's own files in writing order, the .json last."""
+        return {name: storage.join(self.out, file) for name, file in page_file_names(page.name, self.formats).items()}
 
 
 def _read_record(path: str) -> dict:
-    import json
-
     return json.loads(storage.read_bytes(path).decode("utf-8"))
 
 
@@ -98,11 +95,7 @@ class LoadPage(beam.DoFn):
     def process(self, element):
         number, page = element
         try:
-            data = page.load()
-            try:
-                size = encoded_size(data)
-            except Exception as error:  # Pillow raises several kinds for data that is no image
-                raise ScanError(f"{page.name}: not a readable image ({error})") from None
+            data, size = load_sized(page)
         except (OSError, ValueError) as error:  # ScanError is a ValueError
             FAILED_PAGES.inc()
             yield beam.pvalue.TaggedOutput(FAILED, (number, page, failed_row(page, str(error))))
@@ -240,9 +233,13 @@ def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence
     if storage.is_local(model):
         model = os.path.abspath(model)
     local_model = storage.local_copy(model)  # the driver reads the assets; workers copy the model themselves
-    model_backend(local_model)
-    vocabulary = tuple(read_vocabulary_asset(local_model))
-    short_side = int(read_options_asset(local_model).get("short_side", 832))
+    try:
+        model_backend(local_model)
+        vocabulary = tuple(read_vocabulary_asset(local_model))
+        short_side = model_short_side(local_model)
+    finally:
+        if not storage.is_local(model):
+            shutil.rmtree(local_model, ignore_errors=True)
     pages = list_pages(scans, short_side=short_side, **(scan_options or {}))
     if not pages:
         raise FileNotFoundError(f"{' '.join(scans)}: no JPEG, PNG, TIFF or PDF files found")
@@ -261,13 +258,10 @@ def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence
         result.wait_until_finish()
         log(_counters(result))
     finally:
+        storage.delete(listing)
         if local_listing:
-            storage.delete(listing)
             Path(listing).parent.rmdir()
-        else:
-            storage.delete(listing)
-    text = storage.read_text(storage.join(out, SUMMARY)) or ""
-    return list(csv.DictReader(io.StringIO(text), fieldnames=None)) if text else []
+    return list(csv.DictReader(io.StringIO(storage.read_text(storage.join(out, SUMMARY)) or "")))
 
 
 __all__ = ["DEAD_LETTER", "RunSettings", "SUMMARY_FIELDS", "build_pipeline", "run_recognition"]

@@ -31,6 +31,16 @@ SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("page", "status", "characters", "columns", "mean_confidence", "error")
 
 
+def load_sized(page: ScanPage) -> tuple[bytes, tuple[int, int]]:
+    """The page's encoded image and its (w, h), read from the header: the recogniser's boxes are in those
+    pixels. Raises ScanError (a ValueError) or OSError naming the page."""
+    data = page.load()
+    try:
+        return data, encoded_size(data)
+    except Exception as error:  # Pillow raises several kinds for data that is no image
+        raise ScanError(f"{page.name}: not a readable image ({error})") from None
+
+
 class _Loader:
     """`page.load()` for `recognize_files`, remembering each page's image size (the recogniser's boxes are
     in its pixels) and, for --visualize, its bytes, until the page's result is taken: one batch at most."""
@@ -39,11 +49,7 @@ class _Loader:
         self.keep_bytes, self.kept = keep_bytes, {}
 
     def __call__(self, page: ScanPage) -> bytes:
-        data = page.load()
-        try:
-            size = encoded_size(data)
-        except Exception as error:  # Pillow raises several kinds for data that is no image
-            raise ScanError(f"{page.name}: not a readable image ({error})") from None
+        data, size = load_sized(page)
         self.kept[page.name] = (size, data if self.keep_bytes else None)
         return data
 

@@ -74,6 +74,18 @@ def read_options_asset(path: str | Path) -> dict:
         return {}
 
 
+DEFAULT_SHORT_SIDE = 832  # an export that does not say its own (RecognizerOptions.short_side)
+
+
+def model_short_side(path: str | Path) -> int:
+    """The short side the exported recogniser resizes pages to (its options asset): IIIF images are fetched
+    at it."""
+    try:
+        return int(read_options_asset(path)["short_side"])
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_SHORT_SIDE
+
+
 def model_backend(path: str | Path) -> str:
     """`tf` or `onnx` by what the folder holds; a clear error when it holds neither."""
     path = Path(path)

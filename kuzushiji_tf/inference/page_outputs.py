@@ -29,11 +29,17 @@ def with_records(formats: Iterable[str]) -> list[str]:
     return formats
 
 
-def page_files(page: ScanPage, out_dir: Path, formats: Sequence[str], visualize: bool) -> dict[str, Path]:
-    """{format name: path} of the page's own files in writing order: the picture first, the .json last."""
+def page_file_names(page_name: str, formats: Sequence[str]) -> dict[str, str]:
+    """{format name: file name} of a page's own files in writing order, the .json last (a page whose .json
+    is there has every other file too); relative to the output folder, whatever filesystem holds it."""
     names = [name for name in formats if FORMATS[name].per_page and name != "json"]
     names += ["json"] if "json" in formats else []
-    files = {name: out_dir / FORMATS[name].file_name(page.name) for name in names}
+    return {name: FORMATS[name].file_name(page_name) for name in names}
+
+
+def page_files(page: ScanPage, out_dir: Path, formats: Sequence[str], visualize: bool) -> dict[str, Path]:
+    """{format name: path} of the page's own files in writing order: the picture first, the .json last."""
+    files = {name: out_dir / file for name, file in page_file_names(page.name, formats).items()}
     if visualize:
         files = {VISUALIZATION: out_dir / f"{page.name}.{VISUALIZATION}", **files}
     return files
