@@ -63,7 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     detector.add_argument("--eval-short-side", type=int)
     detector.add_argument("--head-channels", type=int)
     detector.add_argument("--score-threshold", type=float)
-    p.add_argument("--init", help="start from a saved model of the same task: its model.keras or its --out folder")
+    p.add_argument("--init", help="start from a saved model of the same task: its model.keras or its --out folder "
+                                  "(a classifier of another vocabulary keeps the rows of the codes both hold)")
     p.add_argument("--pseudo", nargs="+", metavar="DIR",
                    help="folder(s) of pseudo-labelled records mixed into training, pooled: crops for the classifier "
                         "(synthetic test pages, real scans), pages for the detector (real scans, "
@@ -152,6 +153,9 @@ def run(args) -> dict:
           flush=True)
     if getattr(task, "init_file", None) is not None:
         print(f"initial weights from {task.init_file} (a checkpoint in --out, if any, wins)", flush=True)
+        note = task.vocabulary_note() if hasattr(task, "vocabulary_note") else None
+        if note:
+            print(note, flush=True)
     loop = LoopConfig(epochs=train.epochs, steps_per_epoch=steps_per_epoch, out_dir=str(out),
                       log_every_steps=train.log_every_steps, checkpoint_every_steps=train.checkpoint_every_steps,
                       eval_every_epochs=train.eval_every)

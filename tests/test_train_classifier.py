@@ -12,7 +12,7 @@ import tensorflow as tf
 from conftest import make_kaggle_dir
 from kuzushiji_tf import train
 from kuzushiji_tf.config import ClassifierConfig, TrainConfig
-from kuzushiji_tf.data.records import RecordOptions, build_records
+from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary
 from kuzushiji_tf.engine.loop import LoopConfig, train as train_loop
 from kuzushiji_tf.engine.tasks import ClassifierTask, make_optimizer
 from kuzushiji_tf.models.classifier import build_classifier
@@ -108,7 +108,7 @@ def test_train_cli_exports_resumes_and_fine_tunes_with_pseudo_labels(crop_record
     assert json.loads((tuned / "history.json").read_text())[0]["step"] == 3  # (8 + 4 pseudo) / 4
 
 
-def test_init_loads_the_saved_weights_and_checks_the_vocabulary(crop_records, tmp_path, capsys):
+def test_init_loads_the_saved_weights_and_needs_the_vocabulary(crop_records, tmp_path, capsys):
     saved = tmp_path / "saved"
     saved.mkdir()
     keras.utils.set_random_seed(5)
@@ -120,11 +120,39 @@ def test_init_loads_the_saved_weights_and_checks_the_vocabulary(crop_records, tm
     for a, b in zip(task.build_model().get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
 
-    other = (crop_records / "vocabulary.csv").read_text().replace("U+304F", "U+3050")
-    (saved / "vocabulary.csv").write_text(other)
+    (saved / "vocabulary.csv").unlink()
     code = train.main(TINY_FLAGS + ["--records", str(crop_records), "--out", str(tmp_path / "o"), "--init", str(saved)])
     assert code == 2
-    assert "differs from the records' (4 classes) from class id 3 on" in capsys.readouterr().err
+    assert "no vocabulary.csv, so its class ids cannot be checked" in capsys.readouterr().err
+
+
+def test_init_of_another_vocabulary_keeps_the_shared_classes_rows(crop_records, tmp_path, capsys):
+    """A classifier saved with other records' vocabulary: the codes both hold score a crop exactly as the
+    saved model did, a new code starts fresh, and the run says so."""
+    records_codes = [code for code, _ in read_vocabulary(crop_records)]
+    saved_codes = [records_codes[2], "U+9999", records_codes[0]]  # another order, one code the records lack
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    keras.utils.set_random_seed(7)
+    source = build_classifier(len(saved_codes), **TINY_MODEL)
+    source.save(saved / "model.keras")
+    (saved / "vocabulary.csv").write_text("class_id,code,char\n" + "".join(
+        f"{i},{code},x\n" for i, code in enumerate(saved_codes)))
+    task = ClassifierTask(str(crop_records), ClassifierConfig(**TINY_MODEL), TrainConfig(), init=str(saved))
+    note = task.vocabulary_note()
+    assert "(3 classes) differs from the records' (4): 2 classes keep their trained weights, 2 start" in note
+    model = task.build_model()
+    side = TINY_MODEL["input_size"]
+    crops = np.random.default_rng(0).uniform(0, 255, (2, side, side, 3))
+    before, after = source(crops, training=False)["logits"], model(crops, training=False)["logits"]
+    np.testing.assert_allclose(after[:, 0], before[:, 2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(after[:, 2], before[:, 0], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(model.get_layer("logits").get_weights()[0][:, 1], 0.0)  # a new class: fresh, not zero
+
+    flags = TINY_FLAGS + ["--records", str(crop_records), "--out", str(tmp_path / "o"), "--init", str(saved)]
+    assert train.main(flags) == 0
+    log = capsys.readouterr().out
+    assert "2 classes keep their trained weights, 2 start fresh, 1 of its classes is not in the records" in log
 
 
 def test_flags_of_the_other_task_are_refused(tmp_path, capsys):

@@ -164,12 +164,17 @@ def resolve_model_file(path: str | Path) -> Path:
     return model_file
 
 
-def check_same_vocabulary(codes: list[str], other_dir: Path, what: str) -> None:
-    """Class ids only mean something within one vocabulary: `other_dir`'s must equal the records'."""
+def saved_vocabulary(other_dir: Path, what: str) -> list[str]:
+    """The codes, by class id, of the `vocabulary.csv` beside a saved model or in a crop folder."""
     if not (other_dir / VOCABULARY).is_file():
         raise FileNotFoundError(f"{what} {other_dir}: no {VOCABULARY}, so its class ids cannot be checked "
                                 f"against the records' vocabulary")
-    other = [code for code, _ in read_vocabulary(other_dir)]
+    return [code for code, _ in read_vocabulary(other_dir)]
+
+
+def check_same_vocabulary(codes: list[str], other_dir: Path, what: str) -> None:
+    """Class ids only mean something within one vocabulary: `other_dir`'s must equal the records'."""
+    other = saved_vocabulary(other_dir, what)
     if other != codes:
         first = next((i for i, (a, b) in enumerate(zip(other, codes)) if a != b), min(len(other), len(codes)))
         raise ValueError(
@@ -177,13 +182,34 @@ def check_same_vocabulary(codes: list[str], other_dir: Path, what: str) -> None:
             f"({len(codes)} classes) from class id {first} on; train on records built with the same vocabulary")
 
 
+def vocabulary_transfer(source: keras.Model, source_codes: list[str], target: keras.Model,
+                        target_codes: list[str]) -> keras.Model:
+    """Copies a classifier's weights into one of another vocabulary: every layer but the logits as they
+    are, and the logits' kernel column and bias of each code both vocabularies hold; the target's other
+    columns keep their fresh initialisation. Returns `target`."""
+    for layer in target.layers:
+        if layer.name != LOGITS and layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+    kernel, bias = (np.array(w) for w in target.get_layer(LOGITS).get_weights())
+    saved_kernel, saved_bias = source.get_layer(LOGITS).get_weights()
+    rows = {code: i for i, code in enumerate(source_codes)}
+    for j, code in enumerate(target_codes):
+        if code in rows:
+            kernel[:, j], bias[j] = saved_kernel[:, rows[code]], saved_bias[rows[code]]
+    target.get_layer(LOGITS).set_weights([kernel, bias])
+    return target
+
+
 class ClassifierTask:
     """MobileNetV3Small on crop records: random train views in epochs of `crops_per_epoch` sampled crops
     (plus `pseudo_ratio` times as many pseudo-labelled crops with `pseudo_dir`), validated by top-1/top-5
     on the centre views of the val crops.
 
-    `init` (a `.keras` file or a training output folder) starts from a saved classifier's weights; its
-    vocabulary must be the records'. A checkpoint in the output folder still wins: a resumed fine-tune
+    `init` (a `.keras` file or a training output folder) starts from a saved classifier's weights. When
+    its vocabulary differs from the records' (another synthetic set, a CODH book), every layer but the
+    last is loaded as saved and the last layer's weights follow the codes: a class of both vocabularies
+    keeps its trained row, a new class starts fresh, a class the records lack is left out
+    (`vocabulary_transfer`). A checkpoint in the output folder still wins: a resumed fine-tune
     continues where it stopped. `pseudo_dir` is one folder or a list of them (pooled); each one's vocabulary
     must be the records'. Neither the records nor a pseudo-label folder may hold the real test set.
     """
@@ -196,8 +222,7 @@ class ClassifierTask:
         self.manifest = read_training_manifest(records_dir)
         self.codes = [code for code, _ in read_vocabulary(records_dir)]
         self.init_file = resolve_model_file(init) if init else None
-        if self.init_file is not None:
-            check_same_vocabulary(self.codes, self.init_file.parent, "--init")
+        self.init_codes = saved_vocabulary(self.init_file.parent, "--init") if self.init_file else None
         self.pseudo_dirs = [pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else list(pseudo_dir or [])
         for folder in self.pseudo_dirs:
             check_same_vocabulary(self.codes, Path(folder), "--pseudo")
@@ -221,9 +246,26 @@ class ClassifierTask:
         model = build_classifier(self.num_classes, cfg.input_size, alpha=cfg.alpha, minimalistic=cfg.minimalistic,
                                  dropout=cfg.dropout)
         if self.init_file is not None:
-            load_init_weights(model, self.init_file, f"classifier with input_size={cfg.input_size}, "
-                                                     f"alpha={cfg.alpha}, minimalistic={cfg.minimalistic}")
+            described = (f"classifier with input_size={cfg.input_size}, alpha={cfg.alpha}, "
+                         f"minimalistic={cfg.minimalistic}")
+            if self.init_codes == self.codes:
+                load_init_weights(model, self.init_file, described)
+            else:
+                saved = build_classifier(len(self.init_codes), cfg.input_size, alpha=cfg.alpha,
+                                         minimalistic=cfg.minimalistic, dropout=cfg.dropout)
+                load_init_weights(saved, self.init_file, f"{described}, {len(self.init_codes)} classes")
+                vocabulary_transfer(saved, self.init_codes, model, self.codes)
         return model
+
+    def vocabulary_note(self) -> str | None:
+        """One line on how --init's vocabulary maps to the records' (None when they are the same)."""
+        if self.init_codes is None or self.init_codes == self.codes:
+            return None
+        kept = len(set(self.init_codes) & set(self.codes))
+        dropped = len(self.init_codes) - kept
+        return (f"--init's vocabulary ({len(self.init_codes)} classes) differs from the records' "
+                f"({len(self.codes)}): {kept} classes keep their trained weights, {len(self.codes) - kept} start "
+                f"fresh, {dropped} of its classes {'is' if dropped == 1 else 'are'} not in the records")
 
     def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
         cfg = self.config
