@@ -38,6 +38,7 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "sample_data" / "kaggle_5p"
 DEFAULT_SHORT_SIDE = DetectorConfig().eval_short_side  # 832, when the detector's config.json does not say
 DEFAULT_SCORE_THRESHOLD = DetectorConfig().score_threshold  # tools/detect.py's default
 DEFAULT_NMS_IOU = DetectorConfig().nms_iou
+DEFAULT_CONTAINED_SHARE = DetectorConfig().contained_share
 TOP_K = 5
 CONFIG_JSON = "config.json"
 VOCABULARY_CSV = "vocabulary.csv"
@@ -237,10 +238,12 @@ def measure_classifier(classifier, vocabulary: Sequence[str], pages: Sequence[Pa
 
 def measure_detector(detector, pages: Sequence[Page], *, short_side: int = DEFAULT_SHORT_SIDE,
                      score_threshold: float = DEFAULT_SCORE_THRESHOLD, nms_iou: float = DEFAULT_NMS_IOU,
+                     contained_share: float = DEFAULT_CONTAINED_SHARE,
                      progress: bool = True) -> Score:
     """Detection-only score of the detector alone, by the code `tools/detect.py` runs."""
     found = page_detection.detect_pages(detector, pages, progress=progress, short_side=short_side,
-                                        score_threshold=score_threshold, nms_iou=nms_iou)
+                                        score_threshold=score_threshold, nms_iou=nms_iou,
+                                        contained_share=contained_share)
     return evaluate(truth_from_pages(pages), page_detection.as_submission(found)).detection
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from kuzushiji_tf.config import DetectorConfig
 from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS
 
 
@@ -30,6 +31,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--short-side", type=int, default=832, help="inference short side (default 832)")
     p.add_argument("--score-threshold", type=float, default=0.3)
     p.add_argument("--nms-iou", type=float, default=0.5)
+    p.add_argument("--contained-share", type=float, default=DetectorConfig().contained_share, metavar="S",
+                   help="after NMS, drop a box with more than this share of its area inside a better one "
+                        "(default %(default)s; 1 keeps them)")
     p.add_argument("--adaptive", action="store_true",
                    help="adaptive multi-scale: rescale to 35 px characters, detect at x0.8/1/1.25, box voting")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -53,6 +57,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         found = page_detection.detect_pages(model, pages, progress=not args.quiet, short_side=args.short_side,
                                             score_threshold=args.score_threshold, nms_iou=args.nms_iou,
+                                            contained_share=args.contained_share,
                                             adaptive=args.adaptive)
         seconds = time.perf_counter() - start
         out = write_submission(args.out, page_detection.as_submission(found), [p.image_id for p in pages])

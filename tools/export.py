@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from kuzushiji_tf.config import DetectorConfig
+
 FORMATS = ("savedmodel", "onnx")
 ONNX_EXTRA = "pip install -e .[onnx]"
 
@@ -34,6 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--det-threshold", type=float, default=0.3, help="default %(default)s (REFERENCE)")
     p.add_argument("--cls-threshold", type=float, default=0.5, help="default %(default)s (REFERENCE)")
     p.add_argument("--nms-iou", type=float, default=0.5)
+    p.add_argument("--contained-share", type=float, default=DetectorConfig().contained_share, metavar="S",
+                   help="after NMS, drop a box with more than this share of its area inside a better one "
+                        "(default %(default)s; 1 keeps them)")
     p.add_argument("--max-image-bytes", type=int, default=50_000_000)
     p.add_argument("--max-pixels", type=int, default=64_000_000)
     p.add_argument("--format", choices=FORMATS, default="savedmodel",
@@ -74,6 +79,7 @@ def main(argv=None) -> int:
                              f"{len(vocabulary)}; pass the --vocabulary of the records it was trained on")
         options = RecognizerOptions(short_side=args.short_side, det_threshold=args.det_threshold,
                                     cls_threshold=args.cls_threshold, nms_iou=args.nms_iou,
+                                    contained_share=args.contained_share,
                                     max_image_bytes=args.max_image_bytes, max_pixels=args.max_pixels)
         export = export_onnx_recognizer or export_page_recognizer
         written = [export(detector, classifier, vocabulary, out, options)]

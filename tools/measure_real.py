@@ -99,6 +99,7 @@ def main(argv=None) -> int:
             seconds = time.perf_counter() - start
             figures["detector"] = {"model": str(args.detector), "short_side": short_side,
                                    "score_threshold": real.DEFAULT_SCORE_THRESHOLD, "nms_iou": real.DEFAULT_NMS_IOU,
+                                   "contained_share": real.DEFAULT_CONTAINED_SHARE,
                                    "detection": score.as_dict(), "seconds": round(seconds, 2)}
             _say(f"detector: detection-only F1 {score.f1:.4f} in {seconds:.1f}s")
 

@@ -141,7 +141,8 @@ class DetectorTask:
         tp = fp = fn = 0
         for image, _, meta in dataset:
             boxes, _ = detect(model, image, score_threshold=self.config.score_threshold,
-                              nms_iou=self.config.nms_iou, max_detections=self.config.max_detections)[0]
+                              nms_iou=self.config.nms_iou, max_detections=self.config.max_detections,
+                              contained_share=self.config.contained_share)[0]
             predicted = to_original_pixels(boxes, meta["scale"][0]).numpy()
             truth = to_original_pixels(meta["boxes"][0], meta["scale"][0]).numpy()
             points = (predicted[:, :2] + predicted[:, 2:]) / 2

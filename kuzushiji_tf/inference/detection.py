@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from kuzushiji_tf.config import DetectorConfig
 from kuzushiji_tf.data.image_ops import short_side_size
 from kuzushiji_tf.inference.box_voting import box_voting
 from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
@@ -22,25 +23,48 @@ ADAPTIVE_SCALES = (0.8, 1.0, 1.25)
 # The adapted short side stays within these bounds: a page of a few huge characters must not shrink to
 # nothing, and one of tiny noise peaks must not blow up the input.
 MIN_SHORT_SIDE, MAX_SHORT_SIDE = 320, 2048
+CONTAINED_SHARE = DetectorConfig().contained_share  # 1.0 turns the step off
 
 
 def detect(model, images: tf.Tensor, *, score_threshold: float = 0.3, nms_iou: float = 0.5,
-           max_detections: int = 1200) -> list[tuple[tf.Tensor, tf.Tensor]]:
+           max_detections: int = 1200, contained_share: float = CONTAINED_SHARE) -> list[tuple[tf.Tensor, tf.Tensor]]:
     """Per image: (boxes float32 [n, 4] xyxy input pixels, scores float32 [n]) after NMS, best first."""
     outputs = model(images, training=False)
     decoded = centernet_postprocess(outputs, max_detections=max_detections, score_threshold=score_threshold,
                                     stride=getattr(model, "output_stride", 4))
-    return [_suppressed(decoded, i, nms_iou, max_detections) for i in range(int(tf.shape(images)[0]))]
+    return [_suppressed(decoded, i, nms_iou, max_detections, contained_share)
+            for i in range(int(tf.shape(images)[0]))]
 
 
-def _suppressed(decoded: dict, i, nms_iou: float, max_detections: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """Image i's decoded peaks after NMS, best first; graph-safe (i and the count may be tensors)."""
+def contained_mask(boxes: tf.Tensor, share: float) -> tf.Tensor:
+    """bool [n]: which of xyxy `boxes` (best first) have more than `share` of their area inside some box
+    ranked before them. Every better box counts, kept or not, so the rule is one matrix, not a loop (the
+    ONNX runtime's numpy twin gives the same answer); a box of zero area is never dropped."""
+    boxes = tf.cast(boxes, tf.float32)
+    low, high = tf.maximum(boxes[:, None, :2], boxes[None, :, :2]), tf.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    overlap = tf.maximum(high - low, 0.0)  # [n, n, 2] (w, h) of each intersection
+    iw, ih = overlap[..., 0], overlap[..., 1]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])  # [n]
+    inside = tf.math.divide_no_nan(iw * ih, area[:, None])  # [n, n]: share of box i inside box j
+    n = tf.shape(boxes)[0]
+    before = tf.range(n)[None, :] < tf.range(n)[:, None]  # j ranked before i
+    return tf.reduce_any(tf.logical_and(before, inside > share), axis=1)
+
+
+def _suppressed(decoded: dict, i, nms_iou: float, max_detections: int,
+                contained_share: float = CONTAINED_SHARE) -> tuple[tf.Tensor, tf.Tensor]:
+    """Image i's decoded peaks after NMS and the contained-box step, best first; graph-safe (i and the
+    count may be tensors)."""
     n = decoded[NUM_DETECTIONS][i]
     boxes, scores = decoded[BOXES][i, :n], decoded[SCORES][i, :n]
     # TF's NMS wants (y0, x0, y1, x1).
     keep = tf.image.non_max_suppression(tf.gather(boxes, [1, 0, 3, 2], axis=1), scores,
                                         max_output_size=max_detections, iou_threshold=nms_iou)
-    return tf.gather(boxes, keep), tf.gather(scores, keep)
+    boxes, scores = tf.gather(boxes, keep), tf.gather(scores, keep)
+    if contained_share >= 1.0:
+        return boxes, scores
+    keep = tf.logical_not(contained_mask(boxes, contained_share))
+    return tf.boolean_mask(boxes, keep), tf.boolean_mask(scores, keep)
 
 
 def to_original_pixels(boxes: tf.Tensor, scale_yx: tf.Tensor) -> tf.Tensor:
@@ -74,20 +98,21 @@ class PageDetections:
 
 
 def detect_scan(model, image, short_side: int, *, score_threshold: float = 0.3, nms_iou: float = 0.5,
-                max_detections: int = 1200) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                max_detections: int = 1200,
+                contained_share: float = CONTAINED_SHARE) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """One pass over a scan (uint8 [H, W, 3]) at `short_side`: (boxes float32 [n, 4] xyxy scan pixels,
     scores float32 [n] best first, scale_yx float32 [2] scan -> input pixels). Graph-safe: the exported
     page recogniser runs this same function inside its serving graph."""
     inputs, scale = resize_page(image, short_side)
     decoded = centernet_postprocess(model(inputs, training=False), max_detections=max_detections,
                                     score_threshold=score_threshold, stride=getattr(model, "output_stride", 4))
-    boxes, scores = _suppressed(decoded, 0, nms_iou, max_detections)
+    boxes, scores = _suppressed(decoded, 0, nms_iou, max_detections, contained_share)
     return to_original_pixels(boxes, scale), scores, scale
 
 
 def detect_page(model, image, *, short_side: int = 832, score_threshold: float = 0.3, nms_iou: float = 0.5,
-                max_detections: int = 1200, adaptive: bool = False, target_char_size: float = TARGET_CHAR_SIZE,
-                scales: tuple[float, ...] = ADAPTIVE_SCALES) -> PageDetections:
+                max_detections: int = 1200, contained_share: float = CONTAINED_SHARE, adaptive: bool = False,
+                target_char_size: float = TARGET_CHAR_SIZE, scales: tuple[float, ...] = ADAPTIVE_SCALES) -> PageDetections:
     """Characters on one scan (uint8 [H, W, 3] RGB), boxes in its own pixels.
 
     With `adaptive`, the first pass only measures the characters: the short side is rescaled so their
@@ -95,7 +120,8 @@ def detect_page(model, image, *, short_side: int = 832, score_threshold: float =
     short side times each of `scales`, and the passes are merged by box voting (REFERENCE). This helps
     books whose script is much larger or smaller than the training crops' typical 35 px.
     """
-    options = dict(score_threshold=score_threshold, nms_iou=nms_iou, max_detections=max_detections)
+    options = dict(score_threshold=score_threshold, nms_iou=nms_iou, max_detections=max_detections,
+                   contained_share=contained_share)
     boxes, scores, scale = detect_scan(model, image, short_side, **options)
     if not adaptive or int(tf.shape(boxes)[0]) == 0:
         return PageDetections(boxes.numpy(), scores.numpy(), (short_side,))

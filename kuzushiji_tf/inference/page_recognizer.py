@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from kuzushiji_tf.inference.detection import detect_scan
+from kuzushiji_tf.inference.detection import CONTAINED_SHARE, detect_scan
 # The output keys live with the backends' common interface, which imports no TensorFlow.
 from kuzushiji_tf.inference.page_model import (CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES,  # noqa: F401
                                                OUT_BOXES, page_results)
@@ -36,6 +36,7 @@ class RecognizerOptions:
     det_threshold: float = 0.3  # REFERENCE: submission thresholds
     cls_threshold: float = 0.5
     nms_iou: float = 0.5
+    contained_share: float = CONTAINED_SHARE  # detection.contained_mask; 1.0 turns it off
     max_chars: int = MAX_CHARS
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -149,7 +150,8 @@ class PageRecognizer:
         """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n]) of a uint8 [H, W, 3] page."""
         o = self.options
         boxes, scores, _ = detect_scan(self.detector, image, o.short_side, score_threshold=o.det_threshold,
-                                       nms_iou=o.nms_iou, max_detections=o.max_chars)
+                                       nms_iou=o.nms_iou, max_detections=o.max_chars,
+                                       contained_share=o.contained_share)
         return boxes, scores
 
     def classify(self, image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:

@@ -190,3 +190,18 @@ def crop_characters(image: np.ndarray, boxes: np.ndarray, size: int, factor: flo
                 pooled += crops[:, dy::oversample, dx::oversample]
         out[start:start + chunk] = pooled / F32(oversample * oversample)
     return out
+
+
+def contained_mask(boxes: np.ndarray, share: float) -> np.ndarray:
+    """bool [n]: `detection.contained_mask` in float32: which xyxy `boxes` (best first) have more than
+    `share` of their area inside a box ranked before them; a box of zero area is never dropped."""
+    boxes = np.asarray(boxes, F32).reshape(-1, 4)
+    low = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    high = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    overlap = np.maximum(high - low, F32(0.0))  # [n, n, 2]
+    inter = overlap[..., 0] * overlap[..., 1]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = np.where(area[:, None] != 0, inter / area[:, None], F32(0.0))
+    before = np.tri(len(boxes), k=-1, dtype=bool)  # [i, j]: j ranked before i
+    return (before & (inside > F32(share))).any(axis=1)

@@ -18,7 +18,8 @@ import onnxruntime as ort
 from kuzushiji_tf.inference.page_model import (CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES, ONNX_FILES,
                                                OUT_BOXES, read_options_asset, read_vocabulary_asset)
 from kuzushiji_tf.onnx_recognizer.images import decode_page, resize_page
-from kuzushiji_tf.onnx_recognizer.postprocess import centernet_peaks, crop_characters, non_max_suppression
+from kuzushiji_tf.onnx_recognizer.postprocess import (centernet_peaks, contained_mask, crop_characters,
+                                                     non_max_suppression)
 from kuzushiji_tf.structures import HEATMAP, OFFSET, SIZE
 
 RUNTIME_ASSET = "onnx_runtime.json"  # assets/: what the glue needs from the Keras models (export.py writes it)
@@ -78,8 +79,14 @@ class OnnxPageModel:
         maps = dict(zip(self._detector_outputs, self.detector.run(None, {self._detector_input: inputs})))
         boxes, scores = centernet_peaks(maps, int(o["max_chars"]), float(o["det_threshold"]), int(r["output_stride"]))
         keep = non_max_suppression(boxes, scores, float(o["nms_iou"]), int(o["max_chars"]))
+        boxes, scores = boxes[keep], scores[keep]
+        # Exports made before the contained-box step lack the option and keep every box, as they did.
+        share = float(o.get("contained_share", 1.0))
+        if share < 1.0:
+            kept = ~contained_mask(boxes, share)
+            boxes, scores = boxes[kept], scores[kept]
         sy, sx = scale
-        return boxes[keep] / np.array([sx, sy, sx, sy], np.float32), scores[keep]
+        return boxes / np.array([sx, sy, sx, sy], np.float32), scores
 
     def classify(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """float32 [n, classes] probabilities of the characters in `boxes` (scan pixels)."""
