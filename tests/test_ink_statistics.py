@@ -44,3 +44,14 @@ def test_tool_names_a_missing_folder(tmp_path, capsys):
     assert "nowhere/train_images: missing" in capsys.readouterr().err
     assert tool.main(["--detector", str(tmp_path / "det"), "--real", str(tmp_path)]) == 2
     assert "no JPEG, PNG or TIFF images" in capsys.readouterr().err
+
+
+def test_surround_ink_counts_what_the_crop_holds_beside_the_box():
+    box = (20, 20, 80, 120)  # the crop: a 120-px square around it, x -10..110 (the page starts at 0), y 10..130
+    alone = box_figures(_page(5), box)
+    page = _page(5)
+    cv2.rectangle(page, (20, 122), (80, 128), 40, -1)  # a neighbour's stroke 2-8 px below the box
+    beside = box_figures(page, box)
+    assert alone[3] == 0.0
+    assert beside[3] == pytest.approx(61 * 7 / (110 * 120 - 60 * 100))
+    assert beside[:3] == alone[:3]  # the box's own figures do not see it

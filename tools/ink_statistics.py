@@ -1,5 +1,6 @@
 """Compare the ink of characters on real scans (no labels needed) with synthetic pages: ink fraction, stroke
-width / box height and contrast, medians over a detector's confident boxes found the same way on both.
+width / box height, contrast and the ink around the box in the classifier's crop, medians over a
+detector's confident boxes found the same way on both.
 
     python tools/ink_statistics.py --detector saved_models/det \\
         --real ../shared/data/kuzushiji-unlabelled/images --synthetic data/synth [--pages 36]
@@ -83,10 +84,11 @@ def main(argv=None) -> int:
 
     figures = {name: ink_statistics(pages(files)).as_dict() for name, files in sets.items()}
     width = max(len(name) for name in figures)
-    print(f"{'set':<{width}}  {'boxes':>6}  {'ink fraction':>12}  {'stroke/height':>13}  {'contrast':>8}")
+    print(f"{'set':<{width}}  {'boxes':>6}  {'ink fraction':>12}  {'stroke/height':>13}  {'contrast':>8}  "
+          f"{'surround ink':>12}")
     for name, f in figures.items():
         print(f"{name:<{width}}  {f['boxes']:>6}  {f['ink_fraction']:>12.3f}  {f['stroke_to_height']:>13.3f}  "
-              f"{f['contrast']:>8.1f}")
+              f"{f['contrast']:>8.1f}  {f['surround_ink']:>12.3f}")
     if args.json:
         from kuzushiji_tf.real_evaluation import write_json
 
