@@ -17,7 +17,7 @@ class DetectorConfig:
     # After NMS, a box with more than this share of its area inside a better box is dropped (1.0: never):
     # a character's separate strokes peak on their own, and IoU is small for a box inside a larger one.
     # 0.3 is the least aggressive share within 0.001 of the best validation F1 of the synthetic pages
-    # (0.1-0.5 tried; README, "Detection"); the real pages were not used to choose it.
+    # (0.1-0.5 tried; README, "Training the detector"); the real pages were not used to choose it.
     contained_share: float = 0.3
     max_detections: int = 1200  # Kaggle's cap per page
     pseudo_ratio: float = 0.5  # with --pseudo: pseudo-labelled pages per training page

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from kuzushiji_tf.config import DetectorConfig
+from kuzushiji_tf.cli_args import add_contained_share
 from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS
 
 
@@ -31,9 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--short-side", type=int, default=832, help="inference short side (default 832)")
     p.add_argument("--score-threshold", type=float, default=0.3)
     p.add_argument("--nms-iou", type=float, default=0.5)
-    p.add_argument("--contained-share", type=float, default=DetectorConfig().contained_share, metavar="S",
-                   help="after NMS, drop a box with more than this share of its area inside a better one "
-                        "(default %(default)s; 1 keeps them)")
+    add_contained_share(p)
     p.add_argument("--adaptive", action="store_true",
                    help="adaptive multi-scale: rescale to 35 px characters, detect at x0.8/1/1.25, box voting")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.config import DetectorConfig
+from kuzushiji_tf.cli_args import add_contained_share
 
 FORMATS = ("savedmodel", "onnx")
 ONNX_EXTRA = "pip install -e .[onnx]"
@@ -36,9 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--det-threshold", type=float, default=0.3, help="default %(default)s (REFERENCE)")
     p.add_argument("--cls-threshold", type=float, default=0.5, help="default %(default)s (REFERENCE)")
     p.add_argument("--nms-iou", type=float, default=0.5)
-    p.add_argument("--contained-share", type=float, default=DetectorConfig().contained_share, metavar="S",
-                   help="after NMS, drop a box with more than this share of its area inside a better one "
-                        "(default %(default)s; 1 keeps them)")
+    add_contained_share(p)
     p.add_argument("--max-image-bytes", type=int, default=50_000_000)
     p.add_argument("--max-pixels", type=int, default=64_000_000)
     p.add_argument("--format", choices=FORMATS, default="savedmodel",

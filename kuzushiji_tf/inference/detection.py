@@ -112,7 +112,8 @@ def detect_scan(model, image, short_side: int, *, score_threshold: float = 0.3, 
 
 def detect_page(model, image, *, short_side: int = 832, score_threshold: float = 0.3, nms_iou: float = 0.5,
                 max_detections: int = 1200, contained_share: float = CONTAINED_SHARE, adaptive: bool = False,
-                target_char_size: float = TARGET_CHAR_SIZE, scales: tuple[float, ...] = ADAPTIVE_SCALES) -> PageDetections:
+                target_char_size: float = TARGET_CHAR_SIZE,
+                scales: tuple[float, ...] = ADAPTIVE_SCALES) -> PageDetections:
     """Characters on one scan (uint8 [H, W, 3] RGB), boxes in its own pixels.
 
     With `adaptive`, the first pass only measures the characters: the short side is rescaled so their

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+# REFERENCE: inference crops are squares of 1.2 x the longer box side (held beside the stored crops' 1.4).
+from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
 from kuzushiji_tf.inference.detection import CONTAINED_SHARE, detect_scan
 # The output keys live with the backends' common interface, which imports no TensorFlow.
 from kuzushiji_tf.inference.page_model import (CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES,  # noqa: F401
                                                OUT_BOXES, page_results)
 
 MAX_CHARS = 1200  # Kaggle's cap per page; outputs are padded to it
-INFERENCE_CROP_FACTOR = 1.2  # REFERENCE: inference crops are squares of 1.2 x the longer box side
 DEFAULT_MAX_IMAGE_BYTES = 50_000_000
 DEFAULT_MAX_PIXELS = 64_000_000  # as the record builder: larger images are refused as decompression bombs
 # Crops are cut at twice the classifier's input and average-pooled down: crop_and_resize has no

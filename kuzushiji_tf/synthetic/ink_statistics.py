@@ -22,9 +22,10 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
+
 MIN_BOX_PIXELS = 100  # smaller boxes (a dot, a detection on noise) say nothing about strokes
 STATISTICS = ("ink_fraction", "stroke_to_height", "contrast", "surround_ink")
-CROP_FACTOR = 1.2  # page_recognizer.INFERENCE_CROP_FACTOR, without importing TensorFlow
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def box_figures(gray: np.ndarray, box: Sequence[float]) -> tuple[float, float, f
     ridge = (distance == cv2.dilate(distance, np.ones((3, 3), np.uint8))) & ink
     stroke = (2.0 * float(distance[ridge].mean()) - 1.0) / (y1 - y0)
     contrast = float(crop[~ink].mean()) - float(crop[ink].mean())
-    half = CROP_FACTOR * max(x1 - x0, y1 - y0) / 2.0
+    half = INFERENCE_CROP_FACTOR * max(x1 - x0, y1 - y0) / 2.0
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     sx0, sy0 = max(0, int(round(cx - half))), max(0, int(round(cy - half)))
     sx1, sy1 = min(w, int(round(cx + half))), min(h, int(round(cy + half)))
