@@ -72,6 +72,7 @@ def main(argv=None) -> int:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
 
+    from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
     from kuzushiji_tf.inference.detection import detect_page
     from kuzushiji_tf.scans.images import load_image
     from kuzushiji_tf.synthetic.ink_statistics import ink_statistics
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
             found = detect_page(detector, image, short_side=args.short_side, score_threshold=args.score_threshold)
             yield image, found.boxes
 
-    figures = {name: ink_statistics(pages(files)).as_dict() for name, files in sets.items()}
+    figures = {name: ink_statistics(pages(files), INFERENCE_CROP_FACTOR).as_dict() for name, files in sets.items()}
     width = max(len(name) for name in figures)
     print(f"{'set':<{width}}  {'boxes':>6}  {'ink fraction':>12}  {'stroke/height':>13}  {'contrast':>8}  "
           f"{'surround ink':>12}")

@@ -10,7 +10,9 @@ own Otsu threshold splitting ink from paper:
   of a w-pixel stroke is (w + 1) / 2 from the paper;
 - contrast: paper grey minus ink grey inside the box, 0..255;
 - surround ink: the share of ink (darker than the box's own threshold) in what the classifier's crop, a
-  square of 1.2 x the box's longer side, holds outside the box: neighbours, furigana, cursive strokes.
+  square of `crop_factor` x the box's longer side (the caller passes the recogniser's
+  `box_ops.INFERENCE_CROP_FACTOR`: this package imports nothing of `data`), holds outside the box:
+  neighbours, furigana, cursive strokes.
 
 The medians are robust to the odd false detection (a seal, a frame corner).
 """
@@ -21,8 +23,6 @@ from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
-
-from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
 
 MIN_BOX_PIXELS = 100  # smaller boxes (a dot, a detection on noise) say nothing about strokes
 STATISTICS = ("ink_fraction", "stroke_to_height", "contrast", "surround_ink")
@@ -42,7 +42,7 @@ class InkStatistics:
         return asdict(self)
 
 
-def box_figures(gray: np.ndarray, box: Sequence[float]) -> tuple[float, float, float, float] | None:
+def box_figures(gray: np.ndarray, box: Sequence[float], crop_factor: float) -> tuple[float, float, float, float] | None:
     """(ink fraction, stroke / height, contrast, surround ink) of one xyxy box of a uint8 [H, W] grey page,
     or None when the box is too small or holds no ink / no paper."""
     h, w = gray.shape[:2]
@@ -59,7 +59,7 @@ def box_figures(gray: np.ndarray, box: Sequence[float]) -> tuple[float, float, f
     ridge = (distance == cv2.dilate(distance, np.ones((3, 3), np.uint8))) & ink
     stroke = (2.0 * float(distance[ridge].mean()) - 1.0) / (y1 - y0)
     contrast = float(crop[~ink].mean()) - float(crop[ink].mean())
-    half = INFERENCE_CROP_FACTOR * max(x1 - x0, y1 - y0) / 2.0
+    half = crop_factor * max(x1 - x0, y1 - y0) / 2.0
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     sx0, sy0 = max(0, int(round(cx - half))), max(0, int(round(cy - half)))
     sx1, sy1 = min(w, int(round(cx + half))), min(h, int(round(cy + half)))
@@ -70,12 +70,12 @@ def box_figures(gray: np.ndarray, box: Sequence[float]) -> tuple[float, float, f
     return float(ink.mean()), stroke, contrast, surround
 
 
-def ink_statistics(pages: Iterable[tuple[np.ndarray, np.ndarray]]) -> InkStatistics:
+def ink_statistics(pages: Iterable[tuple[np.ndarray, np.ndarray]], crop_factor: float) -> InkStatistics:
     """Medians over every usable box of (uint8 RGB or grey page, float [n, 4] xyxy boxes) pairs."""
     figures = []
     for image, boxes in pages:
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        figures += [f for f in (box_figures(gray, box) for box in np.asarray(boxes).reshape(-1, 4)) if f]
+        figures += [f for f in (box_figures(gray, box, crop_factor) for box in np.asarray(boxes).reshape(-1, 4)) if f]
     if not figures:
         return InkStatistics(0, *([float("nan")] * len(STATISTICS)))
     medians = np.median(np.asarray(figures, np.float64), axis=0)
