@@ -91,6 +91,19 @@ def tiny_page_models(seed: int = 1):
     return detector, classifier
 
 
+def save_training_folders(detector, classifier, root: Path) -> tuple[Path, Path]:
+    """(root/det, root/cls): the models as training runs leave them (model.keras; the classifier's
+    vocabulary.csv of TINY_VOCABULARY), what tools/export.py and tools/measure_real.py read."""
+    det_dir, cls_dir = root / "det", root / "cls"
+    det_dir.mkdir(parents=True)
+    cls_dir.mkdir(parents=True)
+    detector.save(det_dir / "model.keras")
+    classifier.save(cls_dir / "model.keras")
+    (cls_dir / "vocabulary.csv").write_text("class_id,code,char\n" + "".join(
+        f"{i},{code},{char}\n" for i, (code, char) in enumerate(TINY_VOCABULARY)), encoding="utf-8")
+    return det_dir, cls_dir
+
+
 def page_bytes(ext=".jpg", size=(200, 300), seed=0) -> bytes:
     """An encoded light page (`ext`: .jpg or .png) with six dark 20 x 30 blocks for a recogniser to find."""
     rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from kuzushiji_tf.inference.export import export_model, export_page_recognizer, load_recognizer
 from kuzushiji_tf.inference.page_recognizer import CODES, OUT_BOXES, PageRecognizer, RecognizerOptions, page_results
-from conftest import TINY_VOCABULARY, load_tool, page_bytes, tiny_page_models
+from conftest import TINY_VOCABULARY, load_tool, page_bytes, save_training_folders, tiny_page_models
 
 VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
@@ -110,14 +110,7 @@ def test_classifier_alone_serves(exported, tmp_path):
 
 
 def test_export_tool_from_training_folders(tmp_path, capsys):
-    detector, classifier = tiny_page_models(seed=2)
-    det_dir, cls_dir = tmp_path / "det", tmp_path / "cls"
-    det_dir.mkdir()
-    cls_dir.mkdir()
-    detector.save(det_dir / "model.keras")
-    classifier.save(cls_dir / "model.keras")
-    (cls_dir / "vocabulary.csv").write_text("class_id,code,char\n" + "".join(
-        f"{i},{code},{char}\n" for i, (code, char) in enumerate(VOCABULARY)), encoding="utf-8")
+    det_dir, cls_dir = save_training_folders(*tiny_page_models(seed=2), tmp_path)
     out = tmp_path / "models" / "kuzushiji_page" / "3"
     assert export_tool.main(["--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(out),
                              "--short-side", "128"]) == 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE_DIR, TINY_VOCABULARY, export_tiny_page_model, load_tool, tiny_page_models
+from conftest import SAMPLE_DIR, export_tiny_page_model, load_tool, save_training_folders, tiny_page_models
 from kuzushiji_tf import real_evaluation as real
 from kuzushiji_tf.inference.page_recognizer import INFERENCE_CROP_FACTOR, crop_characters, decode_page_image
 from kuzushiji_tf.kaggle.reader import read_train
@@ -110,15 +110,8 @@ def test_detector_short_side_comes_from_its_config(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    detector, classifier = tiny_page_models()
-    (root / "det").mkdir()
-    detector.save(root / "det" / "model.keras")
-    (root / "cls").mkdir()
-    classifier.save(root / "cls" / "model.keras")
-    (root / "cls" / "vocabulary.csv").write_text(
-        "class_id,code,char\n" + "".join(f"{i},{code},{char}\n" for i, (code, char) in enumerate(TINY_VOCABULARY)),
-        encoding="utf-8")
-    return {"classifier": root / "cls", "detector": root / "det",
+    det_dir, cls_dir = save_training_folders(*tiny_page_models(), root)
+    return {"classifier": cls_dir, "detector": det_dir,
             "recognizer": export_tiny_page_model(root, max_chars=300)}
 
 

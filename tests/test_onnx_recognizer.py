@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE_DIR, TINY_VOCABULARY, load_tool, page_bytes, tiny_page_models
+from conftest import SAMPLE_DIR, TINY_VOCABULARY, load_tool, page_bytes, save_training_folders, tiny_page_models
 from kuzushiji_tf.inference.export import export_page_recognizer
 from kuzushiji_tf.inference.page_model import (CLASS_PROBS, CODES, COUNT, DET_SCORES, OUT_BOXES, OUTPUT_KEYS,
                                                PageRefused, load_page_model, page_results)
@@ -34,13 +34,7 @@ def exported(tmp_path_factory):
     from the models in memory, the ONNX export by tools/export.py from their saved .keras files."""
     detector, classifier = tiny_page_models()
     root = tmp_path_factory.mktemp("onnx_export")
-    det_dir, cls_dir = root / "det", root / "cls"
-    det_dir.mkdir()
-    cls_dir.mkdir()
-    detector.save(det_dir / "model.keras")
-    classifier.save(cls_dir / "model.keras")
-    (cls_dir / "vocabulary.csv").write_text("class_id,code,char\n" + "".join(
-        f"{i},{code},{char}\n" for i, (code, char) in enumerate(TINY_VOCABULARY)), encoding="utf-8")
+    det_dir, cls_dir = save_training_folders(detector, classifier, root)
     saved_model = export_page_recognizer(detector, classifier, TINY_VOCABULARY, root / "kuzushiji_page" / "1", OPTIONS)
     onnx_dir = root / "kuzushiji_page_onnx" / "1"
     argv = ["--format", "onnx", "--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(onnx_dir),
