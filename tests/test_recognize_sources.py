@@ -115,9 +115,13 @@ def test_pdf_pages_in_every_format(pdf_run, schemas):
         for kind, found in _characters(base, schemas).items():
             assert found == chars, kind
         assert tei_pages[k] == chars
-        # Every format names the PDF as the page's image.
+        # Every format names the page inside the PDF (RFC 8118's #page=N) as its image.
         page = etree.parse(f"{base}.page.xml").find(".//p:Page", PAGE_NS)
-        assert page.get("imageFilename") == str(pdf) and page.get("imageWidth") == "160"
+        assert page.get("imageFilename") == f"{pdf}#page={k + 1}" and page.get("imageWidth") == "160"
+    # Without a IIIF canvas, each page's annotations target a placeholder canvas of their own.
+    canvases = [{a["target"].split("#xywh=")[0] for a in json.loads(
+        Path(f"{out / name}.annotations.json").read_text(encoding="utf-8"))["items"]} for name in summary]
+    assert all(len(c) == 1 for c in canvases) and canvases[0] != canvases[1]
 
 
 def test_rerun_rewrites_nothing_and_unknown_format_is_a_usage_error(pdf_run, model, capsys):

@@ -100,7 +100,8 @@ def _make_pdf(path: Path) -> Path:
 def test_pdf_pages_rasterised_at_the_dpi(tmp_path):
     pages = open_scans([str(_make_pdf(tmp_path / "book.pdf"))], dpi=150)
     assert [p.name for p in pages] == ["book/page-0001", "book/page-0002"]
-    assert all(p.source == str(tmp_path / "book.pdf") and p.canvas_size is None and not p.note for p in pages)
+    assert [p.source for p in pages] == [f"{tmp_path / 'book.pdf'}#page={k}" for k in (1, 2)]
+    assert all(p.canvas_size is None and not p.note for p in pages)
     first, second = (p.load() for p in pages)
     assert first[:2] == b"\xff\xd8"  # JPEG
     # DPI x inches, give or take the pixel PDFium adds when a side in points is not exact.

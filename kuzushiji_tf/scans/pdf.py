@@ -86,17 +86,20 @@ def pdf_pages(path: str | Path, *, dpi: int = DEFAULT_DPI, max_pixels: int = DEF
         for index in range(count):
             name = f"{stem}/page-{index + 1:04d}"
             what = f"{path} page {index + 1}"
+            # RFC 8118's fragment names the page inside the file: outputs that cite their image (PAGE
+            # imageFilename, ALTO fileName, TEI graphic, the IIIF placeholder canvas) then tell pages apart.
+            source = f"{path}#page={index + 1}"
             try:
                 width, height = document.get_page_size(index)
             except pdfium.PdfiumError as error:
-                pages.append(failed_page(name, str(path), f"{what}: unreadable page ({error})"))
+                pages.append(failed_page(name, source, f"{what}: unreadable page ({error})"))
                 continue
             if not (width > 0 and height > 0):
-                pages.append(failed_page(name, str(path), f"{what}: page has no area ({width} x {height} pt)"))
+                pages.append(failed_page(name, source, f"{what}: page has no area ({width} x {height} pt)"))
                 continue
             used = fit_dpi(width, height, dpi, max_pixels)
             if used == 0:
-                pages.append(failed_page(name, str(path), f"{what}: {width / 72:.0f} x {height / 72:.0f} in page "
+                pages.append(failed_page(name, source, f"{what}: {width / 72:.0f} x {height / 72:.0f} in page "
                                          f"exceeds {max_pixels:,} pixels even at 1 dpi"))
                 continue
             note = ""
@@ -104,7 +107,7 @@ def pdf_pages(path: str | Path, *, dpi: int = DEFAULT_DPI, max_pixels: int = DEF
                 note = (f"{what}: {width / 72:.1f} x {height / 72:.1f} in would be "
                         f"{raster_pixels(width, height, dpi):,} pixels at {dpi} dpi, above the limit of "
                         f"{max_pixels:,}; rendered at {used} dpi")
-            pages.append(ScanPage(name, str(path), functools.partial(render_page, path, index, used, what), note=note))
+            pages.append(ScanPage(name, source, functools.partial(render_page, path, index, used, what), note=note))
         return pages
     finally:
         document.close()
