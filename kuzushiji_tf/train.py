@@ -120,7 +120,7 @@ def configs_from_args(args) -> tuple[DetectorConfig | ClassifierConfig, TrainCon
 
 def run(args) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.data.records import VOCABULARY
+    from kuzushiji_tf.data.records import VOCABULARY, write_vocabulary
     from kuzushiji_tf.engine import strategy as strategies
     from kuzushiji_tf.engine.loop import LoopConfig, train as train_loop
     from kuzushiji_tf.engine.tasks import TASKS, make_optimizer
@@ -139,7 +139,7 @@ def run(args) -> dict:
                       "train": dataclasses.asdict(train), "precision_policy": policy,
                       "replicas": strategy.num_replicas_in_sync}
         if args.task == "classifier":
-            shutil.copyfile(Path(args.records) / VOCABULARY, out / VOCABULARY)
+            write_vocabulary(out / VOCABULARY, task.vocabulary)  # the records', and --init's classes they lack
             # One folder is written as a string, as before several could be given.
             pseudo = args.pseudo[0] if args.pseudo and len(args.pseudo) == 1 else args.pseudo
             run_config.update(classes=task.num_classes, vocabulary=VOCABULARY)

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from conftest import load_tool, make_kaggle_dir
 from kuzushiji_tf.data import pipeline
-from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary
+from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary, write_vocabulary
 from kuzushiji_tf.inference.page_recognizer import PageRecognizer, RecognizerOptions
 from kuzushiji_tf.inference.pseudo_labels import PseudoLabelOptions, confident, label_page
 from kuzushiji_tf.models.centernet import build_centernet
@@ -81,3 +81,32 @@ def test_missing_records_is_a_one_line_error(setup, tmp_path, capsys):
                              "--records", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("pseudo_label: error:") and "manifest.json is missing" in err
+
+
+def test_a_classifier_with_more_classes_than_the_records_labels_with_its_own_vocabulary(setup, tmp_path, capsys):
+    """A classifier fine-tuned with --init across vocabularies holds the records' classes and more after
+    them: its pseudo-labels use its own vocabulary.csv, and one that does not begin with the records' is refused."""
+    _, records, models, _, _ = setup
+    vocabulary = read_vocabulary(records) + [("U+9999", "x"), ("U+9998", "y")]
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 32.0)(inputs))
+    # The two extra classes win every crop: their labels must be their own ids, not the records'.
+    outputs = keras.layers.Dense(len(vocabulary), activation="softmax", kernel_initializer="zeros",
+                                 bias_initializer=keras.initializers.Constant([0.0] * (len(vocabulary) - 2) + [9.0, 8.0]))(x)
+    folder = tmp_path / "cls"
+    folder.mkdir()
+    keras.Model(inputs, outputs).save(folder / "model.keras")
+    write_vocabulary(folder / "vocabulary.csv", vocabulary)
+    argv = ["--detector", str(models / "det.keras"), "--classifier", str(folder), "--records", str(records),
+            "--det-threshold", "0.51", "--cls-threshold", "0.5", "--short-side", "256", "--quiet"]
+    assert pseudo_tool.main(argv + ["--out", str(tmp_path / "pseudo")]) == 0
+    assert read_vocabulary(tmp_path / "pseudo") == vocabulary
+    crops = list(pipeline.read_crops(tmp_path / "pseudo", "train"))
+    assert crops and {int(c["label"]) for c in crops} == {len(vocabulary) - 2}
+    assert {c["code"].numpy().decode() for c in crops} == {"U+9999"}
+
+    write_vocabulary(folder / "vocabulary.csv", vocabulary[::-1])
+    capsys.readouterr()
+    assert pseudo_tool.main(argv + ["--out", str(tmp_path / "refused")]) == 2
+    assert "does not begin with the records'" in capsys.readouterr().err and not (tmp_path / "refused").exists()

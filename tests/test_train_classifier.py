@@ -128,7 +128,8 @@ def test_init_loads_the_saved_weights_and_needs_the_vocabulary(crop_records, tmp
 
 def test_init_of_another_vocabulary_keeps_the_shared_classes_rows(crop_records, tmp_path, capsys):
     """A classifier saved with other records' vocabulary: the codes both hold score a crop exactly as the
-    saved model did, a new code starts fresh, and the run says so."""
+    saved model did, a new code starts fresh, a code the records lack is kept after theirs (a fine-tune on
+    one book must not forget the rest), and the run says so."""
     records_codes = [code for code, _ in read_vocabulary(crop_records)]
     saved_codes = [records_codes[2], "U+9999", records_codes[0]]  # another order, one code the records lack
     saved = tmp_path / "saved"
@@ -141,18 +142,26 @@ def test_init_of_another_vocabulary_keeps_the_shared_classes_rows(crop_records, 
     task = ClassifierTask(str(crop_records), ClassifierConfig(**TINY_MODEL), TrainConfig(), init=str(saved))
     note = task.vocabulary_note()
     assert "(3 classes) differs from the records' (4): 2 classes keep their trained weights, 2 start" in note
+    assert task.codes == records_codes + ["U+9999"] and task.num_classes == 5
     model = task.build_model()
     side = TINY_MODEL["input_size"]
     crops = np.random.default_rng(0).uniform(0, 255, (2, side, side, 3))
     before, after = source(crops, training=False)["logits"], model(crops, training=False)["logits"]
     np.testing.assert_allclose(after[:, 0], before[:, 2], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(after[:, 2], before[:, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(after[:, 4], before[:, 1], rtol=1e-5, atol=1e-5)  # kept, not in the records
     assert not np.allclose(model.get_layer("logits").get_weights()[0][:, 1], 0.0)  # a new class: fresh, not zero
 
-    flags = TINY_FLAGS + ["--records", str(crop_records), "--out", str(tmp_path / "o"), "--init", str(saved)]
+    out = tmp_path / "o"
+    flags = TINY_FLAGS + ["--records", str(crop_records), "--out", str(out), "--init", str(saved)]
     assert train.main(flags) == 0
     log = capsys.readouterr().out
-    assert "2 classes keep their trained weights, 2 start fresh, 1 of its classes is not in the records" in log
+    assert "2 classes keep their trained weights, 2 start fresh, 1 of its classes the records lack is kept" in log
+    assert [code for code, _ in read_vocabulary(out)] == records_codes + ["U+9999"]
+    assert keras.saving.load_model(out / "model.keras").get_layer("logits").get_weights()[1].shape == (5,)
+    # A second round from it on the same records: the same 5 classes, loaded as they are.
+    again = ClassifierTask(str(crop_records), ClassifierConfig(**TINY_MODEL), TrainConfig(), init=str(out))
+    assert again.codes == records_codes + ["U+9999"] and again.vocabulary_note() is None
 
 
 def test_flags_of_the_other_task_are_refused(tmp_path, capsys):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,6 +60,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.inference.pseudo_labels import (DEFAULT_MAX_PER_CLASS, PseudoLabelOptions, list_images,
                                                       write_image_pseudo_labels, write_pseudo_labels)
+    from kuzushiji_tf.data.records import VOCABULARY, read_vocabulary
     from kuzushiji_tf.inference.saved_models import load_model
     from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
     from kuzushiji_tf.real_test_set import assert_not_test_page
@@ -67,6 +69,10 @@ def main(argv=None) -> int:
     if cap is None:
         cap = DEFAULT_MAX_PER_CLASS if args.images is not None else 0
     try:
+        # A classifier's own vocabulary.csv (its training folder's) names its classes; a bare .keras file
+        # is taken to have the records'.
+        vocab_file = Path(args.classifier) / VOCABULARY
+        vocabulary = read_vocabulary(vocab_file.parent) if vocab_file.is_file() else None
         options = PseudoLabelOptions(det_threshold=args.det_threshold, cls_threshold=args.cls_threshold,
                                      short_side=args.short_side, shards=args.shards, max_per_class=cap or None)
         if args.images is not None:
@@ -74,11 +80,12 @@ def main(argv=None) -> int:
                 assert_not_test_page(path)
             manifest = write_image_pseudo_labels(load_model(args.detector), load_model(args.classifier), args.images,
                                                  args.records, args.out, options, max_pixels=args.max_pixels,
-                                                 progress=not args.quiet)
+                                                 vocabulary=vocabulary, progress=not args.quiet)
         else:
             truth = read_truth_csv(args.truth) if args.truth else None
             manifest = write_pseudo_labels(load_model(args.detector), load_model(args.classifier), args.records,
-                                           args.out, options, truth=truth, progress=not args.quiet)
+                                           args.out, options, truth=truth, vocabulary=vocabulary,
+                                           progress=not args.quiet)
     except (FileNotFoundError, ValueError, LabelsFileError) as error:
         print(f"pseudo_label: error: {error}", file=sys.stderr)
         return 2

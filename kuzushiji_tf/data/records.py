@@ -88,10 +88,13 @@ def _vocabulary(pages: list[Page], translation: dict[str, str]) -> list[str]:
 
 
 def _write_vocabulary(path: Path, vocabulary: list[str], translation: dict[str, str]) -> None:
-    rows = ["class_id,code,char"] + [
-        f"{i},{code},{translation.get(code, code_to_char(code))}" for i, code in enumerate(vocabulary)
-    ]
-    write_atomic(path, "\n".join(rows) + "\n")
+    write_vocabulary(path, [(code, translation.get(code, code_to_char(code))) for code in vocabulary])
+
+
+def write_vocabulary(path: str | Path, vocabulary: list[tuple[str, str]]) -> None:
+    """`vocabulary.csv` (class_id,code,char) of [(code, char)] indexed by class id, written atomically."""
+    rows = ["class_id,code,char"] + [f"{i},{code},{char}" for i, (code, char) in enumerate(vocabulary)]
+    write_atomic(Path(path), "\n".join(rows) + "\n")
 
 
 def read_vocabulary(records_dir: str | Path) -> list[tuple[str, str]]:

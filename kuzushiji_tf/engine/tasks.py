@@ -207,12 +207,13 @@ class ClassifierTask:
     on the centre views of the val crops.
 
     `init` (a `.keras` file or a training output folder) starts from a saved classifier's weights. When
-    its vocabulary differs from the records' (another synthetic set, a CODH book), every layer but the
-    last is loaded as saved and the last layer's weights follow the codes: a class of both vocabularies
-    keeps its trained row, a new class starts fresh, a class the records lack is left out
-    (`vocabulary_transfer`). A checkpoint in the output folder still wins: a resumed fine-tune
-    continues where it stopped. `pseudo_dir` is one folder or a list of them (pooled); each one's vocabulary
-    must be the records'. Neither the records nor a pseudo-label folder may hold the real test set.
+    its vocabulary differs from the records' (another synthetic set, a CODH book), the model's vocabulary
+    is the records' codes followed by the saved classes the records lack, so that fine-tuning on a book of
+    300 characters does not forget the other 3,000; every layer but the last is loaded as saved and the
+    last layer's weights follow the codes: a class of both keeps its trained row, a new class starts fresh
+    (`vocabulary_transfer`). A checkpoint in the output folder still wins: a resumed fine-tune continues
+    where it stopped. `pseudo_dir` is one folder or a list of them (pooled); each one's vocabulary must be
+    the records' or the model's. Neither the records nor a pseudo-label folder may hold the real test set.
     """
 
     def __init__(self, records_dir: str, model_config: ClassifierConfig, train_config: TrainConfig, *,
@@ -221,12 +222,19 @@ class ClassifierTask:
         self.config = model_config
         self.train_config = train_config
         self.manifest = read_training_manifest(records_dir)
-        self.codes = [code for code, _ in read_vocabulary(records_dir)]
+        self.vocabulary = read_vocabulary(records_dir)  # [(code, char)] by class id: the model's classes
+        self.record_codes = [code for code, _ in self.vocabulary]
         self.init_file = resolve_model_file(init) if init else None
         self.init_codes = saved_vocabulary(self.init_file.parent, "--init") if self.init_file else None
+        if self.init_codes is not None and self.init_codes != self.record_codes:
+            # Appended after the records' ids, so the records' (and their pseudo-labels') class ids stay valid.
+            held = set(self.record_codes)
+            self.vocabulary += [pair for pair in read_vocabulary(self.init_file.parent) if pair[0] not in held]
+        self.codes = [code for code, _ in self.vocabulary]
         self.pseudo_dirs = [pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else list(pseudo_dir or [])
         for folder in self.pseudo_dirs:
-            check_same_vocabulary(self.codes, Path(folder), "--pseudo")
+            if saved_vocabulary(Path(folder), "--pseudo") != self.codes:
+                check_same_vocabulary(self.record_codes, Path(folder), "--pseudo")
             check_not_test_pages(folder, "--pseudo")
         self._train_classes = None
         self._predict = (None, None)
@@ -262,11 +270,12 @@ class ClassifierTask:
         """One line on how --init's vocabulary maps to the records' (None when they are the same)."""
         if self.init_codes is None or self.init_codes == self.codes:
             return None
-        kept = len(set(self.init_codes) & set(self.codes))
-        dropped = len(self.init_codes) - kept
+        shared = len(set(self.init_codes) & set(self.record_codes))
+        added = len(self.codes) - len(self.record_codes)
         return (f"--init's vocabulary ({len(self.init_codes)} classes) differs from the records' "
-                f"({len(self.codes)}): {kept} classes keep their trained weights, {len(self.codes) - kept} start "
-                f"fresh, {dropped} of its classes {'is' if dropped == 1 else 'are'} not in the records")
+                f"({len(self.record_codes)}): {shared} classes keep their trained weights, "
+                f"{len(self.record_codes) - shared} start fresh, {added} of its classes the records lack "
+                f"{'is' if added == 1 else 'are'} kept after them ({len(self.codes)} classes in all)")
 
     def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
         cfg = self.config

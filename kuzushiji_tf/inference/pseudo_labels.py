@@ -32,7 +32,7 @@ from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.box_ops import STORED_CROP_FACTOR
 from kuzushiji_tf.data.record_images import prepare_page
-from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, ShardWriter, read_vocabulary
+from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, ShardWriter, read_vocabulary, write_vocabulary
 from kuzushiji_tf.evaluation import evaluate
 from kuzushiji_tf.inference.page_recognizer import PageRecognizer, RecognizerOptions, crop_characters
 from kuzushiji_tf.progress import Progress
@@ -230,6 +230,19 @@ class _Writer:
                 **class_statistics(class_ids, probs, vocabulary)}
 
 
+def classifier_vocabulary(records_dir: Path, vocabulary: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    """The classifier's [(code, char)] by class id: `vocabulary` (the one saved beside it) or the records'.
+    A classifier fine-tuned with `--init` across vocabularies holds the records' classes and more after
+    them; any other vocabulary would give its class ids the records' codes, so it is refused."""
+    records = read_vocabulary(records_dir)
+    if vocabulary is None:
+        return records
+    if list(vocabulary[:len(records)]) != records:
+        raise ValueError(f"the classifier's vocabulary ({len(vocabulary)} classes) does not begin with the records' "
+                         f"{records_dir / VOCABULARY} ({len(records)} classes): pass the records it was trained on")
+    return list(vocabulary)
+
+
 def _recognizer(detector, classifier, codes, options: PseudoLabelOptions) -> PageRecognizer:
     return PageRecognizer(detector, classifier, codes, RecognizerOptions(
         short_side=options.short_side, det_threshold=options.det_threshold, nms_iou=options.nms_iou))
@@ -237,7 +250,7 @@ def _recognizer(detector, classifier, codes, options: PseudoLabelOptions) -> Pag
 
 def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: str | Path,
                         options: PseudoLabelOptions = PseudoLabelOptions(), *, truth=None,
-                        progress: bool = True) -> dict:
+                        vocabulary: list[tuple[str, str]] | None = None, progress: bool = True) -> dict:
     """Labels the test pages of `records_dir` and writes `crops-train-*.tfrecord` + manifest.json to `out_dir`.
 
     Shards are written under temporary names and renamed when complete; the manifest is written last.
@@ -247,7 +260,7 @@ def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: 
     """
     records_dir, out_dir = Path(records_dir), Path(out_dir)
     source = _read_source(records_dir)
-    vocabulary = read_vocabulary(records_dir)
+    vocabulary = classifier_vocabulary(records_dir, vocabulary)
     codes = [code for code, _ in vocabulary]
     crop_size = int(source["options"]["crop_size"])
     recognizer = _recognizer(detector, classifier, codes, options)
@@ -268,7 +281,7 @@ def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: 
     except BaseException:
         writer.abort()
         raise
-    (out_dir / VOCABULARY).write_bytes((records_dir / VOCABULARY).read_bytes())
+    write_vocabulary(out_dir / VOCABULARY, vocabulary)
     manifest = {
         "kind": "pseudo_labels", "source": "records_test_pages", "source_records": str(records_dir),
         "options": asdict(options), "pages": pages, **writer.summary(keep, vocabulary, options.max_per_class),
@@ -290,7 +303,8 @@ def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: 
 
 def write_image_pseudo_labels(detector, classifier, images, records_dir: str | Path, out_dir: str | Path,
                               options: PseudoLabelOptions = PseudoLabelOptions(max_per_class=DEFAULT_MAX_PER_CLASS),
-                              *, max_pixels: int | None = None, progress: bool = True) -> dict:
+                              *, max_pixels: int | None = None, vocabulary: list[tuple[str, str]] | None = None,
+                              progress: bool = True) -> dict:
     """Labels real scans with no labels: `images` (folders, globs or files, see `list_images`) and writes
     `crops-train-*.tfrecord` + manifest.json to `out_dir`, as `write_pseudo_labels`.
 
@@ -304,7 +318,7 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
     for path in paths:  # before any model runs or any file is written
         assert_not_test_page(path)
     source = _read_source(records_dir)
-    vocabulary = read_vocabulary(records_dir)
+    vocabulary = classifier_vocabulary(records_dir, vocabulary)
     codes = [code for code, _ in vocabulary]
     crop_size = int(source["options"]["crop_size"])
     page_short_side = int(source["options"]["page_short_side"])
@@ -357,7 +371,7 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
     kept_per_page = np.bincount(np.array(writer.pages, np.int64)[keep], minlength=len(paths))
     for k, entry in zip(labelled, page_files):
         entry["crops"] = int(kept_per_page[k])
-    (out_dir / VOCABULARY).write_bytes((records_dir / VOCABULARY).read_bytes())
+    write_vocabulary(out_dir / VOCABULARY, vocabulary)
     manifest = {
         "kind": "pseudo_labels", "source": "images", "images": [str(s) for s in ([images] if isinstance(images, (str, Path)) else images)],
         "source_records": str(records_dir), "options": asdict(options), "page_short_side": page_short_side,
