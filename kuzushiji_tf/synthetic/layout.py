@@ -187,7 +187,9 @@ class ColumnWriter:
                     self._connect(previous, placed, e)
                 out.append(placed)
                 previous = placed
-                y = box[3] + max(gap, st.gap * e * rng.uniform(0.4, 1.6))
+                # Real columns run from nearly touching cursive to wide gaps (gap / height on the unlabelled
+                # scans: median 0.26, 8 % under 0.05): a narrower draw left almost none under 0.05.
+                y = box[3] + max(gap, st.gap * e * rng.uniform(0.0, 2.0))
         return out
 
     def glosses(self, placed: list[Placement], limit_x1: float) -> list[Placement]:

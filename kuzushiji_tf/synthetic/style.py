@@ -149,7 +149,7 @@ def sample_book_style(rng: np.random.Generator, fonts: FontSet) -> BookStyle:
         size_sigma=float(rng.uniform(0.14, 0.24)),
         kanji_ratio=float(rng.uniform(0.2, 0.45)),
         weight=int(rng.integers(-3, 2)),  # in reference-em pixels: real strokes are thinner than the brush fonts'
-        gap=float(rng.uniform(0.10, 0.35)),
+        gap=float(rng.uniform(0.10, 0.38)),
         columns=(lo_cols, lo_cols + 1),
         gloss_prob=float(rng.uniform(0.2, 0.6)),
         title_prob=float(rng.uniform(0.0, 0.25)),
@@ -165,7 +165,7 @@ def sample_book_style(rng: np.random.Generator, fonts: FontSet) -> BookStyle:
         blur=float(rng.uniform(0.6, 1.4)),
         jpeg_quality=int(rng.integers(80, 96)),
         hand=sample_hand(extra),
-        glyph_aspect=float(np.exp(extra.uniform(-0.3, -0.05))),
+        glyph_aspect=float(np.exp(extra.uniform(-0.38, -0.1))),  # boxes 1.32 x as tall as wide (real scans 1.34)
         stroke=float(extra.uniform(4.0, 9.0)),
         # Edo printed books write a good share of kana as hentaigana; how many varies by book and hand.
         hentaigana_rate=float(extra.uniform(0.05, 0.35)),
