@@ -256,7 +256,8 @@ def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: 
     Shards are written under temporary names and renamed when complete; the manifest is written last.
     `truth` (`{image_id: (codes, boxes_xywh)}`, e.g. a synthetic set's test_truth.csv) adds the
     pseudo-labels' precision against it (Kaggle's point-in-box rule with labels) to the manifest.
-    Returns the manifest.
+    `vocabulary` is the classifier's own when it extends the records' (`classifier_vocabulary`); the
+    pseudo-labels' vocabulary.csv is that one. Returns the manifest.
     """
     records_dir, out_dir = Path(records_dir), Path(out_dir)
     source = _read_source(records_dir)
@@ -311,7 +312,8 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
     `records_dir` gives the vocabulary, the crop size, the stored page short side and (unless `max_pixels`)
     the pixel limit. The book of a crop is its image id (the file name without extension) up to the first
     `_` or `-`. Raises `RealTestSetError` before anything is written if an image is a page of the real test
-    set; an image that cannot be read is listed in the manifest's `skipped`. Returns the manifest.
+    set; an image that cannot be read is listed in the manifest's `skipped`. `vocabulary`: as
+    `write_pseudo_labels`. Returns the manifest.
     """
     records_dir, out_dir = Path(records_dir), Path(out_dir)
     paths = list_images(images)
