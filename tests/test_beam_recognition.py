@@ -245,9 +245,12 @@ def test_scans_model_and_outputs_on_an_s3_bucket(model, s3_server, tmp_path):
     remote = ["--model", "s3://library/models/kuzushiji_page/1", "--temp_location", "s3://library/tmp", *s3_options]
     command = [sys.executable, str(ROOT / "tools" / "recognize.py"), "s3://library/scans/", "--out", "s3://library/ocr",
                "--created", CREATED, "--quiet", *BEAM, *remote]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    temp = tmp_path / "temp"  # where the driver and the workers copy the model from the bucket
+    temp.mkdir()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(temp)}
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 1, done.stderr[-3000:]  # the torn page
+    assert not list(temp.glob("kuzushiji_model_*"))  # each process removed its copy as it ended
     assert "2 recognised, 0 already done, 1 failed" in done.stdout
     names = sorted(path.name for path in local.iterdir() if path.name != "torn.jpg")
     assert _keys(client, "ocr/") == ["book/" + f"{n}{suffix}" for n in names for suffix in (".json", ".txt")] + [

@@ -6,6 +6,7 @@ store's object appears only when its upload is closed, so a killed worker leaves
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -70,12 +71,18 @@ def local_copy(folder: str) -> Path:
         return Path(folder)
     base = folder.rstrip("/") + "/"
     target = Path(tempfile.mkdtemp(prefix="kuzushiji_model_"))
-    found = FileSystems.match([base + "**"])[0].metadata_list
-    if not found:
-        raise FileNotFoundError(f"{folder}: no files there")
-    for meta in found:
-        local = target / meta.path[len(base):]
-        local.parent.mkdir(parents=True, exist_ok=True)
-        with FileSystems.open(meta.path, compression_type=RAW) as source, open(local, "wb") as sink:
-            shutil.copyfileobj(source, sink)
+    try:
+        found = FileSystems.match([base + "**"])[0].metadata_list
+        if not found:
+            raise FileNotFoundError(f"{folder}: no files there")
+        for meta in found:
+            local = target / meta.path[len(base):]
+            local.parent.mkdir(parents=True, exist_ok=True)
+            with FileSystems.open(meta.path, compression_type=RAW) as source, open(local, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+    except BaseException:  # no half copy left behind to fill a worker's disk
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    # The loaded model is used for the process's life; the copy goes when the process ends.
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
     return target
