@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,7 +60,7 @@ def main(argv=None) -> int:
     from kuzushiji_tf.inference.pseudo_labels import (DEFAULT_MAX_PER_CLASS, PseudoLabelOptions, list_images,
                                                       write_image_pseudo_labels, write_pseudo_labels)
     from kuzushiji_tf.data.records import VOCABULARY, read_vocabulary
-    from kuzushiji_tf.inference.saved_models import load_model
+    from kuzushiji_tf.inference.saved_models import load_model, resolve_keras_file
     from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
     from kuzushiji_tf.real_test_set import assert_not_test_page
 
@@ -69,15 +68,16 @@ def main(argv=None) -> int:
     if cap is None:
         cap = DEFAULT_MAX_PER_CLASS if args.images is not None else 0
     try:
-        # A classifier's own vocabulary.csv (its training folder's) names its classes; a bare .keras file
-        # is taken to have the records'.
-        vocab_file = Path(args.classifier) / VOCABULARY
-        vocabulary = read_vocabulary(vocab_file.parent) if vocab_file.is_file() else None
         options = PseudoLabelOptions(det_threshold=args.det_threshold, cls_threshold=args.cls_threshold,
                                      short_side=args.short_side, shards=args.shards, max_per_class=cap or None)
         if args.images is not None:
             for path in list_images(args.images):  # refuse a real test page before the models load
                 assert_not_test_page(path)
+        # The vocabulary.csv beside the classifier's model file (as tools/export.py finds it) names its
+        # classes; a model file without one is taken to have the records'.
+        model_dir = resolve_keras_file(args.classifier).parent
+        vocabulary = read_vocabulary(model_dir) if (model_dir / VOCABULARY).is_file() else None
+        if args.images is not None:
             manifest = write_image_pseudo_labels(load_model(args.detector), load_model(args.classifier), args.images,
                                                  args.records, args.out, options, max_pixels=args.max_pixels,
                                                  vocabulary=vocabulary, progress=not args.quiet)

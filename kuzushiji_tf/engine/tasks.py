@@ -165,18 +165,19 @@ def resolve_model_file(path: str | Path) -> Path:
     return model_file
 
 
-def saved_vocabulary(other_dir: Path, what: str) -> list[str]:
-    """The codes, by class id, of the `vocabulary.csv` beside a saved model or in a crop folder."""
+def saved_vocabulary(other_dir: Path, what: str) -> list[tuple[str, str]]:
+    """[(code, char)], by class id, of the `vocabulary.csv` beside a saved model or in a crop folder."""
     if not (other_dir / VOCABULARY).is_file():
         raise FileNotFoundError(f"{what} {other_dir}: no {VOCABULARY}, so its class ids cannot be checked "
                                 f"against the records' vocabulary")
-    return [code for code, _ in read_vocabulary(other_dir)]
+    return read_vocabulary(other_dir)
 
 
-def check_same_vocabulary(codes: list[str], other_dir: Path, what: str) -> None:
-    """Class ids only mean something within one vocabulary: `other_dir`'s must equal the records'."""
-    other = saved_vocabulary(other_dir, what)
-    if other != codes:
+def check_same_vocabulary(codes: list[str], other_dir: Path, what: str, also: list[str] | None = None) -> None:
+    """Class ids only mean something within one vocabulary: `other_dir`'s must equal the records' (or
+    `also`, the model's when it holds more classes after the records')."""
+    other = [code for code, _ in saved_vocabulary(other_dir, what)]
+    if other != codes and other != also:
         first = next((i for i, (a, b) in enumerate(zip(other, codes)) if a != b), min(len(other), len(codes)))
         raise ValueError(
             f"{what} {other_dir}: its {VOCABULARY} ({len(other)} classes) differs from the records' "
@@ -225,16 +226,16 @@ class ClassifierTask:
         self.vocabulary = read_vocabulary(records_dir)  # [(code, char)] by class id: the model's classes
         self.record_codes = [code for code, _ in self.vocabulary]
         self.init_file = resolve_model_file(init) if init else None
-        self.init_codes = saved_vocabulary(self.init_file.parent, "--init") if self.init_file else None
+        init_vocabulary = saved_vocabulary(self.init_file.parent, "--init") if self.init_file else None
+        self.init_codes = None if init_vocabulary is None else [code for code, _ in init_vocabulary]
         if self.init_codes is not None and self.init_codes != self.record_codes:
             # Appended after the records' ids, so the records' (and their pseudo-labels') class ids stay valid.
             held = set(self.record_codes)
-            self.vocabulary += [pair for pair in read_vocabulary(self.init_file.parent) if pair[0] not in held]
+            self.vocabulary += [pair for pair in init_vocabulary if pair[0] not in held]
         self.codes = [code for code, _ in self.vocabulary]
         self.pseudo_dirs = [pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else list(pseudo_dir or [])
         for folder in self.pseudo_dirs:
-            if saved_vocabulary(Path(folder), "--pseudo") != self.codes:
-                check_same_vocabulary(self.record_codes, Path(folder), "--pseudo")
+            check_same_vocabulary(self.record_codes, Path(folder), "--pseudo", also=self.codes)
             check_not_test_pages(folder, "--pseudo")
         self._train_classes = None
         self._predict = (None, None)
