@@ -17,6 +17,7 @@ from kuzushiji_tf.data.detector_input import detector_dataset
 from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, read_vocabulary
 from kuzushiji_tf.evaluation import Score, count_page
 from kuzushiji_tf.inference.detection import detect, to_original_pixels
+from kuzushiji_tf.inference.saved_models import resolve_keras_file
 from kuzushiji_tf.models.centernet import build_centernet, centernet_loss
 from kuzushiji_tf.models.classifier import LOGITS, CropTrainView, build_classifier, classifier_loss
 from kuzushiji_tf.real_test_set import assert_no_test_ids, assert_not_test_records
@@ -93,7 +94,7 @@ class DetectorTask:
         self.config = model_config
         self.train_config = train_config
         self.manifest = read_training_manifest(records_dir)
-        self.init_file = resolve_model_file(init) if init else None
+        self.init_file = resolve_keras_file(init) if init else None
         self.pseudo_dirs = [pseudo_dir] if isinstance(pseudo_dir, (str, Path)) else list(pseudo_dir or [])
         for folder in self.pseudo_dirs:
             check_not_test_pages(folder, "--pseudo", "pages")
@@ -151,18 +152,6 @@ class DetectorTask:
             tp, fp, fn = tp + page[0], fp + page[1], fn + page[2]
         score = Score.from_counts(tp, fp, fn)
         return {"det_f1": score.f1, "det_precision": score.precision, "det_recall": score.recall}
-
-
-MODEL_FILE = "model.keras"
-
-
-def resolve_model_file(path: str | Path) -> Path:
-    """A saved classifier's `.keras` file from the file itself or the training output folder holding it."""
-    path = Path(path)
-    model_file = path / MODEL_FILE if path.is_dir() else path
-    if not model_file.is_file() or model_file.suffix != ".keras":
-        raise FileNotFoundError(f"{path}: no saved model (expected a .keras file or a folder with {MODEL_FILE})")
-    return model_file
 
 
 def saved_vocabulary(other_dir: Path, what: str) -> list[tuple[str, str]]:
@@ -225,7 +214,7 @@ class ClassifierTask:
         self.manifest = read_training_manifest(records_dir)
         self.vocabulary = read_vocabulary(records_dir)  # [(code, char)] by class id: the model's classes
         self.record_codes = [code for code, _ in self.vocabulary]
-        self.init_file = resolve_model_file(init) if init else None
+        self.init_file = resolve_keras_file(init) if init else None
         init_vocabulary = saved_vocabulary(self.init_file.parent, "--init") if self.init_file else None
         self.init_codes = None if init_vocabulary is None else [code for code, _ in init_vocabulary]
         if self.init_codes is not None and self.init_codes != self.record_codes:
