@@ -17,11 +17,14 @@ venv: $(VENV)/.installed
 # The synthetic pages need Japanese brush, handwriting and hentaigana fonts (the same list as
 # kuzushiji_tf/synthetic/fonts.py FONT_PACKAGES). Install the missing ones with apt-get where we can;
 # otherwise say which Debian packages to install and carry on (the generator then stops with the same advice).
+# The faces Debian lacks come from the npm registry (tools/install_fonts.py; pinned in npm_fonts.py) into
+# ~/.local/share/fonts/kuzushiji_tf; without npm the pages are drawn without them.
 FONT_PACKAGES := fonts-kouzan-mouhitsu fonts-aoyagi-kouzan-t fonts-kiloji fonts-seto fonts-klee \
 	fonts-yozvox-yozfont-antique fonts-yozvox-yozfont-standard-kana fonts-babelstone-han fonts-hanazono \
 	fonts-ipamj-mincho fonts-noto-cjk
 
-fonts:
+fonts: venv
+	@$(PY) tools/install_fonts.py || true
 	@missing="$$(for p in $(FONT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | tr '\n' ' ')"; \
 	if [ -z "$$(echo $$missing)" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \

@@ -61,16 +61,20 @@ def test_pages_draw_hentaigana_but_label_the_standard_kana():
     _, chars, debug = render_page(4, style, page_height=900, charset=charset, fonts=FONTS, return_debug=True)
     assert chars
     drawn_variants = 0
-    for char, drawn in zip(chars, debug.drawn):
+    for char, drawn, form_face in zip(chars, debug.drawn, debug.form_faces):
         label = code_to_char(char.code)
         assert is_kana(label) and 0x3041 <= ord(label) <= 0x3096  # never a U+1Bxxx code in the labels
-        if label in charset.variants:
-            assert base_kana(drawn) == label  # rate 1: every kana that has variants is drawn as one
+        if charset.forms(label):  # rate 1: every kana that has hentaigana is drawn as one
+            if form_face:  # the brush hentaigana a kana-form face draws at the kana's own code
+                assert drawn == label and form_face in charset.form_faces[label]
+            else:
+                assert base_kana(drawn) == label
             drawn_variants += 1
         else:
-            assert drawn == label
+            assert drawn == label and not form_face
     assert drawn_variants >= len(chars) // 2
+    assert any(debug.form_faces) == bool(FONTS.kana_forms)  # the brush hentaigana faces are among the forms
     # At rate 0 nothing is replaced.
     _, chars, debug = render_page(4, dataclasses.replace(style, hentaigana_rate=0.0), page_height=900,
                                   charset=charset, fonts=FONTS, return_debug=True)
-    assert [code_to_char(c.code) for c in chars] == debug.drawn
+    assert [code_to_char(c.code) for c in chars] == debug.drawn and not any(debug.form_faces)

@@ -54,6 +54,8 @@ class Charset:
             per hentaigana, the faces that draw it.
         name: where the set came from (`default`, a file path, ...).
         variants: per kana, the hentaigana that some face draws (labelled as that kana).
+        form_faces: per kana, the `FontSet.kana_forms` faces whose glyph for that very code is a
+            hentaigana; each counts as one more form beside `variants`.
     """
 
     kana: tuple[str, ...]
@@ -63,6 +65,12 @@ class Charset:
     faces: dict[str, tuple[str, ...]]
     name: str = "default"
     variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    form_faces: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def forms(self, char: str) -> list[tuple[str, str | None]]:
+        """The hentaigana `char` may be written as: (glyph, face to draw it with, or None for any)."""
+        return ([(v, None) for v in self.variants.get(char, ())]
+                + [(char, face) for face in self.form_faces.get(char, ())])
 
     def __len__(self) -> int:
         return len(self.kana) + len(self.kanji)
@@ -158,8 +166,13 @@ def build_charset(spec: str | Path | None, fonts: FontSet, table: dict[str, str]
                 faces[v] = drawn_by
         if any(v in faces for v in forms):
             variants[base] = tuple(v for v in forms if v in faces)
+    form_faces = {}
+    for face in fonts.kana_forms:
+        for char in sorted(drawn_chars(face, kana)):
+            form_faces[char] = form_faces.get(char, ()) + (face.name,)
     ranked = _rank_kanji(kanji, faces, fonts)
-    return Charset(tuple(kana), _kana_weights(kana), tuple(ranked), _zipf(len(ranked)), faces, name, variants)
+    return Charset(tuple(kana), _kana_weights(kana), tuple(ranked), _zipf(len(ranked)), faces, name, variants,
+                   form_faces)
 
 
 def _rank_kanji(kanji: list[str], faces: dict[str, tuple[str, ...]], fonts: FontSet) -> list[str]:

@@ -164,6 +164,12 @@ def _check_args(num_pages, num_test_pages, num_books, num_test_books, page_heigh
         raise ValueError(f"empty_fraction must be in [0, 1]; received empty_fraction={empty_fraction!r}")
 
 
+def _role(face, fonts) -> str:
+    if face == fonts.fallback:
+        return "fallback"
+    return "hentaigana" if face in fonts.hentaigana else "kana-forms" if face in fonts.kana_forms else "primary"
+
+
 def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 0, num_books: int = 4,
                      seed: int = 0, page_height: int = REAL_HEIGHT, charset: str | Path | None = None,
                      workers: int = 1, num_test_books: int | None = None, empty_fraction: float = 0.03,
@@ -251,9 +257,7 @@ def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results
         "generator": "kuzushiji_tf.synthetic", "version": __version__, "seed": seed,
         "options": {"page_height": int(page_height), "empty_fraction": empty_fraction, "charset": charset.name,
                     "features": list(features)},
-        "fonts": [{"name": f.name, "path": f.path, "index": f.index,
-                   "role": "fallback" if f == fonts.fallback else "hentaigana" if f in fonts.hentaigana else "primary"}
-                  for f in fonts.faces],
+        "fonts": [{"name": f.name, "path": f.path, "index": f.index, "role": _role(f, fonts)} for f in fonts.faces],
         "charset_size": len(charset), "train_pages": len(rows["train"]), "test_pages": len(rows["test"]),
         "empty_pages": sum(t.empty for t in tasks), "chars": chars["train"], "test_chars": chars["test"],
         "classes": len(classes), "books": books,

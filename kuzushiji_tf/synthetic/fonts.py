@@ -1,7 +1,8 @@
 """Japanese fonts for the synthetic pages: where they are, which glyphs they really have, and ink masks.
 
-Brush faces (Kouzan Sousyo, Gyosho, Mouhitsu) give the pages their kuzushiji look; Noto Serif CJK JP is
-the fallback for glyphs a brush face lacks. A face "lacks" a glyph when Pillow draws its `.notdef` for it,
+Brush and handwriting faces (Debian's packages and, from npm, Google Fonts' Yuji and other hands:
+`npm_fonts`) give the pages their kuzushiji look; Noto Serif CJK JP is the fallback for glyphs a brush face
+lacks. A face "lacks" a glyph when Pillow draws its `.notdef` for it,
 so coverage is tested by rendering, not trusted from the font's name.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ FONT_DIR_ENV = "KUZUSHIJI_FONT_DIR"
 CACHE_DIR_ENV = "KUZUSHIJI_CACHE_DIR"
 _COVERAGE_VERSION = 1  # bump when has_glyph's rule changes: older cache files are then ignored
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
-FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".woff")  # FreeType reads WOFF (zlib) as it is
 # File name (lower case) -> face name of the hands (brush and handwriting), with their Debian packages.
 HAND_FILES = {
     "kouzanbrushfontsousyo.ttf": "kouzan-sousyo",  # fonts-kouzan-mouhitsu
@@ -37,6 +38,17 @@ HAND_FILES = {
     "kleeone-regular.ttf": "klee-one",  # fonts-klee
     "yozra_.ttf": "yoz-antique",  # fonts-yozvox-yozfont-antique: old-style kana
     "yozrs_.ttf": "yoz",  # fonts-yozvox-yozfont-standard-kana
+    # From npm (`npm_fonts.NPM_FONTS`, installed by `make fonts`):
+    "yujisyuku_400regular.ttf": "yuji-syuku",
+    "yujimai_400regular.ttf": "yuji-mai",
+    "zenkurenaido_400regular.ttf": "zen-kurenaido",
+    "yomogi_400regular.ttf": "yomogi",
+    "yuseimagic_400regular.ttf": "yusei-magic",
+}
+# Faces whose standard hiragana codes draw hentaigana (a brush あ from 阿, labelled あ as drawn): they
+# supply kana forms only, never a book's hand (they have no kanji).
+KANA_FORM_FILES = {
+    "yuji-hentaigana-akebono-all-400-normal.woff": "yuji-hentaigana-akebono",  # npm @fontsource/...
 }
 # Faces that draw the Kana Supplement / Kana Extended-A hentaigana; used for those glyphs only (they are
 # Mincho faces, whose other glyphs look printed, not written).
@@ -78,15 +90,17 @@ class FontFace:
 @dataclass(frozen=True)
 class FontSet:
     """The faces a dataset is drawn with: `primary` styles books, `fallback` fills their missing glyphs,
-    `hentaigana` draw the kana variants of the Kana Supplement and Kana Extended-A blocks."""
+    `hentaigana` draw the kana variants of the Kana Supplement and Kana Extended-A blocks, `kana_forms`
+    draw a hentaigana at a standard kana's own code (`KANA_FORM_FILES`)."""
 
     primary: tuple[FontFace, ...]
     fallback: FontFace | None = None
     hentaigana: tuple[FontFace, ...] = ()
+    kana_forms: tuple[FontFace, ...] = ()
 
     @property
     def faces(self) -> tuple[FontFace, ...]:
-        return self.primary + ((self.fallback,) if self.fallback else ()) + self.hentaigana
+        return self.primary + ((self.fallback,) if self.fallback else ()) + self.hentaigana + self.kana_forms
 
     def face(self, name: str) -> FontFace:
         for face in self.faces:
@@ -227,6 +241,7 @@ def _find_fonts(dirs: tuple[str, ...], env_dir: str) -> FontSet:
     primary: dict[str, FontFace] = {}
     fallbacks: dict[str, FontFace] = {}
     hentaigana: dict[str, FontFace] = {}
+    kana_forms: dict[str, FontFace] = {}
     for folder in dirs:
         user_folder = bool(env_dir) and Path(folder) == Path(env_dir)
         for path in _font_files(Path(folder)):
@@ -239,6 +254,10 @@ def _find_fonts(dirs: tuple[str, ...], env_dir: str) -> FontSet:
                 face = FontFace(HENTAIGANA_FILES[low], str(path), _jp_index(path))
                 if face.name not in hentaigana and has_glyph(face, HENTAIGANA_PROBE):
                     hentaigana[face.name] = face
+            elif low in KANA_FORM_FILES:
+                face = FontFace(KANA_FORM_FILES[low], str(path), 0)
+                if face.name not in kana_forms and has_glyph(face, "あ"):
+                    kana_forms[face.name] = face
             elif low in HAND_FILES or user_folder:
                 name = HAND_FILES.get(low, path.stem.lower())
                 face = FontFace(name, str(path), _jp_index(path))
@@ -246,11 +265,12 @@ def _find_fonts(dirs: tuple[str, ...], env_dir: str) -> FontSet:
                     primary[name] = face
     fallback = next((fallbacks[f] for f in FALLBACK_FILES if f in fallbacks and _is_japanese(fallbacks[f])), None)
     extra = tuple(hentaigana[n] for n in sorted(hentaigana))
+    forms = tuple(kana_forms[n] for n in sorted(kana_forms))
     if not primary and fallback is None:
         raise FontNotFoundError(missing_font_message(list(dirs)))
     if not primary:  # only Noto: books differ in size, weight and paper, not in hand
-        return FontSet((fallback,), None, extra)
-    return FontSet(tuple(primary[n] for n in sorted(primary)), fallback, extra)
+        return FontSet((fallback,), None, extra, forms)
+    return FontSet(tuple(primary[n] for n in sorted(primary)), fallback, extra, forms)
 
 
 ORIGINAL_FACES = ("kouzan-sousyo", "kouzan-gyosho", "kouzan-mouhitsu")  # the generator's faces before handwriting
@@ -260,7 +280,7 @@ def font_pages_only(fonts: FontSet) -> FontSet:
     """`fonts` with only the original Kouzan brush faces as hands (the ablation's "no handwriting");
     unchanged when none of them is installed."""
     kept = tuple(f for f in fonts.primary if f.name in ORIGINAL_FACES)
-    return FontSet(kept, fonts.fallback, fonts.hentaigana) if kept else fonts
+    return FontSet(kept, fonts.fallback, fonts.hentaigana, fonts.kana_forms) if kept else fonts
 
 
 def crop_to_ink(mask: np.ndarray) -> np.ndarray:

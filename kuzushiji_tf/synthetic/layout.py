@@ -31,6 +31,8 @@ class Placement:
         gloss: True for an unannotated reading gloss.
         column: reading-order index of the column (0 = rightmost); for a gloss, its kanji's column.
         drawn: the character whose glyph was drawn when it is not `char` (a hentaigana for its kana).
+        form_face: the `FontSet.kana_forms` face when `char` was drawn as the hentaigana that face
+            draws at its code, else "".
     """
 
     char: str
@@ -41,6 +43,7 @@ class Placement:
     gloss: bool = False
     column: int = 0
     drawn: str = ""
+    form_face: str = ""
 
 
 def ink_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -70,6 +73,8 @@ class ColumnWriter:
         self.connectors: list[Placement] = []  # cursive strokes between characters: ink, never labelled
 
     def _face_for(self, char: str, face: str) -> str:
+        if face in self.charset.form_faces.get(char, ()):
+            return face
         drawn_by = self.charset.faces.get(char)
         if drawn_by is None:  # glosses: kana outside the charset
             candidates = [f.name for f in self.fonts.faces if has_glyph(f, char)]
@@ -109,12 +114,13 @@ class ColumnWriter:
             self._pending = self.charset.sample(self.rng, self.style.kanji_ratio, 64)
         return self._pending.pop()
 
-    def _form(self, char: str) -> str:
-        """The glyph to draw for `char`: itself, or one of its hentaigana at the book's rate."""
-        forms = self.charset.variants.get(char)
+    def _form(self, char: str) -> tuple[str, str | None]:
+        """The glyph to draw for `char` and the face it must be drawn with (None: the book's): `char`
+        itself, or one of its hentaigana forms at the book's rate, each form equally likely."""
+        forms = self.charset.forms(char)
         if forms and self.rng.random() < self.style.hentaigana_rate:
             return forms[int(self.rng.integers(len(forms)))]
-        return char
+        return char, None
 
     def _connect(self, upper: Placement, lower: Placement, em: float) -> None:
         """A cursive stroke from the lowest ink of `upper` to the highest ink of `lower`."""
@@ -161,15 +167,15 @@ class ColumnWriter:
                 if max_chars is not None and len(out) >= max_chars:
                     return out
                 char = self._next_char()
-                form = self._form(char) if gap else char
+                form, form_face = self._form(char) if gap else (char, None)
                 # Kanji are carved a little larger than kana (Kaggle samples: median 6.8% vs 4.3% of width);
                 # the size also wanders slowly down a column, as a writer's hand does.
                 walk = 0.7 * walk + rng.normal(0, 0.06)
                 e = col_em * float(np.exp(rng.normal(0, st.size_sigma) + walk)) * (1.0 if is_kana(char) else 1.08)
-                glyph = self._glyph(form, e)
+                glyph = self._glyph(form, e, form_face)
                 if glyph is not None and glyph[1][2] - glyph[1][0] > slot_x1 - slot_x0:
                     # Too wide for its column: shrink it rather than let it touch the next column.
-                    glyph = self._glyph(form, e * 0.95 * (slot_x1 - slot_x0) / (glyph[1][2] - glyph[1][0]))
+                    glyph = self._glyph(form, e * 0.95 * (slot_x1 - slot_x0) / (glyph[1][2] - glyph[1][0]), form_face)
                 if glyph is None or glyph[1][2] - glyph[1][0] > slot_x1 - slot_x0:
                     misses += 1
                     continue
@@ -182,7 +188,8 @@ class ColumnWriter:
                 x = float(np.clip(x, slot_x0, max(slot_x0, slot_x1 - w)))
                 px, py = round(x) - bx0, round(y) - by0
                 box = (px + bx0, py + by0, px + bx1, py + by1)
-                placed = Placement(char, mask, px, py, box, column=col, drawn=form if form != char else "")
+                placed = Placement(char, mask, px, py, box, column=col, drawn=form if form != char else "",
+                                   form_face=form_face or "")
                 if previous is not None and gap and rng.random() < st.hand.connect_prob:
                     self._connect(previous, placed, e)
                 out.append(placed)

@@ -38,6 +38,7 @@ class PageDebug:
         drawn: per labelled char, the character whose glyph was drawn (a hentaigana for its kana).
         connectors: xyxy boxes of the cursive strokes drawn between characters.
         picture: xyxy of the illustration, or None.
+        form_faces: per labelled char, the kana-form face it was drawn with as a hentaigana, else "".
     """
 
     glosses: list[tuple[float, float, float, float]] = field(default_factory=list)
@@ -47,6 +48,7 @@ class PageDebug:
     drawn: list[str] = field(default_factory=list)
     connectors: list[tuple[float, float, float, float]] = field(default_factory=list)
     picture: tuple[int, int, int, int] | None = None
+    form_faces: list[str] = field(default_factory=list)
 
 
 @lru_cache(maxsize=4)
@@ -170,7 +172,8 @@ def render_page(seed: int | Sequence[int], style: BookStyle | None = None, *, pa
     if return_debug:
         return image, chars, PageDebug([tuple(float(v) for v in g.box) for g in glosses],
                                        [p.column for p in placed], debug_ink, frame, [p.drawn or p.char for p in placed],
-                                       [tuple(float(v) for v in c.box) for c in connectors], picture)
+                                       [tuple(float(v) for v in c.box) for c in connectors], picture,
+                                       [p.form_face for p in placed])
     return image, chars
 
 
