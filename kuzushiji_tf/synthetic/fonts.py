@@ -2,8 +2,8 @@
 
 Brush and handwriting faces (Debian's packages and, from npm, Google Fonts' Yuji and other hands:
 `npm_fonts`) give the pages their kuzushiji look; Noto Serif CJK JP is the fallback for glyphs a brush face
-lacks. A face "lacks" a glyph when Pillow draws its `.notdef` for it,
-so coverage is tested by rendering, not trusted from the font's name.
+lacks. A face "lacks" a glyph when Pillow draws its `.notdef` for it, so coverage is tested by rendering,
+not trusted from the font's name.
 """
 from __future__ import annotations
 
