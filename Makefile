@@ -50,7 +50,7 @@ browser:
 	fi
 
 test: venv fonts browser
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --durations=15 tests
 
 demo: venv fonts
 	$(PY) -m kuzushiji_tf.demo --out $(DEMO_DIR)

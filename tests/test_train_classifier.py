@@ -153,7 +153,7 @@ def test_init_of_another_vocabulary_keeps_the_shared_classes_rows(crop_records, 
     assert not np.allclose(model.get_layer("logits").get_weights()[0][:, 1], 0.0)  # a new class: fresh, not zero
 
     out = tmp_path / "o"
-    flags = TINY_FLAGS + ["--records", str(crop_records), "--out", str(out), "--init", str(saved)]
+    flags = TINY_FLAGS + ["--records", str(crop_records), "--out", str(out), "--init", str(saved), "--epochs", "1"]
     assert train.main(flags) == 0
     log = capsys.readouterr().out
     assert "2 classes keep their trained weights, 2 start fresh, 1 of its classes the records lack is kept" in log
