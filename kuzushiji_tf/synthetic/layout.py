@@ -200,7 +200,8 @@ class ColumnWriter:
         return out
 
     def glosses(self, placed: list[Placement], limit_x1: float) -> list[Placement]:
-        """Small kana to the right of some kanji, 35-45% of their size; dropped where they would touch a box."""
+        """Small kana to the right of some kanji, 35-45% of their size, written in the book's hands as real
+        furigana are (crisp type taught the detector a cue real pages lack); dropped where they would touch a box."""
         st, rng = self.style, self.rng
         kana = list(HIRAGANA_ORDER)
         taken = [p.box for p in placed]
@@ -212,7 +213,7 @@ class ColumnWriter:
             em = (x1 - x0 + y1 - y0) / 2 / 0.7 * rng.uniform(0.35, 0.45)
             gx, gy = x1 + max(MIN_GAP, 0.12 * em), y0 + rng.uniform(-0.1, 0.3) * (y1 - y0)
             for _ in range(int(rng.choice([1, 2, 2, 3]))):
-                glyph = self._glyph(kana[int(rng.integers(len(kana)))], em, st.faces[0], bolder=4, written=False)
+                glyph = self._glyph(kana[int(rng.integers(len(kana)))], em)
                 if glyph is None:
                     continue
                 mask, (bx0, by0, bx1, by1) = glyph
