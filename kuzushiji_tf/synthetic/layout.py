@@ -86,19 +86,18 @@ class ColumnWriter:
                 return other
         return drawn_by[int(self.rng.integers(len(drawn_by)))]
 
-    def _glyph(self, char: str, em: float, face: str | None = None, bolder: int = 0, written: bool = True):
+    def _glyph(self, char: str, em: float, face: str | None = None):
         st, rng = self.style, self.rng
         if face is None:
             face = st.faces[int(rng.choice(len(st.faces), p=st.face_weights))]
         face = self._face_for(char, face)
-        aspect = float(np.exp(rng.normal(0, 0.06))) * (st.glyph_aspect if written else 1.0)
+        aspect = float(np.exp(rng.normal(0, 0.06))) * st.glyph_aspect
         angle = float(rng.normal(0, 2.0))
         weight = st.weight
-        if st.stroke and written:  # every face to the hand's stroke width, in whole reference pixels
+        if st.stroke:  # every face to the hand's stroke width, in whole reference pixels
             weight = int(np.clip(round((st.stroke - self.cache.stroke_width(face)) / 2), -4, 4))
-        mask = self.cache.glyph(face, char, em, weight + bolder, aspect, angle)
-        if written:
-            mask = write_glyph(mask, rng, st.hand)
+        mask = self.cache.glyph(face, char, em, weight, aspect, angle)
+        mask = write_glyph(mask, rng, st.hand)
         mask = _solid(mask)
         box = ink_box(mask)
         if box is None:
