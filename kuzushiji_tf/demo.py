@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--page-height", type=int, default=2000, help="synthetic page height in pixels")
     p.add_argument("--detector-backbone", default="resnet18", help="`resnet_tiny` makes a smoke run")
     # 192 px steps cost 0.6 of 256 px ones on 2 cores (0.9 against 0.54 steps/s). 180 of them left the real
-    # pages' detection F1 at 0.87-0.89 in four demo runs; 360 reached 0.901 and 0.911 (README "Measured") for
+    # pages' detection F1 at 0.87-0.89 in four demo runs; 360 gave 0.899-0.911 in three (README "Measured") for
     # about 4 minutes more, which brings the demo near its 20-minute budget.
     p.add_argument("--detector-steps", type=int, default=360, help="detector training steps")
     p.add_argument("--detector-batch", type=int, default=8)
