@@ -3,6 +3,7 @@
 Kept free of TensorFlow so the pure-Python tools (evaluate, make_synthetic) can use it."""
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 from pathlib import Path
@@ -27,4 +28,26 @@ def write_atomic(path: str | Path, data: bytes | str, *, make_parents: bool = Fa
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _remove_orphans(path)
     return path
+
+
+def _remove_orphans(path: Path) -> None:
+    """Removes the temporary files of `path` whose writer process is gone: a writer killed mid-write (SIGKILL,
+    power loss) cannot clean up, so the next whole write of the same file does. A live writer's file stays.
+    Process ids are this machine's; a folder written by writers on several machines at once is not expected
+    (buckets do not go through here)."""
+    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = orphan.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True

@@ -28,3 +28,20 @@ def test_a_failure_mid_write_keeps_the_old_file_and_removes_the_temporary_one(tm
         write_atomic(path, "new and longer")
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["manifest.json"]
+
+
+def test_the_next_write_removes_what_a_killed_writer_left_and_keeps_a_live_writers_file(tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)  # that process has exited: its temporary file is an orphan
+    path = tmp_path / "page[1].txt"  # glob characters in the name are matched literally
+    orphan = tmp_path / f".page[1].txt.{dead_pid}.0a1b2c3d.tmp"
+    live = tmp_path / f".page[1].txt.{os.getpid()}.deadbeef.tmp"  # a writer still running (this process)
+    other = tmp_path / f".page[2].txt.{dead_pid}.0a1b2c3d.tmp"  # another file's: not this write's business
+    for p in (orphan, live, other):
+        p.write_text("partial")
+    write_atomic(path, "whole")
+    assert path.read_text() == "whole"
+    assert not orphan.exists() and live.exists() and other.exists()

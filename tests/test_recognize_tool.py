@@ -158,3 +158,4 @@ def test_sigkill_part_way_then_rerun_equals_an_uninterrupted_run(model, tmp_path
              if p.suffix in (".txt", ".json")}
     resumed = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.*") if p.suffix in (".txt", ".json")}
     assert resumed == clean and len(clean) == 20
+    assert not list(out.rglob("*.tmp"))  # the rerun's writes removed whatever the killed writer left
