@@ -3,8 +3,8 @@
 Kept free of TensorFlow so the pure-Python tools (evaluate, make_synthetic) can use it."""
 from __future__ import annotations
 
-import glob
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -32,15 +32,31 @@ def write_atomic(path: str | Path, data: bytes | str, *, make_parents: bool = Fa
     return path
 
 
+# The temporary name write_atomic gives a file: .<name>.<pid>.<8 hex>.tmp
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp")
+# Per folder, the orphans found when this process first wrote there, by the name of the file they were for.
+# Listed once per folder, not per write: a per-write listing made each write in a folder of 20,000 files
+# 26 x slower (18 ms against 0.7), which a folder of a whole library's pages would pay on every page.
+_ORPHANS: dict[Path, dict[str, list[Path]]] = {}
+
+
 def _remove_orphans(path: Path) -> None:
     """Removes the temporary files of `path` whose writer process is gone: a writer killed mid-write (SIGKILL,
     power loss) cannot clean up, so the next whole write of the same file does. A live writer's file stays.
-    Process ids are this machine's; a folder written by writers on several machines at once is not expected
-    (buckets do not go through here)."""
-    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = orphan.name[len(path.name) + 2:].split(".")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            orphan.unlink(missing_ok=True)
+    Orphans are looked for when this process first writes into the folder; a writer killed later is cleaned
+    up by the next run. Process ids are this machine's; a folder written by writers on several machines at
+    once is not expected (buckets do not go through here)."""
+    folder = path.parent
+    if folder not in _ORPHANS:
+        found: dict[str, list[Path]] = {}
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                match = _TEMPORARY.fullmatch(entry.name)
+                if match and not _alive(int(match["pid"])):
+                    found.setdefault(match["name"], []).append(Path(entry.path))
+        _ORPHANS[folder] = found
+    for orphan in _ORPHANS[folder].pop(path.name, ()):
+        orphan.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
