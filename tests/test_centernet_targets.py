@@ -113,3 +113,24 @@ def test_graph_mode_with_unknown_count_and_dynamic_output_size():
         for key in eager:
             np.testing.assert_array_equal(graph[key].numpy(), eager[key].numpy())
         assert graph[HEATMAP].shape == (20, 26, 1)
+
+
+def test_uncertain_boxes_are_drawn_but_get_no_positive_slot():
+    both = targets([BOX_A, BOX_B])
+    result = centernet_targets(tf.constant([BOX_A, BOX_B], tf.float32), (26, 26), 8,
+                               uncertain=tf.constant([True, False]))
+    result = {key: value.numpy() for key, value in result.items()}
+    # The heatmap is the same, so the focal loss hardly punishes a peak at A's centre ...
+    np.testing.assert_array_equal(result[HEATMAP], both[HEATMAP])
+    # ... but only B is a positive: nothing pulls a peak up at A, and A has no size or offset to learn.
+    assert result[MASK].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
+    assert result[INDICES].tolist()[0] == 5 * 26 + 14
+    np.testing.assert_allclose(result[SIZE][0], [3.0, 2.0])
+    np.testing.assert_allclose(result[OFFSET][0], [0.5, 0.5])
+
+
+def test_uncertain_flags_follow_their_boxes_when_some_fall_outside_the_grid():
+    outside = [200.0, 200.0, 210.0, 210.0]  # centre cell (51, 51), off the 26 x 26 grid
+    result = centernet_targets(tf.constant([outside, BOX_A, BOX_B], tf.float32), (26, 26), 8,
+                               uncertain=tf.constant([False, False, True]))
+    assert result[MASK].numpy().tolist()[:2] == [1, 0] and result[INDICES].numpy()[0] == 6 * 26 + 5

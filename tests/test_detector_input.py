@@ -252,3 +252,14 @@ def test_training_crops_are_antialiased_only_when_shrunk_below_half():
     assert shrunk.numpy()[5:-5, 5:-5].std() < 30  # greyed out, not aliased into bands
     whole, _ = image_ops.resize_with_boxes(stripes, boxes, [150, 150])  # default: every shrink antialiased
     np.testing.assert_allclose(whole.numpy(), tf.image.resize(stripes, [150, 150], antialias=True).numpy(), atol=1e-3)
+
+
+def test_boxes_labelled_uncertain_are_not_positives_in_the_train_targets():
+    from kuzushiji_tf.data.schema import UNCERTAIN_LABEL
+    boxes = np.array([[8, 8, 24, 24], [40, 40, 56, 56]], np.float32)
+    example = {**page_example(height=64, width=64, boxes=boxes)}
+    sure = with_targets(example, (16, 16), max_chars=4)
+    unsure = with_targets({**example, "labels": tf.constant([UNCERTAIN_LABEL, 3], tf.int32)}, (16, 16), max_chars=4)
+    np.testing.assert_array_equal(unsure[HEATMAP].numpy(), sure[HEATMAP].numpy())
+    assert sure[MASK].numpy().tolist() == [1, 1, 0, 0] and unsure[MASK].numpy().tolist() == [1, 0, 0, 0]
+    assert unsure[INDICES].numpy()[0] == 12 * 16 + 12  # the second box's centre (48, 48) px

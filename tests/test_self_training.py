@@ -269,3 +269,33 @@ def test_detector_self_trains_from_a_saved_detector_on_pseudo_labelled_pages(set
         DetectorTask(str(tiny_split_records), config, TrainConfig(), pseudo_dir=[str(out), str(leaked)])
     with pytest.raises(FileNotFoundError, match="pages-\\* shard"):
         DetectorTask(str(tiny_split_records), config, TrainConfig(), pseudo_dir=str(write_crops(tmp_path / "crops", [0], "x_1", 9)))
+
+
+def test_det_unsure_marks_the_detections_between_the_two_scores_as_uncertain(setup, tmp_path, capsys):
+    """The untrained tiny detector scores its peaks 0.506-0.522 on these scans, so the two thresholds split them."""
+    runs = {}
+    for name, extra in (("both", ["--det-threshold", "0.513", "--det-unsure", "0.509"]),
+                        ("sure", ["--det-threshold", "0.513"]), ("all", ["--det-threshold", "0.509"])):
+        assert label_scans(setup, tmp_path / name, "--max-per-class", "0", *extra) == 0
+        manifest = json.loads((tmp_path / name / "manifest.json").read_text())
+        pages = {p["image_id"].numpy().decode(): p for p in pipeline.read_pages(tmp_path / name, None)}
+        runs[name] = manifest, pages
+    (manifest, pages), (sure_manifest, sure_pages), (_, all_pages) = runs["both"], runs["sure"], runs["all"]
+    assert manifest["crops"] == sure_manifest["crops"]  # uncertain boxes are never crops
+    rows = lambda boxes: sorted(np.round(boxes, 3).tolist())
+    for image_id, page in pages.items():
+        labels, boxes = page["labels"].numpy(), page["boxes"].numpy()
+        assert set(labels.tolist()) == {0, schema.UNCERTAIN_LABEL}  # the thresholds split this page
+        assert rows(boxes[labels == 0]) == rows(sure_pages[image_id]["boxes"].numpy())
+        assert rows(boxes) == rows(all_pages[image_id]["boxes"].numpy())
+        entry = next(p for p in manifest["page_files"] if p["image_id"] == image_id)
+        assert (entry["page_boxes"], entry["uncertain_boxes"]) == ((labels == 0).sum(), (labels < 0).sum())
+
+    capsys.readouterr()
+    assert label_scans(setup, tmp_path / "bad", "--det-threshold", "0.5", "--det-unsure", "0.5") == 2
+    assert "det_unsure must be above 0 and below det_threshold (0.5); received 0.5" in capsys.readouterr().err
+    records, models, _ = setup
+    with pytest.raises(SystemExit):
+        pseudo_tool.main(["--detector", str(models / "det.keras"), "--classifier", str(models / "cls.keras"),
+                          "--records", str(records), "--out", str(tmp_path / "x"), "--det-unsure", "0.2"])
+    assert "--det-unsure marks boxes in the scans' page records" in capsys.readouterr().err

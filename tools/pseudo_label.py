@@ -11,6 +11,13 @@ and no records (self-training on the real domain).
     python -m kuzushiji_tf.train --task classifier --init saved_models/cls \
         --pseudo records/synth/pseudo records/real-pseudo ...
 
+A stronger teacher for the detector's own self-training: several detectors and the mirrored page, and
+unsure detections marked as such rather than left to be background:
+
+    python tools/pseudo_label.py --detector saved_models/det-a saved_models/det-b --mirror --det-unsure 0.2 \
+        --classifier saved_models/cls --records records/synth --images scans/ --out records/real-pseudo
+    python -m kuzushiji_tf.train --task detector --records records/synth --pseudo records/real-pseudo ...
+
 The records folder always gives the vocabulary, the crop size and (for --images) the stored page short side.
 The 5 labelled real pages of the bundled sample are the project's test set: --images refuses them (exit 2).
 """
@@ -23,7 +30,11 @@ import sys
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--detector", required=True, help="detector training folder (model.keras) or .keras file")
+    p.add_argument("--detector", required=True, nargs="+", metavar="DETECTOR",
+                   help="detector training folder (model.keras) or .keras file; several are read as one ensemble "
+                        "(their heatmaps averaged), a stronger teacher")
+    p.add_argument("--mirror", action="store_true",
+                   help="also read each page mirrored and average the heatmaps (CenterNet's flip test; 2 x the time)")
     p.add_argument("--classifier", required=True, help="classifier training folder (model.keras) or .keras file")
     p.add_argument("--records", required=True,
                    help="records folder: its test pages are labelled, or with --images it gives the vocabulary, "
@@ -34,6 +45,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="folder for the pseudo-labelled crop records")
     p.add_argument("--det-threshold", type=float, default=0.5, help="detector score, default %(default)s")
     p.add_argument("--cls-threshold", type=float, default=0.9, help="class probability, default %(default)s")
+    p.add_argument("--det-unsure", type=float, metavar="SCORE",
+                   help="--images: the scans' page records also mark detections scoring from SCORE up to "
+                        "--det-threshold as uncertain, so the detector trained on them (train --task detector "
+                        "--pseudo) learns them as neither character nor background; without it they are left "
+                        "out, i.e. background")
     p.add_argument("--short-side", type=int, default=832, help="detector short side, default %(default)s")
     p.add_argument("--max-per-class", type=int, metavar="N",
                    help="keep at most N crops of each class, the most probable first; 0: no cap. Default 200 "
@@ -49,6 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--truth scores the records' test pages; received it with --images (real scans have no truth)")
     if args.images is None and args.max_pixels is not None:
         p.error("--max-pixels applies to --images; the records' test pages were checked when they were built")
+    if args.det_unsure is not None and args.images is None:
+        p.error("--det-unsure marks boxes in the scans' page records; received it without --images")
     if args.max_per_class is not None and args.max_per_class < 0:
         p.error(f"--max-per-class must be >= 0 (0: no cap); received {args.max_per_class}")
     return args
@@ -62,6 +80,7 @@ def main(argv=None) -> int:
     from kuzushiji_tf.data.records import VOCABULARY, read_vocabulary
     from kuzushiji_tf.inference.saved_models import load_model, resolve_keras_file
     from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
+    from kuzushiji_tf.models.centernet.detector_ensemble import DetectorEnsemble
     from kuzushiji_tf.real_test_set import assert_not_test_page
 
     cap = args.max_per_class
@@ -69,21 +88,25 @@ def main(argv=None) -> int:
         cap = DEFAULT_MAX_PER_CLASS if args.images is not None else 0
     try:
         options = PseudoLabelOptions(det_threshold=args.det_threshold, cls_threshold=args.cls_threshold,
-                                     short_side=args.short_side, shards=args.shards, max_per_class=cap or None)
+                                     det_unsure=args.det_unsure, short_side=args.short_side, shards=args.shards,
+                                     max_per_class=cap or None)
         if args.images is not None:
             for path in list_images(args.images):  # refuse a real test page before the models load
                 assert_not_test_page(path)
         # The vocabulary.csv beside the classifier's model file (as tools/export.py finds it) names its
         # classes; a model file without one is taken to have the records'.
         model_dir = resolve_keras_file(args.classifier).parent
+        detectors = [load_model(path) for path in args.detector]
+        detector = (detectors[0] if len(detectors) == 1 and not args.mirror
+                    else DetectorEnsemble(detectors, mirror=args.mirror))
         vocabulary = read_vocabulary(model_dir) if (model_dir / VOCABULARY).is_file() else None
         if args.images is not None:
-            manifest = write_image_pseudo_labels(load_model(args.detector), load_model(args.classifier), args.images,
+            manifest = write_image_pseudo_labels(detector, load_model(args.classifier), args.images,
                                                  args.records, args.out, options, max_pixels=args.max_pixels,
                                                  vocabulary=vocabulary, progress=not args.quiet)
         else:
             truth = read_truth_csv(args.truth) if args.truth else None
-            manifest = write_pseudo_labels(load_model(args.detector), load_model(args.classifier), args.records,
+            manifest = write_pseudo_labels(detector, load_model(args.classifier), args.records,
                                            args.out, options, truth=truth, vocabulary=vocabulary,
                                            progress=not args.quiet)
     except (FileNotFoundError, ValueError, LabelsFileError) as error:

@@ -74,13 +74,17 @@ def draw_heatmap(cells: tf.Tensor, sigma: tf.Tensor, output_size) -> tf.Tensor:
 
 
 def centernet_targets(boxes: tf.Tensor, output_size, max_chars: int, stride: int = DEFAULT_STRIDE,
-                      min_sigma: float = MIN_SIGMA) -> dict:
+                      min_sigma: float = MIN_SIGMA, uncertain: tf.Tensor | None = None) -> dict:
     """Targets of one image from its boxes.
 
     The centre c = box centre / stride; the cell floor(c) is the positive. Boxes whose cell falls outside
     the grid are dropped. The heatmap draws every remaining box; size, offset and indices keep the first
     `max_chars` of them (in input order), so an overflow only loses size/offset supervision and never
     turns a real character into a heatmap negative.
+
+    `uncertain` (bool [N]) marks boxes that are neither characters nor background, such as a teacher's
+    unsure detections on a pseudo-labelled scan: they are drawn on the heatmap, where the penalty-reduced
+    focal loss then hardly punishes a peak, but get no positive slot, so nothing pulls a peak up either.
 
     Args:
         boxes: float32 [N, 4] xyxy in input-image pixels; N may be 0.
@@ -102,12 +106,16 @@ def centernet_targets(boxes: tf.Tensor, output_size, max_chars: int, stride: int
     size = boxes[:, 2:] - boxes[:, :2]  # [N, 2] (w, h)
     cell = tf.floor(centre)
     inside = tf.reduce_all((cell >= 0.0) & (cell < tf.cast(tf.stack([width, height]), tf.float32)), axis=1)
+    if uncertain is None:
+        uncertain = tf.zeros(tf.shape(boxes)[:1], tf.bool)
     centre, size, cell = (tf.boolean_mask(t, inside) for t in (centre, size, cell))  # [M, 2] each
     cells = tf.cast(cell, tf.int32)  # [M, 2] (x, y)
 
     # sigma from the CornerNet radius at IoU 0.7, not diameter / 6 (REFERENCE)
     sigma = tf.maximum(gaussian_radius(size[:, 1], size[:, 0]), min_sigma)  # [M]
     heatmap = draw_heatmap(cells, sigma, (height, width))[:, :, None]  # [Ho, Wo, 1]
+    certain = tf.logical_not(tf.boolean_mask(tf.reshape(tf.cast(uncertain, tf.bool), [-1]), inside))  # [M]
+    centre, size, cell, cells = (tf.boolean_mask(t, certain) for t in (centre, size, cell, cells))
 
     count = tf.minimum(tf.shape(cells)[0], max_chars)
     pad = [[0, max_chars - count], [0, 0]]

@@ -85,10 +85,12 @@ def eval_view(example: dict, short_side: int = DEFAULT_EVAL_SHORT_SIDE) -> dict:
 def with_targets(example: dict, output_size=None, max_chars: int = DEFAULT_TRAIN_MAX_CHARS,
                  stride: int = DEFAULT_STRIDE) -> dict:
     """Adds the CenterNet target keys (see `centernet_targets`) for the example's image and boxes.
-    `output_size` (Ho, Wo) defaults to the image size / stride, which eval pages need (sizes vary)."""
+    `output_size` (Ho, Wo) defaults to the image size / stride, which eval pages need (sizes vary).
+    Boxes labelled `schema.UNCERTAIN_LABEL` (a pseudo-labelled scan's unsure detections) are uncertain."""
     if output_size is None:
         output_size = tf.unstack(tf.shape(example["image"])[:2] // stride)
-    return {**example, **centernet_targets(example["boxes"], output_size, max_chars, stride)}
+    uncertain = tf.equal(example["labels"], schema.UNCERTAIN_LABEL) if "labels" in example else None
+    return {**example, **centernet_targets(example["boxes"], output_size, max_chars, stride, uncertain=uncertain)}
 
 
 def detector_dataset(records_dir: str | Path, split: str, *, training: bool, batch_size: int,

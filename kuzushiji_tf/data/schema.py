@@ -22,6 +22,10 @@ SCALE_Y = "image/scale_y"
 XMIN, YMIN, XMAX, YMAX = (f"image/object/bbox/{k}" for k in ("xmin", "ymin", "xmax", "ymax"))
 LABEL = "image/object/class/label"
 CODE = "image/object/class/code"
+# A page box with this label is not a character the page is sure of: a teacher's unsure detection on a
+# pseudo-labelled scan (`tools/pseudo_label.py --images`). The detector neither learns it as a character
+# nor as background; every other label is a class id >= 0.
+UNCERTAIN_LABEL = -1
 CROP_LABEL = "crop/class/label"
 CROP_CODE = "crop/class/code"
 CROP_BOX = "crop/source_box"  # the character's box, xyxy in original page pixels

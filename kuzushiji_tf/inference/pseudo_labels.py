@@ -54,6 +54,10 @@ CANDIDATES = "candidates.tfrecord.tmp"  # every confident crop, before the per-c
 class PseudoLabelOptions:
     det_threshold: float = 0.5  # REFERENCE: detector score >= 0.5 ...
     cls_threshold: float = 0.9  # ... and softmax >= 0.9
+    # Scans' page records: detections scoring in [det_unsure, det_threshold) are written as uncertain
+    # boxes (schema.UNCERTAIN_LABEL), which the detector learns as neither character nor background.
+    # None: they are left out, so a student learns them as background.
+    det_unsure: float | None = None
     short_side: int = 832
     nms_iou: float = 0.5
     shards: int = 4
@@ -64,6 +68,9 @@ class PseudoLabelOptions:
             raise ValueError(f"shards and short_side must be positive; received {self.shards}, {self.short_side}")
         if self.max_per_class is not None and self.max_per_class < 0:
             raise ValueError(f"max_per_class must be >= 0 (0: no cap); received {self.max_per_class}")
+        if self.det_unsure is not None and not 0.0 < self.det_unsure < self.det_threshold:
+            raise ValueError(f"det_unsure must be above 0 and below det_threshold ({self.det_threshold}); "
+                             f"received {self.det_unsure}")
 
 
 def confident(det_scores: np.ndarray, class_probs: np.ndarray, det_threshold: float, cls_threshold: float) -> np.ndarray:
@@ -107,16 +114,27 @@ def class_statistics(class_ids: np.ndarray, probs: np.ndarray, vocabulary: list[
 def label_page(recognizer: PageRecognizer, image: tf.Tensor, options: PseudoLabelOptions, *,
                with_detections: bool = False):
     """(boxes float32 [k, 4] page pixels, class ids int32 [k], det scores [k], class probs [k]) kept; with
-    `with_detections` also every box the detector is confident of (det score >= det_threshold) whatever
-    its class probability, float32 [m, 4], for the detector's pseudo-labelled pages."""
+    `with_detections` also the detector's boxes for its pseudo-labelled pages, float32 [m, 4], and their
+    labels int32 [m]: 0 for every box it is confident of (det score >= det_threshold) whatever its class
+    probability, `schema.UNCERTAIN_LABEL` for those scoring from `det_unsure` up to det_threshold.
+
+    The recogniser detects down to `det_unsure` when it is set; NMS and the contained-box step only ever
+    let a better box remove a worse one, so the confident boxes are the same as without it."""
     boxes, det_scores = recognizer.detect(image)
-    probs = recognizer.classify(image, boxes).numpy() if len(boxes) else np.zeros((0, 1), np.float32)
+    boxes, det_scores = boxes.numpy(), det_scores.numpy()
+    sure = det_scores >= options.det_threshold
+    # Only confident detections are classified: the uncertain ones are never crops.
+    probs = recognizer.classify(image, boxes[sure]).numpy() if sure.any() else np.zeros((0, 1), np.float32)
     class_ids, class_probs = probs.argmax(axis=1).astype(np.int32), probs.max(axis=1, initial=0.0)
-    keep = confident(det_scores.numpy(), class_probs, options.det_threshold, options.cls_threshold)
-    kept = boxes.numpy()[keep], class_ids[keep], det_scores.numpy()[keep], class_probs[keep]
+    keep = confident(det_scores[sure], class_probs, options.det_threshold, options.cls_threshold)
+    kept = boxes[sure][keep], class_ids[keep], det_scores[sure][keep], class_probs[keep]
     if not with_detections:
         return kept
-    return (*kept, boxes.numpy()[det_scores.numpy() >= options.det_threshold])
+    unsure = ~sure & (det_scores >= (options.det_unsure if options.det_unsure is not None else np.inf))
+    page_boxes = np.concatenate([boxes[sure], boxes[unsure]]).reshape(-1, 4)
+    labels = np.concatenate([np.zeros(int(sure.sum()), np.int32),
+                             np.full(int(unsure.sum()), schema.UNCERTAIN_LABEL, np.int32)])
+    return (*kept, page_boxes, labels)
 
 
 def list_images(sources) -> list[Path]:
@@ -244,8 +262,9 @@ def classifier_vocabulary(records_dir: Path, vocabulary: list[tuple[str, str]] |
 
 
 def _recognizer(detector, classifier, codes, options: PseudoLabelOptions) -> PageRecognizer:
+    floor = options.det_threshold if options.det_unsure is None else options.det_unsure
     return PageRecognizer(detector, classifier, codes, RecognizerOptions(
-        short_side=options.short_side, det_threshold=options.det_threshold, nms_iou=options.nms_iou))
+        short_side=options.short_side, det_threshold=floor, nms_iou=options.nms_iou))
 
 
 def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: str | Path,
@@ -346,8 +365,8 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
                     continue
                 image = tf.io.decode_jpeg(prepared.page_jpeg, channels=3)  # as schema.decode_page reads a page
                 scale = np.array([prepared.scale_y, prepared.scale_x], np.float32)
-                boxes, class_ids, _, class_probs, detected = label_page(recognizer, image, options,
-                                                                        with_detections=True)
+                boxes, class_ids, _, class_probs, detected, detected_labels = label_page(
+                    recognizer, image, options, with_detections=True)
                 writer.add_page(k, image_id, image, scale, boxes, class_ids, class_probs)
                 # The detector learns from every confident box, whatever the classifier thinks of it.
                 pages.write(k % len(page_names), schema.encode_page(
@@ -356,14 +375,16 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
                                    round(prepared.stored_height / prepared.scale_y)),
                     stored_size=(prepared.stored_width, prepared.stored_height),
                     scale=(prepared.scale_x, prepared.scale_y), boxes=detected,
-                    labels=[0] * len(detected), codes=[""] * len(detected)))
+                    labels=detected_labels.tolist(), codes=[""] * len(detected)))
                 labelled.append(k)
                 page_files.append({"image_id": image_id, "file": str(path),
                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                                    "original_size": [round(prepared.stored_width / prepared.scale_x),
                                                      round(prepared.stored_height / prepared.scale_y)],
                                    "stored_size": [prepared.stored_width, prepared.stored_height],
-                                   "candidates": len(boxes), "page_boxes": len(detected)})
+                                   "candidates": len(boxes),
+                                   "page_boxes": int((detected_labels != schema.UNCERTAIN_LABEL).sum()),
+                                   "uncertain_boxes": int((detected_labels == schema.UNCERTAIN_LABEL).sum())})
         files, keep = writer.commit(options.max_per_class)
         page_shards = [{"file": name, **info} for name, info in pages.commit().items()]
     except BaseException:
