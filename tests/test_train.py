@@ -61,3 +61,18 @@ def test_float16_trains_on_cpu_with_loss_scaling_and_float32_outputs(tiny_split_
     # The loss-scale state is in the checkpoint: the loop wrapped the optimizer in a LossScaleOptimizer.
     names = [name for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(out / "checkpoints")))]
     assert any("dynamic_scale" in name for name in names)
+
+
+def test_lr_drops_without_fractions_is_a_constant_lr():
+    from kuzushiji_tf.engine.tasks import make_optimizer
+
+    _, config = train.configs_from_args(train.parse_args(TINY + ["--records", "r", "--out", "o", "--lr-drops", "--lr", "0.002"]))
+    assert config.lr_drops == ()
+    optimizer = make_optimizer(config, total_steps=100)
+    for step in (0, 60, 99):
+        optimizer.iterations.assign(step)
+        assert float(optimizer.learning_rate) == pytest.approx(0.002)
+    _, recipe = train.configs_from_args(train.parse_args(TINY + ["--records", "r", "--out", "o", "--lr", "0.002"]))
+    stepped = make_optimizer(recipe, total_steps=100)
+    stepped.iterations.assign(99)
+    assert float(stepped.learning_rate) == pytest.approx(0.002 * 0.01)

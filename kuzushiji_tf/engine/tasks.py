@@ -64,7 +64,8 @@ def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Opt
     """SGD Nesterov (or AdamW) with the recipe's step schedule: lr x `lr_drop_factor` at each `lr_drops`."""
     boundaries = [max(1, int(total_steps * f)) for f in train.lr_drops]
     values = [train.lr * train.lr_drop_factor ** i for i in range(len(boundaries) + 1)]
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    # `--lr-drops` given no fractions: a constant lr (PiecewiseConstantDecay fails without a boundary).
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else train.lr
     if train.optimizer == "sgd":
         return keras.optimizers.SGD(schedule, momentum=train.momentum, nesterov=True,
                                     weight_decay=train.weight_decay, global_clipnorm=train.clip_norm)
