@@ -40,7 +40,7 @@ def parse_args(argv=None):
     args.pages = args.pages or (14 if args.quick else 42)
     if args.model is None:
         sys.path.insert(0, str(common.REPO))
-        from kuzushiji_tf.inference.page_model import newest_version
+        from kuzushiji_tf.recognition.contract import newest_version
 
         args.model = str(newest_version(Path("saved_models") / "kuzushiji_page"))
     return args

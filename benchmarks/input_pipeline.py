@@ -54,7 +54,7 @@ def size(args, key: str) -> int:
 
 
 def load_pages(data_dir) -> list[tuple[str, np.ndarray]]:
-    from kuzushiji_tf.kaggle.reader import read_train
+    from kuzushiji_tf.datasets.kaggle_reader import read_train
 
     pages = read_train(data_dir, check_images=False).pages
     return [(str(page.image_path), np.array([c.box for c in page.chars], np.float32).reshape(-1, 4))

@@ -47,7 +47,7 @@ def tune_untrained_detector(detector, images, threshold: float, chars: int, char
     makes the size head a constant box of `char_size_px` input pixels. Returns the peaks per page."""
     import tensorflow as tf
 
-    from kuzushiji_tf.inference.detection import resize_page
+    from kuzushiji_tf.detection.detect import resize_page
     from kuzushiji_tf.structures import HEATMAP
 
     per_page = []
@@ -74,8 +74,9 @@ def crop_characters_pad_if_needed(image, boxes, size: int):
     the copy of the whole full-resolution scan that the SYMMETRIC pad makes for every page."""
     import tensorflow as tf
 
-    from kuzushiji_tf.inference.page_recognizer import (CROP_OVERSAMPLE, INFERENCE_CROP_FACTOR,
-                                                        square_crop_boxes)
+    from kuzushiji_tf.recognition.contract import CROP_OVERSAMPLE
+    from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
+    from kuzushiji_tf.backends.tf.page_recognizer import square_crop_boxes
 
     squares = square_crop_boxes(tf.cast(boxes, tf.float32), INFERENCE_CROP_FACTOR)
     hw = tf.shape(image)[:2]
@@ -101,7 +102,7 @@ def crop_characters_pad_if_needed(image, boxes, size: int):
 def build_models(args, images):
     import keras
 
-    from kuzushiji_tf.inference.saved_models import load_model
+    from kuzushiji_tf.models.saved_models import load_model
     from kuzushiji_tf.models.centernet import build_centernet
     from kuzushiji_tf.models.classifier import build_classifier
 
@@ -125,8 +126,8 @@ def build_models(args, images):
 
 
 def export(detector, classifier, out: Path, det_threshold: float) -> Path:
-    from kuzushiji_tf.inference.export import export_page_recognizer
-    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+    from kuzushiji_tf.backends.tf.export import export_page_recognizer
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
 
     # `page_recognizer.num_classes` fails on a MobileNetClassifier (its output_shape is a list of two
     # shapes, not a dict): read the attribute, else the last dimension of the first output.
@@ -149,8 +150,9 @@ def main(argv=None) -> int:
         data_dir, summary = common.synthetic_kaggle_dir(tmp, args.pages, seed=args.seed, workers=args.parallelism)
         import tensorflow as tf
 
-        from kuzushiji_tf.inference.detection import resize_page
-        from kuzushiji_tf.inference.page_recognizer import COUNT, crop_characters, decode_page_image
+        from kuzushiji_tf.detection.detect import resize_page
+        from kuzushiji_tf.recognition.contract import COUNT
+        from kuzushiji_tf.backends.tf.page_recognizer import crop_characters, decode_page_image
 
         paths = sorted((data_dir / "train_images").glob("*.jpg"))
         encoded = [path.read_bytes() for path in paths]

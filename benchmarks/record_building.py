@@ -54,7 +54,7 @@ def stage_profile(tasks: list, repeats: int) -> list[list]:
     import tensorflow as tf
 
     from kuzushiji_tf.data import record_images, schema
-    from kuzushiji_tf.kaggle.reader import file_sha256
+    from kuzushiji_tf.datasets.kaggle_reader import file_sha256
     from kuzushiji_tf.scans.images import load_image
 
     totals: dict[str, list[float]] = {}
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     common.banner("record_building: build_records vs its pixel work", args)
     with tempfile.TemporaryDirectory(prefix="bench_records_") as tmp:
         data_dir, summary = common.synthetic_kaggle_dir(tmp, args.pages, seed=args.seed, workers=args.workers)
-        from kuzushiji_tf.kaggle.reader import read_train
+        from kuzushiji_tf.datasets.kaggle_reader import read_train
 
         pages = read_train(data_dir).pages
         tasks = [(str(page.image_path), np.array([c.box for c in page.chars], np.float32).reshape(-1, 4))

@@ -160,7 +160,7 @@ def load(port: int, pages: list[bytes], concurrency: int, requests: int) -> dict
 
 
 def direct(model_path: Path, pages: list[bytes], rounds: int, backend: str) -> dict:
-    from kuzushiji_tf.inference.page_model import load_page_model
+    from kuzushiji_tf.backends.loading import load_page_model
 
     model = load_page_model(model_path, backend)
     model([pages[0]])  # warm-up: graph tracing, session start
@@ -175,7 +175,7 @@ def direct(model_path: Path, pages: list[bytes], rounds: int, backend: str) -> d
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kuzushiji_tf.inference.page_model import PAGE_MODEL, newest_version
+    from kuzushiji_tf.recognition.contract import PAGE_MODEL, newest_version
 
     model = Path(args.model) if args.model else newest_version(Path("saved_models") / PAGE_MODEL)
     rounds = args.rounds or (1 if args.quick else 2)

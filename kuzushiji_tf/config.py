@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+# Shared constants, each defined here once.
+# The bundled real sample: 5 labelled Kaggle pages (the real test set) and the class table.
+SAMPLE_KAGGLE_DIR = Path(__file__).resolve().parent / "sample_data" / "kaggle_5p"
+INFERENCE_SHORT_SIDE = 832  # REFERENCE: inference at short side 832
+MAX_CHARS_PER_PAGE = 1200  # Kaggle's cap on predictions per page (REFERENCE "Submission")
+DETECTION_THRESHOLD = 0.3  # REFERENCE: submission threshold on the detector's score
+CLASS_THRESHOLD = 0.5  # REFERENCE: submission threshold on the class probability
+NMS_IOU = 0.5  # REFERENCE: NMS at IoU 0.5
+# After NMS, a box with more than this share of its area inside a better box is dropped (1.0: never):
+# a character's separate strokes peak on their own, and IoU is small for a box inside a larger one.
+# 0.3 is the least aggressive share within 0.001 of the best validation F1 of the synthetic pages
+# (0.1-0.5 tried; docs/experiments.md); the real pages were not used to choose it.
+CONTAINED_SHARE = 0.3
+# Real Kaggle pages are at most about 4000 x 6000 (24 MP). 64 MP leaves room for larger scans and refuses
+# files whose header claims a size that would exhaust memory once decoded.
+MAX_PIXELS = 64_000_000
+MAX_IMAGE_BYTES = 50_000_000  # the page recogniser refuses larger encoded pages
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
     backbone: str = "resnet18"  # REFERENCE: ResNet18-style, trained from scratch
     input_size: int = 416  # REFERENCE: random crops resized to 416x416
-    eval_short_side: int = 832  # REFERENCE: inference at short side 832
+    eval_short_side: int = INFERENCE_SHORT_SIDE
     max_chars: int = 512  # target slots per training crop (a crop holds < ~300 characters)
     head_channels: int = 64
-    score_threshold: float = 0.3  # REFERENCE: submission threshold on the detector's score
-    nms_iou: float = 0.5  # REFERENCE: NMS at IoU 0.5
-    # After NMS, a box with more than this share of its area inside a better box is dropped (1.0: never):
-    # a character's separate strokes peak on their own, and IoU is small for a box inside a larger one.
-    # 0.3 is the least aggressive share within 0.001 of the best validation F1 of the synthetic pages
-    # (0.1-0.5 tried; README, "Training the detector"); the real pages were not used to choose it.
-    contained_share: float = 0.3
-    max_detections: int = 1200  # Kaggle's cap per page
+    score_threshold: float = DETECTION_THRESHOLD
+    nms_iou: float = NMS_IOU
+    contained_share: float = CONTAINED_SHARE
+    max_detections: int = MAX_CHARS_PER_PAGE
     pseudo_ratio: float = 0.5  # with --pseudo: pseudo-labelled pages per training page
 
 

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from kuzushiji_tf.evaluation import match_page
+from kuzushiji_tf.evaluation.metric import match_page
 from kuzushiji_tf.synthetic.fonts import FontNotFoundError, find_fonts
 
 CORRECT = (0, 170, 0)

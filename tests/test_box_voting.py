@@ -1,7 +1,7 @@
 """Box voting merges the scales' detections: base boxes by NMS, each moved to its voters' weighted mean."""
 import numpy as np
 
-from kuzushiji_tf.inference.box_voting import box_voting, pairwise_iou
+from kuzushiji_tf.detection.box_voting import box_voting, pairwise_iou
 
 
 def test_pairwise_iou_values():

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from kuzushiji_tf.evaluation import (
+from kuzushiji_tf.evaluation.metric import (
     Score,
     UnknownImageIdsError,
     count_page,
@@ -12,7 +12,7 @@ from kuzushiji_tf.evaluation import (
     match_page,
     truth_from_pages,
 )
-from kuzushiji_tf.kaggle.labels import parse_prediction_labels, parse_truth_labels
+from kuzushiji_tf.datasets.kaggle_labels import parse_prediction_labels, parse_truth_labels
 from kuzushiji_tf.structures import Char, Page
 from conftest import load_tool
 

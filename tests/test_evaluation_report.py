@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from kuzushiji_tf.evaluation_report import class_report, format_report
+from kuzushiji_tf.evaluation.report import class_report, format_report
 from conftest import load_tool
 
 evaluate_tool = load_tool("evaluate", "tools_evaluate_r")

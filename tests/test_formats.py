@@ -17,8 +17,8 @@ from lxml import etree
 from kuzushiji_tf import __version__
 from kuzushiji_tf.formats import DEFAULT_FORMATS, FORMATS, PageSource, parse_formats
 from kuzushiji_tf.formats import alto, hocr, iiif_annotations, json_record, page_xml, tei, txt
-from kuzushiji_tf.inference.page_recognizer import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
-from kuzushiji_tf.inference.page_text import page_record
+from kuzushiji_tf.recognition.contract import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
+from kuzushiji_tf.recognition.page_text import page_record
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 WIDTH, HEIGHT = 600, 800
@@ -156,7 +156,7 @@ def test_page_source_from_record(record):
 # ---- txt and json -----------------------------------------------------------------------------------------
 
 def test_txt_is_one_column_a_line_and_stays_importable_from_page_text(record, source, empty):
-    from kuzushiji_tf.inference.page_text import page_text
+    from kuzushiji_tf.recognition.page_text import page_text
 
     assert page_text is txt.page_text
     assert txt.render(record, source) == "".join(c + "\n" for c in COLUMNS)

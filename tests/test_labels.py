@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kuzushiji_tf.kaggle.labels import (
+from kuzushiji_tf.datasets.kaggle_labels import (
     LabelsError,
     LabelsFileError,
     iter_labels_csv,

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import TINY_VOCABULARY, export_tiny_page_model, load_tool, make_kaggle_dir
-from kuzushiji_tf.kaggle.submission import read_submission
+from kuzushiji_tf.datasets.kaggle_submission import read_submission
 
 tool = load_tool("make_submission", "tools_make_submission")
 pytestmark = pytest.mark.slow

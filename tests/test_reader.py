@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import TINY_PAGES, TINY_SIZE, make_kaggle_dir
-from kuzushiji_tf.kaggle.reader import DataError, read_test, read_train, read_unicode_translation
+from kuzushiji_tf.datasets.kaggle_reader import DataError, read_test, read_train, read_unicode_translation
 
 VALID_IDS = list(TINY_PAGES)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE_DIR
-from kuzushiji_tf.inference.reading_order import reading_layout, reading_order, transcribe
-from kuzushiji_tf.kaggle.labels import read_truth_csv
+from kuzushiji_tf.recognition.reading_order import reading_layout, reading_order, transcribe
+from kuzushiji_tf.datasets.kaggle_labels import read_truth_csv
 from kuzushiji_tf.synthetic import generate_dataset
 
 

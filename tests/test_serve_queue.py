@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from kuzushiji_tf.inference.page_model import PageRefused
+from kuzushiji_tf.recognition.contract import PageRefused
 from kuzushiji_tf.serving.app import ServerConfig, create_app
 from kuzushiji_tf.serving.batching import Batcher, QueueFull, model_runner
 from serving_helpers import REAL_PAGES, ThreadServer, http

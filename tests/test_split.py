@@ -1,7 +1,7 @@
 """Book-grouped folds: no book on both sides, deterministic, balanced, clear errors."""
 import pytest
 
-from kuzushiji_tf.kaggle.split import assign_book_folds, split_pages
+from kuzushiji_tf.datasets.book_split import assign_book_folds, split_pages
 from kuzushiji_tf.structures import Page, book_of
 
 

@@ -1,7 +1,7 @@
 """Submission reader and writer: values, every validation error's message, round trip, atomic writes."""
 import pytest
 
-from kuzushiji_tf.kaggle.submission import (
+from kuzushiji_tf.datasets.kaggle_submission import (
     MAX_PREDICTIONS_PER_PAGE,
     Prediction,
     SubmissionError,

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from kuzushiji_tf.inference.page_model import PAGE_MODEL
+from kuzushiji_tf.recognition.contract import PAGE_MODEL
 
 
 class ClientError(RuntimeError):
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from kuzushiji_tf.atomic_files import write_atomic
     from kuzushiji_tf.formats import PageSource, json_record
-    from kuzushiji_tf.inference.page_text import page_record
+    from kuzushiji_tf.recognition.page_text import page_record
     from kuzushiji_tf.scans import encoded_size
 
     translation = read_translation(args.vocabulary)

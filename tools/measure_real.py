@@ -12,6 +12,7 @@ F1 as tools/make_submission.py + tools/evaluate.py. Prints a table; --json write
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -54,8 +55,8 @@ def _say(text: str) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf import real_evaluation as real
-    from kuzushiji_tf.kaggle.labels import LabelsFileError
+    from kuzushiji_tf.measure import real_pages as real
+    from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError
     from kuzushiji_tf.scans.images import ImageError
 
     data_dir = Path(args.data_dir) if args.data_dir else real.DEFAULT_DATA_DIR
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
                  f"{scores.kanji.top1:.4f}) in {seconds:.1f}s")
 
         if args.detector:
-            from kuzushiji_tf.inference.saved_models import load_model
+            from kuzushiji_tf.models.saved_models import load_model
 
             start = time.perf_counter()
             short_side = args.short_side or real.detector_short_side(args.detector)
@@ -104,7 +105,7 @@ def main(argv=None) -> int:
             _say(f"detector: detection-only F1 {score.f1:.4f} in {seconds:.1f}s")
 
         if args.recognizer:
-            from kuzushiji_tf.inference.page_model import load_page_model, read_options_asset
+            from kuzushiji_tf.backends.loading import load_page_model
 
             start = time.perf_counter()
             model = load_page_model(real.recognizer_folder(args.recognizer))
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
             result = real.measure_recognizer(model, pages, progress=progress)
             seconds = time.perf_counter() - start
             figures["recognizer"] = {"model": str(args.recognizer),
-                                     "options": read_options_asset(args.recognizer),
+                                     "options": dataclasses.asdict(model.options),
                                      "labelled": result.labelled.as_dict(),
                                      "detection": result.detection.as_dict(), "seconds": round(seconds, 2)}
             _say(f"recogniser: Kaggle F1 {result.labelled.f1:.4f}, detection-only F1 {result.detection.f1:.4f} "

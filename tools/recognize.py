@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from kuzushiji_tf.cli_args import positive
-from kuzushiji_tf.inference.page_model import PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
+from kuzushiji_tf.recognition.contract import PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
 
 DEFAULT_MODELS_DIR = Path("saved_models")
 DEFAULT_MODELS = DEFAULT_MODELS_DIR / PAGE_MODEL
@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.runner:
         return run_on_beam(args)
-    from kuzushiji_tf.inference.page_model import load_page_model, model_backend, model_short_side, newest_version
+    from kuzushiji_tf.backends.loading import load_page_model
+    from kuzushiji_tf.recognition.contract import model_backend, model_short_side, newest_version
     from kuzushiji_tf.scans import open_scans
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
@@ -138,8 +139,8 @@ def main(argv=None) -> int:
         print(f"recognize: error: {error}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.inference.folder_recognition import recognize_pages
-    from kuzushiji_tf.inference.page_outputs import with_records
+    from kuzushiji_tf.recognition.folder_recognition import recognize_pages
+    from kuzushiji_tf.recognition.page_outputs import with_records
 
     formats = with_records(args.formats)
     if formats != args.formats:
@@ -162,7 +163,7 @@ def run_on_beam(args) -> int:
               file=sys.stderr)
         return 2
     from kuzushiji_tf.formats.source import utc_now
-    from kuzushiji_tf.inference.page_model import newest_version
+    from kuzushiji_tf.recognition.contract import newest_version
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by local worker processes
@@ -176,14 +177,14 @@ def run_on_beam(args) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"recognize: error: {error}", file=sys.stderr)
         return 2
-    from kuzushiji_tf.inference.page_outputs import with_records
+    from kuzushiji_tf.recognition.page_outputs import with_records
 
     return _report(rows, time.perf_counter() - start, args.out, with_records(args.formats))
 
 
 def _report(rows: list[dict], seconds: float, out: str, formats: list[str]) -> int:
     from kuzushiji_tf.formats import FORMATS
-    from kuzushiji_tf.inference.folder_recognition import SUMMARY
+    from kuzushiji_tf.recognition.folder_recognition import SUMMARY
 
     out = out.rstrip("/")
     done = [r for r in rows if r["status"] == "ok"]

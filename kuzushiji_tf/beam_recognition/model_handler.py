@@ -15,8 +15,9 @@ from typing import Any, Iterable, Optional, Sequence
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from kuzushiji_tf.beam_recognition import storage
-from kuzushiji_tf.inference.batch_recognition import run_batch
-from kuzushiji_tf.inference.page_model import PageModel, load_page_model
+from kuzushiji_tf.recognition.batch_recognition import run_batch
+from kuzushiji_tf.recognition.contract import PageModel
+from kuzushiji_tf.backends.loading import load_page_model
 
 
 def _not_beams_memory_warning(record: logging.LogRecord) -> bool:

@@ -36,10 +36,10 @@ from kuzushiji_tf.beam_recognition import storage
 from kuzushiji_tf.beam_recognition.listing import decode_line, list_pages, write_listing
 from kuzushiji_tf.beam_recognition.model_handler import PageModelHandler
 from kuzushiji_tf.formats import FORMATS
-from kuzushiji_tf.inference.folder_recognition import (SUMMARY, SUMMARY_FIELDS, failed_row, framed_record,
+from kuzushiji_tf.recognition.folder_recognition import (SUMMARY, SUMMARY_FIELDS, failed_row, framed_record,
                                                        load_sized, summary_row, summary_text)
-from kuzushiji_tf.inference.page_model import model_backend, model_short_side, read_vocabulary_asset
-from kuzushiji_tf.inference.page_outputs import page_file_names, page_source, tei_text, with_records
+from kuzushiji_tf.recognition.contract import model_backend, model_short_side, read_vocabulary_asset
+from kuzushiji_tf.recognition.page_outputs import page_file_names, page_source, tei_text, with_records
 
 DEAD_LETTER = "failed.csv"
 DEAD_LETTER_FIELDS = ("page", "source", "error")

@@ -25,9 +25,10 @@ from kuzushiji_tf import __version__
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.data import schema
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE, prepare_task
-from kuzushiji_tf.kaggle import codh, reader
-from kuzushiji_tf.kaggle.reader import DataError, Skipped, file_sha256
-from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS, split_pages
+from kuzushiji_tf.datasets import codh_reader as codh
+from kuzushiji_tf.datasets import kaggle_reader as reader
+from kuzushiji_tf.datasets.kaggle_reader import DataError, Skipped, file_sha256
+from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS, split_pages
 from kuzushiji_tf.progress import Progress
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import Page, code_to_char

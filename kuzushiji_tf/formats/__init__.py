@@ -1,6 +1,6 @@
 """Output formats of a recognised page, one module each, and the registry the command-line tools use.
 
-Every format is written from the same input: the page record of `kuzushiji_tf.inference.page_text.
+Every format is written from the same input: the page record of `kuzushiji_tf.recognition.page_text.
 page_record` (characters in reading order with boxes, columns and blocks) and a `PageSource` (the image
 and coordinate frame). Per-page formats expose `render(record, source) -> str`; TEI, one file per run,
 exposes `render_document(pages, *, created) -> str`. No TensorFlow is imported here.

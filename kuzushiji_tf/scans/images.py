@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-# Real Kaggle pages are at most about 4000 x 6000 (24 MP). 64 MP leaves room for larger scans and refuses
-# files whose header claims a size that would exhaust memory once decoded.
-DEFAULT_MAX_PIXELS = 64_000_000
+from kuzushiji_tf.config import MAX_PIXELS
+
+DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 
 class ImageError(ValueError):

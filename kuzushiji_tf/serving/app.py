@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from kuzushiji_tf import __version__
 from kuzushiji_tf.formats import FORMATS, PageSource
 from kuzushiji_tf.formats.source import utc_now
-from kuzushiji_tf.inference.page_text import page_record
+from kuzushiji_tf.recognition.page_text import page_record
 from kuzushiji_tf.serving.batching import Batcher, QueueFull, model_runner
 from kuzushiji_tf.serving.metrics import CONTENT_TYPE_LATEST, Metrics
 from kuzushiji_tf.serving.tf_serving_rest import padded_outputs, parse_predict, predict_response
@@ -83,9 +83,8 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
     metrics = Metrics()
     batcher = Batcher(model_runner(model), max_batch=config.max_batch, max_wait=config.batch_wait,
                       max_queue=config.max_queue, on_batch=metrics.observe_batch)
-    options = dict(model.options)
-    max_pixels = config.max_pixels or int(options.get("max_pixels", 64_000_000))
-    max_chars = int(options.get("max_chars", 1200))
+    max_pixels = config.max_pixels or model.options.max_pixels
+    max_chars = model.options.max_chars
     translation = dict(model.vocabulary)
     version = Path(model.path).name
 

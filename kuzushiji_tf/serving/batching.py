@@ -9,7 +9,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from kuzushiji_tf.inference.batch_recognition import PageResult, recognize_files
+from kuzushiji_tf.recognition.batch_recognition import PageResult, recognize_files
 
 
 class QueueFull(RuntimeError):

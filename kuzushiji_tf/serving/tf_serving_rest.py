@@ -14,7 +14,7 @@ import binascii
 
 import numpy as np
 
-from kuzushiji_tf.inference.page_model import CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES, OUT_BOXES
+from kuzushiji_tf.recognition.contract import CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES, OUT_BOXES
 from kuzushiji_tf.serving.uploads import UploadError
 
 INPUT_NAME = "images"

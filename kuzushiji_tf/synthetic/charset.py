@@ -20,8 +20,9 @@ import numpy as np
 from kuzushiji_tf.structures import CODE_PATTERN, char_to_code, code_to_char
 from kuzushiji_tf.synthetic.fonts import FontSet, drawn_chars
 from kuzushiji_tf.synthetic.hentaigana import hentaigana_table
+from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 
-TABLE_PATH = Path(__file__).resolve().parent.parent / "sample_data" / "kaggle_5p" / "unicode_translation.csv"
+TABLE_PATH = SAMPLE_KAGGLE_DIR / "unicode_translation.csv"
 NAMED_CHARSETS = ("default", "common", "kana", "hiragana", "kanji", "full")
 KANJI_ZIPF = 1.1  # exponent of the kanji frequency law over their rank
 KANJI_ZIPF_OFFSET = 10

@@ -7,6 +7,7 @@ from kuzushiji_tf.models.classifier.mobilenet_classifier import (
     PROBABILITIES,
     MobileNetClassifier,
     build_classifier,
+    num_classes,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "MobileNetClassifier",
     "build_classifier",
     "classifier_loss",
+    "num_classes",
 ]

@@ -140,3 +140,11 @@ def build_classifier(num_classes, input_size=112, dtype=None, *, alpha=1.0, mini
     """A randomly initialised `MobileNetClassifier` (see the class for the arguments)."""
     return MobileNetClassifier(num_classes, input_size=input_size, alpha=alpha, minimalistic=minimalistic,
                                dropout=dropout, bn_momentum=bn_momentum, dtype=dtype, name=name)
+
+
+def num_classes(classifier) -> int:
+    """The classifier's class count: MobileNetClassifier's own attribute (its `output_shape` lists both
+    outputs), else the last axis of a plain softmax model's output."""
+    if hasattr(classifier, "num_classes"):
+        return int(classifier.num_classes)
+    return int(classifier.output_shape[-1])

@@ -1,0 +1,136 @@
+"""The `onnx` backend of `page_model`: the page recogniser of an ONNX export folder (`detector.onnx`,
+`classifier.onnx`, `assets/`) run by ONNX Runtime, with numpy and OpenCV for the glue. It gives what the
+SavedModel's `serving_default` gives, padded the same way, and imports no TensorFlow or Keras.
+
+Each page: decode (`images.decode_page`), resize to the export's short side (`images.resize_page`),
+detector, peaks and NMS (`postprocess`), boxes back to the scan's pixels, crops from the full-resolution
+scan, classifier (in batches), argmax, class threshold, padding to `max_chars`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from kuzushiji_tf.recognition.contract import (CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES, ONNX_FILES,
+                                               OUT_BOXES, read_options_asset, read_vocabulary_asset)
+from kuzushiji_tf.backends.onnx.images import decode_page, resize_page
+from kuzushiji_tf.backends.onnx.postprocess import (centernet_peaks, contained_mask, crop_characters,
+                                                     non_max_suppression)
+from kuzushiji_tf.structures import HEATMAP, OFFSET, SIZE
+
+RUNTIME_ASSET = "onnx_runtime.json"  # assets/: what the glue needs from the Keras models (export.py writes it)
+PROBABILITIES = "probabilities"  # the classifier output inference reads (MobileNetClassifier's)
+CLASSIFIER_BATCH = 64  # crops per classifier run: bounds the memory of a page of 1,200 characters
+
+
+def read_runtime_asset(path: str | Path) -> dict:
+    file = Path(path) / "assets" / RUNTIME_ASSET
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: missing; re-export the model with tools/export.py --format onnx")
+    return json.loads(file.read_text())
+
+
+class OnnxPageModel:
+    """`model(pages)` -> padded outputs of the ONNX page recogniser at `path` (see `page_model`).
+
+    Args:
+        path: the export folder (`tools/export.py --format onnx`).
+        intra_op_num_threads: ONNX Runtime's threads per model run (default: its own choice, all cores).
+        providers: ONNX Runtime execution providers (default CPU).
+    """
+
+    backend = "onnx"
+
+    def __init__(self, path: str | Path, intra_op_num_threads: int | None = None,
+                 providers: Sequence[str] = ("CPUExecutionProvider",)):
+        self.path = Path(path)
+        self.vocabulary = read_vocabulary_asset(self.path)
+        self.options = read_options_asset(self.path)
+        self.runtime = read_runtime_asset(self.path)
+        settings = ort.SessionOptions()
+        if intra_op_num_threads:
+            settings.intra_op_num_threads = int(intra_op_num_threads)
+        detector_file, classifier_file = (str(self.path / name) for name in ONNX_FILES)
+        self.detector = ort.InferenceSession(detector_file, settings, providers=list(providers))
+        self.classifier = ort.InferenceSession(classifier_file, settings, providers=list(providers))
+        self._detector_input = self.detector.get_inputs()[0].name
+        self._detector_outputs = [o.name for o in self.detector.get_outputs()]
+        missing = {HEATMAP, OFFSET, SIZE} - set(self._detector_outputs)
+        if missing:
+            raise ValueError(f"{detector_file}: no output named {', '.join(sorted(missing))}; "
+                             f"it has {', '.join(self._detector_outputs)}")
+        self._classifier_input = self.classifier.get_inputs()[0].name
+        outputs = [o.name for o in self.classifier.get_outputs()]
+        # MobileNetClassifier returns logits and probabilities; a plain softmax model its one output.
+        self._classifier_output = PROBABILITIES if PROBABILITIES in outputs else outputs[0]
+        self.codes = np.array([code.encode() for code, _ in self.vocabulary], dtype=object)
+        self.codepoints = np.array([int(code[2:], 16) for code, _ in self.vocabulary], np.int32)
+        self.crop_size = int(self.runtime["crop_size"])
+        self.num_classes = len(self.vocabulary)
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n] best first) of a uint8 [H, W, 3] page."""
+        o, r = self.options, self.runtime
+        inputs, scale = resize_page(image, o.short_side, int(r["size_multiple"]))
+        maps = dict(zip(self._detector_outputs, self.detector.run(None, {self._detector_input: inputs})))
+        boxes, scores = centernet_peaks(maps, o.max_chars, o.det_threshold, int(r["output_stride"]))
+        keep = non_max_suppression(boxes, scores, o.nms_iou, o.max_chars)
+        boxes, scores = boxes[keep], scores[keep]
+        share = o.contained_share
+        if share < 1.0:
+            kept = ~contained_mask(boxes, share)
+            boxes, scores = boxes[kept], scores[kept]
+        sy, sx = scale
+        return boxes / np.array([sx, sy, sx, sy], np.float32), scores
+
+    def classify(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """float32 [n, classes] probabilities of the characters in `boxes` (scan pixels)."""
+        if len(boxes) == 0:  # a blank page never reaches the classifier, as in the graph
+            return np.zeros((0, self.num_classes), np.float32)
+        r = self.runtime
+        crops = crop_characters(image, boxes, self.crop_size, float(r["crop_factor"]), int(r["crop_oversample"]))
+        return np.concatenate([
+            self.classifier.run([self._classifier_output], {self._classifier_input: crops[i:i + CLASSIFIER_BATCH]})[0]
+            for i in range(0, len(crops), CLASSIFIER_BATCH)]).astype(np.float32)
+
+    def recognize_image(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """One decoded page's outputs, padded to `max_chars` (the keys of `page_model`)."""
+        max_chars = self.options.max_chars
+        boxes, det_scores = self.detect(image)
+        probs = self.classify(image, boxes)
+        class_ids = np.argmax(probs, axis=1).astype(np.int32)
+        class_probs = probs.max(axis=1) if len(probs) else np.zeros(0, np.float32)
+        keep = np.flatnonzero(class_probs >= np.float32(self.options.cls_threshold))
+        count = len(keep)
+        class_ids = class_ids[keep]
+        out = {CODEPOINTS: np.zeros(max_chars, np.int32), CODES: np.full(max_chars, b"", dtype=object),
+               DET_SCORES: np.zeros(max_chars, np.float32), CLASS_PROBS: np.zeros(max_chars, np.float32),
+               OUT_BOXES: np.zeros((max_chars, 4), np.float32), COUNT: np.int32(count)}
+        out[CODEPOINTS][:count] = self.codepoints[class_ids]
+        out[CODES][:count] = self.codes[class_ids]
+        out[DET_SCORES][:count] = det_scores[keep]
+        out[CLASS_PROBS][:count] = class_probs[keep]
+        out[OUT_BOXES][:count] = boxes[keep]
+        return out
+
+    def __call__(self, pages: Sequence[bytes]) -> dict[str, np.ndarray]:
+        """A batch of encoded JPEG/PNG pages -> padded outputs [B, ...]; `PageRefused` when any page is refused
+        (as the SavedModel fails the whole batch)."""
+        o = self.options
+        # Every page is decoded (and so checked) before any is run: a refused page costs no model run.
+        images = [decode_page(data, o.max_image_bytes, o.max_pixels) for data in pages]
+        results = [self.recognize_image(image) for image in images]
+        keys = (CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT)
+        return {key: np.stack([r[key] for r in results]) if results else self._empty(key) for key in keys}
+
+    def _empty(self, key: str) -> np.ndarray:
+        max_chars = self.options.max_chars
+        shapes = {CODEPOINTS: ((0, max_chars), np.int32), CODES: ((0, max_chars), object),
+                  DET_SCORES: ((0, max_chars), np.float32), CLASS_PROBS: ((0, max_chars), np.float32),
+                  OUT_BOXES: ((0, max_chars, 4), np.float32), COUNT: ((0,), np.int32)}
+        shape, dtype = shapes[key]
+        return np.zeros(shape, dtype)

@@ -1,0 +1,48 @@
+"""The `tf` backend of `page_model`: the exported SavedModel's `serving_default`, with TensorFlow's
+refusals turned into `PageRefused` and its outputs into numpy."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from kuzushiji_tf.recognition.contract import (INPUT_NAME, SIGNATURE, PageRefused, read_options_asset,
+                                               read_vocabulary_asset)
+
+
+class SavedModelPageModel:
+    """`model(pages)` -> padded outputs of the page recogniser SavedModel at `path` (see `page_model`)."""
+
+    backend = "tf"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.vocabulary = read_vocabulary_asset(self.path)
+        self.options = read_options_asset(self.path)
+        self.serve = tf.saved_model.load(str(self.path)).signatures[SIGNATURE]
+
+    def __call__(self, pages: Sequence[bytes]) -> dict[str, np.ndarray]:
+        try:
+            outputs = self.serve(**{INPUT_NAME: tf.constant(list(pages), tf.string)})
+        except tf.errors.InvalidArgumentError as error:
+            raise PageRefused(refusal_message(error.message)) from None
+        except UnicodeDecodeError:
+            # TensorFlow fails to build its error text when the failing op quotes the input's binary bytes
+            # (a PNG too short to hold its header).
+            raise PageRefused("input is not a readable JPEG or PNG image") from None
+        return {key: value.numpy() for key, value in outputs.items()}
+
+
+def refusal_message(message: str) -> str:
+    """The one useful line of the InvalidArgumentError raised for a refused input: the failed check's text,
+    or else TensorFlow's own message line (not the node names and call stack around it)."""
+    found = re.search(r"assertion failed: \[([^\]]*)\]", message)
+    if found:
+        return found.group(1)
+    noise = ("Graph execution error", "Detected at node", "File ", "[[", "Traceback")
+    lines = [line.strip() for line in message.splitlines()
+             if line.strip() and not line[:1].isspace() and not line.strip().startswith(noise)]
+    return lines[-1] if lines else "invalid input"

@@ -1,1 +1,0 @@
-"""TensorFlow graphs around trained models: detection with NMS, page recognition, export."""

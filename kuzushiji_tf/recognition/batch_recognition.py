@@ -1,0 +1,92 @@
+"""Many pages through an exported page recogniser (`page_model.load_page_model`: the SavedModel or the
+ONNX export), a batch at a time, with bounded memory: only one batch of encoded pages is in memory. A
+page the recogniser refuses (corrupt, not an image, too large) is retried alone, so one bad page costs
+its own result, not its batch's. No TensorFlow here: the ONNX backend runs without it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused, page_results
+from kuzushiji_tf.progress import Progress
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """One page's outcome: `result` (see `page_recognizer.page_results`) or `error` (one line). `item` is
+    what the caller passed for the page (a path, a `ScanPage`)."""
+
+    item: Any
+    result: dict | None = None
+    error: str | None = None
+
+
+def read_path(path) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _read(item, load: Callable[[Any], bytes]) -> tuple[bytes | None, str | None]:
+    try:
+        return load(item), None
+    except OSError as error:
+        return None, f"cannot read: {error.strerror or error}"
+    except ValueError as error:  # the loader's own refusal (ImageError and ScanError are ValueErrors)
+        return None, str(error)
+
+
+def run_batch(model, pages: list[bytes]) -> list[tuple[dict | None, str | None]]:
+    """`(result, None)` or `(None, reason)` for each encoded page of one batch, in order. A batch the model
+    refuses is run again a page at a time, so a refused page costs its own result, not its batch's."""
+    if not pages:
+        return []
+    try:
+        outputs = model(pages)
+        return [(page_results(outputs, k), None) for k in range(len(pages))]
+    except PageRefused:
+        found = []
+        for page in pages:
+            try:
+                found.append((page_results(model([page])), None))
+            except PageRefused as error:
+                found.append((None, str(error)))
+        return found
+
+
+def recognize_files(model, items: Iterable, *, batch_size: int = 4, progress: bool = True,
+                    label: str = "recognize ", load: Callable[[Any], bytes] = read_path) -> Iterator[PageResult]:
+    """Yields a `PageResult` per item, in order. `model` is a `page_model.PageModel` (list of encoded
+    pages -> padded outputs, `PageRefused` for a refused page); `load` turns an item (by default a file path) into the encoded bytes the graph takes (JPEG or PNG) or
+    raises OSError/ValueError. Items are loaded a batch at a time, just before their batch runs."""
+    items = list(items)
+    with Progress(len(items), "pages", label=label, enabled=progress) as bar:
+        for start in range(0, len(items), batch_size):
+            batch = items[start:start + batch_size]
+            data = [_read(item, load) for item in batch]
+            good = [i for i, (blob, _) in enumerate(data) if blob is not None]
+            results: dict[int, PageResult] = {i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch))
+                                              if data[i][0] is None}
+            for i, found in zip(good, run_batch(model, [data[i][0] for i in good])):
+                results[i] = PageResult(batch[i], *found)
+            del data  # the batch's bytes go before the next batch is read
+            for i in range(len(batch)):
+                yield results[i]
+            bar.update(len(batch))
+
+
+def submission_points(model, pages: Iterable, *, batch_size: int = 4, progress: bool = True,
+                      label: str = "recognize ") -> dict[str, list[tuple[str, float, float]]]:
+    """`{image_id: [(code, x, y), ...]}` of Pages (with `image_path`) through the recogniser, in page order:
+    each character's point is its box centre, as a Kaggle submission gives it. A page the recogniser
+    cannot read raises ValueError naming the file. `tools/make_submission.py` and
+    `real_evaluation.measure_recognizer` both score this."""
+    pages = list(pages)
+    points = {}
+    # The generator first: zip then resumes it after the last page, so its progress bar reaches the end.
+    for found, page in zip(recognize_files(model, [p.image_path for p in pages], batch_size=batch_size,
+                                           progress=progress, label=label), pages):
+        if found.error:
+            raise ValueError(f"{found.item}: {found.error}")
+        centres = (found.result[OUT_BOXES][:, :2] + found.result[OUT_BOXES][:, 2:]) / 2
+        points[page.image_id] = [(code, float(x), float(y)) for code, (x, y) in zip(found.result[CODES], centres)]
+    return points

@@ -1,0 +1,176 @@
+"""The page recogniser's contract, shared by every backend and every caller: the output keys, the
+refusal error, the `PageModel` protocol, the export folder's file names and assets, and the export
+options as one typed dataclass. A leaf: it imports no TensorFlow, no backend and nothing of the project
+but `config`, so both backends import it and nothing here imports them back.
+
+Two backends read an export folder:
+- `tf`: a SavedModel (`saved_model.pb`, what TF Serving loads; `kuzushiji_tf.backends.tf.export`),
+- `onnx`: `detector.onnx` + `classifier.onnx` run by ONNX Runtime, with numpy and OpenCV for the glue
+  (`kuzushiji_tf.backends.onnx`), which never imports TensorFlow.
+Both folders carry `assets/vocabulary.csv` and `assets/recognizer.json` (the export options).
+`kuzushiji_tf.backends.loading.load_page_model` picks the backend for a folder.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from kuzushiji_tf import config
+
+# Output keys of the serving signature, each padded to [B, max_chars] (boxes [B, max_chars, 4]).
+CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
+    "codepoints", "codes", "detection_scores", "class_probabilities", "boxes", "count")
+OUTPUT_KEYS = (CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT)
+
+SAVED_MODEL_FILE = "saved_model.pb"
+ONNX_FILES = ("detector.onnx", "classifier.onnx")
+BACKENDS = ("auto", "tf", "onnx")
+PAGE_MODEL = "kuzushiji_page"  # exports live in <models dir>/kuzushiji_page/<version>, as TF Serving wants
+SIGNATURE = "serving_default"  # the SavedModel's one signature, the name TF Serving serves by default
+INPUT_NAME = "images"  # its input: tf.string [B], encoded JPEG or PNG pages
+ASSETS_DIR = "assets"
+VOCABULARY_ASSET = "vocabulary.csv"  # class_id,code,char
+OPTIONS_ASSET = "recognizer.json"  # RecognizerOptions as JSON
+
+# The only page encodings the exported graph decodes (both backends check the same bytes).
+JPEG_MAGIC = b"\xff\xd8"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Crops are cut at twice the classifier's input and average-pooled down: the graph's crop_and_resize has
+# no antialiasing, and large characters would alias where the training crops were area-resized.
+CROP_OVERSAMPLE = 2
+
+
+@dataclass(frozen=True)
+class RecognizerOptions:
+    """Export-time settings, written into the graph and beside it as `assets/recognizer.json`."""
+
+    short_side: int = config.INFERENCE_SHORT_SIDE
+    det_threshold: float = config.DETECTION_THRESHOLD
+    cls_threshold: float = config.CLASS_THRESHOLD
+    nms_iou: float = config.NMS_IOU
+    contained_share: float = config.CONTAINED_SHARE  # detection.detect.contained_mask; 1.0 turns it off
+    max_chars: int = config.MAX_CHARS_PER_PAGE
+    max_image_bytes: int = config.MAX_IMAGE_BYTES
+    max_pixels: int = config.MAX_PIXELS
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RecognizerOptions":
+        """Known fields from `values`, defaults for the rest (an export written before a field existed)."""
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        # Exports made before the contained-box step lack the option: their graphs keep every box.
+        kept = {"contained_share": 1.0} if values else {}
+        for name, value in values.items():
+            if name in fields:
+                kept[name] = int(value) if fields[name] == "int" else float(value)
+        return cls(**kept)
+
+
+class PageRefused(ValueError):
+    """A page the recogniser will not read (empty, not an image, over a size limit), with a one-line reason."""
+
+
+class PageModel(Protocol):
+    """What every backend gives: `model(pages)` runs a batch of encoded pages (list of bytes) and returns
+    the padded outputs (numpy, keyed as above) or raises `PageRefused` when any page is refused."""
+
+    backend: str
+    path: Path
+    vocabulary: list[tuple[str, str]]
+    options: RecognizerOptions
+
+    def __call__(self, pages: Sequence[bytes]) -> dict[str, np.ndarray]: ...
+
+
+def page_results(outputs: dict, index: int = 0) -> dict:
+    """One page's valid entries as numpy: codes (str), codepoints, boxes [n, 4], scores, probabilities.
+    `outputs` may hold numpy arrays or eager tensors."""
+    n = int(np.asarray(outputs[COUNT])[index])
+    codes = np.asarray(outputs[CODES])[index][:n]
+    return {CODES: [c.decode() if isinstance(c, bytes) else str(c) for c in codes],
+            CODEPOINTS: np.asarray(outputs[CODEPOINTS])[index][:n], OUT_BOXES: np.asarray(outputs[OUT_BOXES])[index][:n],
+            DET_SCORES: np.asarray(outputs[DET_SCORES])[index][:n],
+            CLASS_PROBS: np.asarray(outputs[CLASS_PROBS])[index][:n]}
+
+
+def read_vocabulary_asset(path: str | Path) -> list[tuple[str, str]]:
+    """[(code, char)] by class id from an export folder's assets/vocabulary.csv."""
+    file = Path(path) / ASSETS_DIR / VOCABULARY_ASSET
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: missing; re-export the model with kuzushiji-export")
+    with open(file, newline="", encoding="utf-8") as handle:
+        return [(row["code"], row["char"]) for row in csv.DictReader(handle)]
+
+
+def read_options_asset(path: str | Path) -> RecognizerOptions:
+    """The export options (short side, thresholds, limits) from assets/recognizer.json; the defaults for a
+    folder without one or with an unreadable one."""
+    try:
+        values = json.loads((Path(path) / ASSETS_DIR / OPTIONS_ASSET).read_text())
+    except (OSError, ValueError):
+        return RecognizerOptions()
+    return RecognizerOptions.from_dict(values if isinstance(values, dict) else {})
+
+
+def write_assets(out: str | Path, vocabulary: list[tuple[str, str]], options: RecognizerOptions) -> Path:
+    """`out/assets/vocabulary.csv` and `out/assets/recognizer.json`: what every page recogniser export
+    carries, the SavedModel and the ONNX one."""
+    assets = Path(out) / ASSETS_DIR
+    assets.mkdir(parents=True, exist_ok=True)
+    rows = ["class_id,code,char"] + [f"{i},{code},{char}" for i, (code, char) in enumerate(vocabulary)]
+    (assets / VOCABULARY_ASSET).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (assets / OPTIONS_ASSET).write_text(options.to_json())
+    return assets
+
+
+def check_version_dir(path: str | Path) -> Path:
+    """`path` must end in an integer version folder (TF Serving's `name/<version>/`) that is not there yet."""
+    path = Path(path)
+    if not path.name.isdigit():
+        raise ValueError(f"{path}: the export folder must be name/<integer version>, e.g. saved_models/kuzushiji_page/1")
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"{path} already holds a model; export to a new version number")
+    return path
+
+
+def model_short_side(path: str | Path) -> int:
+    """The short side the exported recogniser resizes pages to (its options asset): IIIF images are fetched
+    at it."""
+    return read_options_asset(path).short_side
+
+
+def model_backend(path: str | Path) -> str:
+    """`tf` or `onnx` by what the folder holds; a clear error when it holds neither."""
+    path = Path(path)
+    if (path / SAVED_MODEL_FILE).is_file():
+        return "tf"
+    if all((path / name).is_file() for name in ONNX_FILES):
+        return "onnx"
+    raise FileNotFoundError(f"{path}: neither a SavedModel ({SAVED_MODEL_FILE}) nor an ONNX export "
+                            f"({' + '.join(ONNX_FILES)}); export one with tools/export.py")
+
+
+def is_page_model(path: str | Path) -> bool:
+    try:
+        model_backend(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def newest_version(models: str | Path) -> Path:
+    """The highest integer version folder under `models` (e.g. saved_models/kuzushiji_page) holding an export."""
+    versions = sorted((p for p in Path(models).glob("*") if p.name.isdigit() and is_page_model(p)),
+                      key=lambda p: int(p.name))
+    if not versions:
+        raise FileNotFoundError(f"{models}: no exported page recogniser; pass --model, or run tools/export.py "
+                                f"(or make demo)")
+    return versions[-1]
