@@ -54,7 +54,7 @@ def stage_profile(tasks: list, repeats: int) -> list[list]:
     import tensorflow as tf
 
     from kuzushiji_tf.data import record_images, schema
-    from kuzushiji_tf.datasets.kaggle_reader import file_sha256
+    from kuzushiji_tf.file_hashes import file_sha256
     from kuzushiji_tf.scans.images import load_image
 
     totals: dict[str, list[float]] = {}

@@ -156,7 +156,7 @@ def test_page_source_from_record(record):
 # ---- txt and json -----------------------------------------------------------------------------------------
 
 def test_txt_is_one_column_a_line_and_stays_importable_from_page_text(record, source, empty):
-    from kuzushiji_tf.recognition.page_text import page_text
+    from kuzushiji_tf.formats.txt import page_text
 
     assert page_text is txt.page_text
     assert txt.render(record, source) == "".join(c + "\n" for c in COLUMNS)

@@ -11,7 +11,6 @@ clipped box still marks real ink); a box with no area left inside the image is a
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -55,14 +54,6 @@ class ReadResult:
     rows: int = 0  # data rows in the CSV, header excluded
     skipped: list[Skipped] = field(default_factory=list)
     clipped_boxes: int = 0
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_image_id(image_id: str) -> str | None:

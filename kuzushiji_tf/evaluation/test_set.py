@@ -25,6 +25,7 @@ import hashlib
 import json
 from pathlib import Path
 from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
+from kuzushiji_tf.file_hashes import file_sha256
 
 SAMPLE_DIR = SAMPLE_KAGGLE_DIR
 TRUTH_CSV = SAMPLE_DIR / "train.csv"
@@ -34,14 +35,6 @@ MANIFEST = "manifest.json"  # as data.records.MANIFEST; repeated so that this mo
 
 class RealTestSetError(ValueError):
     """An attempt to train on the real test set; the message names the page or folder and why."""
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load() -> tuple[dict[str, str], frozenset[str]]:
@@ -57,10 +50,10 @@ def _load() -> tuple[dict[str, str], frozenset[str]]:
         if not path.is_file():
             raise ImportError(f"{path} is missing: the real test set cannot be guarded without it "
                               "(reinstall kuzushiji_tf with its sample_data)")
-        pages[_sha256_file(path)] = image_id
+        pages[file_sha256(path)] = image_id
     # The same labels in CODH's format; the translation table and sample_submission.csv hold no labels.
     label_files = [TRUTH_CSV, *sorted(SAMPLE_DIR.glob("*_coordinate*.csv"))]
-    return pages, frozenset(_sha256_file(path) for path in label_files)
+    return pages, frozenset(file_sha256(path) for path in label_files)
 
 
 _PAGES_BY_SHA256, LABEL_CSV_SHA256 = _load()
@@ -81,7 +74,7 @@ def which_test_page(path_or_bytes: str | Path | bytes, image_id: str | None = No
     if image_id in TEST_PAGE_IDS:
         return image_id
     try:
-        return _PAGES_BY_SHA256.get(_sha256_file(path))
+        return _PAGES_BY_SHA256.get(file_sha256(path))
     except OSError:
         return None  # missing or unreadable: whoever decodes it reports that
 

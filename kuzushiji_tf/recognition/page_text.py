@@ -1,17 +1,12 @@
 """A recognised page as data: characters in reading order with their columns, the record that
-`tools/transcribe.py` prints and every output format in `kuzushiji_tf.formats` is written from.
-`page_text` lives in `kuzushiji_tf.formats.txt` and is re-exported here for existing callers."""
+`kuzushiji-transcribe` prints and every output format in `kuzushiji_tf.formats` is written from."""
 from __future__ import annotations
 
 from typing import Mapping
 
-from kuzushiji_tf.formats.txt import page_text
 from kuzushiji_tf.recognition.contract import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
 from kuzushiji_tf.recognition.reading_order import reading_layout
 from kuzushiji_tf.structures import code_to_char
-
-__all__ = ["page_record", "page_text"]
-
 
 def page_record(name: str, result: dict, translation: Mapping[str, str], size: tuple[int, int] | None = None) -> dict:
     """The JSON object of one page from `page_model.page_results`' dict.

@@ -38,11 +38,11 @@ from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer, crop_charac
 from kuzushiji_tf.recognition.contract import RecognizerOptions
 from kuzushiji_tf.progress import Progress
 from kuzushiji_tf.evaluation.test_set import assert_no_test_ids, assert_not_test_page
+from kuzushiji_tf.scans.files import SCAN_SUFFIXES, folder_files
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import book_of
 
 CROP_JPEG_QUALITY = 95  # as the record builder's crops
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # what a folder given to --images is read for
 IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "TIFF")  # Pillow's names; MPO is how Pillow sees many camera JPEGs
 DEFAULT_MAX_PER_CLASS = 200  # --images: no class takes more than 200 crops
 HISTOGRAM_BINS = 10  # class probabilities in steps of 0.1
@@ -147,7 +147,7 @@ def list_images(sources) -> list[Path]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files = folder_files(path, recursive=False)
         elif path.is_file():
             files = [path]
         elif glob.has_magic(str(source)):
@@ -155,7 +155,7 @@ def list_images(sources) -> list[Path]:
         else:
             raise FileNotFoundError(f"--images {source}: no such folder or file")
         if not files:
-            raise FileNotFoundError(f"--images {source}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+            raise FileNotFoundError(f"--images {source}: no image files ({', '.join(SCAN_SUFFIXES)})")
         found.update(dict.fromkeys(files))
     return list(found)
 
