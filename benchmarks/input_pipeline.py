@@ -26,8 +26,8 @@ import numpy as np
 import common
 import original_style
 
-DETECTOR_BATCH = 16  # REFERENCE: detector batch 16
-CLASSIFIER_BATCH = 192  # REFERENCE: classifier batch 192
+DETECTOR_BATCH = 16  # docs/recipe.md: detector batch 16
+CLASSIFIER_BATCH = 192  # docs/recipe.md: classifier batch 192
 
 
 def parse_args(argv=None):

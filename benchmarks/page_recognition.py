@@ -23,9 +23,9 @@ import numpy as np
 
 import common
 
-NUM_CLASSES = 4212  # REFERENCE: distinct labels in train.csv
-SHORT_SIDE = 832  # REFERENCE: inference short side
-CHAR_SIZE_PX = 35.0  # REFERENCE: the median character is ~35 px at short side 832 (real pages)
+NUM_CLASSES = 4212  # docs/recipe.md: distinct labels in train.csv
+SHORT_SIDE = 832  # docs/recipe.md: inference short side
+CHAR_SIZE_PX = 35.0  # docs/recipe.md: the median character is ~35 px at short side 832 (real pages)
 
 
 def parse_args(argv=None):

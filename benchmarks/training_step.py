@@ -26,7 +26,7 @@ import numpy as np
 import common
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# REFERENCE: the recipe's sizes.
+# docs/recipe.md: the recipe's sizes.
 DETECTOR = {"batch": 16, "input": 416, "stride": 4, "max_chars": 512, "lr": 1e-3, "weight_decay": 1e-5}
 # "stored": record_images.DEFAULT_CROP_SIZE, not imported: kuzushiji_tf.data needs OpenCV and TensorFlow.
 CLASSIFIER = {"batch": 192, "input": 112, "stored": 144, "classes": 4212, "lr": 0.1, "weight_decay": 1e-4}

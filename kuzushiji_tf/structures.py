@@ -23,7 +23,7 @@ def char_to_code(char: str) -> str:
 
 
 def book_of(image_id: str) -> str:
-    """The book an image id belongs to: the part before the first `_` or `-` (REFERENCE)."""
+    """The book an image id belongs to: the part before the first `_` or `-` (docs/recipe.md)."""
     return re.split(r"[_-]", image_id, maxsplit=1)[0]
 
 

@@ -132,7 +132,7 @@ def test_truth_from_pages_scores_like_the_csv():
 
 
 def _brute_force(truth_codes, boxes, pred_codes, points, ignore_labels):
-    """The rule as written in REFERENCE, one loop per box, for cross-checking the numpy version."""
+    """The rule as written in docs/recipe.md, one loop per box, for cross-checking the numpy version."""
     used = [False] * len(pred_codes)
     tp = fn = 0
     for code, (x0, y0, w, h) in zip(truth_codes, boxes):

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from kuzushiji_tf.recognition.contract import PageRefused
+from kuzushiji_tf.recognition.contract import PageRefused, RecognizerOptions
 from kuzushiji_tf.serving.app import ServerConfig, create_app
 from kuzushiji_tf.serving.batching import Batcher, QueueFull, model_runner
 from serving_helpers import REAL_PAGES, ThreadServer, http
@@ -20,7 +20,7 @@ from serving_helpers import REAL_PAGES, ThreadServer, http
 class HeldModel:
     """A page model that answers one character per page, but only once the test releases it."""
 
-    backend, path, options = "fake", Path("fake/1"), {"max_chars": 4, "max_pixels": 64_000_000}
+    backend, path, options = "fake", Path("fake/1"), RecognizerOptions(max_chars=4)
     vocabulary = [("U+3042", "あ")]
 
     def __init__(self):

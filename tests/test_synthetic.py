@@ -148,7 +148,7 @@ def test_render_page_order_columns_and_sizes():
         assert all(a > b for a, b in itertools.pairwise(centres))
         sizes += [(c.xywh[2] + c.xywh[3]) / 2 / w for c in chars]
         counts.append(len(chars))
-    # Kaggle sample pages: median 5.5% of the short side, 67-167 characters (REFERENCE).
+    # Kaggle sample pages: median 5.5% of the short side, 67-167 characters (docs/recipe.md).
     assert 0.04 < np.median(sizes) < 0.07
     assert all(20 <= n <= 250 for n in counts) and np.mean(counts) > 60
 

@@ -69,7 +69,7 @@ def test_train_cli_exports_resumes_and_fine_tunes_with_pseudo_labels(crop_record
     config = json.loads((out / "config.json").read_text())
     assert config["task"] == "classifier" and config["classes"] == 4
     assert config["model"]["input_size"] == 32 and config["model"]["crops_per_epoch"] == 8
-    # Classifier defaults where no flag was given, not the detector's (REFERENCE: lr 0.1, weight decay 1e-4).
+    # Classifier defaults where no flag was given, not the detector's (docs/recipe.md: lr 0.1, weight decay 1e-4).
     assert config["train"]["lr"] == 0.1 and config["train"]["weight_decay"] == 1e-4
     assert config["train"]["batch_size"] == 4
     assert (out / "vocabulary.csv").read_text() == (crop_records / "vocabulary.csv").read_text()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# REFERENCE: stored crops are squares of 1.4 x the longer box side; training takes random fractions of
+# docs/recipe.md: stored crops are squares of 1.4 x the longer box side; training takes random fractions of
 # 1.1/1.4..1.3/1.4 of them and inference a square of 1.2 x the longer side.
 STORED_CROP_FACTOR = 1.4
 INFERENCE_CROP_FACTOR = 1.2

@@ -10,7 +10,7 @@ import tensorflow as tf
 from kuzushiji_tf.structures import HEATMAP, INDICES, MASK, OFFSET, SIZE
 
 DEFAULT_STRIDE = 4
-MIN_OVERLAP = 0.7  # REFERENCE: sigma is the CornerNet radius for min overlap 0.7
+MIN_OVERLAP = 0.7  # docs/recipe.md: sigma is the CornerNet radius for min overlap 0.7
 # Floor on sigma, in output cells. The radius falls below 0.5 only for boxes under ~2 x 2 cells (8 x 8 input
 # pixels, the smallest marks on a page) and reaches 0 for a zero-width box, where exp(-0/0) would be NaN.
 # At 0.5 such a peak still covers one cell (neighbours get exp(-2) = 0.14); every real character keeps
@@ -111,7 +111,7 @@ def centernet_targets(boxes: tf.Tensor, output_size, max_chars: int, stride: int
     centre, size, cell = (tf.boolean_mask(t, inside) for t in (centre, size, cell))  # [M, 2] each
     cells = tf.cast(cell, tf.int32)  # [M, 2] (x, y)
 
-    # sigma from the CornerNet radius at IoU 0.7, not diameter / 6 (REFERENCE)
+    # sigma from the CornerNet radius at IoU 0.7, not diameter / 6 (docs/recipe.md)
     sigma = tf.maximum(gaussian_radius(size[:, 1], size[:, 0]), min_sigma)  # [M]
     heatmap = draw_heatmap(cells, sigma, (height, width))[:, :, None]  # [Ho, Wo, 1]
     certain = tf.logical_not(tf.boolean_mask(tf.reshape(tf.cast(uncertain, tf.bool), [-1]), inside))  # [M]

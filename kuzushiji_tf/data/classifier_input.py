@@ -27,17 +27,17 @@ from kuzushiji_tf.data.records import MANIFEST
 LABEL = "label"  # int32 [B] class ids: the only target
 CROPS = "crops"  # training input: uint8 [B, stored, stored, 3]
 VIEW = "view"  # training input: the view parameters of `sample_view_params`
-DEFAULT_INPUT_SIZE = 112  # REFERENCE: 112 x 112 crops
-# REFERENCE: training crops take 1.1/1.4 to 1.3/1.4 of the stored side per axis, validation 1.2/1.4.
+DEFAULT_INPUT_SIZE = 112  # docs/recipe.md: 112 x 112 crops
+# docs/recipe.md: training crops take 1.1/1.4 to 1.3/1.4 of the stored side per axis, validation 1.2/1.4.
 TRAIN_CROP_RANGE = (1.1 / STORED_CROP_FACTOR, 1.3 / STORED_CROP_FACTOR)
 EVAL_CROP_FRACTION = 1.2 / STORED_CROP_FACTOR
 # "A small shift": the window's centre moves up to 5 % of the stored side (0.07 x the box side) per axis,
 # never so far that the window leaves the stored crop.
 MAX_SHIFT = 0.05
-DEFAULT_EXTRA_WEIGHT = 0.5  # REFERENCE: 10,000 pseudo-labelled crops per 20,000 training crops
+DEFAULT_EXTRA_WEIGHT = 0.5  # docs/recipe.md: 10,000 pseudo-labelled crops per 20,000 training crops
 DEFAULT_SHUFFLE_BUFFER = 8192  # serialized crops (~6 KB each); shards hold a page's crops together
 AUGMENT_PROBABILITY = image_ops.AUGMENT_PROBABILITY  # each augmentation group fires with this chance
-# The train view's warps (REFERENCE, "Classifier": one of rotate 5 deg, grid distortion, elastic).
+# The train view's warps (docs/recipe.md, "Classifier": one of rotate 5 deg, grid distortion, elastic).
 ROTATE_LIMIT_DEGREES = 5.0
 GRID_STEPS = 5  # albumentations' GridDistortion defaults: 5 cells per axis, each stretched by U(-0.3, 0.3)
 GRID_DISTORT_LIMIT = 0.3

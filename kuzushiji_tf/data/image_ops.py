@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-# REFERENCE (training input): crop side U(0.35, 0.65) x the page's short side, aspect U(1, 1.3).
+# docs/recipe.md (training input): crop side U(0.35, 0.65) x the page's short side, aspect U(1, 1.3).
 CROP_SCALE_RANGE = (0.35, 0.65)
 CROP_ASPECT_RANGE = (1.0, 1.3)
 # Augmentation magnitudes: albumentations' defaults, which the original used through its Compose.

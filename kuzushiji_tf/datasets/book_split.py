@@ -8,7 +8,7 @@ from typing import Sequence
 
 from kuzushiji_tf.structures import Page, book_of
 
-DEFAULT_NUM_FOLDS = 4  # REFERENCE: 4 folds grouped by book
+DEFAULT_NUM_FOLDS = 4  # docs/recipe.md: 4 folds grouped by book
 
 
 def assign_book_folds(image_ids: Sequence[str], num_folds: int = DEFAULT_NUM_FOLDS, *,

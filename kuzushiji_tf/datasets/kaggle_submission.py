@@ -23,7 +23,7 @@ from kuzushiji_tf.datasets.kaggle_labels import (
 )
 from kuzushiji_tf.structures import CODE_PATTERN
 
-MAX_PREDICTIONS_PER_PAGE = 1200  # Kaggle's rule (REFERENCE "Submission")
+MAX_PREDICTIONS_PER_PAGE = 1200  # Kaggle's rule (docs/recipe.md "Submission")
 
 
 class SubmissionError(LabelsFileError):

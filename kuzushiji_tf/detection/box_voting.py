@@ -1,4 +1,4 @@
-"""Box voting: merge detections from several scales into one set (REFERENCE, "Adaptive scale").
+"""Box voting: merge detections from several scales into one set (docs/recipe.md, "Adaptive scale").
 
 NMS at a low IoU picks the base boxes; every detection overlapping a base box at `vote_iou` or more then
 moves it to the score-weighted mean of the voters, so a character seen at three scales gets one box
@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from kuzushiji_tf.config import MAX_CHARS_PER_PAGE
 
-BASE_NMS_IOU = 0.3  # REFERENCE: NMS 0.3 picks the base boxes
-VOTE_IOU = 0.5  # REFERENCE: boxes with IoU >= 0.5 to a base box vote
+BASE_NMS_IOU = 0.3  # docs/recipe.md: NMS 0.3 picks the base boxes
+VOTE_IOU = 0.5  # docs/recipe.md: boxes with IoU >= 0.5 to a base box vote
 
 
 def pairwise_iou(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:

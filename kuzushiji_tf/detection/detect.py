@@ -17,7 +17,7 @@ from kuzushiji_tf.detection.box_voting import box_voting
 from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
 
 SIZE_MULTIPLE = 32  # the backbone's coarsest stride
-# REFERENCE "Adaptive scale": rescale so the mean character is 35 px, then detect at x0.8, x1, x1.25.
+# docs/recipe.md "Adaptive scale": rescale so the mean character is 35 px, then detect at x0.8, x1, x1.25.
 TARGET_CHAR_SIZE = 35.0
 ADAPTIVE_SCALES = (0.8, 1.0, 1.25)
 # The adapted short side stays within these bounds: a page of a few huge characters must not shrink to
@@ -117,7 +117,7 @@ def detect_page(model, image, *, short_side: int = 832, score_threshold: float =
 
     With `adaptive`, the first pass only measures the characters: the short side is rescaled so their
     mean size ((w + h) / 2) becomes `target_char_size` input pixels, the page is detected again at that
-    short side times each of `scales`, and the passes are merged by box voting (REFERENCE). This helps
+    short side times each of `scales`, and the passes are merged by box voting (docs/recipe.md). This helps
     books whose script is much larger or smaller than the training crops' typical 35 px.
     """
     options = dict(score_threshold=score_threshold, nms_iou=nms_iou, max_detections=max_detections,

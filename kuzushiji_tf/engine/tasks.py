@@ -106,7 +106,7 @@ class DetectorTask:
 
     @property
     def examples_per_epoch(self) -> int:
-        return self.train_pages  # REFERENCE: an epoch is one pass over the training pages
+        return self.train_pages  # docs/recipe.md: an epoch is one pass over the training pages
 
     def build_model(self) -> keras.Model:
         keras.utils.set_random_seed(self.train_config.seed)

@@ -1,6 +1,6 @@
 """The competition's micro F1 over points, with Kaggle's exact matching rule, and its detection-only twin.
 
-Rule (REFERENCE "The metric"): per page, walk truth boxes in order; a box takes the FIRST prediction, in
+Rule (docs/recipe.md "The metric"): per page, walk truth boxes in order; a box takes the FIRST prediction, in
 submission order, that has its label, lies strictly inside it (X < x < X+W, Y < y < Y+H) and is unused.
 Unused predictions are false positives, unmatched boxes false negatives; counts are summed over pages
 before precision and recall (micro), so big pages weigh more. Plain numpy: no Kaggle file parsing here.
@@ -69,7 +69,7 @@ def _inside_pairs(truth_xywh: np.ndarray, pred_xy: np.ndarray) -> tuple[np.ndarr
     points = np.asarray(pred_xy, dtype=np.float64).reshape(-1, 2)
     x, y = points[None, :, 0], points[None, :, 1]  # [1, M]
     x0, y0 = boxes[:, 0:1], boxes[:, 1:2]  # [N, 1]
-    # Strict inequalities: a point on an edge is a miss (REFERENCE).
+    # Strict inequalities: a point on an edge is a miss (docs/recipe.md).
     inside = (x0 < x) & (x < x0 + boxes[:, 2:3]) & (y0 < y) & (y < y0 + boxes[:, 3:4])  # [N, M]
     return np.nonzero(inside)  # row-major: this order is the rule's order
 

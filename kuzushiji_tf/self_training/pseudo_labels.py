@@ -1,4 +1,4 @@
-"""Pseudo-labels (REFERENCE): the detector and classifier read unlabelled pages, and every character confident
+"""Pseudo-labels (docs/recipe.md): the detector and classifier read unlabelled pages, and every character confident
 on both counts becomes a training crop, in the same record schema as the real ones.
 
 Two sources of unlabelled pages:
@@ -53,7 +53,7 @@ CANDIDATES = "candidates.tfrecord.tmp"  # every confident crop, before the per-c
 
 @dataclass(frozen=True)
 class PseudoLabelOptions:
-    det_threshold: float = 0.5  # REFERENCE: detector score >= 0.5 ...
+    det_threshold: float = 0.5  # docs/recipe.md: detector score >= 0.5 ...
     cls_threshold: float = 0.9  # ... and softmax >= 0.9
     # Scans' page records: detections scoring in [det_unsure, det_threshold) are written as uncertain
     # boxes (schema.UNCERTAIN_LABEL), which the detector learns as neither character nor background.
@@ -62,7 +62,7 @@ class PseudoLabelOptions:
     short_side: int = 832
     nms_iou: float = 0.5
     shards: int = 4
-    max_per_class: int | None = None  # None or 0: every confident crop (REFERENCE, for test pages)
+    max_per_class: int | None = None  # None or 0: every confident crop (docs/recipe.md, for test pages)
 
     def __post_init__(self):
         if self.shards < 1 or self.short_side < 1:

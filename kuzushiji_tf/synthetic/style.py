@@ -120,7 +120,7 @@ def with_features(style: BookStyle, features: tuple[str, ...]) -> BookStyle:
 
 
 def sample_book_style(rng: np.random.Generator, fonts: FontSet) -> BookStyle:
-    """A random but plausible book; ranges were tuned against the 5 Kaggle sample pages (REFERENCE)."""
+    """A random but plausible book; ranges were tuned against the 5 Kaggle sample pages (docs/recipe.md)."""
     names = tuple(f.name for f in fonts.primary)
     # A second stream for the fields added later, so that a seed keeps the original fields' values.
     extra = np.random.default_rng(rng.integers(1 << 63))
@@ -144,7 +144,7 @@ def sample_book_style(rng: np.random.Generator, fonts: FontSet) -> BookStyle:
         face_weights=face_weights,
         aspect=float(rng.uniform(0.60, 0.64)),
         # Real glyphs are tall and narrow (glyph_aspect) and their boxes are ~5.5 % of the short side at
-        # the median (REFERENCE); the em is the font's square before that squeeze.
+        # the median (docs/recipe.md); the em is the font's square before that squeeze.
         em=float(rng.uniform(0.062, 0.082)),
         size_sigma=float(rng.uniform(0.14, 0.24)),
         kanji_ratio=float(rng.uniform(0.2, 0.45)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-# REFERENCE: inference crops are squares of 1.2 x the longer box side (held beside the stored crops' 1.4).
+# docs/recipe.md: inference crops are squares of 1.2 x the longer box side (held beside the stored crops' 1.4).
 from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
 from kuzushiji_tf.config import MAX_IMAGE_BYTES, MAX_PIXELS
 from kuzushiji_tf.detection.detect import detect_scan

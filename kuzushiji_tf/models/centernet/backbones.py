@@ -1,6 +1,6 @@
 """Feature-pyramid backbones for the CenterNet detector, built from explicit keras-hub configs.
 
-The detector is trained from scratch (REFERENCE), so backbones are always randomly initialised from a
+The detector is trained from scratch (docs/recipe.md), so backbones are always randomly initialised from a
 config here; `from_preset` would download weights and is never called. Any keras-hub
 `FeaturePyramidBackbone` whose `pyramid_outputs` hold "P2".."P5" (strides 4..32) can be used instead:
 pass the instance to `CenterNetDetector`, or add one line to `BACKBONE_CONFIGS`.
@@ -18,7 +18,7 @@ _STEM = {"input_conv_filters": [64], "input_conv_kernel_sizes": [7], "stackwise_
 # name -> (keras-hub backbone class, constructor kwargs). Lists, not tuples, so a `get_config` round trip
 # gives back equal values.
 BACKBONE_CONFIGS = {
-    # The 8th-place detector's encoder: ResNet18, taps of 64/128/256/512 channels (REFERENCE).
+    # The 8th-place detector's encoder: ResNet18, taps of 64/128/256/512 channels (docs/recipe.md).
     "resnet18": (_RESNET, {**_STEM, "stackwise_num_filters": [64, 128, 256, 512],
                            "stackwise_num_blocks": [2, 2, 2, 2], "block_type": "basic_block"}),
     "resnet34": (_RESNET, {**_STEM, "stackwise_num_filters": [64, 128, 256, 512],

@@ -1,7 +1,7 @@
 """The CenterNet detector as one saveable Keras model: 0..255 RGB pages in, stride-4 maps out.
 
 Normalisation is the model's first layer, saved in the `.keras` file, so training, evaluation and
-serving cannot drift apart (STYLE.md: images stay 0..255 through tf.data). Decoding to boxes lives in
+serving cannot drift apart (images stay 0..255 through tf.data). Decoding to boxes lives in
 `centernet_postprocess` and NMS outside the model, so the model's outputs are exactly what the loss reads.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from kuzushiji_tf.models.centernet.unet_upsampler import UNetUpsampler
 
 # Stride of the output maps relative to the input image (the "P2" level).
 OUTPUT_STRIDE = 4
-# (x - 127.5) / 128 on RGB 0..255 (REFERENCE, "Training input").
+# (x - 127.5) / 128 on RGB 0..255 (docs/recipe.md, "Training input").
 PIXEL_SCALE = 1.0 / 128.0
 PIXEL_OFFSET = -127.5 / 128.0
 

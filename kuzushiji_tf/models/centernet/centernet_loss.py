@@ -5,7 +5,7 @@ passes `num_objects` = the number of real characters in the whole global batch (
 `targets[MASK]` over replicas). Summing the per-replica results (what `strategy.reduce(SUM, ...)` and
 gradient all-reduce do) then gives exactly the single-device loss of the global batch, and an empty page
 or batch never divides by zero. Do not divide again by the replica count or the batch size. (The 8th-place
-code divided by 5, the length of its last image's channels, by mistake: REFERENCE.)
+code divided by 5, the length of its last image's channels, by mistake: docs/recipe.md.)
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from keras import ops
 from kuzushiji_tf.structures import HEATMAP, INDICES, MASK, OFFSET, SIZE
 
 TOTAL = "total"
-# Loss weights of the recipe (REFERENCE, "Loss").
+# Loss weights of the recipe (docs/recipe.md, "Loss").
 SIZE_WEIGHT = 0.4
 OFFSET_WEIGHT = 1.0
 # CenterNet clamps sigmoid probabilities to [1e-4, 1 - 1e-4]: no log(0), and a bounded gradient.

@@ -19,7 +19,7 @@ def centernet_postprocess(outputs, max_detections=100, score_threshold=0.3, stri
     """Peaks of the heatmap, the best `max_detections` of them, and their boxes.
 
     A peak is a cell equal to the maximum of its 3x3 neighbourhood with `sigmoid(logit) >= score_threshold`
-    (REFERENCE, "Inference"). Peaks are found on the logits, not the probabilities: sigmoid is monotonic,
+    (docs/recipe.md, "Inference"). Peaks are found on the logits, not the probabilities: sigmoid is monotonic,
     and float32 sigmoid rounds every logit above ~17 to 1.0, which would turn neighbouring confident cells
     into a plateau. Cells of an exact plateau are all peaks (as in CenterNet); NMS later removes the
     duplicates. Box: centre `(x + dx, y + dy)`, size `(w, h)` (negative sizes clamped to 0), times `stride`.

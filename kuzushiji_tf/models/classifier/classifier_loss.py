@@ -1,4 +1,4 @@
-"""The classifier's loss, plain softmax cross-entropy (REFERENCE), normalised per crop of the GLOBAL batch.
+"""The classifier's loss, plain softmax cross-entropy (docs/recipe.md), normalised per crop of the GLOBAL batch.
 
 As in `centernet_loss`, each replica returns a SUM over its crops divided by the number of crops in the
 whole global batch, so summing over replicas gives the single-device loss of that batch.

@@ -1,6 +1,6 @@
 """The character classifier as one saveable Keras model: 0..255 RGB crops in, class logits and softmax out.
 
-The backbone is `keras.applications.MobileNetV3Small` without its top, randomly initialised (REFERENCE,
+The backbone is `keras.applications.MobileNetV3Small` without its top, randomly initialised (docs/recipe.md,
 "Classifier": trained from scratch). Normalisation is the model's first layer, as in `CenterNetDetector`,
 so the crops of training, validation and serving cannot drift apart. The last layers are float32, so a
 mixed-precision model still returns float32 logits and probabilities.
@@ -11,7 +11,7 @@ import keras
 
 LOGITS = "logits"  # float32 [B, num_classes], what the loss reads
 PROBABILITIES = "probabilities"  # float32 [B, num_classes], softmax of the logits, what inference reads
-# (x - 127.5) / 128 on RGB 0..255, the recipe's normalisation (REFERENCE, "Training input").
+# (x - 127.5) / 128 on RGB 0..255, the recipe's normalisation (docs/recipe.md, "Training input").
 PIXEL_SCALE = 1.0 / 128.0
 PIXEL_OFFSET = -127.5 / 128.0
 MIN_INPUT_SIZE = 32  # keras.applications refuses smaller inputs
@@ -23,7 +23,7 @@ class MobileNetClassifier(keras.Model):
 
     Args:
         num_classes: int, number of character classes (the records' vocabulary).
-        input_size: int, side of the square input crops, at least 32. Defaults to 112 (REFERENCE).
+        input_size: int, side of the square input crops, at least 32. Defaults to 112 (docs/recipe.md).
         alpha: float, MobileNetV3 width multiplier. Defaults to 1.0.
         minimalistic: bool, MobileNetV3's minimalistic variant (3x3 kernels, ReLU, no squeeze-excite);
             with a small `alpha` it makes a test-sized model. Defaults to False.
