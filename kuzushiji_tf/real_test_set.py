@@ -25,13 +25,15 @@ import hashlib
 import json
 from pathlib import Path
 
+from kuzushiji_tf.errors import KuzushijiError
+
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data" / "kaggle_5p"
 TRUTH_CSV = SAMPLE_DIR / "train.csv"
 IMAGE_DIR = SAMPLE_DIR / "train_images"
 MANIFEST = "manifest.json"  # as data.records.MANIFEST; repeated so that this module imports no TensorFlow
 
 
-class RealTestSetError(ValueError):
+class RealTestSetError(KuzushijiError, ValueError):
     """An attempt to train on the real test set; the message names the page or folder and why."""
 
 

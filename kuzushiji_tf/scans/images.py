@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from kuzushiji_tf.errors import KuzushijiError
+
 # Real Kaggle pages are at most about 4000 x 6000 (24 MP). 64 MP leaves room for larger scans and refuses
 # files whose header claims a size that would exhaust memory once decoded.
 DEFAULT_MAX_PIXELS = 64_000_000
 
 
-class ImageError(ValueError):
+class ImageError(KuzushijiError, ValueError):
     """An image that cannot be used as a page; the message names the file and the problem."""
 
 
