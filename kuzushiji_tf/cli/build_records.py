@@ -1,8 +1,8 @@
 """Build sharded TFRecords (pages, character crops, test pages) and a manifest from a Kaggle or CODH folder.
 
 Examples:
-    python tools/build_records.py --data-dir kuzushiji_tf/sample_data/kaggle_5p --out records/sample --full-data
-    python tools/build_records.py --data-dir data/codh --out records/codh      # CODH: root of the book folders
+    kuzushiji-build-records --data-dir kuzushiji_tf/sample_data/kaggle_5p --out records/sample --full-data
+    kuzushiji-build-records --data-dir data/codh --out records/codh      # CODH: root of the book folders
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE
 from kuzushiji_tf.kaggle.codh import LAYOUT_CHOICES
 from kuzushiji_tf.kaggle.labels import LabelsFileError
@@ -19,6 +20,8 @@ from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError
 
 # TensorFlow is imported inside main(): worker processes re-import this file and must stay light.
+
+PROG = "build_records"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,7 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.data.records import RecordOptions, build_records
@@ -60,8 +64,7 @@ def main(argv=None) -> int:
         manifest = build_records(args.data_dir, args.out, options, layout=args.layout, workers=args.workers,
                                  overwrite=args.overwrite, progress=not args.quiet)
     except (DataError, LabelsFileError, ImageError, ValueError, FileNotFoundError) as error:
-        print(f"build_records: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     seconds = time.perf_counter() - start
     print(summary(manifest, args.out, seconds))
     return 0

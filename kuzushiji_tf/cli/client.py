@@ -1,12 +1,12 @@
 """Send scans to a page recogniser served over TF Serving's REST API (this project's server or a real TF
 Serving) and print or save what it read.
 
-    python tools/client.py --url http://127.0.0.1:8501 page1.jpg page2.png
-    python tools/client.py --url http://tf-serving:8501 --model-name kuzushiji_page scans/*.jpg --out ocr/
+    kuzushiji-client --url http://127.0.0.1:8501 page1.jpg page2.png
+    kuzushiji-client --url http://tf-serving:8501 --model-name kuzushiji_page scans/*.jpg --out ocr/
 
 It sends `{"instances": [{"b64": ...}]}` to /v1/models/<name>:predict (one request per --batch pages),
 reads `{"predictions": [...]}`, trims each page's padded outputs to its count and builds the same page
-record as tools/recognize.py (reading order, columns): printed as text, or written as <out>/<file>.json
+record as kuzushiji-recognize (reading order, columns): printed as text, or written as <out>/<file>.json
 with --out. The characters come from the code points; --vocabulary (an export's assets/vocabulary.csv)
 gives the recogniser's own character table instead. Only JPEG and PNG: the SavedModel decodes no TIFF.
 Uses the standard library only (no TensorFlow, no requests).
@@ -22,11 +22,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from kuzushiji_tf.cli.errors import user_errors
+from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.inference.page_model import PAGE_MODEL
 
+PROG = "client"
 
-class ClientError(RuntimeError):
-    pass
+
+class ClientError(KuzushijiError, RuntimeError):
+    """The server cannot be reached, refused the request or answered something else than the pages' results."""
 
 
 def predict(url: str, pages: list[bytes], *, model_name: str = PAGE_MODEL, timeout: float = 300.0) -> list[dict]:
@@ -74,7 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from kuzushiji_tf.atomic_files import write_atomic
     from kuzushiji_tf.formats import PageSource, json_record

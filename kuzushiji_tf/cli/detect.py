@@ -1,7 +1,7 @@
 """Detect the characters of a Kaggle-layout folder's pages with a trained detector (labels not predicted).
 
-    python tools/detect.py --model saved_models/det --data-dir data/synth --split val --out preds.csv
-    python tools/evaluate.py --truth preds.truth.csv --pred preds.csv     # detection-only F1 is the figure
+    kuzushiji-detect --model saved_models/det --data-dir data/synth --split val --out preds.csv
+    kuzushiji-evaluate --truth preds.truth.csv --pred preds.csv     # detection-only F1 is the figure
 
 Writes a submission-format CSV whose points are the box centres (code U+003F: detection names no
 character), and for labelled splits the selected pages' truth beside it (`<out>.truth.csv`), and prints
@@ -15,8 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from kuzushiji_tf.cli_args import add_contained_share
+from kuzushiji_tf.cli.args import DETECTOR, add_nms, add_short_side
+from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS
+
+PROG = "detect"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -28,17 +31,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fold", type=int, default=0, help="validation fold, as in build_records (default 0)")
     p.add_argument("--num-folds", type=int, default=DEFAULT_NUM_FOLDS)
     p.add_argument("--out", required=True, help="predictions CSV (submission format)")
-    p.add_argument("--short-side", type=int, default=832, help="inference short side (default 832)")
-    p.add_argument("--score-threshold", type=float, default=0.3)
-    p.add_argument("--nms-iou", type=float, default=0.5)
-    add_contained_share(p)
+    add_short_side(p)
+    p.add_argument("--score-threshold", type=float, default=DETECTOR.score_threshold,
+                   help="detector score threshold (default %(default)s)")
+    add_nms(p)
     p.add_argument("--adaptive", action="store_true",
                    help="adaptive multi-scale: rescale to 35 px characters, detect at x0.8/1/1.25, box voting")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.evaluation import evaluate, truth_from_pages
@@ -60,8 +64,7 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - start
         out = write_submission(args.out, page_detection.as_submission(found), [p.image_id for p in pages])
     except (FileNotFoundError, ValueError, DataError, ImageError, LabelsFileError) as error:
-        print(f"detect: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     count = sum(len(f.scores) for f in found.values())
     print(f"detect: {len(pages)} pages, {count} characters in {seconds:.1f}s "
           f"({len(pages) / max(seconds, 1e-9):.2f} pages/s) -> {out}")

@@ -1,7 +1,7 @@
 """Score a submission CSV against a train.csv-style truth file with the competition's micro F1.
 
-    python tools/evaluate.py --truth train.csv --pred submission.csv [--json] [--unknown-ids raise]
-    python tools/evaluate.py --truth train.csv --pred submission.csv --report report.json   # per class, confusions
+    kuzushiji-evaluate --truth train.csv --pred submission.csv [--json] [--unknown-ids raise]
+    kuzushiji-evaluate --truth train.csv --pred submission.csv --report report.json   # per class, confusions
 
 Prints the labelled score (the leaderboard metric) and the detection-only score, or one JSON object.
 A malformed file or an id mismatch prints one line on stderr (file, line, image id) and exits 2.
@@ -13,11 +13,14 @@ import json
 import sys
 
 from kuzushiji_tf.atomic_files import write_atomic
+from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.evaluation import UNKNOWN_ID_POLICIES, Score, UnknownImageIdsError, evaluate
 from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
 from kuzushiji_tf.evaluation_report import class_report, format_report
 from kuzushiji_tf.kaggle.reader import DataError, read_unicode_translation
 from kuzushiji_tf.kaggle.submission import read_submission
+
+PROG = "evaluate"
 
 
 def write_json_atomic(path: str, value) -> None:
@@ -31,6 +34,7 @@ def _line(name: str, score: Score) -> str:
     )
 
 
+@user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--truth", required=True, help="CSV with image_id,labels of U+XXXX X Y W H groups")
@@ -56,11 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             report = class_report(truth, predictions, translation)
             write_json_atomic(args.report, report)
     except (LabelsFileError, DataError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
     except UnknownImageIdsError as e:
-        print(f"error: {args.pred}: {e} ({args.truth}); see --unknown-ids", file=sys.stderr)
-        return 2
+        return fail(PROG, f"{args.pred}: {e} ({args.truth}); see --unknown-ids")
     if args.json:
         print(json.dumps({"truth": args.truth, "pred": args.pred, **result.as_dict()}))
     else:

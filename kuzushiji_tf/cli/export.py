@@ -2,15 +2,15 @@
 classifier on their own, in TF Serving's `name/<version>/` layout; or, with --format onnx, the page
 recogniser as ONNX models for ONNX Runtime.
 
-    python tools/export.py --detector saved_models/det --classifier saved_models/cls \
+    kuzushiji-export --detector saved_models/det --classifier saved_models/cls \
         --out saved_models/kuzushiji_page/1
 writes saved_models/kuzushiji_page/1, saved_models/kuzushiji_detector/1 and saved_models/kuzushiji_classifier/1.
 
-    python tools/export.py --format onnx --detector saved_models/det --classifier saved_models/cls \
+    kuzushiji-export --format onnx --detector saved_models/det --classifier saved_models/cls \
         --out saved_models/kuzushiji_page_onnx/1
 writes only saved_models/kuzushiji_page_onnx/1 (any name/<integer version>): detector.onnx, classifier.onnx
 and the same assets/ as the SavedModel (vocabulary.csv, recognizer.json) plus assets/onnx_runtime.json.
-`tools/recognize.py --model` runs it with ONNX Runtime, numpy and OpenCV, without importing TensorFlow
+`kuzushiji-recognize --model` runs it with ONNX Runtime, numpy and OpenCV, without importing TensorFlow
 (`kuzushiji_tf.onnx_recognizer`). The ONNX export needs the `onnx` extra: pip install -e .[onnx].
 """
 from __future__ import annotations
@@ -20,10 +20,12 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.cli_args import add_contained_share
+from kuzushiji_tf.cli.args import DETECTOR, add_nms, add_short_side
+from kuzushiji_tf.cli.errors import fail, user_errors
 
 FORMATS = ("savedmodel", "onnx")
 ONNX_EXTRA = "pip install -e .[onnx]"
+PROG = "export"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,11 +34,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--classifier", required=True, help="classifier training folder (model.keras) or .keras file")
     p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char); default: the classifier folder's")
     p.add_argument("--out", required=True, help="saved_models/<name>/<integer version>")
-    p.add_argument("--short-side", type=int, default=832, help="inference short side, default %(default)s")
-    p.add_argument("--det-threshold", type=float, default=0.3, help="default %(default)s (REFERENCE)")
+    add_short_side(p)
+    p.add_argument("--det-threshold", type=float, default=DETECTOR.score_threshold, help="default %(default)s (REFERENCE)")
     p.add_argument("--cls-threshold", type=float, default=0.5, help="default %(default)s (REFERENCE)")
-    p.add_argument("--nms-iou", type=float, default=0.5)
-    add_contained_share(p)
+    add_nms(p)
     p.add_argument("--max-image-bytes", type=int, default=50_000_000)
     p.add_argument("--max-pixels", type=int, default=64_000_000)
     p.add_argument("--format", choices=FORMATS, default="savedmodel",
@@ -45,7 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.data.records import read_vocabulary
@@ -61,8 +63,7 @@ def main(argv=None) -> int:
             check_onnx_export_available()
         except ImportError as error:
             message = str(error) if ONNX_EXTRA in str(error) else f"{error}; {ONNX_EXTRA}"
-            print(f"export: error: {message}", file=sys.stderr)
-            return 2
+            return fail(PROG, message)
     try:
         out = check_version_dir(args.out)
         parts = {} if args.no_parts or args.format == "onnx" else {
@@ -85,8 +86,7 @@ def main(argv=None) -> int:
             written.append(export_model(detector, parts["kuzushiji_detector"]))
             written.append(export_model(classifier, parts["kuzushiji_classifier"]))
     except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"export: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     print("export: wrote " + ", ".join(str(p) for p in written))
     return 0
 

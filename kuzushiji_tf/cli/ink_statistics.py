@@ -2,7 +2,7 @@
 width / box height, contrast and the ink around the box in the classifier's crop, medians over a
 detector's confident boxes found the same way on both.
 
-    python tools/ink_statistics.py --detector saved_models/det \\
+    kuzushiji-ink-statistics --detector saved_models/det \\
         --real ../shared/data/kuzushiji-unlabelled/images --synthetic data/synth [--pages 36]
 
 A realism check for the generator's stroke, pressure and ink ranges (`synthetic/style.py`,
@@ -16,16 +16,19 @@ import os
 import sys
 from pathlib import Path
 
+from kuzushiji_tf.cli.args import prog
+from kuzushiji_tf.cli.errors import fail, user_errors
+
 PROG = "ink_statistics"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     p.add_argument("--detector", required=True, metavar="DIR", help="detector training folder (model.keras)")
     p.add_argument("--real", nargs="+", default=[], metavar="PATH",
                    help="real scans: one folder (searched for JPEG/PNG/TIFF) or image files")
     p.add_argument("--synthetic", nargs="*", default=[], metavar="DIR",
-                   help="Kaggle-layout folders (tools/make_synthetic.py output); their train_images are read")
+                   help="Kaggle-layout folders (kuzushiji-make-synthetic output); their train_images are read")
     p.add_argument("--pages", type=int, default=36, metavar="N", help="at most N pages of each set (default 36)")
     p.add_argument("--short-side", type=int, default=512, metavar="N", help="detection short side (default 512)")
     p.add_argument("--score-threshold", type=float, default=0.5,
@@ -50,7 +53,8 @@ def _image_files(paths: list[str], what: str) -> list[Path]:
     return files
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
@@ -60,7 +64,7 @@ def main(argv=None) -> int:
         for folder in args.synthetic:
             images = Path(folder) / "train_images"
             if not images.is_dir():
-                raise FileNotFoundError(f"{images}: missing (a tools/make_synthetic.py folder is needed)")
+                raise FileNotFoundError(f"{images}: missing (a kuzushiji-make-synthetic folder is needed)")
             sets[f"synthetic: {folder}"] = _image_files([str(images)], "synthetic")
         if not sets:
             raise FileNotFoundError("give --real and/or --synthetic")
@@ -69,8 +73,7 @@ def main(argv=None) -> int:
 
         detector = load_model(model_file(args.detector, "detector"))
     except (FileNotFoundError, ValueError) as error:  # MeasureError is a ValueError
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
 
     from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
     from kuzushiji_tf.inference.detection import detect_page

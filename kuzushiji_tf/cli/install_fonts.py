@@ -1,6 +1,6 @@
 """Installs the brush and handwriting faces that come from the npm registry (`make fonts` runs this).
 
-    python tools/install_fonts.py [--dir ~/.local/share/fonts/kuzushiji_tf]
+    kuzushiji-install-fonts [--dir ~/.local/share/fonts/kuzushiji_tf]
 
 Debian's font packages are installed by `make fonts` with apt-get; these faces have no Debian package.
 Already installed faces are skipped; without npm or the registry it says what is missing and exits 1.
@@ -11,9 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from kuzushiji_tf.cli.errors import user_errors
 from kuzushiji_tf.synthetic.npm_fonts import DEFAULT_DIR, NPM_FONTS, FontInstallError, install, missing
 
 
+PROG = "install_fonts"
+
+
+@user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR,

@@ -1,8 +1,8 @@
 """Train with `--strategy multi_worker` on N workers of this machine (127.0.0.1 only): a local try of what
-several machines do with TF_CONFIG. Everything after `--` goes to `python -m kuzushiji_tf.train`.
+several machines do with TF_CONFIG. Everything after `--` goes to `kuzushiji-train`.
 
 Example:
-    python tools/launch_local_cluster.py --workers 2 -- --task detector --records records/synth \
+    kuzushiji-launch-local-cluster --workers 2 -- --task detector --records records/synth \
         --out saved_models/det2 --batch-size 8
 """
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.engine.local_cluster import DEFAULT_GRACE_SECONDS, run_cluster
+
+PROG = "launch_local_cluster"
 
 
 def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
@@ -28,13 +31,13 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     return args, train_args
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args, train_args = parse_args(argv)
     try:
         status = run_cluster(train_args, args.workers, grace_seconds=args.grace_seconds)
     except ValueError as error:
-        print(f"launch_local_cluster: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     print(f"[cluster] {args.workers} worker(s) " + ("finished" if status == 0 else f"stopped, status {status}"),
           flush=True)
     return status

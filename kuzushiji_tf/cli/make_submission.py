@@ -1,6 +1,6 @@
 """Write a Kaggle submission for a Kaggle-layout folder's test pages with an exported page recogniser.
 
-    python tools/make_submission.py --model saved_models/kuzushiji_page/1 --data-dir data/synth --out submission.csv
+    kuzushiji-make-submission --model saved_models/kuzushiji_page/1 --data-dir data/synth --out submission.csv
 
 The point of each character is its box centre. The file is validated against sample_submission.csv
 (every id, the format, at most 1,200 points a page) before it is written, and written atomically.
@@ -11,6 +11,10 @@ import argparse
 import os
 import sys
 import time
+
+from kuzushiji_tf.cli.errors import fail, user_errors
+
+PROG = "make_submission"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -23,7 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.inference.batch_recognition import submission_points
@@ -41,8 +46,7 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - start
         out = write_submission(args.out, predictions, expected_ids=[p.image_id for p in pages])
     except (FileNotFoundError, ValueError, DataError, SubmissionError) as error:
-        print(f"make_submission: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     count = sum(len(v) for v in predictions.values())
     print(f"make_submission: {len(pages)} pages, {count} characters in {seconds:.1f}s "
           f"({len(pages) / max(seconds, 1e-9):.2f} pages/s) -> {out}")

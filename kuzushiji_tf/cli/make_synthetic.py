@@ -1,6 +1,6 @@
 """Write a synthetic kuzushiji dataset in the Kaggle layout (train.csv, images, test pages and their truth).
 
-    python tools/make_synthetic.py --out data/synth --pages 200 --test-pages 40 --books 8 --seed 0
+    kuzushiji-make-synthetic --out data/synth --pages 200 --test-pages 40 --books 8 --seed 0
 """
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import os
 import sys
 import time
 
+from kuzushiji_tf.cli.args import prog
+from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.synthetic import NAMED_CHARSETS, FontNotFoundError, generate_dataset
 
 PROG = "make_synthetic"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
     parser.add_argument("--pages", type=int, default=20, help="train pages (default 20)")
     parser.add_argument("--test-pages", type=int, default=0, help="test pages, from books of their own (default 0)")
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
@@ -52,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers, empty_fraction=args.empty_fraction, overwrite=args.overwrite, progress=progress,
             features=args.features)
     except (ValueError, FileExistsError, FontNotFoundError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     pages = summary["train_pages"] + summary["test_pages"]
     print(f"{PROG}: wrote {summary['out_dir']}: {pages} pages ({summary['train_pages']} train, "
           f"{summary['test_pages']} test, {summary['empty_pages']} empty) in {len(summary['books'])} books, "

@@ -1,12 +1,12 @@
 """Measure trained models on labelled REAL pages only (default: the bundled 5 real pages); never trains.
 
-    python tools/measure_real.py [--classifier DIR] [--detector DIR] [--recognizer DIR] [--label NAME]
+    kuzushiji-measure-real [--classifier DIR] [--detector DIR] [--recognizer DIR] [--label NAME]
         [--data-dir DIR] [--short-side N] [--json FILE] [--append-table FILE] [--quiet]
 
 --classifier: top-1 / top-5 on crops of the true boxes (cut as the exported recogniser cuts them), overall,
 kana and kanji, and the share of characters in its vocabulary. --detector: detection-only F1 as
-tools/detect.py. --recognizer (an exported page recogniser, tools/export.py): Kaggle F1 and detection-only
-F1 as tools/make_submission.py + tools/evaluate.py. Prints a table; --json writes the figures,
+kuzushiji-detect. --recognizer (an exported page recogniser, kuzushiji-export): Kaggle F1 and detection-only
+F1 as kuzushiji-make-submission + kuzushiji-evaluate. Prints a table; --json writes the figures,
 --append-table adds one markdown row to an ablation table. A missing folder: one line on stderr, exit 2.
 """
 from __future__ import annotations
@@ -17,18 +17,21 @@ import sys
 import time
 from pathlib import Path
 
+from kuzushiji_tf.cli.args import DETECTOR, prog
+from kuzushiji_tf.cli.errors import fail, user_errors
+
 PROG = "measure_real"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     p.add_argument("--classifier", metavar="DIR", help="classifier training folder (model.keras, vocabulary.csv)")
     p.add_argument("--detector", metavar="DIR", help="detector training folder (model.keras)")
     p.add_argument("--recognizer", metavar="DIR", help="exported page recogniser, e.g. saved_models/kuzushiji_page/1")
     p.add_argument("--data-dir", metavar="DIR", help="labelled Kaggle-layout folder (train.csv, train_images/); "
                                                      "default: the bundled real sample")
     p.add_argument("--short-side", type=int, metavar="N", help="--detector's inference short side; default: the detector's "
-                                                  "config.json eval_short_side, else 832 (a recogniser keeps the "
+                                                  f"config.json eval_short_side, else {DETECTOR.eval_short_side} (a recogniser keeps the "
                                                   "short side it was exported with)")
     p.add_argument("--label", metavar="NAME", help="name of this row, e.g. 'synthetic only' (default: the model folders' names)")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON (atomically)")
@@ -51,7 +54,8 @@ def _say(text: str) -> None:
     print(f"{PROG}: {text}", flush=True)
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf import real_evaluation as real
@@ -118,8 +122,7 @@ def main(argv=None) -> int:
             _say(f"recogniser: Kaggle F1 {result.labelled.f1:.4f}, detection-only F1 {result.detection.f1:.4f} "
                  f"in {seconds:.1f}s")
     except (FileNotFoundError, ValueError, ImageError, LabelsFileError) as error:
-        print(f"{PROG}: error: {str(error).splitlines()[0] if str(error) else error!r}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
 
     print(real.format_table(figures), flush=True)
     if args.json:

@@ -4,19 +4,19 @@ Confident detector + classifier predictions become crop records for fine-tuning 
 are the test pages of a records folder (the recipe's), or, with --images, real scans that have no labels
 and no records (self-training on the real domain).
 
-    python tools/pseudo_label.py --detector saved_models/det --classifier saved_models/cls \
+    kuzushiji-pseudo-label --detector saved_models/det --classifier saved_models/cls \
         --records records/synth --out records/synth/pseudo --det-threshold 0.5 --cls-threshold 0.9
-    python tools/pseudo_label.py --detector saved_models/det --classifier saved_models/cls \
+    kuzushiji-pseudo-label --detector saved_models/det --classifier saved_models/cls \
         --records records/synth --images kuzushiji_tf/sample_data/unlabelled_real/images --out records/real-pseudo
-    python -m kuzushiji_tf.train --task classifier --init saved_models/cls \
+    kuzushiji-train --task classifier --init saved_models/cls \
         --pseudo records/synth/pseudo records/real-pseudo ...
 
 A stronger teacher for the detector's own self-training: several detectors and the mirrored page, and
 unsure detections marked as such rather than left to be background:
 
-    python tools/pseudo_label.py --detector saved_models/det-a saved_models/det-b --mirror --det-unsure 0.2 \
+    kuzushiji-pseudo-label --detector saved_models/det-a saved_models/det-b --mirror --det-unsure 0.2 \
         --classifier saved_models/cls --records records/synth --images scans/ --out records/real-pseudo
-    python -m kuzushiji_tf.train --task detector --records records/synth --pseudo records/real-pseudo ...
+    kuzushiji-train --task detector --records records/synth --pseudo records/real-pseudo ...
 
 The records folder always gives the vocabulary, the crop size and (for --images) the stored page short side.
 The 5 labelled real pages of the bundled sample are the project's test set: --images refuses them (exit 2).
@@ -26,6 +26,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from kuzushiji_tf.cli.args import add_short_side
+from kuzushiji_tf.cli.errors import fail, user_errors
+
+PROG = "pseudo_label"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "--det-threshold as uncertain, so the detector trained on them (train --task detector "
                         "--pseudo) learns them as neither character nor background; without it they are left "
                         "out, i.e. background")
-    p.add_argument("--short-side", type=int, default=832, help="detector short side, default %(default)s")
+    add_short_side(p, "detector short side")
     p.add_argument("--max-per-class", type=int, metavar="N",
                    help="keep at most N crops of each class, the most probable first; 0: no cap. Default 200 "
                         "with --images, no cap for the records' test pages (the recipe)")
@@ -72,7 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.inference.pseudo_labels import (DEFAULT_MAX_PER_CLASS, PseudoLabelOptions, list_images,
@@ -93,7 +99,7 @@ def main(argv=None) -> int:
         if args.images is not None:
             for path in list_images(args.images):  # refuse a real test page before the models load
                 assert_not_test_page(path)
-        # The vocabulary.csv beside the classifier's model file (as tools/export.py finds it) names its
+        # The vocabulary.csv beside the classifier's model file (as kuzushiji-export finds it) names its
         # classes; a model file without one is taken to have the records'.
         model_dir = resolve_keras_file(args.classifier).parent
         detectors = [load_model(path) for path in args.detector]
@@ -110,8 +116,7 @@ def main(argv=None) -> int:
                                            args.out, options, truth=truth, vocabulary=vocabulary,
                                            progress=not args.quiet)
     except (FileNotFoundError, ValueError, LabelsFileError) as error:
-        print(f"pseudo_label: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     capped = f"; {manifest['capped']['dropped']} over --max-per-class {cap} left out" if cap else ""
     if args.images is not None:
         for entry in manifest["skipped"]:

@@ -1,9 +1,9 @@
 """Recognise page scans (images, folders, PDFs, IIIF manifests) into text, data and layout files, plus summary.csv.
 
-    python tools/recognize.py scans/ --out ocr/                        # a folder: images and PDFs, recursively
-    python tools/recognize.py book.pdf --out ocr/ --formats all --dpi 300
-    python tools/recognize.py https://example.org/iiif/book/manifest.json --out ocr/ --formats page,alto,iiif
-    python tools/recognize.py page1.jpg manifest.json --out ocr/ [--model saved_models/kuzushiji_page/1]
+    kuzushiji-recognize scans/ --out ocr/                        # a folder: images and PDFs, recursively
+    kuzushiji-recognize book.pdf --out ocr/ --formats all --dpi 300
+    kuzushiji-recognize https://example.org/iiif/book/manifest.json --out ocr/ --formats page,alto,iiif
+    kuzushiji-recognize page1.jpg manifest.json --out ocr/ [--model saved_models/kuzushiji_page/1]
 
 SCANS is one folder (searched recursively for JPEG, PNG, TIFF and PDF files) or a list of image files,
 PDF files, IIIF Presentation manifests (v2 or v3, a local .json file or an http(s) URL). A PDF's pages
@@ -33,9 +33,9 @@ docs/scaling.md.
 runs with the same --created write the same bytes.
 
 --model is an exported page recogniser: a SavedModel (run by TensorFlow) or an ONNX export
-(`tools/export.py --format onnx`: run by ONNX Runtime, numpy and OpenCV, without importing TensorFlow).
+(`kuzushiji-export --format onnx`: run by ONNX Runtime, numpy and OpenCV, without importing TensorFlow).
 Without --model, the newest version in <--models-dir>/kuzushiji_page/ is used; --models-dir defaults to
-saved_models, relative to the current directory (where tools/export.py and `make demo` put it when run
+saved_models, relative to the current directory (where kuzushiji-export and `make demo` put it when run
 from the repository root).
 """
 from __future__ import annotations
@@ -46,9 +46,11 @@ import sys
 import time
 from pathlib import Path
 
-from kuzushiji_tf.cli_args import positive
+from kuzushiji_tf.cli.args import positive
+from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.inference.page_model import PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
 
+PROG = "recognize"
 DEFAULT_MODELS_DIR = Path("saved_models")
 DEFAULT_MODELS = DEFAULT_MODELS_DIR / PAGE_MODEL
 
@@ -119,7 +121,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args  # a string default goes through `type` too: args.formats is always a list
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.runner:
         return run_on_beam(args)
@@ -135,8 +138,7 @@ def main(argv=None) -> int:
         if not pages:
             raise FileNotFoundError(f"{' '.join(args.scans)}: no JPEG, PNG, TIFF or PDF files found")
     except (FileNotFoundError, ValueError) as error:  # ValueError includes ScanError: an unreadable manifest
-        print(f"recognize: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.inference.folder_recognition import recognize_pages
     from kuzushiji_tf.inference.page_outputs import with_records
@@ -158,9 +160,7 @@ def run_on_beam(args) -> int:
     try:
         from kuzushiji_tf.beam_recognition.pipeline import run_recognition
     except ImportError as error:
-        print(f"recognize: error: --runner needs Apache Beam ({error}); install it with pip install -e .[beam]",
-              file=sys.stderr)
-        return 2
+        return fail(PROG, f"--runner needs Apache Beam ({error}); install it with pip install -e .[beam]")
     from kuzushiji_tf.formats.source import utc_now
     from kuzushiji_tf.inference.page_model import newest_version
 
@@ -174,8 +174,7 @@ def run_on_beam(args) -> int:
                                pipeline_args=[f"--runner={args.runner}", *args.beam_args], batch_size=args.batch_size,
                                force=args.force, scan_options=options, log=log)
     except (FileNotFoundError, ValueError) as error:
-        print(f"recognize: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     from kuzushiji_tf.inference.page_outputs import with_records
 
     return _report(rows, time.perf_counter() - start, args.out, with_records(args.formats))

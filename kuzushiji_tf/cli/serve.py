@@ -1,11 +1,11 @@
 """Serve the page recogniser over HTTP: TF Serving's REST predict API, /recognize, a web page, metrics.
 
-    python -m kuzushiji_tf.serve --model saved_models/kuzushiji_page/1          # or `make serve`
-    python -m kuzushiji_tf.serve --model saved_models/kuzushiji_page_onnx/1 --backend onnx --port 8080
+    kuzushiji-serve --model saved_models/kuzushiji_page/1          # or `make serve`
+    kuzushiji-serve --model saved_models/kuzushiji_page_onnx/1 --backend onnx --port 8080
 
 Then open http://127.0.0.1:8501/ and drop a scan on the page, or:
     curl -F file=@scan.jpg 'http://127.0.0.1:8501/recognize?format=json'
-    python tools/client.py --url http://127.0.0.1:8501 scan.jpg      # TF Serving's REST shape
+    kuzushiji-client --url http://127.0.0.1:8501 scan.jpg      # TF Serving's REST shape
 
 It binds 127.0.0.1 unless told otherwise (--host 0.0.0.0 exposes it to the network: put it behind a
 proxy that terminates TLS). Without --model, the newest version in saved_models/kuzushiji_page/ is used.
@@ -18,14 +18,17 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.cli_args import positive
+from kuzushiji_tf.cli.args import positive, prog
+from kuzushiji_tf.cli.errors import fail, user_errors
+
+PROG = "serve"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     from kuzushiji_tf.serving.app import ServerConfig
 
     d = ServerConfig()
-    p = argparse.ArgumentParser(prog="python -m kuzushiji_tf.serve", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog=prog("python -m kuzushiji_tf.serve"), description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.splitlines()[1:]))
     p.add_argument("--model", help="exported page recogniser: SavedModel or ONNX folder (default: the newest version "
@@ -53,7 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import uvicorn
@@ -66,8 +70,7 @@ def main(argv=None) -> int:
         options = {"intra_op_num_threads": args.threads} if args.threads else {}
         model = load_page_model(model_path, args.backend, **options)
     except (FileNotFoundError, ValueError) as error:
-        print(f"serve: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     config = ServerConfig(max_batch=args.max_batch, batch_wait=args.batch_wait_ms / 1000, max_queue=args.max_queue,
                           max_upload_bytes=int(args.max_upload_mb * 1e6), max_pixels=args.max_pixels,
                           max_instances=args.max_instances, timeout=args.timeout)

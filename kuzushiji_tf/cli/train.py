@@ -1,4 +1,4 @@
-"""`python -m kuzushiji_tf.train --task detector|classifier --records records/NAME --out saved_models/NAME`
+"""`kuzushiji-train --task detector|classifier --records records/NAME --out saved_models/NAME`
 
 Flags -> configs -> one custom loop under the chosen tf.distribute strategy. Flags left out take the
 task's recipe defaults (`config.py`): the detector's and the classifier's differ, and `--init` (fine-tune a
@@ -17,8 +17,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.config import CLASSIFIER_TRAIN, ClassifierConfig, DetectorConfig, TrainConfig
 
+PROG = "train"
 TRAIN_DEFAULTS = {"detector": TrainConfig(), "classifier": CLASSIFIER_TRAIN}
 MODEL_CONFIGS = {"detector": DetectorConfig, "classifier": ClassifierConfig}
 # Flags of one task only (dest names); the other task refuses them rather than ignore them.
@@ -35,7 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train the CenterNet detector or the MobileNetV3Small classifier. "
                                 "Flags left out take the task's recipe defaults (kuzushiji_tf/config.py).")
     p.add_argument("--task", choices=tuple(TRAIN_DEFAULTS), required=True)
-    p.add_argument("--records", required=True, help="records folder from tools/build_records.py")
+    p.add_argument("--records", required=True, help="records folder from kuzushiji-build-records")
     p.add_argument("--out", required=True, help="output folder: checkpoints, logs, model.keras, saved_model")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch")
@@ -68,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pseudo", nargs="+", metavar="DIR",
                    help="folder(s) of pseudo-labelled records mixed into training, pooled: crops for the classifier "
                         "(synthetic test pages, real scans), pages for the detector (real scans, "
-                        "tools/pseudo_label.py --images)")
+                        "kuzushiji-pseudo-label --images)")
     p.add_argument("--pseudo-ratio", type=float, help="pseudo crops per training crop, or pages per page (0.5)")
     classifier = p.add_argument_group("classifier")
     classifier.add_argument("--crops-per-epoch", type=int, help="training crops sampled per epoch (20000)")
@@ -176,13 +178,13 @@ def run(args) -> dict:
     return history[-1] if history else {}
 
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run(args)
     except (FileNotFoundError, ValueError) as error:
-        print(f"train: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Draw a page's recognised characters on it (PNG): boxes from a model, or points from a submission CSV.
 
-    python tools/visualize.py --model saved_models/kuzushiji_page/1 --image page.jpg --out page.png
-    python tools/visualize.py --pred submission.csv --image data/train_images/X.jpg --truth data/train.csv --out X.png
+    kuzushiji-visualize --model saved_models/kuzushiji_page/1 --image page.jpg --out page.png
+    kuzushiji-visualize --pred submission.csv --image data/train_images/X.jpg --truth data/train.csv --out X.png
 
 With --truth, predictions are green when correct (same label, point inside a truth box: the competition's
 matching), red when wrong, and truth boxes nobody found are grey. The page's id is the image's file name
@@ -17,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from kuzushiji_tf.cli.args import prog
+from kuzushiji_tf.cli.errors import fail, user_errors
+
 PROG = "visualize"
-DEFAULT_TRANSLATION = Path(__file__).resolve().parents[1] / "kuzushiji_tf/sample_data/kaggle_5p/unicode_translation.csv"
+DEFAULT_TRANSLATION = Path(__file__).resolve().parents[1] / "sample_data/kaggle_5p/unicode_translation.csv"
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="exported page recogniser (saved_models/<name>/<version>)")
     source.add_argument("--pred", help="submission CSV (image_id,labels) holding this page's predictions")
@@ -36,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def _model_predictions(model: str, image: Path):
     """(codes, boxes xyxy, {code: char}) from the exported recogniser; TensorFlow loads only here."""
     if not (Path(model) / "saved_model.pb").is_file():  # before TensorFlow's import, which takes seconds
-        raise FileNotFoundError(f"{model}: no saved_model.pb; export one with tools/export.py")
+        raise FileNotFoundError(f"{model}: no saved_model.pb; export one with kuzushiji-export")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -50,7 +53,8 @@ def _model_predictions(model: str, image: Path):
         raise ValueError(f"{image}: the model refused the image ({refusal_message(error.message)})") from None
     return result[CODES], result[OUT_BOXES], dict(vocabulary)
 
-def main(argv=None) -> int:
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
     from kuzushiji_tf.kaggle.reader import DataError, read_unicode_translation
@@ -84,8 +88,7 @@ def main(argv=None) -> int:
                          max_side=args.max_side)
         out = save_png(page, args.out)
     except (FileNotFoundError, ValueError, OSError, ImageError, LabelsFileError, DataError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return fail(PROG, error)
     summary = f"{len(codes)} predictions"
     if truth is not None:
         xy = points if points is not None else (np.asarray(boxes)[:, :2] + np.asarray(boxes)[:, 2:]) / 2
