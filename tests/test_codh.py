@@ -2,18 +2,16 @@
 and builds records through tools/build_records.py."""
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SAMPLE_DIR, TINY_SIZE, make_kaggle_dir, write_page_image
+from conftest import SAMPLE_DIR, TINY_SIZE, make_kaggle_dir, write_page_image
+from kuzushiji_tf.cli import build_records as build_records_tool
 from kuzushiji_tf.kaggle.codh import detect_layout, find_books, is_codh_dir, read_codh, resolve_layout
 from kuzushiji_tf.kaggle.reader import DataError, file_sha256, read_train
 from kuzushiji_tf.kaggle.split import split_pages
 
-sys.path.insert(0, str(REPO / "tools"))
-import build_records as build_records_tool  # noqa: E402
 
 BOOK = "100241706"
 HEADER = "Unicode,Image,X,Y,Block ID,Char ID,Width,Height"

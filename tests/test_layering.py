@@ -27,6 +27,7 @@ FORBIDDEN = {
     "kuzushiji_tf.onnx_recognizer.postprocess": ("tensorflow", "keras"),
     "kuzushiji_tf.serving": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.serve": ("tensorflow", "keras"),
+    "kuzushiji_tf.cli.serve": ("tensorflow", "keras"),
     "kuzushiji_tf.inference.page_model": ("tensorflow", "keras"),
     "kuzushiji_tf.inference.batch_recognition": ("tensorflow", "keras"),
     "kuzushiji_tf.inference.folder_recognition": ("tensorflow", "keras"),
@@ -65,7 +66,7 @@ def test_reader_metric_generator_and_record_workers_load_no_tensorflow():
     code = ("import sys, kuzushiji_tf, kuzushiji_tf.kaggle.reader, kuzushiji_tf.kaggle.submission, "
             "kuzushiji_tf.evaluation, kuzushiji_tf.synthetic, kuzushiji_tf.data.record_images, kuzushiji_tf.scans, "
             "kuzushiji_tf.scans.pdf, kuzushiji_tf.scans.iiif, kuzushiji_tf.formats, kuzushiji_tf.serving.app, "
-            "kuzushiji_tf.serve, kuzushiji_tf.inference.folder_recognition, kuzushiji_tf.onnx_recognizer; "
+            "kuzushiji_tf.serve, kuzushiji_tf.cli.serve, kuzushiji_tf.inference.folder_recognition, kuzushiji_tf.onnx_recognizer; "
             "print('tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
