@@ -35,7 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char); default: the classifier folder's")
     p.add_argument("--out", required=True, help="saved_models/<name>/<integer version>")
     add_short_side(p)
-    p.add_argument("--det-threshold", type=float, default=DETECTOR.score_threshold, help="default %(default)s (REFERENCE)")
+    p.add_argument("--det-threshold", type=float, default=DETECTOR.score_threshold,
+                   help="default %(default)s (REFERENCE)")
     p.add_argument("--cls-threshold", type=float, default=0.5, help="default %(default)s (REFERENCE)")
     add_nms(p)
     p.add_argument("--max-image-bytes", type=int, default=50_000_000)

@@ -14,7 +14,6 @@ from pathlib import Path
 from kuzushiji_tf.cli.errors import user_errors
 from kuzushiji_tf.synthetic.npm_fonts import DEFAULT_DIR, NPM_FONTS, FontInstallError, install, missing
 
-
 PROG = "install_fonts"
 
 

@@ -30,9 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--recognizer", metavar="DIR", help="exported page recogniser, e.g. saved_models/kuzushiji_page/1")
     p.add_argument("--data-dir", metavar="DIR", help="labelled Kaggle-layout folder (train.csv, train_images/); "
                                                      "default: the bundled real sample")
-    p.add_argument("--short-side", type=int, metavar="N", help="--detector's inference short side; default: the detector's "
-                                                  f"config.json eval_short_side, else {DETECTOR.eval_short_side} (a recogniser keeps the "
-                                                  "short side it was exported with)")
+    p.add_argument("--short-side", type=int, metavar="N",
+                   help=f"--detector's inference short side; default: the detector's config.json eval_short_side, "
+                        f"else {DETECTOR.eval_short_side} (a recogniser keeps the short side it was exported with)")
     p.add_argument("--label", metavar="NAME", help="name of this row, e.g. 'synthetic only' (default: the model folders' names)")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON (atomically)")
     p.add_argument("--append-table", metavar="FILE", help="append one markdown row to this ablation table")

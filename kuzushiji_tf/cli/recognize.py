@@ -36,7 +36,7 @@ runs with the same --created write the same bytes.
 (`kuzushiji-export --format onnx`: run by ONNX Runtime, numpy and OpenCV, without importing TensorFlow).
 Without --model, the newest version in <--models-dir>/kuzushiji_page/ is used; --models-dir defaults to
 saved_models, relative to the current directory (where kuzushiji-export and `make demo` put it when run
-from the repository root).
+from the same folder).
 """
 from __future__ import annotations
 
