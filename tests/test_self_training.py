@@ -13,8 +13,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, SAMPLE_DIR, TINY_VOCABULARY, make_kaggle_dir, tiny_page_models
-from kuzushiji_tf import real_test_set, train
+from kuzushiji_tf import real_test_set
 from kuzushiji_tf.cli import pseudo_label as pseudo_tool
+from kuzushiji_tf.cli import train
 from kuzushiji_tf.config import ClassifierConfig, TrainConfig
 from kuzushiji_tf.data import classifier_input as ci
 from kuzushiji_tf.data import pipeline, schema
