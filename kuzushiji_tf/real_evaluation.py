@@ -26,12 +26,13 @@ import tensorflow as tf
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.config import DetectorConfig
 from kuzushiji_tf.errors import KuzushijiError
-from kuzushiji_tf.evaluation import Evaluation, Score, evaluate, truth_from_pages
-from kuzushiji_tf.inference import page_detection
-from kuzushiji_tf.inference.batch_recognition import submission_points
-from kuzushiji_tf.inference.page_recognizer import (INFERENCE_CROP_FACTOR, class_probabilities, crop_characters,
-                                                    decode_page_image, num_classes)
-from kuzushiji_tf.kaggle.reader import TRAIN_CSV, read_train
+from kuzushiji_tf.evaluation.metric import Evaluation, Score, evaluate, truth_from_pages
+from kuzushiji_tf.detection import detect_pages as page_detection
+from kuzushiji_tf.recognition.batch_recognition import submission_points
+from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
+from kuzushiji_tf.backends.tf.page_recognizer import class_probabilities, crop_characters, decode_page_image
+from kuzushiji_tf.models.classifier import num_classes
+from kuzushiji_tf.datasets.kaggle_reader import TRAIN_CSV, read_train
 from kuzushiji_tf.structures import Page, code_to_char
 from kuzushiji_tf.synthetic.charset import is_kana
 
@@ -75,7 +76,7 @@ def decode_page(page: Page) -> tf.Tensor:
 
 def model_file(path: str | Path, what: str) -> Path:
     """The `.keras` file of a training output folder (or the file itself), or MeasureError naming the path."""
-    from kuzushiji_tf.inference.saved_models import KERAS_FILE, resolve_keras_file
+    from kuzushiji_tf.models.saved_models import KERAS_FILE, resolve_keras_file
 
     path = Path(path)
     if not path.exists():
@@ -97,7 +98,7 @@ def recognizer_folder(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise MeasureError(f"{path}: no such recogniser folder")
-    from kuzushiji_tf.inference.page_model import is_page_model
+    from kuzushiji_tf.recognition.contract import is_page_model
 
     if not is_page_model(path):
         raise MeasureError(f"{path}: no saved_model.pb nor detector.onnx + classifier.onnx (export a page "
@@ -108,7 +109,7 @@ def recognizer_folder(path: str | Path) -> Path:
 def load_classifier(path: str | Path):
     """(Keras classifier, [code] indexed by class id) of a classifier training folder."""
     from kuzushiji_tf.data.records import read_vocabulary
-    from kuzushiji_tf.inference.saved_models import load_model
+    from kuzushiji_tf.models.saved_models import load_model
 
     vocabulary_file = classifier_vocabulary_file(path)
     classifier = load_model(model_file(path, "classifier"))

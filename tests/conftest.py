@@ -117,8 +117,8 @@ def page_bytes(ext=".jpg", size=(200, 300), seed=0) -> bytes:
 def export_tiny_page_model(folder: Path, max_chars: int) -> Path:
     """`tiny_page_models` exported as `folder/kuzushiji_page/1`: every peak kept (class threshold 0), short
     side 128, outputs padded to `max_chars`."""
-    from kuzushiji_tf.inference.export import export_page_recognizer
-    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+    from kuzushiji_tf.backends.tf.export import export_page_recognizer
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
 
     detector, classifier = tiny_page_models()
     options = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=max_chars)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from kuzushiji_tf.cli import evaluate as evaluate_tool
-from kuzushiji_tf.evaluation_report import class_report, format_report
+from kuzushiji_tf.evaluation.report import class_report, format_report
 
 
 TRUTH = {"p1": (["U+3042", "U+3044", "U+304B", "U+3044"],

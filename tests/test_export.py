@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 from kuzushiji_tf.cli import export as export_tool
-from kuzushiji_tf.inference.export import export_model, export_page_recognizer, load_recognizer
-from kuzushiji_tf.inference.page_recognizer import CODES, OUT_BOXES, PageRecognizer, RecognizerOptions, page_results
+from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer, load_recognizer
+from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, RecognizerOptions, page_results
+from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
 from conftest import TINY_VOCABULARY, page_bytes, save_training_folders, tiny_page_models
 
 VOCABULARY = TINY_VOCABULARY

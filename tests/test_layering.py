@@ -11,7 +11,7 @@ FORBIDDEN = {
     "kuzushiji_tf.structures": ("tensorflow", "keras", "kuzushiji_tf.kaggle", "kuzushiji_tf.data"),
     "kuzushiji_tf.kaggle": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.atomic_files": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
-    "kuzushiji_tf.evaluation": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
+    "kuzushiji_tf.evaluation.metric": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.synthetic": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.data": ("keras", "kuzushiji_tf.models", "kuzushiji_tf.engine", "kuzushiji_tf.inference"),
     "kuzushiji_tf.models": ("tensorflow", "kuzushiji_tf.data", "kuzushiji_tf.engine", "kuzushiji_tf.inference"),
@@ -22,17 +22,17 @@ FORBIDDEN = {
                              "kuzushiji_tf.inference"),
     # The ONNX recogniser, the server and the backend-neutral recognition run without TensorFlow (the ONNX
     # backend); the TF backend is imported only when a SavedModel is loaded.
-    "kuzushiji_tf.onnx_recognizer.runtime": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
-    "kuzushiji_tf.onnx_recognizer.images": ("tensorflow", "keras"),
-    "kuzushiji_tf.onnx_recognizer.postprocess": ("tensorflow", "keras"),
+    "kuzushiji_tf.backends.onnx.runtime": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
+    "kuzushiji_tf.backends.onnx.images": ("tensorflow", "keras"),
+    "kuzushiji_tf.backends.onnx.postprocess": ("tensorflow", "keras"),
     "kuzushiji_tf.serving": ("tensorflow", "keras", "kuzushiji_tf.data", "kuzushiji_tf.models"),
     "kuzushiji_tf.serve": ("tensorflow", "keras"),
     "kuzushiji_tf.cli.serve": ("tensorflow", "keras"),
-    "kuzushiji_tf.inference.page_model": ("tensorflow", "keras"),
-    "kuzushiji_tf.inference.batch_recognition": ("tensorflow", "keras"),
-    "kuzushiji_tf.inference.folder_recognition": ("tensorflow", "keras"),
-    "kuzushiji_tf.inference.page_text": ("tensorflow", "keras"),
-    "kuzushiji_tf.inference.reading_order": ("tensorflow", "keras"),
+    "kuzushiji_tf.recognition.contract": ("tensorflow", "keras"),
+    "kuzushiji_tf.recognition.batch_recognition": ("tensorflow", "keras"),
+    "kuzushiji_tf.recognition.folder_recognition": ("tensorflow", "keras"),
+    "kuzushiji_tf.recognition.page_text": ("tensorflow", "keras"),
+    "kuzushiji_tf.recognition.reading_order": ("tensorflow", "keras"),
     "kuzushiji_tf": ("tools",),
 }
 
@@ -63,10 +63,10 @@ def test_no_module_imports_against_the_layering():
 
 
 def test_reader_metric_generator_and_record_workers_load_no_tensorflow():
-    code = ("import sys, kuzushiji_tf, kuzushiji_tf.kaggle.reader, kuzushiji_tf.kaggle.submission, "
-            "kuzushiji_tf.evaluation, kuzushiji_tf.synthetic, kuzushiji_tf.data.record_images, kuzushiji_tf.scans, "
+    code = ("import sys, kuzushiji_tf, kuzushiji_tf.datasets.kaggle_reader, kuzushiji_tf.datasets.kaggle_submission, "
+            "kuzushiji_tf.evaluation.metric, kuzushiji_tf.synthetic, kuzushiji_tf.data.record_images, kuzushiji_tf.scans, "
             "kuzushiji_tf.scans.pdf, kuzushiji_tf.scans.iiif, kuzushiji_tf.formats, kuzushiji_tf.serving.app, "
-            "kuzushiji_tf.serve, kuzushiji_tf.cli.serve, kuzushiji_tf.inference.folder_recognition, kuzushiji_tf.onnx_recognizer; "
+            "kuzushiji_tf.serve, kuzushiji_tf.cli.serve, kuzushiji_tf.recognition.folder_recognition, kuzushiji_tf.backends.onnx; "
             "print('tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

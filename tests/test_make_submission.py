@@ -4,7 +4,7 @@ import pytest
 
 from conftest import TINY_VOCABULARY, export_tiny_page_model, make_kaggle_dir
 from kuzushiji_tf.cli import make_submission as tool
-from kuzushiji_tf.kaggle.submission import read_submission
+from kuzushiji_tf.datasets.kaggle_submission import read_submission
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""tools/measure_real.py and kuzushiji_tf.real_evaluation on the 5 bundled real pages: the classifier
+"""tools/measure_real.py and kuzushiji_tf.measure.real_pages on the 5 bundled real pages: the classifier
 metric with a classifier whose answers the test decides, the three rows end to end with tiny untrained
 models, and the one-line errors."""
 import json
@@ -8,10 +8,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import SAMPLE_DIR, export_tiny_page_model, save_training_folders, tiny_page_models
-from kuzushiji_tf import real_evaluation as real
+from kuzushiji_tf.measure import real_pages as real
 from kuzushiji_tf.cli import measure_real as tool
-from kuzushiji_tf.inference.page_recognizer import INFERENCE_CROP_FACTOR, crop_characters, decode_page_image
-from kuzushiji_tf.kaggle.reader import read_train
+from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
+from kuzushiji_tf.backends.tf.page_recognizer import crop_characters, decode_page_image
+from kuzushiji_tf.datasets.kaggle_reader import read_train
 from kuzushiji_tf.structures import code_to_char
 from kuzushiji_tf.synthetic.charset import is_kana
 

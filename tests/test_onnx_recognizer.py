@@ -1,4 +1,4 @@
-"""The ONNX page recogniser (`tools/export.py --format onnx`, `kuzushiji_tf.onnx_recognizer`): its layout,
+"""The ONNX page recogniser (`tools/export.py --format onnx`, `kuzushiji_tf.backends.onnx`): its layout,
 a runtime free of TensorFlow, the SavedModel's characters from the same models on real and synthetic
 pages, each step of the glue against the TensorFlow function it replaces, refusals, tools/recognize.py."""
 import importlib.util
@@ -16,10 +16,10 @@ import tensorflow as tf
 from conftest import SAMPLE_DIR, TINY_VOCABULARY, page_bytes, save_training_folders, tiny_page_models
 from kuzushiji_tf.cli import export as export_tool
 from kuzushiji_tf.cli import recognize as recognize_tool
-from kuzushiji_tf.inference.export import export_page_recognizer
-from kuzushiji_tf.inference.page_model import (CLASS_PROBS, CODES, COUNT, DET_SCORES, OUT_BOXES, OUTPUT_KEYS,
-                                               PageRefused, load_page_model, page_results)
-from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+from kuzushiji_tf.backends.tf.export import export_page_recognizer
+from kuzushiji_tf.recognition.contract import (CLASS_PROBS, CODES, COUNT, DET_SCORES, OUT_BOXES, OUTPUT_KEYS, PageRefused, page_results)
+from kuzushiji_tf.backends.loading import load_page_model
+from kuzushiji_tf.recognition.contract import RecognizerOptions
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = RecognizerOptions(short_side=256, det_threshold=0.3, cls_threshold=0.0, max_chars=1200)
@@ -77,7 +77,7 @@ def test_export_tool_says_what_to_install_without_tf2onnx(exported, monkeypatch,
 def test_the_runtime_imports_no_tensorflow(exported, tmp_path):
     page = tmp_path / "page.jpg"
     page.write_bytes(page_bytes(seed=3))
-    code = ("import sys; from kuzushiji_tf.inference.page_model import load_page_model; "
+    code = ("import sys; from kuzushiji_tf.recognition.contract import load_page_model; "
             f"m = load_page_model({str(exported[1])!r}); out = m([open({str(page)!r}, 'rb').read()]); "
             "print(m.backend, int(out['count'][0]), 'tensorflow' in sys.modules, 'keras' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -155,7 +155,7 @@ def test_an_empty_batch_and_a_page_without_characters(exported, tmp_path):
     ((5, 3), (64, 1)),
 ])
 def test_resize_matches_tf_image_resize_antialias(source, target):
-    from kuzushiji_tf.onnx_recognizer.images import resize_antialias
+    from kuzushiji_tf.backends.onnx.images import resize_antialias
 
     image = np.random.default_rng(sum(source)).integers(0, 256, (*source, 3)).astype(np.uint8)
     expected = tf.image.resize(tf.cast(image, tf.float32), target, method="bilinear", antialias=True).numpy()
@@ -165,8 +165,8 @@ def test_resize_matches_tf_image_resize_antialias(source, target):
 
 
 def test_resize_page_matches_detection_resize_page():
-    from kuzushiji_tf.inference.detection import SIZE_MULTIPLE, resize_page as tf_resize_page
-    from kuzushiji_tf.onnx_recognizer.images import resize_page
+    from kuzushiji_tf.detection.detect import SIZE_MULTIPLE, resize_page as tf_resize_page
+    from kuzushiji_tf.backends.onnx.images import resize_page
 
     image = np.random.default_rng(0).integers(0, 256, (301, 187, 3)).astype(np.uint8)
     for short_side in (128, 256, 250, 833):
@@ -178,7 +178,7 @@ def test_resize_page_matches_detection_resize_page():
 
 
 def test_sigmoid_is_tensorflows():
-    from kuzushiji_tf.onnx_recognizer.postprocess import sigmoid
+    from kuzushiji_tf.backends.onnx.postprocess import sigmoid
 
     for n in (7, 8, 1001, 64 * 48):  # the last n % 8 take Eigen's scalar path
         x = np.random.default_rng(n).normal(0, 4, n).astype(np.float32)
@@ -187,7 +187,7 @@ def test_sigmoid_is_tensorflows():
 
 def test_peaks_and_nms_match_the_tf_functions():
     from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
-    from kuzushiji_tf.onnx_recognizer.postprocess import centernet_peaks, non_max_suppression
+    from kuzushiji_tf.backends.onnx.postprocess import centernet_peaks, non_max_suppression
 
     rng = np.random.default_rng(0)
     for trial in range(6):
@@ -213,8 +213,10 @@ def test_peaks_and_nms_match_the_tf_functions():
 
 @pytest.mark.parametrize("shape", [(180, 120), (50, 300), (40, 40)])
 def test_crops_match_crop_characters_also_off_the_page(shape):
-    from kuzushiji_tf.inference.page_recognizer import CROP_OVERSAMPLE, INFERENCE_CROP_FACTOR, crop_characters
-    from kuzushiji_tf.onnx_recognizer.postprocess import crop_characters as numpy_crops
+    from kuzushiji_tf.recognition.contract import CROP_OVERSAMPLE
+    from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
+    from kuzushiji_tf.backends.tf.page_recognizer import crop_characters
+    from kuzushiji_tf.backends.onnx.postprocess import crop_characters as numpy_crops
 
     rng = np.random.default_rng(shape[0])
     image = rng.integers(0, 256, (*shape, 3)).astype(np.uint8)
@@ -230,8 +232,8 @@ def test_crops_match_crop_characters_also_off_the_page(shape):
 
 
 def test_jpeg_and_png_decoding_matches_tensorflow():
-    from kuzushiji_tf.inference.page_recognizer import JPEG_MAGIC, PNG_MAGIC
-    from kuzushiji_tf.onnx_recognizer import images
+    from kuzushiji_tf.recognition.contract import JPEG_MAGIC, PNG_MAGIC
+    from kuzushiji_tf.backends.onnx import images
 
     assert (images.JPEG_MAGIC, images.PNG_MAGIC) == (JPEG_MAGIC, PNG_MAGIC)
     rng = np.random.default_rng(0)
@@ -247,7 +249,7 @@ def test_jpeg_and_png_decoding_matches_tensorflow():
 
 
 def test_without_simplejpeg_opencv_decodes_a_few_levels_off(monkeypatch):
-    from kuzushiji_tf.onnx_recognizer import images
+    from kuzushiji_tf.backends.onnx import images
 
     monkeypatch.setattr(images, "simplejpeg", None)
     data = REAL_PAGES[0].read_bytes()
@@ -335,7 +337,7 @@ def test_the_server_on_the_onnx_backend_answers_as_the_saved_model_reads(exporte
     from PIL import Image
 
     from kuzushiji_tf.formats import PageSource, json_record
-    from kuzushiji_tf.inference.page_text import page_record
+    from kuzushiji_tf.recognition.page_text import page_record
     from serving_helpers import ServerProcess, http
 
     saved_model, onnx_dir = exported[0], exported[1]

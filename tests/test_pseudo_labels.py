@@ -11,8 +11,9 @@ from conftest import make_kaggle_dir
 from kuzushiji_tf.cli import pseudo_label as pseudo_tool
 from kuzushiji_tf.data import pipeline
 from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary, write_vocabulary
-from kuzushiji_tf.inference.page_recognizer import PageRecognizer, RecognizerOptions
-from kuzushiji_tf.inference.pseudo_labels import PseudoLabelOptions, confident, label_page
+from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
+from kuzushiji_tf.recognition.contract import RecognizerOptions
+from kuzushiji_tf.self_training.pseudo_labels import PseudoLabelOptions, confident, label_page
 from kuzushiji_tf.models.centernet import build_centernet
 
 

@@ -11,7 +11,8 @@ from kuzushiji_tf.cli import build_records as build_records_tool
 from kuzushiji_tf.data import pipeline, record_images
 from kuzushiji_tf.data.record_images import cut_square_crops
 from kuzushiji_tf.data.records import MANIFEST, RecordOptions, build_records, read_vocabulary
-from kuzushiji_tf.kaggle.reader import DataError, file_sha256, read_train
+from kuzushiji_tf.datasets.kaggle_reader import DataError, read_train
+from kuzushiji_tf.file_hashes import file_sha256
 
 
 @pytest.fixture(scope="module")

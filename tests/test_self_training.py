@@ -22,8 +22,8 @@ from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.records import RecordOptions, build_records
 from kuzushiji_tf.data.detector_input import detector_dataset
 from kuzushiji_tf.engine.tasks import ClassifierTask, DetectorTask
-from kuzushiji_tf.inference.pseudo_labels import cap_per_class
-from kuzushiji_tf.real_test_set import RealTestSetError
+from kuzushiji_tf.self_training.pseudo_labels import cap_per_class
+from kuzushiji_tf.evaluation.test_set import RealTestSetError
 from kuzushiji_tf.structures import MASK
 
 

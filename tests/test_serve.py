@@ -15,8 +15,9 @@ from PIL import Image
 
 from kuzushiji_tf.cli import client
 from kuzushiji_tf.formats import FORMATS
-from kuzushiji_tf.inference.folder_recognition import recognize_pages
-from kuzushiji_tf.inference.page_model import CODES, OUT_BOXES, load_page_model
+from kuzushiji_tf.recognition.folder_recognition import recognize_pages
+from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES
+from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.scans import open_scans
 from conftest import export_tiny_page_model
 from serving_helpers import REAL_PAGES, REPO, ServerProcess, http, multipart
@@ -234,7 +235,7 @@ def test_serve_refuses_a_folder_without_a_model(tmp_path):
 
 
 def test_the_tf_backend_refuses_a_truncated_png_as_a_page_error(model_dir):
-    from kuzushiji_tf.inference.page_model import PageRefused
+    from kuzushiji_tf.recognition.contract import PageRefused
 
     with pytest.raises(PageRefused, match="not a readable JPEG or PNG"):
         load_page_model(model_dir)([b"\x89PNG\r\n\x1a\nabc"])

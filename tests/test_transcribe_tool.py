@@ -60,8 +60,8 @@ def test_missing_model_fails_in_one_line(tmp_path, capsys):
 def exported(tmp_path_factory):
     import keras
 
-    from kuzushiji_tf.inference.export import export_page_recognizer
-    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+    from kuzushiji_tf.backends.tf.export import export_page_recognizer
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
     from kuzushiji_tf.models.centernet import build_centernet
 
     keras.utils.set_random_seed(1)
@@ -81,7 +81,7 @@ def test_pages_print_as_columns_in_reading_order(exported, tmp_path, capsys):
     assert transcribe_tool.main([str(p) for p in pages] + ["--model", str(exported), "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["image"] for r in records] == ["a.jpg", "b.png"]
-    from kuzushiji_tf.inference.reading_order import transcribe
+    from kuzushiji_tf.recognition.reading_order import transcribe
 
     for record in records:
         chars = record["characters"]

@@ -118,8 +118,8 @@ def test_tool_errors_are_one_line(tmp_path, capsys, change, message):
 def test_tool_draws_a_model_s_boxes(tmp_path, capsys):
     import keras
 
-    from kuzushiji_tf.inference.export import export_page_recognizer
-    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions
+    from kuzushiji_tf.backends.tf.export import export_page_recognizer
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
     from kuzushiji_tf.models.centernet import build_centernet
 
     keras.utils.set_random_seed(1)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kuzushiji_tf.cli.errors import user_errors
 from kuzushiji_tf.errors import KuzushijiError
-from kuzushiji_tf.inference.page_model import PAGE_MODEL
+from kuzushiji_tf.recognition.contract import PAGE_MODEL
 
 PROG = "client"
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from kuzushiji_tf.atomic_files import write_atomic
     from kuzushiji_tf.formats import PageSource, json_record
-    from kuzushiji_tf.inference.page_text import page_record
+    from kuzushiji_tf.recognition.page_text import page_record
     from kuzushiji_tf.scans import encoded_size
 
     translation = read_translation(args.vocabulary)

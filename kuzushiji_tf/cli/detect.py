@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kuzushiji_tf.cli.args import DETECTOR, add_nms, add_short_side
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.kaggle.split import DEFAULT_NUM_FOLDS
+from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS
 
 PROG = "detect"
 
@@ -45,12 +45,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.evaluation import evaluate, truth_from_pages
-    from kuzushiji_tf.inference import page_detection
-    from kuzushiji_tf.inference.saved_models import load_model
-    from kuzushiji_tf.kaggle.labels import LabelsFileError
-    from kuzushiji_tf.kaggle.reader import DataError
-    from kuzushiji_tf.kaggle.submission import write_submission
+    from kuzushiji_tf.evaluation.metric import evaluate, truth_from_pages
+    from kuzushiji_tf.detection import detect_pages as page_detection
+    from kuzushiji_tf.models.saved_models import load_model
+    from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError
+    from kuzushiji_tf.datasets.kaggle_reader import DataError
+    from kuzushiji_tf.datasets.kaggle_submission import write_submission
     from kuzushiji_tf.scans.images import ImageError
 
     try:

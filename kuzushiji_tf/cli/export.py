@@ -11,7 +11,7 @@ writes saved_models/kuzushiji_page/1, saved_models/kuzushiji_detector/1 and save
 writes only saved_models/kuzushiji_page_onnx/1 (any name/<integer version>): detector.onnx, classifier.onnx
 and the same assets/ as the SavedModel (vocabulary.csv, recognizer.json) plus assets/onnx_runtime.json.
 `kuzushiji-recognize --model` runs it with ONNX Runtime, numpy and OpenCV, without importing TensorFlow
-(`kuzushiji_tf.onnx_recognizer`). The ONNX export needs the `onnx` extra: pip install -e .[onnx].
+(`kuzushiji_tf.backends.onnx`). The ONNX export needs the `onnx` extra: pip install -e .[onnx].
 """
 from __future__ import annotations
 
@@ -52,14 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.data.records import read_vocabulary
-    from kuzushiji_tf.inference.export import check_version_dir, export_model, export_page_recognizer
-    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions, num_classes
-    from kuzushiji_tf.inference.saved_models import load_model, resolve_keras_file
+    from kuzushiji_tf.recognition.contract import check_version_dir
+    from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
+    from kuzushiji_tf.models.classifier import num_classes
+    from kuzushiji_tf.models.saved_models import load_model, resolve_keras_file
 
     export_onnx_recognizer = None
     if args.format == "onnx":
         try:
-            from kuzushiji_tf.onnx_recognizer.export import check_onnx_export_available, export_onnx_recognizer
+            from kuzushiji_tf.backends.onnx.export import check_onnx_export_available, export_onnx_recognizer
 
             check_onnx_export_available()
         except ImportError as error:

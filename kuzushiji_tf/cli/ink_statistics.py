@@ -68,15 +68,15 @@ def main(argv: list[str] | None = None) -> int:
             sets[f"synthetic: {folder}"] = _image_files([str(images)], "synthetic")
         if not sets:
             raise FileNotFoundError("give --real and/or --synthetic")
-        from kuzushiji_tf.real_evaluation import model_file
-        from kuzushiji_tf.inference.saved_models import load_model
+        from kuzushiji_tf.measure.real_pages import model_file
+        from kuzushiji_tf.models.saved_models import load_model
 
         detector = load_model(model_file(args.detector, "detector"))
     except (FileNotFoundError, ValueError) as error:  # MeasureError is a ValueError
         return fail(PROG, error)
 
     from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
-    from kuzushiji_tf.inference.detection import detect_page
+    from kuzushiji_tf.detection.detect import detect_page
     from kuzushiji_tf.scans.images import load_image
     from kuzushiji_tf.synthetic.ink_statistics import ink_statistics
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}}  {f['boxes']:>6}  {f['ink_fraction']:>12.3f}  {f['stroke_to_height']:>13.3f}  "
               f"{f['contrast']:>8.1f}  {f['surround_ink']:>12.3f}")
     if args.json:
-        from kuzushiji_tf.real_evaluation import write_json
+        from kuzushiji_tf.measure.real_pages import write_json
 
         write_json(args.json, {"detector": args.detector, "short_side": args.short_side,
                                "score_threshold": args.score_threshold, "sets": figures})

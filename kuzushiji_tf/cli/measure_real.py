@@ -58,8 +58,8 @@ def _say(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf import real_evaluation as real
-    from kuzushiji_tf.kaggle.labels import LabelsFileError
+    from kuzushiji_tf.measure import real_pages as real
+    from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError
     from kuzushiji_tf.scans.images import ImageError
 
     data_dir = Path(args.data_dir) if args.data_dir else real.DEFAULT_DATA_DIR
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"{scores.kanji.top1:.4f}) in {seconds:.1f}s")
 
         if args.detector:
-            from kuzushiji_tf.inference.saved_models import load_model
+            from kuzushiji_tf.models.saved_models import load_model
 
             start = time.perf_counter()
             short_side = args.short_side or real.detector_short_side(args.detector)
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"detector: detection-only F1 {score.f1:.4f} in {seconds:.1f}s")
 
         if args.recognizer:
-            from kuzushiji_tf.inference.page_model import load_page_model, read_options_asset
+            from kuzushiji_tf.backends.loading import load_page_model
+            from kuzushiji_tf.recognition.contract import read_options_asset
 
             start = time.perf_counter()
             model = load_page_model(real.recognizer_folder(args.recognizer))

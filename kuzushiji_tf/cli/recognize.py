@@ -48,7 +48,7 @@ from pathlib import Path
 
 from kuzushiji_tf.cli.args import positive
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.inference.page_model import PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
+from kuzushiji_tf.recognition.contract import PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
 
 PROG = "recognize"
 DEFAULT_MODELS_DIR = Path("saved_models")
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.runner:
         return run_on_beam(args)
-    from kuzushiji_tf.inference.page_model import load_page_model, model_backend, model_short_side, newest_version
+    from kuzushiji_tf.backends.loading import load_page_model
+    from kuzushiji_tf.recognition.contract import model_backend, model_short_side, newest_version
     from kuzushiji_tf.scans import open_scans
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
@@ -140,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:  # ValueError includes ScanError: an unreadable manifest
         return fail(PROG, error)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.inference.folder_recognition import recognize_pages
-    from kuzushiji_tf.inference.page_outputs import with_records
+    from kuzushiji_tf.recognition.folder_recognition import recognize_pages
+    from kuzushiji_tf.recognition.page_outputs import with_records
 
     formats = with_records(args.formats)
     if formats != args.formats:
@@ -162,7 +163,7 @@ def run_on_beam(args) -> int:
     except ImportError as error:
         return fail(PROG, f"--runner needs Apache Beam ({error}); install it with pip install -e .[beam]")
     from kuzushiji_tf.formats.source import utc_now
-    from kuzushiji_tf.inference.page_model import newest_version
+    from kuzushiji_tf.recognition.contract import newest_version
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by local worker processes
@@ -175,14 +176,14 @@ def run_on_beam(args) -> int:
                                force=args.force, scan_options=options, log=log)
     except (FileNotFoundError, ValueError) as error:
         return fail(PROG, error)
-    from kuzushiji_tf.inference.page_outputs import with_records
+    from kuzushiji_tf.recognition.page_outputs import with_records
 
     return _report(rows, time.perf_counter() - start, args.out, with_records(args.formats))
 
 
 def _report(rows: list[dict], seconds: float, out: str, formats: list[str]) -> int:
     from kuzushiji_tf.formats import FORMATS
-    from kuzushiji_tf.inference.folder_recognition import SUMMARY
+    from kuzushiji_tf.recognition.folder_recognition import SUMMARY
 
     out = out.rstrip("/")
     done = [r for r in rows if r["status"] == "ok"]

@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from kuzushiji_tf.inference.export import load_recognizer
-    from kuzushiji_tf.inference.page_recognizer import page_results, refusal_message
-    from kuzushiji_tf.inference.page_text import page_record
+    from kuzushiji_tf.backends.tf.export import load_recognizer
+    from kuzushiji_tf.recognition.contract import page_results
+    from kuzushiji_tf.backends.tf.saved_model import refusal_message
+    from kuzushiji_tf.recognition.page_text import page_record
 
     try:
         serve, vocabulary = load_recognizer(args.model)

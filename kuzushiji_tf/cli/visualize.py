@@ -43,8 +43,9 @@ def _model_predictions(model: str, image: Path):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from kuzushiji_tf.inference.export import load_recognizer
-    from kuzushiji_tf.inference.page_recognizer import CODES, OUT_BOXES, page_results, refusal_message
+    from kuzushiji_tf.backends.tf.export import load_recognizer
+    from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, page_results
+    from kuzushiji_tf.backends.tf.saved_model import refusal_message
 
     serve, vocabulary = load_recognizer(model)
     try:
@@ -56,9 +57,9 @@ def _model_predictions(model: str, image: Path):
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from kuzushiji_tf.kaggle.labels import LabelsFileError, read_truth_csv
-    from kuzushiji_tf.kaggle.reader import DataError, read_unicode_translation
-    from kuzushiji_tf.kaggle.submission import read_submission
+    from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError, read_truth_csv
+    from kuzushiji_tf.datasets.kaggle_reader import DataError, read_unicode_translation
+    from kuzushiji_tf.datasets.kaggle_submission import read_submission
     from kuzushiji_tf.scans.images import ImageError, load_image
     from kuzushiji_tf.visualization import CORRECT, draw_page, page_colours, save_png
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from kuzushiji_tf.errors import KuzushijiError
-from kuzushiji_tf.kaggle.labels import HEADER, LabelsFileError, iter_csv_rows, parse_truth_labels
+from kuzushiji_tf.datasets.kaggle_labels import HEADER, LabelsFileError, iter_csv_rows, parse_truth_labels
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image
 from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
 
