@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_out
 
 .PHONY: demo test test-fast fonts browser serve venv clean
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .[dev]

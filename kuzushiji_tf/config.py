@@ -1,5 +1,5 @@
 """The recipe's defaults in one place (docs/recipe.md "The 8th-place recipe"); flags override fields with
-`dataclasses.replace`. Only `train.py`, `engine/tasks.py` and `tools/` read these objects."""
+`dataclasses.replace`. Only the commands (`cli/`) and `engine/tasks.py` read these objects."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -123,15 +123,3 @@ def export_tiny_page_model(folder: Path, max_chars: int) -> Path:
     detector, classifier = tiny_page_models()
     options = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=max_chars)
     return export_page_recognizer(detector, classifier, TINY_VOCABULARY, folder / "kuzushiji_page" / "1", options)
-
-
-def load_tool(stem: str, module_name: str | None = None):
-    """tools/<stem>.py as a module (tools/ is a folder of scripts, not a package); `module_name` keeps two
-    test files' copies apart."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "tools" / f"{stem}.py"
-    spec = importlib.util.spec_from_file_location(module_name or f"tools_{stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

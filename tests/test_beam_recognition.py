@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("apache_beam", reason="the beam extra is not installed (pip install -e .[beam])")
 
-from conftest import export_tiny_page_model, load_tool  # noqa: E402
+from conftest import export_tiny_page_model  # noqa: E402
 from iiif_server import serve_manifest, server, v3_canvas  # noqa: E402, F401 (server: a fixture)
 from kuzushiji_tf.beam_recognition import listing  # noqa: E402
 from kuzushiji_tf.beam_recognition.pipeline import DEAD_LETTER, _listing_path  # noqa: E402
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_PAGES = ROOT / "kuzushiji_tf" / "sample_data" / "kaggle_5p" / "train_images"
 CREATED = "2026-12-02T09:30:00Z"
 BEAM = ["--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
-tool = load_tool("recognize", "tools_recognize_beam")
+from kuzushiji_tf.cli import recognize as tool  # noqa: E402
 
 
 @pytest.fixture(scope="module")

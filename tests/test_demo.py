@@ -1,11 +1,13 @@
 """`make demo`'s pipeline end to end at smoke size: every stage runs the real command and the summary
 table names each stage's figure. The full-size figures are in the README."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from kuzushiji_tf import demo
+from kuzushiji_tf.cli import demo
 
 SMOKE = ["--pages", "8", "--test-pages", "2", "--books", "4", "--page-height", "640", "--detector-backbone",
          "resnet_tiny", "--detector-steps", "3", "--detector-batch", "2", "--detector-input", "64",
@@ -25,15 +27,29 @@ def test_next_version_is_free_in_every_exported_folder(tmp_path):
     assert demo.next_version(tmp_path) == 6
 
 
+def test_demo_runs_from_any_folder_and_prints_the_console_commands(tmp_path, monkeypatch, capsys):
+    # `make demo` from elsewhere: no path of the repository is needed, the sample data comes from the package.
+    monkeypatch.chdir(tmp_path)
+    assert demo.SAMPLE_DIR.is_dir() and (demo.SAMPLE_DIR / "train.csv").is_file() and demo.FORMATS_PAGE.is_file()
+    result = subprocess.run([sys.executable, "-m", "kuzushiji_tf.demo", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--models-dir" in result.stdout, result.stderr
+    # A stage prints the command a user types and runs the same command's module in the current directory.
+    (tmp_path / "truth.csv").write_text("image_id,labels\npage,U+3042 10 10 20 20\n")
+    (tmp_path / "pred.csv").write_text("image_id,labels\npage,U+3042 20 20\n")
+    log = demo.Stages().run("score", "evaluate", ["--truth", "truth.csv", "--pred", "pred.csv", "--json"])
+    assert "$ kuzushiji-evaluate --truth truth.csv --pred pred.csv --json" in capsys.readouterr().out
+    assert json.loads(log.strip().splitlines()[-1])["labelled"]["f1"] == 1.0
+
+
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_the_table(tmp_path, capsys):
     # Versions already there (an earlier demo, your own export): the demo takes the next free number, and
-    # tools/recognize.py (no --model) picks it as the newest. The repository's saved_models/ stays untouched.
+    # kuzushiji-recognize (no --model) picks it as the newest. saved_models/ of the current directory stays untouched.
     models = tmp_path / "models"
     (models / "kuzushiji_page" / "2").mkdir(parents=True)
     (models / "kuzushiji_page" / "2" / "saved_model.pb").write_bytes(b"an older model")
     (models / "kuzushiji_detector" / "3").mkdir(parents=True)
-    repo_models = Path(demo.REPO) / "saved_models" / "kuzushiji_page"
+    repo_models = Path.cwd() / "saved_models" / "kuzushiji_page"
     before = _versions(repo_models)
     assert demo.main(SMOKE + ["--out", str(tmp_path / "demo"), "--models-dir", str(models)]) == 0
     out = capsys.readouterr().out

@@ -2,13 +2,11 @@
 
 import pytest
 
+from kuzushiji_tf.cli import detect as detect_tool
 from kuzushiji_tf.detection.detect_pages import UNKNOWN_CODE, select_pages
 from kuzushiji_tf.datasets.kaggle_labels import read_truth_csv
 from kuzushiji_tf.datasets.kaggle_submission import read_submission
 from kuzushiji_tf.models.centernet import build_centernet
-from conftest import load_tool
-
-detect_tool = load_tool("detect", "tools_detect")
 
 
 @pytest.fixture(scope="module")

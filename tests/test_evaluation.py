@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from kuzushiji_tf.cli import evaluate as evaluate_tool
 from kuzushiji_tf.evaluation.metric import (
     Score,
     UnknownImageIdsError,
@@ -14,9 +15,6 @@ from kuzushiji_tf.evaluation.metric import (
 )
 from kuzushiji_tf.datasets.kaggle_labels import parse_prediction_labels, parse_truth_labels
 from kuzushiji_tf.structures import Char, Page
-from conftest import load_tool
-
-evaluate_tool = load_tool("evaluate", "tools_evaluate")
 
 
 def page(truth: str, pred: str, ignore_labels=False):

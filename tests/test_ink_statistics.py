@@ -5,7 +5,6 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import load_tool
 from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR  # 1.2: the surround test's geometry assumes it
 from kuzushiji_tf.synthetic import ink_statistics as statistics
 
@@ -48,7 +47,7 @@ def test_medians_over_pages_and_unusable_boxes_left_out():
 
 
 def test_tool_names_a_missing_folder(tmp_path, capsys):
-    tool = load_tool("ink_statistics")
+    from kuzushiji_tf.cli import ink_statistics as tool
     assert tool.main(["--detector", str(tmp_path), "--synthetic", str(tmp_path / "nowhere")]) == 2
     assert "nowhere/train_images: missing" in capsys.readouterr().err
     assert tool.main(["--detector", str(tmp_path / "det"), "--real", str(tmp_path)]) == 2

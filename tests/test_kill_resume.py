@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, make_kaggle_dir
-from kuzushiji_tf import train
+from kuzushiji_tf.cli import train
 from kuzushiji_tf.data.records import MANIFEST, RecordOptions, build_records
 
 TINY = ["--task", "detector", "--batch-size", "2", "--backbone", "resnet_tiny", "--input-size", "64",

@@ -2,10 +2,10 @@
 
 import pytest
 
-from conftest import TINY_VOCABULARY, export_tiny_page_model, load_tool, make_kaggle_dir
+from conftest import TINY_VOCABULARY, export_tiny_page_model, make_kaggle_dir
+from kuzushiji_tf.cli import make_submission as tool
 from kuzushiji_tf.datasets.kaggle_submission import read_submission
 
-tool = load_tool("make_submission", "tools_make_submission")
 pytestmark = pytest.mark.slow
 
 

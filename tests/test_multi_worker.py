@@ -30,7 +30,7 @@ REFERENCE = textwrap.dedent('''
     import tensorflow as tf
     tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                                [tf.config.LogicalDeviceConfiguration()] * 2)
-    from kuzushiji_tf import train
+    from kuzushiji_tf.cli import train
     from kuzushiji_tf.engine import strategy as strategies
     from kuzushiji_tf.engine.loop import LoopConfig, train as train_loop
     from kuzushiji_tf.engine.tasks import DetectorTask, make_optimizer

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE_DIR, TINY_VOCABULARY, load_tool, page_bytes, save_training_folders, tiny_page_models
+from conftest import SAMPLE_DIR, TINY_VOCABULARY, page_bytes, save_training_folders, tiny_page_models
+from kuzushiji_tf.cli import export as export_tool
+from kuzushiji_tf.cli import recognize as recognize_tool
 from kuzushiji_tf.backends.tf.export import export_page_recognizer
 from kuzushiji_tf.recognition.contract import (CLASS_PROBS, CODES, COUNT, DET_SCORES, OUT_BOXES, OUTPUT_KEYS, PageRefused, page_results)
 from kuzushiji_tf.backends.loading import load_page_model
@@ -23,8 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 OPTIONS = RecognizerOptions(short_side=256, det_threshold=0.3, cls_threshold=0.0, max_chars=1200)
 REAL_PAGES = sorted((SAMPLE_DIR / "train_images").glob("*.jpg")) + sorted((SAMPLE_DIR / "test_images").glob("*.jpg"))
 
-
-export_tool, recognize_tool = load_tool("export"), load_tool("recognize")
 pytestmark = pytest.mark.slow
 
 

@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import load_tool, make_kaggle_dir
+from conftest import make_kaggle_dir
+from kuzushiji_tf.cli import pseudo_label as pseudo_tool
 from kuzushiji_tf.data import pipeline
 from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary, write_vocabulary
 from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
 from kuzushiji_tf.recognition.contract import RecognizerOptions
 from kuzushiji_tf.self_training.pseudo_labels import PseudoLabelOptions, confident, label_page
 from kuzushiji_tf.models.centernet import build_centernet
-
-pseudo_tool = load_tool("pseudo_label", "tools_pseudo_label")
 
 
 def test_filter_keeps_exactly_those_at_or_above_both_thresholds():

@@ -13,10 +13,10 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from conftest import export_tiny_page_model, load_tool
+from conftest import export_tiny_page_model
 from iiif_server import IMAGES, image_of, serve_manifest, server, v3_canvas  # noqa: F401 (server: a fixture)
 
-tool = load_tool("recognize", "tools_recognize_sources")
+from kuzushiji_tf.cli import recognize as tool
 pytestmark = pytest.mark.slow
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"

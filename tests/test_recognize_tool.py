@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import export_tiny_page_model, load_tool
+from conftest import export_tiny_page_model
+from kuzushiji_tf.cli import recognize as tool
 from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.recognition.folder_recognition import recognize_pages
 from kuzushiji_tf.scans import open_scans
 
-tool = load_tool("recognize", "tools_recognize")
 pytestmark = pytest.mark.slow
 
 

@@ -1,21 +1,18 @@
 """Record building end to end: counts, exact boxes after undoing the scale, crops, atomicity and resume."""
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REPO, SAMPLE_DIR, TINY_PAGES, make_kaggle_dir
+from conftest import SAMPLE_DIR, TINY_PAGES, make_kaggle_dir
+from kuzushiji_tf.cli import build_records as build_records_tool
 from kuzushiji_tf.data import pipeline, record_images
 from kuzushiji_tf.data.record_images import cut_square_crops
 from kuzushiji_tf.data.records import MANIFEST, RecordOptions, build_records, read_vocabulary
 from kuzushiji_tf.datasets.kaggle_reader import DataError, read_train
 from kuzushiji_tf.file_hashes import file_sha256
-
-sys.path.insert(0, str(REPO / "tools"))
-import build_records as build_records_tool  # noqa: E402
 
 
 @pytest.fixture(scope="module")

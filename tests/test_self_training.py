@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, SAMPLE_DIR, TINY_VOCABULARY, load_tool, make_kaggle_dir, tiny_page_models
-from kuzushiji_tf import real_test_set, train
+from conftest import REPO, SAMPLE_DIR, TINY_VOCABULARY, make_kaggle_dir, tiny_page_models
+from kuzushiji_tf.evaluation import test_set as real_test_set
+from kuzushiji_tf.cli import pseudo_label as pseudo_tool
+from kuzushiji_tf.cli import train
 from kuzushiji_tf.config import ClassifierConfig, TrainConfig
 from kuzushiji_tf.data import classifier_input as ci
 from kuzushiji_tf.data import pipeline, schema
@@ -24,7 +26,6 @@ from kuzushiji_tf.self_training.pseudo_labels import cap_per_class
 from kuzushiji_tf.evaluation.test_set import RealTestSetError
 from kuzushiji_tf.structures import MASK
 
-pseudo_tool = load_tool("pseudo_label", "tools_pseudo_label_images")
 
 REAL_SCANS = REPO / "kuzushiji_tf" / "sample_data" / "unlabelled_real" / "images"
 REAL_IDS = ("200010454_00005_1", "200021869_00012_2")  # 1200 x 1590 and 1200 x 1747

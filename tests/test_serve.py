@@ -13,18 +13,18 @@ import pytest
 from lxml import etree
 from PIL import Image
 
+from kuzushiji_tf.cli import client
 from kuzushiji_tf.formats import FORMATS
 from kuzushiji_tf.recognition.folder_recognition import recognize_pages
 from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES
 from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.scans import open_scans
-from conftest import export_tiny_page_model, load_tool
+from conftest import export_tiny_page_model
 from serving_helpers import REAL_PAGES, REPO, ServerProcess, http, multipart
 
 pytestmark = pytest.mark.slow
 MAX_UPLOAD = 2_000_000
 MAX_PIXELS = 30_000_000
-client = load_tool("client", "tools_client")
 
 
 @pytest.fixture(scope="module")

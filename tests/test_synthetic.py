@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from kuzushiji_tf.cli import make_synthetic
 from kuzushiji_tf.structures import book_of, code_to_char
 from kuzushiji_tf.synthetic import (
     FONT_DIR_ENV,
@@ -26,11 +27,8 @@ from kuzushiji_tf.synthetic import fonts as fonts_module
 from kuzushiji_tf.synthetic.charset import TABLE_PATH, read_table
 from kuzushiji_tf.synthetic.fonts import has_glyph
 from kuzushiji_tf.synthetic.layout import INK_THRESHOLD
-from conftest import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
-# tools/ is not a package: load the script by path under a name no other module uses.
-make_synthetic = load_tool("make_synthetic", "tools_make_synthetic")
 try:
     FONTS = find_fonts()
 except FontNotFoundError:  # `make test` installs them; the missing-font test does not need them

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kuzushiji_tf import train
+from kuzushiji_tf.cli import train
 
 TINY = ["--task", "detector", "--batch-size", "2", "--steps-per-epoch", "2", "--backbone", "resnet_tiny",
         "--input-size", "64", "--eval-short-side", "128", "--eval-every", "1", "--log-every-steps", "1",

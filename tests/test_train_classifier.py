@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_kaggle_dir
-from kuzushiji_tf import train
+from kuzushiji_tf.cli import train
 from kuzushiji_tf.config import ClassifierConfig, TrainConfig
 from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary
 from kuzushiji_tf.engine.loop import LoopConfig, train as train_loop

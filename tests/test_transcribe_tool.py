@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SAMPLE_DIR, load_tool
+from conftest import SAMPLE_DIR
 
-transcribe_tool = load_tool("transcribe", "tools_transcribe")
+from kuzushiji_tf.cli import transcribe as transcribe_tool
 
 VOCABULARY = [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")]
 

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kuzushiji_tf.cli import visualize
 from kuzushiji_tf.visualization import CORRECT, MISSED, PREDICTED, WRONG, draw_page, page_colours, save_png
-from conftest import load_tool
 
-visualize = load_tool("visualize", "tools_visualize")
 
 PAPER = (235, 230, 215)
 # Truth, xywh: A is found with its label, B is found with the wrong label, C is not found.

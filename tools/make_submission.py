@@ -1,53 +1,6 @@
-"""Write a Kaggle submission for a Kaggle-layout folder's test pages with an exported page recogniser.
-
-    python tools/make_submission.py --model saved_models/kuzushiji_page/1 --data-dir data/synth --out submission.csv
-
-The point of each character is its box centre. The file is validated against sample_submission.csv
-(every id, the format, at most 1,200 points a page) before it is written, and written atomically.
-"""
-from __future__ import annotations
-
-import argparse
-import os
-import sys
-import time
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="exported page recogniser, e.g. saved_models/kuzushiji_page/1")
-    p.add_argument("--data-dir", required=True, help="Kaggle-layout folder (sample_submission.csv, test_images/)")
-    p.add_argument("--out", required=True, help="submission CSV to write")
-    p.add_argument("--batch-size", type=int, default=4, help="pages per call, default %(default)s")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.recognition.batch_recognition import submission_points
-    from kuzushiji_tf.backends.loading import load_page_model
-    from kuzushiji_tf.datasets.kaggle_reader import DataError, read_test
-    from kuzushiji_tf.datasets.kaggle_submission import SubmissionError, write_submission
-
-    try:
-        pages = read_test(args.data_dir).pages
-        if not pages:
-            raise ValueError(f"{args.data_dir}: no test pages (sample_submission.csv or test_images/)")
-        model = load_page_model(args.model)
-        start = time.perf_counter()
-        predictions = submission_points(model, pages, batch_size=args.batch_size, progress=not args.quiet)
-        seconds = time.perf_counter() - start
-        out = write_submission(args.out, predictions, expected_ids=[p.image_id for p in pages])
-    except (FileNotFoundError, ValueError, DataError, SubmissionError) as error:
-        print(f"make_submission: error: {error}", file=sys.stderr)
-        return 2
-    count = sum(len(v) for v in predictions.values())
-    print(f"make_submission: {len(pages)} pages, {count} characters in {seconds:.1f}s "
-          f"({len(pages) / max(seconds, 1e-9):.2f} pages/s) -> {out}")
-    return 0
-
+#!/usr/bin/env python3
+"""The `kuzushiji-make-submission` command as a script; its code is kuzushiji_tf/cli/make_submission.py."""
+from kuzushiji_tf.cli.make_submission import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -13,13 +13,14 @@ from typing import Iterator
 
 import numpy as np
 
+from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.structures import CODE_PATTERN
 
 HEADER = ("image_id", "labels")
 CODE_RULE = "'U+' and 4-5 upper-case hex digits"
 
 
-class LabelsError(ValueError):
+class LabelsError(KuzushijiError, ValueError):
     """A malformed labels string.
 
     Attributes:
@@ -33,7 +34,7 @@ class LabelsError(ValueError):
         self.group = group
 
 
-class LabelsFileError(ValueError):
+class LabelsFileError(KuzushijiError, ValueError):
     """A problem in one row of a CSV file: the message names the file, the line, the image id and the value.
 
     `line` is the 1-based line in the file (the header is line 1), or None when the problem has no line

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.datasets.kaggle_labels import HEADER, LabelsFileError, iter_csv_rows, parse_truth_labels
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image
 from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
@@ -109,7 +110,7 @@ def page_image_size(csv_path, line: int | None, image_id: str, image_path: Path,
     return info.width, info.height
 
 
-class BoxError(ValueError):
+class BoxError(KuzushijiError, ValueError):
     """A box that cannot be used; the message is the problem alone, for callers to locate."""
 
 

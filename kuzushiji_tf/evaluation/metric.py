@@ -12,6 +12,7 @@ from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
+from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.structures import Page
 
 # Truth of one page: codes [N] and int boxes_xywh [N, 4] (as kaggle.labels.parse_truth_labels returns).
@@ -23,7 +24,7 @@ PagePredictions = Union[tuple[Sequence[str], np.ndarray], Iterable[tuple[str, fl
 UNKNOWN_ID_POLICIES = ("raise", "ignore", "fp")
 
 
-class UnknownImageIdsError(ValueError):
+class UnknownImageIdsError(KuzushijiError, ValueError):
     """Predictions name pages that the truth lacks: usually the wrong truth file or a fold mix-up."""
 
 

@@ -27,13 +27,15 @@ from pathlib import Path
 from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 from kuzushiji_tf.file_hashes import file_sha256
 
+from kuzushiji_tf.errors import KuzushijiError
+
 SAMPLE_DIR = SAMPLE_KAGGLE_DIR
 TRUTH_CSV = SAMPLE_DIR / "train.csv"
 IMAGE_DIR = SAMPLE_DIR / "train_images"
 MANIFEST = "manifest.json"  # as data.records.MANIFEST; repeated so that this module imports no TensorFlow
 
 
-class RealTestSetError(ValueError):
+class RealTestSetError(KuzushijiError, ValueError):
     """An attempt to train on the real test set; the message names the page or folder and why."""
 
 

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.config import DetectorConfig
+from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.evaluation.metric import Evaluation, Score, evaluate, truth_from_pages
 from kuzushiji_tf.detection import detect_pages as page_detection
 from kuzushiji_tf.recognition.batch_recognition import submission_points
@@ -48,7 +49,7 @@ VOCABULARY_CSV = "vocabulary.csv"
 TABLE_HEADER = ("label", "cls top-1", "kana", "kanji", "det F1", "Kaggle F1", "det-only F1 of recogniser")
 
 
-class MeasureError(ValueError):
+class MeasureError(KuzushijiError, ValueError):
     """A missing or unusable model or data folder: the message is one line that names the path."""
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.config import MAX_PIXELS
 
 DEFAULT_MAX_PIXELS = MAX_PIXELS
 
 
-class ImageError(ValueError):
+class ImageError(KuzushijiError, ValueError):
     """An image that cannot be used as a page; the message names the file and the problem."""
 
 

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError, to_rgb8
 
 # Formats and modes the serving graph decodes itself; anything else (TIFF, CMYK JPEG, 16-bit PNG) is
@@ -27,7 +28,7 @@ PASS_THROUGH = {("JPEG", "RGB"), ("JPEG", "L"),
 MAX_NAME_PART = 64  # characters of a label kept in a page name: file names stay well under 255 bytes
 
 
-class ScanError(ValueError):
+class ScanError(KuzushijiError, ValueError):
     """A page (or a whole input) that cannot be read; the message names the page or input and the problem."""
 
 

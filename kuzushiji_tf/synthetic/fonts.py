@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kuzushiji_tf.atomic_files import write_atomic
+from kuzushiji_tf.errors import KuzushijiError
 
 FONT_DIR_ENV = "KUZUSHIJI_FONT_DIR"
 # Where which glyphs each font file draws is remembered (default: $XDG_CACHE_HOME or ~/.cache, then
@@ -74,7 +75,7 @@ _MISSING = "\uffff"  # a noncharacter: no cmap maps it, so it draws `.notdef`
 _PROBE_EM = 32  # big enough that no real glyph draws exactly like `.notdef`
 
 
-class FontNotFoundError(RuntimeError):
+class FontNotFoundError(KuzushijiError, RuntimeError):
     """No usable Japanese font: the message says which package to install or which variable to set."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kuzushiji_tf.atomic_files import write_atomic
+from kuzushiji_tf.errors import KuzushijiError
 
 # Under ~/.local/share/fonts, which fontconfig and `fonts.SYSTEM_FONT_DIRS` both search.
 DEFAULT_DIR = Path("~/.local/share/fonts/kuzushiji_tf").expanduser()
@@ -58,7 +59,7 @@ NPM_FONTS = (
 )
 
 
-class FontInstallError(RuntimeError):
+class FontInstallError(KuzushijiError, RuntimeError):
     """npm is missing, the registry cannot be reached, or a tarball lacks the expected file."""
 
 

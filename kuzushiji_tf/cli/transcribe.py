@@ -1,0 +1,75 @@
+"""Print pages as text in reading order (columns right to left, top to bottom), with the exported recogniser.
+
+    kuzushiji-transcribe page.jpg page2.png --model saved_models/kuzushiji_page/1
+    kuzushiji-transcribe page.jpg --model saved_models/kuzushiji_page/1 --json > page.json
+
+Per page: a header line `== page.jpg: N characters, K columns`, then one line per column. With --json, one
+object per page with its columns and its characters (code, char, box xyxy, column, scores) in reading order.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import sys
+from pathlib import Path
+
+from kuzushiji_tf.cli.args import prog
+from kuzushiji_tf.cli.errors import fail, user_errors
+
+PROG = "transcribe"
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
+    p.add_argument("images", nargs="+", help="page images (JPEG or PNG)")
+    p.add_argument("--model", required=True, help="exported page recogniser (saved_models/<name>/<version>)")
+    p.add_argument("--json", action="store_true", help="print JSON (columns and characters) instead of text")
+    return p.parse_args(argv)
+
+
+@user_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from kuzushiji_tf.scans.images import ImageError, load_image
+
+    paths = [Path(p) for p in args.images]
+    try:
+        for path in paths:  # every page is checked before the model loads, which takes seconds
+            load_image(path, formats=("JPEG", "PNG"))
+        if not (Path(args.model) / "saved_model.pb").is_file():
+            raise FileNotFoundError(f"{args.model}: no saved_model.pb; export one with kuzushiji-export")
+    except (FileNotFoundError, ImageError) as error:
+        return fail(PROG, error)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from kuzushiji_tf.backends.tf.export import load_recognizer
+    from kuzushiji_tf.recognition.contract import page_results
+    from kuzushiji_tf.backends.tf.saved_model import refusal_message
+    from kuzushiji_tf.recognition.page_text import page_record
+
+    try:
+        serve, vocabulary = load_recognizer(args.model)
+    except (OSError, ValueError, KeyError) as error:
+        return fail(PROG, f"{args.model}: cannot load the page recogniser ({error})")
+    translation = dict(vocabulary)
+    records = []
+    for path in paths:
+        try:
+            result = page_results(serve(images=tf.constant([path.read_bytes()])))
+        except tf.errors.InvalidArgumentError as error:
+            return fail(PROG, f"{path}: the model refused the image ({refusal_message(error.message)})")
+        record = page_record(path.name, result, translation)
+        records.append(record)
+        if not args.json:
+            print(f"== {path.name}: {len(record['characters'])} characters, {len(record['columns'])} columns")
+            for column in record["columns"]:
+                print(column)
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
