@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-batch", type=int, default=4, help="batch size with batching on (default 4)")
     parser.add_argument("--rounds", type=int, default=None, help="direct calls per page (2; quick 1)")
     parser.add_argument("--port", type=int, default=8591)
-    parser.add_argument("--fault-seconds", type=float, default=None, help="fault phase length (30; quick 10; 0 skips)")
+    parser.add_argument("--fault-seconds", type=float, default=None, help="fault phase length (30; quick 6; 0 skips)")
     return parser.parse_args(argv)
 
 
@@ -242,7 +242,7 @@ def measure(args, model: Path, onnx: Path | None, pages: list[bytes], rounds: in
                            higher_is_better=False, unit=" %"))
     for c in CONCURRENCY[1:]:
         print(f"batching on/off at concurrency {c}: {results[('on', c)]['pages_s'] / results[('off', c)]['pages_s']:.2f}x pages/s")
-    fault_seconds = args.fault_seconds if args.fault_seconds is not None else (10 if args.quick else 30)
+    fault_seconds = args.fault_seconds if args.fault_seconds is not None else (6 if args.quick else 30)
     if fault_seconds > 0:
         f = faults(model, args.port, pages, fault_seconds)
         print(f"faults ({fault_seconds:g} s, 16 clients, queue 4): answers by status {f['counts']}; unanswered "
