@@ -171,7 +171,7 @@ def quiet_tensorflow() -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Models when none is given: untrained ones built here, and a page recogniser exported from them on the
 # spot into a temporary folder. These helpers hold the benchmarks' imports of kuzushiji_tf.inference and
-# kuzushiji_tf.onnx_recognizer that are not themselves timed, so a move of those modules is rewritten here.
+# kuzushiji_tf.backends.onnx that are not themselves timed, so a move of those modules is rewritten here.
 
 REAL_CLASSES = 4212  # REFERENCE: distinct labels in train.csv
 TINY_CLASSES = 48
@@ -222,7 +222,7 @@ def tune_untrained_detector(detector, images, threshold: float, chars: int, *, s
     import numpy as np
     import tensorflow as tf
 
-    from kuzushiji_tf.inference.detection import resize_page
+    from kuzushiji_tf.detection.detect import resize_page
     from kuzushiji_tf.structures import HEATMAP
 
     per_page = []
@@ -247,7 +247,7 @@ def decode_pages(encoded: list[bytes]) -> list:
     """JPEG/PNG bytes -> uint8 [H, W, 3] tensors, decoded as the exported recogniser decodes them."""
     import tensorflow as tf
 
-    from kuzushiji_tf.inference.page_recognizer import decode_page_image
+    from kuzushiji_tf.backends.tf.page_recognizer import decode_page_image
 
     return [decode_page_image(tf.constant(data)) for data in encoded]
 
@@ -264,17 +264,18 @@ def export_recognizer(detector, classifier, out: str | Path, *, fmt: str = "save
     as a SavedModel (`fmt` "savedmodel") or an ONNX export ("onnx"). `vocabulary` defaults to placeholder
     codes; cls_threshold 0 by default, so every detected character comes out and the outputs cost what a
     confident model's do."""
-    from kuzushiji_tf.inference.page_recognizer import RecognizerOptions, num_classes
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
+    from kuzushiji_tf.models.classifier import num_classes
 
     if vocabulary is None:
         vocabulary = placeholder_vocabulary(num_classes(classifier))
     options = RecognizerOptions(short_side=short_side, det_threshold=det_threshold, cls_threshold=cls_threshold)
     if fmt == "savedmodel":
-        from kuzushiji_tf.inference.export import export_page_recognizer
+        from kuzushiji_tf.backends.tf.export import export_page_recognizer
 
         return export_page_recognizer(detector, classifier, vocabulary, out, options)
     if fmt == "onnx":
-        from kuzushiji_tf.onnx_recognizer.export import export_onnx_recognizer
+        from kuzushiji_tf.backends.onnx.export import export_onnx_recognizer
 
         return export_onnx_recognizer(detector, classifier, vocabulary, out, options)
     raise ValueError(f"fmt must be 'savedmodel' or 'onnx', not {fmt!r}")
@@ -302,7 +303,7 @@ def on_the_spot_export(root: str | Path, pages: list[bytes], *, formats=("savedm
 def newest_page_model(models: str | Path = PAGE_MODEL_DIR) -> Path | None:
     """The newest exported page recogniser under `models` (default saved_models/kuzushiji_page, relative
     to the current directory), or None when there is none (a fresh clone)."""
-    from kuzushiji_tf.inference.page_model import newest_version
+    from kuzushiji_tf.recognition.contract import newest_version
 
     try:
         return newest_version(models)
@@ -311,21 +312,21 @@ def newest_page_model(models: str | Path = PAGE_MODEL_DIR) -> Path | None:
 
 
 def load_page_model(path: str | Path, backend: str = "auto", **options):
-    """`kuzushiji_tf.inference.page_model.load_page_model`: a callable page recogniser of either backend."""
-    from kuzushiji_tf.inference.page_model import load_page_model as load
+    """`kuzushiji_tf.recognition.contract.load_page_model`: a callable page recogniser of either backend."""
+    from kuzushiji_tf.backends.loading import load_page_model as load
 
     return load(path, backend, **options)
 
 
 def load_trained_model(path: str | Path):
     """A trained model.keras (or its training folder), for inference: `inference.saved_models.load_model`."""
-    from kuzushiji_tf.inference.saved_models import load_model
+    from kuzushiji_tf.models.saved_models import load_model
 
     return load_model(path)
 
 
 def keras_file(path: str | Path) -> Path:
     """`path` if it is a .keras file, else path/model.keras: `inference.saved_models.resolve_keras_file`."""
-    from kuzushiji_tf.inference.saved_models import resolve_keras_file
+    from kuzushiji_tf.models.saved_models import resolve_keras_file
 
     return resolve_keras_file(path)

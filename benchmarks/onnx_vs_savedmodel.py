@@ -1,5 +1,5 @@
 """The page recogniser on its two backends from the same trained models: the SavedModel (TensorFlow) and
-the ONNX export (ONNX Runtime + numpy, `kuzushiji_tf.onnx_recognizer`). Both are exported into a temp
+the ONNX export (ONNX Runtime + numpy, `kuzushiji_tf.backends.onnx`). Both are exported into a temp
 folder, then each page is recognised one at a time by each backend (after a warm-up page): seconds per
 page, and whether the characters agree (count, codes, largest box difference in pixels).
 
@@ -89,7 +89,7 @@ def export_both(args, root: Path, pages: list[bytes]) -> tuple[Path, Path, float
 
 def run_pages(model, pages: list[bytes], rounds: int) -> tuple[list[dict], list[float]]:
     """(each page's results, each page's median seconds over `rounds`), after one warm-up page."""
-    from kuzushiji_tf.inference.page_model import page_results
+    from kuzushiji_tf.recognition.contract import page_results
 
     model([pages[0]])
     seconds = [[] for _ in pages]
@@ -107,7 +107,7 @@ def run_pages(model, pages: list[bytes], rounds: int) -> tuple[list[dict], list[
 def agreement(a: dict, b: dict) -> tuple[bool, int, float]:
     """(same count, codes that differ, largest box difference in pixels) with characters matched by box:
     tied scores may list characters in another order."""
-    from kuzushiji_tf.inference.page_model import CODES, OUT_BOXES
+    from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES
 
     n = len(a[CODES])
     if n != len(b[CODES]):
@@ -124,8 +124,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     common.quiet_tensorflow()
     common.banner("page recogniser: SavedModel vs ONNX Runtime", args)
-    from kuzushiji_tf.inference.saved_model_backend import SavedModelPageModel
-    from kuzushiji_tf.onnx_recognizer import OnnxPageModel
+    from kuzushiji_tf.backends.tf.saved_model import SavedModelPageModel
+    from kuzushiji_tf.backends.onnx import OnnxPageModel
 
     files = page_files(args.pages)
     pages = [p.read_bytes() for p in files]
