@@ -10,6 +10,11 @@ end-to-end rate.
 
     python benchmarks/beam_recognition.py --model saved_models/kuzushiji_page/1
     python benchmarks/beam_recognition.py --quick          # fewer pages
+
+Without --model the newest saved_models/kuzushiji_page version is used. With --quick and none there (a
+fresh clone), tiny untrained models are exported on the spot into the run's temporary folder (as ONNX by
+default, --quick-format): the figures are then of the pipeline (start-up, Beam, decode, resize, crops,
+reading order, output files), not of a trained model, and the banner says so.
 """
 from __future__ import annotations
 
@@ -32,18 +37,37 @@ MILLION = 1_000_000
 def parse_args(argv=None):
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--model", default=None,
-                        help="exported page recogniser (default: newest saved_models/kuzushiji_page version)")
-    parser.add_argument("--pages", type=int, default=None, help="pages of the large run (default 14 quick, 42 full)")
-    parser.add_argument("--small", type=int, default=7, help="pages of the small run (default 7)")
+                        help="exported page recogniser (default: newest saved_models/kuzushiji_page version; "
+                             "with --quick and none there, a tiny untrained export made on the spot)")
+    parser.add_argument("--quick-format", choices=("onnx", "savedmodel"), default="onnx",
+                        help="the export made on the spot (default onnx: no TensorFlow start-up in each of the "
+                             "six runs)")
+    parser.add_argument("--pages", type=int, default=None, help="pages of the large run (default 8 quick, 42 full)")
+    parser.add_argument("--small", type=int, default=None, help="pages of the small run (default 2 quick, 7 full)")
     parser.add_argument("--batch-size", type=int, default=4)
     args = parser.parse_args(argv)
-    args.pages = args.pages or (14 if args.quick else 42)
-    if args.model is None:
-        sys.path.insert(0, str(common.REPO))
-        from kuzushiji_tf.recognition.contract import newest_version
-
-        args.model = str(newest_version(Path("saved_models") / "kuzushiji_page"))
+    args.pages = args.pages or (8 if args.quick else 42)
+    args.small = args.small or (2 if args.quick else 7)
     return args
+
+
+def resolve_model(args, root: Path) -> tuple[str, str]:
+    """(the page recogniser to run, what it is): --model; else the newest saved_models/kuzushiji_page
+    version; else, with --quick, a tiny untrained export made in `root` on the spot."""
+    if args.model:
+        return args.model, f"--model {args.model}"
+    found = common.newest_page_model()
+    if found is not None:
+        return str(found), f"newest in {common.PAGE_MODEL_DIR}: {found}"
+    if not args.quick:
+        raise SystemExit(f"{common.PAGE_MODEL_DIR}: no exported page recogniser; pass --model (tools/export.py, "
+                         "make demo), or --quick to time the pipeline on a tiny untrained export made on the spot")
+    common.quiet_tensorflow()
+    started = time.perf_counter()
+    exports, note = common.on_the_spot_export(root / "models", [path.read_bytes() for path in SCANS],
+                                              formats=(args.quick_format,), seed=args.seed)
+    model = exports[args.quick_format]
+    return str(model), f"{common.no_model_note()} ({note}; made in {time.perf_counter() - started:.0f} s)"
 
 
 def make_folder(root: Path, pages: int) -> Path:
@@ -80,6 +104,8 @@ def main(argv=None) -> int:
     common.banner("Beam recognition: pages/s, local runner, 1 and 2 workers vs the folder CLI", args)
     root = Path(tempfile.mkdtemp(prefix="beam_bench_"))
     try:
+        args.model, note = resolve_model(args, root)
+        print(f"model   : {note}", flush=True)
         small, large = make_folder(root, args.small), make_folder(root, args.pages)
         figures = {}
         for name, extra in CONFIGS.items():

@@ -14,7 +14,6 @@ so the recogniser crops and classifies a realistic number of characters.
 """
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +22,9 @@ import numpy as np
 
 import common
 
-NUM_CLASSES = 4212  # docs/recipe.md: distinct labels in train.csv
+NUM_CLASSES = common.REAL_CLASSES  # docs/recipe.md: distinct labels in train.csv
 SHORT_SIDE = 832  # docs/recipe.md: inference short side
-CHAR_SIZE_PX = 35.0  # docs/recipe.md: the median character is ~35 px at short side 832 (real pages)
+CHAR_SIZE_PX = common.CHAR_SIZE_PX  # docs/recipe.md: the median character is ~35 px at short side 832 (real pages)
 
 
 def parse_args(argv=None):
@@ -40,32 +39,6 @@ def parse_args(argv=None):
     args.pages = args.pages or (2 if args.quick else 6)
     args.rounds = args.rounds or (1 if args.quick else 3)
     return args
-
-
-def tune_untrained_detector(detector, images, threshold: float, chars: int, char_size_px: float) -> list[int]:
-    """Shifts the heatmap bias so that the pages give `chars` peaks above `threshold` on average, and
-    makes the size head a constant box of `char_size_px` input pixels. Returns the peaks per page."""
-    import tensorflow as tf
-
-    from kuzushiji_tf.detection.detect import resize_page
-    from kuzushiji_tf.structures import HEATMAP
-
-    per_page = []
-    for image in images:
-        inputs, _ = resize_page(image, SHORT_SIDE)
-        logits = detector(inputs, training=False)[HEATMAP][0, :, :, 0]  # [Ho, Wo]
-        pooled = tf.nn.max_pool2d(logits[None, :, :, None], 3, 1, "SAME")[0, :, :, 0]
-        per_page.append(tf.boolean_mask(logits, tf.equal(logits, pooled)).numpy())
-    peaks = np.sort(np.concatenate(per_page))[::-1]
-    # The cut sits halfway between the k-th and the next peak, so float noise cannot move a peak across it.
-    k = min(chars * len(images), len(peaks)) - 1
-    cut = (peaks[k] + peaks[min(k + 1, len(peaks) - 1)]) / 2.0
-    head = detector.head
-    head.heatmap_conv.bias.assign(head.heatmap_conv.bias + (math.log(threshold / (1 - threshold)) - cut))
-    head.size_conv.kernel.assign(tf.zeros_like(head.size_conv.kernel))
-    cells = char_size_px / detector.output_stride
-    head.size_conv.bias.assign(tf.constant([cells, cells], head.size_conv.bias.dtype))
-    return [int(np.sum(page >= cut)) for page in per_page]
 
 
 def crop_characters_pad_if_needed(image, boxes, size: int):
@@ -113,7 +86,8 @@ def build_models(args, images):
     else:
         keras.utils.set_random_seed(args.seed)
         detector = build_centernet("resnet18")
-        peaks = tune_untrained_detector(detector, images, args.det_threshold, args.chars, CHAR_SIZE_PX)
+        peaks = common.tune_untrained_detector(detector, images, args.det_threshold, args.chars,
+                                               short_side=SHORT_SIDE, char_size_px=CHAR_SIZE_PX)
         notes.append(f"untrained resnet18 CenterNet, heatmap bias tuned to {peaks} peaks per page, "
                      f"{CHAR_SIZE_PX:.0f} px boxes")
     if args.classifier:
@@ -123,22 +97,6 @@ def build_models(args, images):
         classifier = build_classifier(NUM_CLASSES, input_size=112)
         notes.append(f"untrained MobileNetV3Small, {NUM_CLASSES} classes, 112 px")
     return detector, classifier, notes
-
-
-def export(detector, classifier, out: Path, det_threshold: float) -> Path:
-    from kuzushiji_tf.backends.tf.export import export_page_recognizer
-    from kuzushiji_tf.recognition.contract import RecognizerOptions
-
-    # `page_recognizer.num_classes` fails on a MobileNetClassifier (its output_shape is a list of two
-    # shapes, not a dict): read the attribute, else the last dimension of the first output.
-    classes = getattr(classifier, "num_classes", None)
-    if classes is None:
-        shape = classifier.output_shape
-        classes = (shape[0] if isinstance(shape, list) else shape)[-1]
-    vocabulary = [(f"U+{0x4E00 + i:04X}", chr(0x4E00 + i)) for i in range(int(classes))]
-    # cls_threshold 0: every detected character comes out, so the outputs cost what a confident model's do.
-    options = RecognizerOptions(short_side=SHORT_SIDE, det_threshold=det_threshold, cls_threshold=0.0)
-    return export_page_recognizer(detector, classifier, vocabulary, out / "1", options)
 
 
 def main(argv=None) -> int:
@@ -160,7 +118,9 @@ def main(argv=None) -> int:
         detector, classifier, notes = build_models(args, images)
         setup_s = time.perf_counter() - started
         export_started = time.perf_counter()
-        serve = tf.saved_model.load(str(export(detector, classifier, Path(tmp) / "recognizer", args.det_threshold)))
+        exported = common.export_recognizer(detector, classifier, Path(tmp) / "recognizer" / "1",
+                                            short_side=SHORT_SIDE, det_threshold=args.det_threshold)
+        serve = tf.saved_model.load(str(exported))
         serve = serve.signatures["serving_default"]
         export_s = time.perf_counter() - export_started
         print(f"data    : {len(paths)} synthetic pages {images[0].shape[1]}x{images[0].shape[0]}, "

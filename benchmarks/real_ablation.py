@@ -8,29 +8,45 @@ real unlabelled scans (pseudo-labels of the bundled `unlabelled_real` pages, fin
 are exported as a page recogniser for the Kaggle F1. Each command is printed before it runs.
 
     python benchmarks/real_ablation.py --out ablation            # ~1 h on 2 cores at the default size
-    python benchmarks/real_ablation.py --out ablation --quick    # a smoke run of the whole chain
+    python benchmarks/real_ablation.py --quick                   # < 3 minutes: the chain, untrained
 
-Rows accumulate in OUT/table.md (markdown) and OUT/<row>.json.
+Rows accumulate in OUT/table.md (markdown) and OUT/<row>.json. The real pages measured are --data-dir,
+the bundled kuzushiji_tf/sample_data/kaggle_5p by default.
+
+--quick trains nothing: for the first and last rows (font pages, + pages) it generates a few small
+synthetic pages and builds their records as the full run does, then measures tiny UNTRAINED models
+(a tiny CenterNet and MobileNetV3Small over the row's vocabulary) with tools/measure_real.py, and skips
+self-training; --out defaults to a temporary folder, removed afterwards. It checks that the chain and the
+measurement run; its accuracy figures are meaningless (untrained models), and it says so. A smoke run of
+the whole chain with training, as --quick was before: --out ablation --pages 8 --test-pages 2 --books 4
+--page-height 800 --classifier-epochs 1 --classifier-crops 256 --detector-steps 6 --finetune-epochs 1.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SCANS = REPO / "kuzushiji_tf" / "sample_data" / "unlabelled_real" / "images"
+REAL_PAGES = REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"  # the 5 labelled real pages: measured, never trained on
+QUICK_ROWS = "none;all"  # --quick: the ablation's two ends
 ROWS = (("font pages", "none"), ("+ hentaigana", "hentaigana"), ("+ handwriting", "hentaigana,handwriting"),
         ("+ pages", "all"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True, help="working folder (data, records, models, table.md)")
+    p.add_argument("--out", default=None, help="working folder (data, records, models, table.md); required "
+                                                "without --quick, a temporary folder with it")
+    p.add_argument("--data-dir", default=str(REAL_PAGES),
+                   help="labelled real pages to measure on (Kaggle layout), default the bundled 5 pages")
     p.add_argument("--pages", type=int, default=160)
     p.add_argument("--test-pages", type=int, default=16)
     p.add_argument("--books", type=int, default=12)
@@ -43,8 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--detector-input", type=int, default=256)
     p.add_argument("--detector-rows", default="none,all",
                    help="features of the rows that also train a detector (comma list), default %(default)s")
-    p.add_argument("--rows", default=";".join(f for _, f in ROWS),
-                   help="which rows to run, by their features (';'-separated), default all four")
+    p.add_argument("--rows", default=None,
+                   help=f"which rows to run, by their features (';'-separated), default all four ({QUICK_ROWS!r} "
+                        "with --quick)")
     p.add_argument("--finetune-epochs", type=int, default=4)
     p.add_argument("--real-scans", nargs="+", default=[str(REAL_SCANS)],
                    help="real scans WITHOUT labels for self-training (folders, globs or files); default: the "
@@ -52,12 +69,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--self-train-only", action="store_true",
                    help="skip the rows; self-train the last detector row's models already in --out")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--quick", action="store_true", help="tiny sizes: checks the chain, measures nothing useful")
+    p.add_argument("--quick", action="store_true",
+                   help="no training: two rows of tiny data measured with tiny untrained models (meaningless "
+                        "figures); checks the chain in < 3 minutes")
     args = p.parse_args(argv)
+    if args.out is None and not args.quick:
+        p.error("--out is required without --quick")
+    if args.rows is None:
+        args.rows = QUICK_ROWS if args.quick else ";".join(f for _, f in ROWS)
     if args.quick:
-        args.pages, args.test_pages, args.books, args.page_height = 8, 2, 4, 800
-        args.classifier_epochs, args.classifier_crops, args.detector_steps, args.finetune_epochs = 1, 256, 6, 1
+        args.pages, args.test_pages, args.books, args.page_height = 8, 2, 4, 800  # 4 books fill the folds
     return args
+
+
+def untrained_models(records: Path, cls: Path, det: Path, seed: int) -> None:
+    """--quick: tiny untrained models saved as training runs leave them (det/model.keras; cls/model.keras
+    and the records' vocabulary.csv), for tools/measure_real.py."""
+    import common  # benchmarks/common.py, beside this file
+
+    vocabulary = (records / "vocabulary.csv").read_text(encoding="utf-8")
+    classes = len(vocabulary.strip().splitlines()) - 1
+    detector, classifier, _ = common.untrained_page_models("tiny", seed=seed, classes=classes)
+    for folder, model in ((det, detector), (cls, classifier)):
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save(folder / "model.keras")
+    (cls / "vocabulary.csv").write_text(vocabulary, encoding="utf-8")
 
 
 def run(command: list[str]) -> None:
@@ -69,8 +105,22 @@ def run(command: list[str]) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    py, out = sys.executable, Path(args.out).resolve()
+    if args.out is not None:
+        return ablation(args, Path(args.out).resolve())
+    out = Path(tempfile.mkdtemp(prefix="real_ablation_"))
+    try:
+        return ablation(args, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def ablation(args, out: Path) -> int:
+    py = sys.executable
     out.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        print("--quick: nothing is trained; tiny UNTRAINED models are measured on the real pages, so the accuracy "
+              "figures below are meaningless: this run checks the chain (generation, records, measurement) only. "
+              f"Working folder {out}" + ("" if args.out else " (temporary, removed at the end)"), flush=True)
     table = out / "table.md"
     wanted = {f.strip() for f in args.rows.split(";") if f.strip()} or {f for _, f in ROWS}
     detector_rows = {f.strip() for f in args.detector_rows.split(",")}
@@ -93,13 +143,20 @@ def main(argv=None) -> int:
              str(args.seed), "--features", features, "--workers", str(args.workers), "--overwrite"])
         run([py, "tools/build_records.py", "--data-dir", str(data), "--out", str(records), "--workers",
              str(args.workers), "--overwrite", "--quiet"])
-        run([py, "-m", "kuzushiji_tf.train", "--task", "classifier", "--records", str(records), "--out", str(cls),
-             "--epochs", str(args.classifier_epochs), "--crops-per-epoch", str(args.classifier_crops),
-             "--input-size", str(args.classifier_input), "--batch-size", "64", "--eval-every",
-             str(args.classifier_epochs), "--log-every-steps", "100", "--seed", str(args.seed)])
-        measure = [py, "tools/measure_real.py", "--classifier", str(cls), "--label", label, "--json",
-                   str(out / f"{tag}.json"), "--append-table", str(table), "--quiet"]
-        if features in detector_rows:
+        if args.quick:
+            print(f"  (--quick: untrained tiny models in {cls.name} and {det.name}, not trained)", flush=True)
+            untrained_models(records, cls, det, args.seed)
+        else:
+            run([py, "-m", "kuzushiji_tf.train", "--task", "classifier", "--records", str(records), "--out", str(cls),
+                 "--epochs", str(args.classifier_epochs), "--crops-per-epoch", str(args.classifier_crops),
+                 "--input-size", str(args.classifier_input), "--batch-size", "64", "--eval-every",
+                 str(args.classifier_epochs), "--log-every-steps", "100", "--seed", str(args.seed)])
+        measure = [py, "tools/measure_real.py", "--classifier", str(cls), "--label",
+                   f"{label} (untrained: meaningless)" if args.quick else label, "--data-dir", args.data_dir,
+                   "--json", str(out / f"{tag}.json"), "--append-table", str(table), "--quiet"]
+        if args.quick:
+            measure += ["--detector", str(det)]
+        elif features in detector_rows:
             steps = max(1, args.detector_steps // 3)
             run([py, "-m", "kuzushiji_tf.train", "--task", "detector", "--records", str(records), "--out", str(det),
                  "--epochs", "3", "--steps-per-epoch", str(steps), "--batch-size", "8", "--input-size",
@@ -108,7 +165,9 @@ def main(argv=None) -> int:
             measure += ["--detector", str(det)]
             last = (tag, label, records, cls, det)
         run(measure)
-    if last is not None:
+    if args.quick:
+        print("self-training skipped: it fine-tunes a classifier, and --quick trains nothing", flush=True)
+    elif last is not None:
         tag, label, records, cls, det = last
         bundled = len(args.real_scans) == 1 and Path(args.real_scans[0]) == REAL_SCANS
         suffix = "" if bundled else "-other-scans"
@@ -126,7 +185,7 @@ def main(argv=None) -> int:
         run([py, "tools/export.py", "--detector", str(det), "--classifier", str(tuned), "--out", str(page),
              "--short-side", str(args.detector_input * 2)])
         run([py, "tools/measure_real.py", "--classifier", str(tuned), "--detector", str(det), "--recognizer",
-             str(page), "--label", f"{label} + self-training on {scans} real scans",
+             str(page), "--data-dir", args.data_dir, "--label", f"{label} + self-training on {scans} real scans",
              "--json", str(out / f"{tag}-selftrained{suffix}.json"), "--append-table", str(table), "--quiet"])
     print("\n" + table.read_text())
     return 0

@@ -10,6 +10,12 @@ POST /recognize as raw bytes (the web page's route: upload, checks, recognition,
 
     python benchmarks/serving.py --model saved_models/kuzushiji_page/1 --onnx saved_models/kuzushiji_page_onnx/1
     python benchmarks/serving.py --quick          # the newest saved_models/kuzushiji_page version, fewer requests
+
+Without --model the newest saved_models/kuzushiji_page version is served. With --quick and none there (a
+fresh clone), tiny untrained models are exported on the spot into a temporary folder as a SavedModel: the
+figures are then of the pipeline (upload, checks, decode, resize, crops, reading order, JSON, batching),
+not of a trained model, and the banner says so. (ONNX against the SavedModel on untrained models:
+`onnx_vs_savedmodel.py --quick`.)
 """
 from __future__ import annotations
 
@@ -17,7 +23,9 @@ import http.client
 import os
 import statistics
 import subprocess
+import shutil
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-batch", type=int, default=4, help="batch size with batching on (default 4)")
     parser.add_argument("--rounds", type=int, default=None, help="direct calls per page (2; quick 1)")
     parser.add_argument("--port", type=int, default=8591)
-    parser.add_argument("--fault-seconds", type=float, default=None, help="fault phase length (30; quick 10; 0 skips)")
+    parser.add_argument("--fault-seconds", type=float, default=None, help="fault phase length (30; quick 6; 0 skips)")
     return parser.parse_args(argv)
 
 
@@ -160,9 +168,7 @@ def load(port: int, pages: list[bytes], concurrency: int, requests: int) -> dict
 
 
 def direct(model_path: Path, pages: list[bytes], rounds: int, backend: str) -> dict:
-    from kuzushiji_tf.backends.loading import load_page_model
-
-    model = load_page_model(model_path, backend)
+    model = common.load_page_model(model_path, backend)
     model([pages[0]])  # warm-up: graph tracing, session start
     times = []
     for _ in range(rounds):
@@ -173,19 +179,43 @@ def direct(model_path: Path, pages: list[bytes], rounds: int, backend: str) -> d
     return {"p50": percentile(times, 0.5), "mean": statistics.mean(times), "model": model}
 
 
+def resolve_models(args, pages: list[bytes], root: Path) -> tuple[Path, Path | None, str]:
+    """(SavedModel or ONNX export to serve, --onnx or None, what they are): --model; else the newest
+    saved_models/kuzushiji_page version; else, with --quick, a tiny untrained SavedModel made in `root`."""
+    if args.model:
+        return Path(args.model), args.onnx and Path(args.onnx), f"--model {args.model}"
+    found = common.newest_page_model()
+    if found is not None:
+        return found, args.onnx and Path(args.onnx), f"newest in {common.PAGE_MODEL_DIR}: {found}"
+    if not args.quick:
+        raise SystemExit(f"{common.PAGE_MODEL_DIR}: no exported page recogniser; pass --model (tools/export.py, "
+                         "make demo), or --quick to time the pipeline on a tiny untrained export made on the spot")
+    exports, note = common.on_the_spot_export(root, pages, formats=("savedmodel",), seed=args.seed)
+    return exports["savedmodel"], args.onnx and Path(args.onnx), f"{common.no_model_note()} ({note})"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kuzushiji_tf.recognition.contract import PAGE_MODEL, newest_version
-
-    model = Path(args.model) if args.model else newest_version(Path("saved_models") / PAGE_MODEL)
+    common.quiet_tensorflow()
     rounds = args.rounds or (1 if args.quick else 2)
     pages = [p.read_bytes() for p in sorted((SAMPLE / "train_images").glob("*.jpg")) + sorted((SAMPLE / "test_images").glob("*.jpg"))]
-    common.banner("HTTP serving of the page recogniser", args, {"pages": len(pages), "model": model})
+    common.banner("HTTP serving of the page recogniser", args, {"pages": len(pages)})
+    root = Path(tempfile.mkdtemp(prefix="bench_serving_"))  # an export made on the spot goes here
+    try:
+        started = time.perf_counter()
+        model, onnx, note = resolve_models(args, pages, root)
+        print(f"models  : {note}; served: {model}" + (f"; compared: {onnx}" if onnx else "")
+              + (f" (made in {time.perf_counter() - started:.0f} s)" if model.is_relative_to(root) else ""))
+        return measure(args, model, onnx, pages, rounds)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
+
+def measure(args, model: Path, onnx: Path | None, pages: list[bytes], rounds: int) -> int:
     tf_direct = direct(model, pages, rounds, "auto")
     rows = [["TF SavedModel, direct call", tf_direct["p50"], tf_direct["mean"], 1 / tf_direct["mean"], 1.0]]
-    if args.onnx:
-        onnx_direct = direct(Path(args.onnx), pages, rounds, "onnx")
+    if onnx:
+        onnx_direct = direct(onnx, pages, rounds, "onnx")
         rows.append(["ONNX Runtime, direct call", onnx_direct["p50"], onnx_direct["mean"], 1 / onnx_direct["mean"],
                      tf_direct["mean"] / onnx_direct["mean"]])
     common.print_table(["backend (1 page a call)", "p50 s", "mean s", "pages/s", "speed-up vs TF"], rows,
@@ -212,7 +242,7 @@ def main(argv=None) -> int:
                            higher_is_better=False, unit=" %"))
     for c in CONCURRENCY[1:]:
         print(f"batching on/off at concurrency {c}: {results[('on', c)]['pages_s'] / results[('off', c)]['pages_s']:.2f}x pages/s")
-    fault_seconds = args.fault_seconds if args.fault_seconds is not None else (10 if args.quick else 30)
+    fault_seconds = args.fault_seconds if args.fault_seconds is not None else (6 if args.quick else 30)
     if fault_seconds > 0:
         f = faults(model, args.port, pages, fault_seconds)
         print(f"faults ({fault_seconds:g} s, 16 clients, queue 4): answers by status {f['counts']}; unanswered "
