@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo_out
 
-.PHONY: demo test test-fast fonts browser serve venv clean
+.PHONY: demo test test-fast lint fonts browser serve venv clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,7 +49,14 @@ browser:
 		echo "WARNING: chromium missing: install Debian's chromium package, or set KUZUSHIJI_SKIP_BROWSER=1"; \
 	fi
 
-test: venv fonts browser
+# ruff (lint + format check) and the import contracts in pyproject.toml; `make test` runs it first, so CI checks it.
+LINT_PATHS := kuzushiji_tf tools tests benchmarks
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/lint-imports
+
+test: venv lint fonts browser
 	$(PY) -m pytest -q -n 2 --durations=15 tests
 
 demo: venv fonts

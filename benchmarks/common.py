@@ -264,8 +264,8 @@ def export_recognizer(detector, classifier, out: str | Path, *, fmt: str = "save
     as a SavedModel (`fmt` "savedmodel") or an ONNX export ("onnx"). `vocabulary` defaults to placeholder
     codes; cls_threshold 0 by default, so every detected character comes out and the outputs cost what a
     confident model's do."""
-    from kuzushiji_tf.recognition.contract import RecognizerOptions
     from kuzushiji_tf.models.classifier import num_classes
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
 
     if vocabulary is None:
         vocabulary = placeholder_vocabulary(num_classes(classifier))

@@ -12,7 +12,6 @@ import time
 import numpy as np
 
 import common
-
 from kuzushiji_tf.formats import FORMATS, PageSource  # noqa: E402  (common puts the repository on sys.path)
 
 CHAR = 40  # character side, pixels

@@ -22,9 +22,9 @@ import tempfile
 import time
 
 import numpy as np
+import original_style
 
 import common
-import original_style
 
 DETECTOR_BATCH = 16  # docs/recipe.md: detector batch 16
 CLASSIFIER_BATCH = 192  # docs/recipe.md: classifier batch 192

@@ -124,8 +124,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     common.quiet_tensorflow()
     common.banner("page recogniser: SavedModel vs ONNX Runtime", args)
-    from kuzushiji_tf.backends.tf.saved_model import SavedModelPageModel
     from kuzushiji_tf.backends.onnx import OnnxPageModel
+    from kuzushiji_tf.backends.tf.saved_model import SavedModelPageModel
 
     files = page_files(args.pages)
     pages = [p.read_bytes() for p in files]

@@ -47,9 +47,9 @@ def crop_characters_pad_if_needed(image, boxes, size: int):
     the copy of the whole full-resolution scan that the SYMMETRIC pad makes for every page."""
     import tensorflow as tf
 
-    from kuzushiji_tf.recognition.contract import CROP_OVERSAMPLE
-    from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
     from kuzushiji_tf.backends.tf.page_recognizer import square_crop_boxes
+    from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
+    from kuzushiji_tf.recognition.contract import CROP_OVERSAMPLE
 
     squares = square_crop_boxes(tf.cast(boxes, tf.float32), INFERENCE_CROP_FACTOR)
     hw = tf.shape(image)[:2]
@@ -75,9 +75,9 @@ def crop_characters_pad_if_needed(image, boxes, size: int):
 def build_models(args, images):
     import keras
 
-    from kuzushiji_tf.models.saved_models import load_model
     from kuzushiji_tf.models.centernet import build_centernet
     from kuzushiji_tf.models.classifier import build_classifier
+    from kuzushiji_tf.models.saved_models import load_model
 
     notes = []
     if args.detector:
@@ -108,9 +108,9 @@ def main(argv=None) -> int:
         data_dir, summary = common.synthetic_kaggle_dir(tmp, args.pages, seed=args.seed, workers=args.parallelism)
         import tensorflow as tf
 
+        from kuzushiji_tf.backends.tf.page_recognizer import crop_characters, decode_page_image
         from kuzushiji_tf.detection.detect import resize_page
         from kuzushiji_tf.recognition.contract import COUNT
-        from kuzushiji_tf.backends.tf.page_recognizer import crop_characters, decode_page_image
 
         paths = sorted((data_dir / "train_images").glob("*.jpg"))
         encoded = [path.read_bytes() for path in paths]

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import statistics
 import subprocess
-import shutil
 import sys
 import tempfile
 import time
@@ -145,7 +145,7 @@ def start_server(model: Path, port: int, max_batch: int, backend: str = "auto",
                 return process
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}")
+                raise RuntimeError(f"server exited with {process.returncode}") from None
             time.sleep(0.3)
     process.kill()
     raise TimeoutError("server did not start")

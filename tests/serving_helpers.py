@@ -3,6 +3,7 @@
 Both are stopped by the test that started them."""
 from __future__ import annotations
 
+import http.client as httplib
 import json
 import os
 import socket
@@ -10,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import http.client as httplib
 import urllib.parse
 from pathlib import Path
 

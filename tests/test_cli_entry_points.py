@@ -116,11 +116,11 @@ def test_a_user_error_ends_every_command_with_one_line_and_status_2(capsys):
 
 def test_user_facing_errors_are_kuzushiji_errors_and_keep_their_builtin():
     from kuzushiji_tf.cli.client import ClientError
-    from kuzushiji_tf.errors import KuzushijiError
-    from kuzushiji_tf.evaluation.metric import UnknownImageIdsError
     from kuzushiji_tf.datasets.kaggle_labels import LabelsError, LabelsFileError
     from kuzushiji_tf.datasets.kaggle_reader import BoxError, DataError
     from kuzushiji_tf.datasets.kaggle_submission import SubmissionError
+    from kuzushiji_tf.errors import KuzushijiError
+    from kuzushiji_tf.evaluation.metric import UnknownImageIdsError
     from kuzushiji_tf.evaluation.test_set import RealTestSetError
     from kuzushiji_tf.scans.images import ImageError
     from kuzushiji_tf.scans.source import ScanError

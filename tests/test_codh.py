@@ -8,11 +8,10 @@ import pytest
 
 from conftest import SAMPLE_DIR, TINY_SIZE, make_kaggle_dir, write_page_image
 from kuzushiji_tf.cli import build_records as build_records_tool
+from kuzushiji_tf.datasets.book_split import split_pages
 from kuzushiji_tf.datasets.codh_reader import detect_layout, find_books, is_codh_dir, read_codh, resolve_layout
 from kuzushiji_tf.datasets.kaggle_reader import DataError, read_train
 from kuzushiji_tf.file_hashes import file_sha256
-from kuzushiji_tf.datasets.book_split import split_pages
-
 
 BOOK = "100241706"
 HEADER = "Unicode,Image,X,Y,Block ID,Char ID,Width,Height"

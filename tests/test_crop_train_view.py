@@ -5,11 +5,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_classifier_input import STORED, dark_extent, square_crop
 
 from kuzushiji_tf.data import classifier_input as ci
 from kuzushiji_tf.models.classifier import CropTrainView
 from kuzushiji_tf.models.classifier import crop_train_view as ctv
-from test_classifier_input import STORED, dark_extent, square_crop
 
 
 def plain_view(batch, window=(0.5, 0.5, ci.EVAL_CROP_FRACTION, ci.EVAL_CROP_FRACTION), **changes):

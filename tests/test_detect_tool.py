@@ -3,9 +3,9 @@
 import pytest
 
 from kuzushiji_tf.cli import detect as detect_tool
-from kuzushiji_tf.detection.detect_pages import UNKNOWN_CODE, select_pages
 from kuzushiji_tf.datasets.kaggle_labels import read_truth_csv
 from kuzushiji_tf.datasets.kaggle_submission import read_submission
+from kuzushiji_tf.detection.detect_pages import UNKNOWN_CODE, select_pages
 from kuzushiji_tf.models.centernet import build_centernet
 
 

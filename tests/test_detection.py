@@ -6,9 +6,8 @@ maps of the known characters at that size, so any error is the inference code's 
 import numpy as np
 import pytest
 
-from kuzushiji_tf.detection.detect import (MAX_SHORT_SIDE, TARGET_CHAR_SIZE, contained_mask, detect_page,
-                                              resize_page)
 from kuzushiji_tf.backends.onnx import postprocess
+from kuzushiji_tf.detection.detect import MAX_SHORT_SIDE, TARGET_CHAR_SIZE, contained_mask, detect_page, resize_page
 from kuzushiji_tf.structures import HEATMAP, OFFSET, SIZE
 
 PAGE_HW = (1000, 640)  # a portrait scan, short side 640

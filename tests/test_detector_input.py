@@ -119,7 +119,8 @@ def augment_every_branch(image, seed):
     """The earlier `image_ops.augment`: every branch computed, selected arithmetically. It pins the
     draws and decisions the tf.cond version must keep."""
     seeds = tf.random.split(tf.cast(seed, tf.int64), 8)
-    uniform = lambda s, shape=(), low=0.0, high=1.0: tf.random.stateless_uniform(shape, s, low, high)
+    def uniform(s, shape=(), low=0.0, high=1.0):
+        return tf.random.stateless_uniform(shape, s, low, high)
     fire, pick = uniform(seeds[0], [3]) < 0.5, uniform(seeds[1], [2]) < 0.5
     shift = uniform(seeds[2], [3], -image_ops.RGB_SHIFT_LIMIT, image_ops.RGB_SHIFT_LIMIT)
     gray = tf.tile(tf.image.rgb_to_grayscale(image), [1, 1, 3])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from kuzushiji_tf.cli import evaluate as evaluate_tool
+from kuzushiji_tf.datasets.kaggle_labels import parse_prediction_labels, parse_truth_labels
 from kuzushiji_tf.evaluation.metric import (
     Score,
     UnknownImageIdsError,
@@ -13,7 +14,6 @@ from kuzushiji_tf.evaluation.metric import (
     match_page,
     truth_from_pages,
 )
-from kuzushiji_tf.datasets.kaggle_labels import parse_prediction_labels, parse_truth_labels
 from kuzushiji_tf.structures import Char, Page
 
 

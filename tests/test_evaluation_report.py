@@ -6,7 +6,6 @@ import numpy as np
 from kuzushiji_tf.cli import evaluate as evaluate_tool
 from kuzushiji_tf.evaluation.report import class_report, format_report
 
-
 TRUTH = {"p1": (["U+3042", "U+3044", "U+304B", "U+3044"],
                 np.array([[0, 0, 10, 10], [20, 0, 10, 10], [40, 0, 10, 10], [60, 0, 10, 10]]))}
 PRED = {"p1": [("U+3042", 5, 5),      # あ correct

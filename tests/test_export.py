@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kuzushiji_tf.cli import export as export_tool
-from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer, load_recognizer
-from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, RecognizerOptions, page_results
-from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
 from conftest import TINY_VOCABULARY, page_bytes, save_training_folders, tiny_page_models
+from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer, load_recognizer
+from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
+from kuzushiji_tf.cli import export as export_tool
+from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, RecognizerOptions, page_results
 
 VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)

@@ -15,8 +15,19 @@ import pytest
 from lxml import etree
 
 from kuzushiji_tf import __version__
-from kuzushiji_tf.formats import DEFAULT_FORMATS, FORMATS, PageSource, parse_formats
-from kuzushiji_tf.formats import alto, hocr, iiif_annotations, json_record, page_xml, tei, txt
+from kuzushiji_tf.formats import (
+    DEFAULT_FORMATS,
+    FORMATS,
+    PageSource,
+    alto,
+    hocr,
+    iiif_annotations,
+    json_record,
+    page_xml,
+    parse_formats,
+    tei,
+    txt,
+)
 from kuzushiji_tf.recognition.contract import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
 from kuzushiji_tf.recognition.page_text import page_record
 

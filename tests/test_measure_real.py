@@ -8,14 +8,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import SAMPLE_DIR, export_tiny_page_model, save_training_folders, tiny_page_models
-from kuzushiji_tf.measure import real_pages as real
+from kuzushiji_tf.backends.tf.page_recognizer import crop_characters, decode_page_image
 from kuzushiji_tf.cli import measure_real as tool
 from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
-from kuzushiji_tf.backends.tf.page_recognizer import crop_characters, decode_page_image
 from kuzushiji_tf.datasets.kaggle_reader import read_train
+from kuzushiji_tf.measure import real_pages as real
 from kuzushiji_tf.structures import code_to_char
 from kuzushiji_tf.synthetic.charset import is_kana
-
 
 PAGES = read_train(SAMPLE_DIR).pages
 

@@ -6,11 +6,9 @@ so they need no registry; the role tests use the faces `make fonts` really insta
 """
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest

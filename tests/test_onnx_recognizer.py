@@ -14,12 +14,21 @@ import pytest
 import tensorflow as tf
 
 from conftest import SAMPLE_DIR, TINY_VOCABULARY, page_bytes, save_training_folders, tiny_page_models
+from kuzushiji_tf.backends.loading import load_page_model
+from kuzushiji_tf.backends.tf.export import export_page_recognizer
 from kuzushiji_tf.cli import export as export_tool
 from kuzushiji_tf.cli import recognize as recognize_tool
-from kuzushiji_tf.backends.tf.export import export_page_recognizer
-from kuzushiji_tf.recognition.contract import (CLASS_PROBS, CODES, COUNT, DET_SCORES, OUT_BOXES, OUTPUT_KEYS, PageRefused, page_results)
-from kuzushiji_tf.backends.loading import load_page_model
-from kuzushiji_tf.recognition.contract import RecognizerOptions
+from kuzushiji_tf.recognition.contract import (
+    CLASS_PROBS,
+    CODES,
+    COUNT,
+    DET_SCORES,
+    OUT_BOXES,
+    OUTPUT_KEYS,
+    PageRefused,
+    RecognizerOptions,
+    page_results,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = RecognizerOptions(short_side=256, det_threshold=0.3, cls_threshold=0.0, max_chars=1200)
@@ -165,8 +174,9 @@ def test_resize_matches_tf_image_resize_antialias(source, target):
 
 
 def test_resize_page_matches_detection_resize_page():
-    from kuzushiji_tf.detection.detect import SIZE_MULTIPLE, resize_page as tf_resize_page
     from kuzushiji_tf.backends.onnx.images import resize_page
+    from kuzushiji_tf.detection.detect import SIZE_MULTIPLE
+    from kuzushiji_tf.detection.detect import resize_page as tf_resize_page
 
     image = np.random.default_rng(0).integers(0, 256, (301, 187, 3)).astype(np.uint8)
     for short_side in (128, 256, 250, 833):
@@ -186,11 +196,11 @@ def test_sigmoid_is_tensorflows():
 
 
 def test_peaks_and_nms_match_the_tf_functions():
-    from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
     from kuzushiji_tf.backends.onnx.postprocess import centernet_peaks, non_max_suppression
+    from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
 
     rng = np.random.default_rng(0)
-    for trial in range(6):
+    for _trial in range(6):
         h, w = rng.integers(3, 40, 2)
         logits = rng.normal(0, 1, (1, h, w, 1)).astype(np.float32)
         logits[0, :2, :3] = 0.8  # a plateau: all its cells are peaks
@@ -213,10 +223,10 @@ def test_peaks_and_nms_match_the_tf_functions():
 
 @pytest.mark.parametrize("shape", [(180, 120), (50, 300), (40, 40)])
 def test_crops_match_crop_characters_also_off_the_page(shape):
-    from kuzushiji_tf.recognition.contract import CROP_OVERSAMPLE
-    from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
-    from kuzushiji_tf.backends.tf.page_recognizer import crop_characters
     from kuzushiji_tf.backends.onnx.postprocess import crop_characters as numpy_crops
+    from kuzushiji_tf.backends.tf.page_recognizer import crop_characters
+    from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
+    from kuzushiji_tf.recognition.contract import CROP_OVERSAMPLE
 
     rng = np.random.default_rng(shape[0])
     image = rng.integers(0, 256, (*shape, 3)).astype(np.uint8)
@@ -232,8 +242,8 @@ def test_crops_match_crop_characters_also_off_the_page(shape):
 
 
 def test_jpeg_and_png_decoding_matches_tensorflow():
-    from kuzushiji_tf.recognition.contract import JPEG_MAGIC, PNG_MAGIC
     from kuzushiji_tf.backends.onnx import images
+    from kuzushiji_tf.recognition.contract import JPEG_MAGIC, PNG_MAGIC
 
     assert (images.JPEG_MAGIC, images.PNG_MAGIC) == (JPEG_MAGIC, PNG_MAGIC)
     rng = np.random.default_rng(0)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kuzushiji_tf.recognition.contract import CROP_OVERSAMPLE
 from kuzushiji_tf.backends.tf.page_recognizer import crop_characters
+from kuzushiji_tf.recognition.contract import CROP_OVERSAMPLE
 
 HEIGHT, WIDTH = 60, 45
 PAGE = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3)).astype(np.uint8)

@@ -8,13 +8,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_kaggle_dir
+from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
 from kuzushiji_tf.cli import pseudo_label as pseudo_tool
 from kuzushiji_tf.data import pipeline
 from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary, write_vocabulary
-from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
+from kuzushiji_tf.models.centernet import build_centernet
 from kuzushiji_tf.recognition.contract import RecognizerOptions
 from kuzushiji_tf.self_training.pseudo_labels import PseudoLabelOptions, confident, label_page
-from kuzushiji_tf.models.centernet import build_centernet
 
 
 def test_filter_keeps_exactly_those_at_or_above_both_thresholds():
@@ -46,7 +46,7 @@ def setup(tmp_path_factory):
 
 def test_tool_writes_exactly_the_confident_predictions(setup, tmp_path):
     root, records, models, detector, classifier = setup
-    options = PseudoLabelOptions(det_threshold=0.51, cls_threshold=0.9, short_side=256)
+    PseudoLabelOptions(det_threshold=0.51, cls_threshold=0.9, short_side=256)
     recognizer = PageRecognizer(detector, classifier, [c for c, _ in read_vocabulary(records)],
                                 RecognizerOptions(short_side=256, det_threshold=0.0))
     everything = PseudoLabelOptions(det_threshold=0.0, cls_threshold=0.0, short_side=256)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE_DIR
-from kuzushiji_tf.recognition.reading_order import reading_layout, reading_order, transcribe
 from kuzushiji_tf.datasets.kaggle_labels import read_truth_csv
+from kuzushiji_tf.recognition.reading_order import reading_layout, reading_order, transcribe
 from kuzushiji_tf.synthetic import generate_dataset
 
 
@@ -74,7 +74,7 @@ def _codh_pages():
 def test_real_pages_agree_with_the_codh_reading_order():
     followed = total = 0
     exact_pages = 0
-    for image, boxes in _codh_pages().items():  # boxes in CODH Char ID order
+    for _image, boxes in _codh_pages().items():  # boxes in CODH Char ID order
         rank = np.empty(len(boxes), np.int64)
         rank[_shuffled_order(boxes, seed=1)] = np.arange(len(boxes))
         followed += int(np.sum(rank[1:] == rank[:-1] + 1))

@@ -15,8 +15,8 @@ from PIL import Image
 
 from conftest import export_tiny_page_model
 from iiif_server import IMAGES, image_of, serve_manifest, server, v3_canvas  # noqa: F401 (server: a fixture)
-
 from kuzushiji_tf.cli import recognize as tool
+
 pytestmark = pytest.mark.slow
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"

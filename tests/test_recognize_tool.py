@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import export_tiny_page_model
-from kuzushiji_tf.cli import recognize as tool
 from kuzushiji_tf.backends.loading import load_page_model
+from kuzushiji_tf.cli import recognize as tool
 from kuzushiji_tf.recognition.folder_recognition import recognize_pages
 from kuzushiji_tf.scans import open_scans
 

@@ -15,11 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from iiif_server import IMAGES, SQUARE, image_requests, page_image, serve_manifest, server, v3_canvas  # noqa: F401 (server: a fixture)
 from kuzushiji_tf.scans import ScanError, ScanPage, encoded_size, open_scans, safe_name
 from kuzushiji_tf.scans.pdf import pdf_pages
-
-from iiif_server import (IMAGES, SQUARE, image_requests, page_image, serve_manifest,  # noqa: F401 (server: a fixture)
-                         server, v3_canvas)
 
 TIMEOUT = 0.5  # the client's; the slow canvas sleeps past it
 SAFE_PART = re.compile(r"^[^\W_][\w.-]*$")  # what a name component may look like (\w covers any script)

@@ -13,19 +13,18 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, SAMPLE_DIR, TINY_VOCABULARY, make_kaggle_dir, tiny_page_models
-from kuzushiji_tf.evaluation import test_set as real_test_set
 from kuzushiji_tf.cli import pseudo_label as pseudo_tool
 from kuzushiji_tf.cli import train
 from kuzushiji_tf.config import ClassifierConfig, TrainConfig
 from kuzushiji_tf.data import classifier_input as ci
 from kuzushiji_tf.data import pipeline, schema
-from kuzushiji_tf.data.records import RecordOptions, build_records
 from kuzushiji_tf.data.detector_input import detector_dataset
+from kuzushiji_tf.data.records import RecordOptions, build_records
 from kuzushiji_tf.engine.tasks import ClassifierTask, DetectorTask
-from kuzushiji_tf.self_training.pseudo_labels import cap_per_class
+from kuzushiji_tf.evaluation import test_set as real_test_set
 from kuzushiji_tf.evaluation.test_set import RealTestSetError
+from kuzushiji_tf.self_training.pseudo_labels import cap_per_class
 from kuzushiji_tf.structures import MASK
-
 
 REAL_SCANS = REPO / "kuzushiji_tf" / "sample_data" / "unlabelled_real" / "images"
 REAL_IDS = ("200010454_00005_1", "200021869_00012_2")  # 1200 x 1590 and 1200 x 1747
@@ -283,7 +282,8 @@ def test_det_unsure_marks_the_detections_between_the_two_scores_as_uncertain(set
         runs[name] = manifest, pages
     (manifest, pages), (sure_manifest, sure_pages), (_, all_pages) = runs["both"], runs["sure"], runs["all"]
     assert manifest["crops"] == sure_manifest["crops"]  # uncertain boxes are never crops
-    rows = lambda boxes: sorted(np.round(boxes, 3).tolist())
+    def rows(boxes):
+        return sorted(np.round(boxes, 3).tolist())
     for image_id, page in pages.items():
         labels, boxes = page["labels"].numpy(), page["boxes"].numpy()
         assert set(labels.tolist()) == {0, schema.UNCERTAIN_LABEL}  # the thresholds split this page

@@ -13,13 +13,13 @@ import pytest
 from lxml import etree
 from PIL import Image
 
+from conftest import export_tiny_page_model
+from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.cli import client
 from kuzushiji_tf.formats import FORMATS
-from kuzushiji_tf.recognition.folder_recognition import recognize_pages
 from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES
-from kuzushiji_tf.backends.loading import load_page_model
+from kuzushiji_tf.recognition.folder_recognition import recognize_pages
 from kuzushiji_tf.scans import open_scans
-from conftest import export_tiny_page_model
 from serving_helpers import REAL_PAGES, REPO, ServerProcess, http, multipart
 
 pytestmark = pytest.mark.slow

@@ -2,12 +2,12 @@
 answers 503 with Retry-After at once, a slow page 504, and both leave the server serving; the batcher
 forms batches up to its size and skips pages nobody waits for."""
 import asyncio
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import json
 import numpy as np
 import pytest
 

@@ -13,7 +13,8 @@ from conftest import make_kaggle_dir
 from kuzushiji_tf.cli import train
 from kuzushiji_tf.config import ClassifierConfig, TrainConfig
 from kuzushiji_tf.data.records import RecordOptions, build_records, read_vocabulary
-from kuzushiji_tf.engine.loop import LoopConfig, train as train_loop
+from kuzushiji_tf.engine.loop import LoopConfig
+from kuzushiji_tf.engine.loop import train as train_loop
 from kuzushiji_tf.engine.tasks import ClassifierTask, make_optimizer
 from kuzushiji_tf.models.classifier import build_classifier
 

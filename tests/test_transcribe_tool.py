@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE_DIR
-
 from kuzushiji_tf.cli import transcribe as transcribe_tool
 
 VOCABULARY = [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")]
@@ -61,8 +60,8 @@ def exported(tmp_path_factory):
     import keras
 
     from kuzushiji_tf.backends.tf.export import export_page_recognizer
-    from kuzushiji_tf.recognition.contract import RecognizerOptions
     from kuzushiji_tf.models.centernet import build_centernet
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
 
     keras.utils.set_random_seed(1)
     # heatmap_prior 0.5 puts every cell at the threshold: untrained, the detector still reports characters.

@@ -8,7 +8,6 @@ from PIL import Image
 from kuzushiji_tf.cli import visualize
 from kuzushiji_tf.visualization import CORRECT, MISSED, PREDICTED, WRONG, draw_page, page_colours, save_png
 
-
 PAPER = (235, 230, 215)
 # Truth, xywh: A is found with its label, B is found with the wrong label, C is not found.
 TRUTH_CODES = ["U+3042", "U+3044", "U+304B"]
@@ -119,8 +118,8 @@ def test_tool_draws_a_model_s_boxes(tmp_path, capsys):
     import keras
 
     from kuzushiji_tf.backends.tf.export import export_page_recognizer
-    from kuzushiji_tf.recognition.contract import RecognizerOptions
     from kuzushiji_tf.models.centernet import build_centernet
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
 
     keras.utils.set_random_seed(1)
     # heatmap_prior 0.5 puts every cell at the threshold: untrained, the detector still reports characters.

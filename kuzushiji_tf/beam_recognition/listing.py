@@ -18,11 +18,11 @@ from pathlib import PurePosixPath
 
 from apache_beam.io.filesystems import FileSystems
 
+from kuzushiji_tf.beam_recognition import storage
 from kuzushiji_tf.scans import ScanError, ScanPage, open_scans
 from kuzushiji_tf.scans.files import SCAN_SUFFIXES
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.scans.source import failed_page, recogniser_bytes
-from kuzushiji_tf.beam_recognition import storage
 
 GLOB_CHARS = "*?["
 WEB_SCHEMES = ("http", "https")

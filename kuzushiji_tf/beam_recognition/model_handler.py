@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.beam_recognition import storage
 from kuzushiji_tf.recognition.batch_recognition import run_batch
 from kuzushiji_tf.recognition.contract import PageModel
-from kuzushiji_tf.backends.loading import load_page_model
 
 
 def _not_beams_memory_warning(record: logging.LogRecord) -> bool:
@@ -38,7 +39,7 @@ class PageModelHandler(ModelHandler[bytes, PredictionResult, PageModel]):
         return load_page_model(storage.local_copy(self._model_path), self._backend)
 
     def run_inference(self, batch: Sequence[bytes], model: PageModel,
-                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         # The example is not carried on: the page's bytes are dropped as soon as its batch has run.
         return [PredictionResult(None, result if error is None else error, model_id=self._model_path)
                 for result, error in run_batch(model, list(batch))]

@@ -21,14 +21,14 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
@@ -36,9 +36,16 @@ from kuzushiji_tf.beam_recognition import storage
 from kuzushiji_tf.beam_recognition.listing import decode_line, list_pages, write_listing
 from kuzushiji_tf.beam_recognition.model_handler import PageModelHandler
 from kuzushiji_tf.formats import FORMATS
-from kuzushiji_tf.recognition.folder_recognition import (SUMMARY, SUMMARY_FIELDS, failed_row, framed_record,
-                                                       load_sized, summary_row, summary_text)
 from kuzushiji_tf.recognition.contract import model_backend, model_short_side, read_vocabulary_asset
+from kuzushiji_tf.recognition.folder_recognition import (
+    SUMMARY,
+    SUMMARY_FIELDS,
+    failed_row,
+    framed_record,
+    load_sized,
+    summary_row,
+    summary_text,
+)
 from kuzushiji_tf.recognition.page_outputs import page_file_names, page_source, tei_text, with_records
 
 DEAD_LETTER = "failed.csv"

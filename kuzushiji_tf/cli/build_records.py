@@ -13,10 +13,10 @@ import time
 
 from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE
+from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS
 from kuzushiji_tf.datasets.codh_reader import LAYOUT_CHOICES
 from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError
 from kuzushiji_tf.datasets.kaggle_reader import DataError
-from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError
 
 # TensorFlow is imported inside main(): worker processes re-import this file and must stay light.

@@ -45,12 +45,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.evaluation.metric import evaluate, truth_from_pages
-    from kuzushiji_tf.detection import detect_pages as page_detection
-    from kuzushiji_tf.models.saved_models import load_model
     from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError
     from kuzushiji_tf.datasets.kaggle_reader import DataError
     from kuzushiji_tf.datasets.kaggle_submission import write_submission
+    from kuzushiji_tf.detection import detect_pages as page_detection
+    from kuzushiji_tf.evaluation.metric import evaluate, truth_from_pages
+    from kuzushiji_tf.models.saved_models import load_model
     from kuzushiji_tf.scans.images import ImageError
 
     try:

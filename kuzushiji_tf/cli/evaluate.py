@@ -14,11 +14,11 @@ import sys
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.evaluation.metric import UNKNOWN_ID_POLICIES, Score, UnknownImageIdsError, evaluate
 from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError, read_truth_csv
-from kuzushiji_tf.evaluation.report import class_report, format_report
 from kuzushiji_tf.datasets.kaggle_reader import DataError, read_unicode_translation
 from kuzushiji_tf.datasets.kaggle_submission import read_submission
+from kuzushiji_tf.evaluation.metric import UNKNOWN_ID_POLICIES, Score, UnknownImageIdsError, evaluate
+from kuzushiji_tf.evaluation.report import class_report, format_report
 
 PROG = "evaluate"
 

@@ -52,12 +52,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.data.records import read_vocabulary
-    from kuzushiji_tf.recognition.contract import check_version_dir
     from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer
-    from kuzushiji_tf.recognition.contract import RecognizerOptions
+    from kuzushiji_tf.data.records import read_vocabulary
     from kuzushiji_tf.models.classifier import num_classes
     from kuzushiji_tf.models.saved_models import load_model, resolve_keras_file
+    from kuzushiji_tf.recognition.contract import RecognizerOptions, check_version_dir
 
     export_onnx_recognizer = None
     if args.format == "onnx":

@@ -31,10 +31,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.recognition.batch_recognition import submission_points
     from kuzushiji_tf.backends.loading import load_page_model
     from kuzushiji_tf.datasets.kaggle_reader import DataError, read_test
     from kuzushiji_tf.datasets.kaggle_submission import SubmissionError, write_submission
+    from kuzushiji_tf.recognition.batch_recognition import submission_points
 
     try:
         pages = read_test(args.data_dir).pages

@@ -59,8 +59,8 @@ def _say(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.measure import real_pages as real
     from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError
+    from kuzushiji_tf.measure import real_pages as real
     from kuzushiji_tf.scans.images import ImageError
 
     data_dir = Path(args.data_dir) if args.data_dir else real.DEFAULT_DATA_DIR

@@ -81,13 +81,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kuzushiji_tf.self_training.pseudo_labels import (DEFAULT_MAX_PER_CLASS, PseudoLabelOptions, list_images,
-                                                      write_image_pseudo_labels, write_pseudo_labels)
     from kuzushiji_tf.data.records import VOCABULARY, read_vocabulary
-    from kuzushiji_tf.models.saved_models import load_model, resolve_keras_file
     from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError, read_truth_csv
-    from kuzushiji_tf.models.centernet.detector_ensemble import DetectorEnsemble
     from kuzushiji_tf.evaluation.test_set import assert_not_test_page
+    from kuzushiji_tf.models.centernet.detector_ensemble import DetectorEnsemble
+    from kuzushiji_tf.models.saved_models import load_model, resolve_keras_file
+    from kuzushiji_tf.self_training.pseudo_labels import (
+        DEFAULT_MAX_PER_CLASS,
+        PseudoLabelOptions,
+        list_images,
+        write_image_pseudo_labels,
+        write_pseudo_labels,
+    )
 
     cap = args.max_per_class
     if cap is None:

@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import uvicorn
 
-    from kuzushiji_tf.recognition.contract import PAGE_MODEL, newest_version
     from kuzushiji_tf.backends.loading import load_page_model
+    from kuzushiji_tf.recognition.contract import PAGE_MODEL, newest_version
     from kuzushiji_tf.serving.app import ServerConfig, create_app
 
     try:

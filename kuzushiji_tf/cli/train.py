@@ -124,7 +124,8 @@ def run(args) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.data.records import VOCABULARY, write_vocabulary
     from kuzushiji_tf.engine import strategy as strategies
-    from kuzushiji_tf.engine.loop import LoopConfig, train as train_loop
+    from kuzushiji_tf.engine.loop import LoopConfig
+    from kuzushiji_tf.engine.loop import train as train_loop
     from kuzushiji_tf.engine.tasks import TASKS, make_optimizer
 
     model_config, train = configs_from_args(args)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-
 import sys
 from pathlib import Path
 
@@ -45,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from kuzushiji_tf.backends.tf.export import load_recognizer
-    from kuzushiji_tf.recognition.contract import page_results
     from kuzushiji_tf.backends.tf.saved_model import refusal_message
+    from kuzushiji_tf.recognition.contract import page_results
     from kuzushiji_tf.recognition.page_text import page_record
 
     try:

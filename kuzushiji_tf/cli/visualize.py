@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-
 import sys
 from pathlib import Path
 
@@ -44,8 +43,8 @@ def _model_predictions(model: str, image: Path):
     import tensorflow as tf
 
     from kuzushiji_tf.backends.tf.export import load_recognizer
-    from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, page_results
     from kuzushiji_tf.backends.tf.saved_model import refusal_message
+    from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, page_results
 
     serve, vocabulary = load_recognizer(model)
     try:

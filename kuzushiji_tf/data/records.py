@@ -27,9 +27,9 @@ from kuzushiji_tf.data import schema
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE, prepare_task
 from kuzushiji_tf.datasets import codh_reader as codh
 from kuzushiji_tf.datasets import kaggle_reader as reader
+from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS, split_pages
 from kuzushiji_tf.datasets.kaggle_reader import DataError, Skipped
 from kuzushiji_tf.file_hashes import file_sha256
-from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS, split_pages
 from kuzushiji_tf.progress import Progress
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import Page, code_to_char

@@ -4,7 +4,7 @@ would leak: validation must hold books the model never saw. Deterministic: the s
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from kuzushiji_tf.structures import Page, book_of
 

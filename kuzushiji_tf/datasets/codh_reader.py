@@ -20,13 +20,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 from kuzushiji_tf.datasets.kaggle_labels import CODE_RULE
-from kuzushiji_tf.datasets.kaggle_reader import (TRAIN_CSV, TRANSLATION_CSV, BoxError, DataError, ReadResult, Skipped,
-                                        check_image_id, check_on_error, checked_box, csv_rows, page_image_size,
-                                        read_unicode_translation)
+from kuzushiji_tf.datasets.kaggle_reader import (
+    TRAIN_CSV,
+    TRANSLATION_CSV,
+    BoxError,
+    DataError,
+    ReadResult,
+    Skipped,
+    check_image_id,
+    check_on_error,
+    checked_box,
+    csv_rows,
+    page_image_size,
+    read_unicode_translation,
+)
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
-from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 
 CODH_HEADER = ("Unicode", "Image", "X", "Y", "Block ID", "Char ID", "Width", "Height")
 COORDINATE_SUFFIX = "_coordinate.csv"

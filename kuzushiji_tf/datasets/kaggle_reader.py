@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.datasets.kaggle_labels import HEADER, LabelsFileError, iter_csv_rows, parse_truth_labels
+from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image
 from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
 
@@ -45,7 +45,7 @@ class Skipped:
     problem: str
 
     @classmethod
-    def from_error(cls, error: DataError) -> "Skipped":
+    def from_error(cls, error: DataError) -> Skipped:
         return cls(error.file, error.line, error.image_id, error.problem)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.datasets.kaggle_labels import (

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from kuzushiji_tf.atomic_files import write_atomic
-from kuzushiji_tf.detection.detect import PageDetections, detect_page
-from kuzushiji_tf.datasets.kaggle_reader import read_test, read_train
 from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS, split_pages
+from kuzushiji_tf.datasets.kaggle_reader import read_test, read_train
+from kuzushiji_tf.detection.detect import PageDetections, detect_page
 from kuzushiji_tf.progress import Progress
 from kuzushiji_tf.scans.images import load_image
 from kuzushiji_tf.structures import Page

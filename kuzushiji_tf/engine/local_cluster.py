@@ -18,7 +18,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 LOOPBACK = "127.0.0.1"  # the only address used: workers talk unauthenticated, in plain gRPC
 DEFAULT_GRACE_SECONDS = 10.0

@@ -15,12 +15,12 @@ from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.classifier_input import CROPS, LABEL, VIEW, classifier_dataset, crop_labels
 from kuzushiji_tf.data.detector_input import detector_dataset
 from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, read_vocabulary
-from kuzushiji_tf.evaluation.metric import Score, count_page
 from kuzushiji_tf.detection.detect import detect, to_original_pixels
-from kuzushiji_tf.models.saved_models import resolve_keras_file
+from kuzushiji_tf.evaluation.metric import Score, count_page
+from kuzushiji_tf.evaluation.test_set import assert_no_test_ids, assert_not_test_records
 from kuzushiji_tf.models.centernet import build_centernet, centernet_loss
 from kuzushiji_tf.models.classifier import LOGITS, CropTrainView, build_classifier, classifier_loss
-from kuzushiji_tf.evaluation.test_set import assert_no_test_ids, assert_not_test_records
+from kuzushiji_tf.models.saved_models import resolve_keras_file
 from kuzushiji_tf.structures import MASK
 
 

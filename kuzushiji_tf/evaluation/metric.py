@@ -7,8 +7,8 @@ before precision and recall (micro), so big pages weigh more. Plain numpy: no Ka
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from kuzushiji_tf.structures import Page
 PageTruth = tuple[Sequence[str], np.ndarray]
 # Predictions of one page: (codes [M], points_xy [M, 2]) arrays, or a sequence of (code, x, y) triples
 # such as kaggle.submission.Prediction.
-PagePredictions = Union[tuple[Sequence[str], np.ndarray], Iterable[tuple[str, float, float]]]
+PagePredictions = tuple[Sequence[str], np.ndarray] | Iterable[tuple[str, float, float]]
 
 UNKNOWN_ID_POLICIES = ("raise", "ignore", "fp")
 
@@ -40,7 +40,7 @@ class Score:
     f1: float
 
     @classmethod
-    def from_counts(cls, tp: int, fp: int, fn: int) -> "Score":
+    def from_counts(cls, tp: int, fp: int, fn: int) -> Score:
         tp, fp, fn = int(tp), int(fp), int(fn)
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0

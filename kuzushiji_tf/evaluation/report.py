@@ -7,7 +7,7 @@ would have taken with labels ignored: the detector found the character, the clas
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

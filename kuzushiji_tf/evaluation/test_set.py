@@ -24,10 +24,10 @@ import csv
 import hashlib
 import json
 from pathlib import Path
-from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
-from kuzushiji_tf.file_hashes import file_sha256
 
+from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 from kuzushiji_tf.errors import KuzushijiError
+from kuzushiji_tf.file_hashes import file_sha256
 
 SAMPLE_DIR = SAMPLE_KAGGLE_DIR
 TRUTH_CSV = SAMPLE_DIR / "train.csv"

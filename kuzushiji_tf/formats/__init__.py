@@ -7,8 +7,8 @@ exposes `render_document(pages, *, created) -> str`. No TensorFlow is imported h
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from kuzushiji_tf.formats import alto, hocr, iiif_annotations, json_record, page_xml, tei, txt
 from kuzushiji_tf.formats.source import PageSource

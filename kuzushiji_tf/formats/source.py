@@ -46,7 +46,7 @@ class PageSource:
             raise ValueError(f"page frame must be positive; received {self.width} x {self.height}")
 
     @classmethod
-    def from_record(cls, record: dict, **fields) -> "PageSource":
+    def from_record(cls, record: dict, **fields) -> PageSource:
         """The source a record describes itself: its image name and size (from `page_record(..., size=)`)."""
         values = {"image": record["image"], "width": record.get("width"), "height": record.get("height"), **fields}
         if values["width"] is None or values["height"] is None:

@@ -9,7 +9,7 @@ scan. Vertical writing is declared once as a CSS rendition (writing-mode: vertic
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from lxml import etree
 

@@ -16,26 +16,25 @@ the deployed model would get:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from kuzushiji_tf.atomic_files import write_atomic
-from kuzushiji_tf.config import DetectorConfig
+from kuzushiji_tf.backends.tf.page_recognizer import class_probabilities, crop_characters, decode_page_image
+from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR, DetectorConfig
+from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
+from kuzushiji_tf.datasets.kaggle_reader import TRAIN_CSV, read_train
+from kuzushiji_tf.detection import detect_pages as page_detection
 from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.evaluation.metric import Evaluation, Score, evaluate, truth_from_pages
-from kuzushiji_tf.detection import detect_pages as page_detection
-from kuzushiji_tf.recognition.batch_recognition import submission_points
-from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
-from kuzushiji_tf.backends.tf.page_recognizer import class_probabilities, crop_characters, decode_page_image
 from kuzushiji_tf.models.classifier import num_classes
-from kuzushiji_tf.datasets.kaggle_reader import TRAIN_CSV, read_train
+from kuzushiji_tf.recognition.batch_recognition import submission_points
 from kuzushiji_tf.structures import Page, code_to_char
 from kuzushiji_tf.synthetic.charset import is_kana
-from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 
 DEFAULT_DATA_DIR = SAMPLE_KAGGLE_DIR
 DEFAULT_SHORT_SIDE = DetectorConfig().eval_short_side  # 832, when the detector's config.json does not say

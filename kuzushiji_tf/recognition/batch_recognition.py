@@ -4,12 +4,13 @@ page the recogniser refuses (corrupt, not an image, too large) is retried alone,
 its own result, not its batch's. No TensorFlow here: the ONNX backend runs without it."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused, page_results
 from kuzushiji_tf.progress import Progress
+from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused, page_results
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class RecognizerOptions:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "RecognizerOptions":
+    def from_dict(cls, values: dict) -> RecognizerOptions:
         """Known fields from `values`, defaults for the rest (an export written before a field existed)."""
         fields = {f.name: f.type for f in dataclasses.fields(cls)}
         # Exports made before the contained-box step lack the option: their graphs keep every box.

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -21,9 +21,16 @@ from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.formats import DEFAULT_FORMATS, FORMATS, parse_formats
 from kuzushiji_tf.formats.source import utc_now
 from kuzushiji_tf.recognition.batch_recognition import recognize_files
-from kuzushiji_tf.recognition.page_outputs import (complete, page_files, page_source, read_record, with_records,
-                                                 write_page, write_tei)
 from kuzushiji_tf.recognition.contract import OUT_BOXES
+from kuzushiji_tf.recognition.page_outputs import (
+    complete,
+    page_files,
+    page_source,
+    read_record,
+    with_records,
+    write_page,
+    write_tei,
+)
 from kuzushiji_tf.recognition.page_text import page_record
 from kuzushiji_tf.scans import ScanError, ScanPage, encoded_size
 

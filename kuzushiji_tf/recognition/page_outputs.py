@@ -7,14 +7,13 @@ because a run may ask for more formats than the earlier one wrote.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from lxml import etree
 
 from kuzushiji_tf.atomic_files import write_atomic
-from kuzushiji_tf.formats import FORMATS, PageSource
-from kuzushiji_tf.formats import tei
+from kuzushiji_tf.formats import FORMATS, PageSource, tei
 from kuzushiji_tf.scans import ScanPage
 
 VISUALIZATION = "png"  # the --visualize picture's key and suffix among a page's files

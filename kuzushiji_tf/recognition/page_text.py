@@ -2,11 +2,12 @@
 `kuzushiji-transcribe` prints and every output format in `kuzushiji_tf.formats` is written from."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from kuzushiji_tf.recognition.contract import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
 from kuzushiji_tf.recognition.reading_order import reading_layout
 from kuzushiji_tf.structures import code_to_char
+
 
 def page_record(name: str, result: dict, translation: Mapping[str, str], size: tuple[int, int] | None = None) -> dict:
     """The JSON object of one page from `page_model.page_results`' dict.

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from kuzushiji_tf.recognition.contract import (CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES, OUT_BOXES,
-                                               TOPK_CLASS_IDS, TOPK_CODEPOINTS, TOPK_PROBS)
+from kuzushiji_tf.recognition.contract import (
+    CLASS_PROBS,
+    CODEPOINTS,
+    CODES,
+    COUNT,
+    DET_SCORES,
+    OUT_BOXES,
+    TOPK_CLASS_IDS,
+    TOPK_CODEPOINTS,
+    TOPK_PROBS,
+)
 
 PER_CHARACTER = (CODEPOINTS, DET_SCORES, CLASS_PROBS, OUT_BOXES, TOPK_CLASS_IDS, TOPK_CODEPOINTS, TOPK_PROBS)
 

@@ -10,7 +10,7 @@ centre line they lie on, longest chains first; what fits nowhere starts a column
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

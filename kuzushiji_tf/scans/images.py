@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.config import MAX_PIXELS
+from kuzushiji_tf.errors import KuzushijiError
 
 DEFAULT_MAX_PIXELS = MAX_PIXELS
 

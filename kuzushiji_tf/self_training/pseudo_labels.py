@@ -29,15 +29,15 @@ import numpy as np
 import tensorflow as tf
 
 from kuzushiji_tf.atomic_files import write_atomic
+from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer, crop_characters
 from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.box_ops import STORED_CROP_FACTOR
 from kuzushiji_tf.data.record_images import prepare_page
 from kuzushiji_tf.data.records import MANIFEST, VOCABULARY, ShardWriter, read_vocabulary, write_vocabulary
 from kuzushiji_tf.evaluation.metric import evaluate
-from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer, crop_characters
-from kuzushiji_tf.recognition.contract import RecognizerOptions
-from kuzushiji_tf.progress import Progress
 from kuzushiji_tf.evaluation.test_set import assert_no_test_ids, assert_not_test_page
+from kuzushiji_tf.progress import Progress
+from kuzushiji_tf.recognition.contract import RecognizerOptions
 from kuzushiji_tf.scans.files import SCAN_SUFFIXES, folder_files
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import book_of

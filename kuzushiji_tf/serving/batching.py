@@ -6,8 +6,8 @@ latency and memory grow without bound."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
 
 from kuzushiji_tf.recognition.batch_recognition import PageResult, recognize_files
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 from kuzushiji_tf.structures import CODE_PATTERN, char_to_code, code_to_char
 from kuzushiji_tf.synthetic.fonts import FontSet, drawn_chars
 from kuzushiji_tf.synthetic.hentaigana import hentaigana_table
-from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 
 TABLE_PATH = SAMPLE_KAGGLE_DIR / "unicode_translation.csv"
 NAMED_CHARSETS = ("default", "common", "kana", "hiragana", "kanji", "full")

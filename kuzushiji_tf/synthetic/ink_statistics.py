@@ -18,8 +18,8 @@ The medians are robust to the odd false detection (a seal, a frame corner).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np

@@ -16,8 +16,17 @@ from kuzushiji_tf.structures import Char, char_to_code
 from kuzushiji_tf.synthetic.charset import Charset, build_charset
 from kuzushiji_tf.synthetic.fonts import FontSet, GlyphCache, find_fonts
 from kuzushiji_tf.synthetic.layout import ColumnWriter, Placement
-from kuzushiji_tf.synthetic.paper import (centre_fold, draw_frame, draw_picture, frame_rect, ink_texture,
-                                          paper_luminance, sheet_rect, stain, stamp_seal)
+from kuzushiji_tf.synthetic.paper import (
+    centre_fold,
+    draw_frame,
+    draw_picture,
+    frame_rect,
+    ink_texture,
+    paper_luminance,
+    sheet_rect,
+    stain,
+    stamp_seal,
+)
 from kuzushiji_tf.synthetic.style import BookStyle, sample_book_style
 
 REAL_HEIGHT = 3900  # the Kaggle scans' height; style lengths that are absolute pixels scale from it

@@ -24,8 +24,13 @@ from kuzushiji_tf.backends.onnx.runtime import RUNTIME_ASSET
 from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
 from kuzushiji_tf.detection.detect import SIZE_MULTIPLE
 from kuzushiji_tf.models.classifier import num_classes
-from kuzushiji_tf.recognition.contract import (CROP_OVERSAMPLE, ONNX_FILES, RecognizerOptions,
-                                               check_version_dir, write_assets)
+from kuzushiji_tf.recognition.contract import (
+    CROP_OVERSAMPLE,
+    ONNX_FILES,
+    RecognizerOptions,
+    check_version_dir,
+    write_assets,
+)
 
 RUNTIME_FORMAT = 1
 

@@ -9,17 +9,25 @@ scan, classifier (in batches), argmax, class threshold, padding to `max_chars`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
 
-from kuzushiji_tf.recognition.contract import (CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES, ONNX_FILES,
-                                               OUT_BOXES, read_options_asset, read_vocabulary_asset)
 from kuzushiji_tf.backends.onnx.images import decode_page, resize_page
-from kuzushiji_tf.backends.onnx.postprocess import (centernet_peaks, contained_mask, crop_characters,
-                                                     non_max_suppression)
+from kuzushiji_tf.backends.onnx.postprocess import centernet_peaks, contained_mask, crop_characters, non_max_suppression
+from kuzushiji_tf.recognition.contract import (
+    CLASS_PROBS,
+    CODEPOINTS,
+    CODES,
+    COUNT,
+    DET_SCORES,
+    ONNX_FILES,
+    OUT_BOXES,
+    read_options_asset,
+    read_vocabulary_asset,
+)
 from kuzushiji_tf.structures import HEATMAP, OFFSET, SIZE
 
 RUNTIME_ASSET = "onnx_runtime.json"  # assets/: what the glue needs from the Keras models (export.py writes it)

@@ -13,8 +13,15 @@ import keras
 import tensorflow as tf
 
 from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
-from kuzushiji_tf.recognition.contract import (INPUT_NAME, SAVED_MODEL_FILE, SIGNATURE, RecognizerOptions,
-                                               check_version_dir, read_vocabulary_asset, write_assets)
+from kuzushiji_tf.recognition.contract import (
+    INPUT_NAME,
+    SAVED_MODEL_FILE,
+    SIGNATURE,
+    RecognizerOptions,
+    check_version_dir,
+    read_vocabulary_asset,
+    write_assets,
+)
 
 
 def _write_out(archive: keras.export.ExportArchive, path: Path) -> None:

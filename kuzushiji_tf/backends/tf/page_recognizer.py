@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from kuzushiji_tf.config import MAX_IMAGE_BYTES, MAX_PIXELS
+
 # docs/recipe.md: inference crops are squares of 1.2 x the longer box side (held beside the stored crops' 1.4).
 from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
-from kuzushiji_tf.config import MAX_IMAGE_BYTES, MAX_PIXELS
 from kuzushiji_tf.detection.detect import detect_scan
 from kuzushiji_tf.models.classifier import num_classes
-from kuzushiji_tf.recognition.contract import (CLASS_PROBS, CODEPOINTS, CODES, COUNT, CROP_OVERSAMPLE, DET_SCORES,
-                                               JPEG_MAGIC, OUT_BOXES, PNG_MAGIC, RecognizerOptions)
+from kuzushiji_tf.recognition.contract import (
+    CLASS_PROBS,
+    CODEPOINTS,
+    CODES,
+    COUNT,
+    CROP_OVERSAMPLE,
+    DET_SCORES,
+    JPEG_MAGIC,
+    OUT_BOXES,
+    PNG_MAGIC,
+    RecognizerOptions,
+)
 
 
 def _image_hw(data: tf.Tensor, is_jpeg: tf.Tensor) -> tf.Tensor:

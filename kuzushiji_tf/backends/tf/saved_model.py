@@ -3,14 +3,19 @@ refusals turned into `PageRefused` and its outputs into numpy."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from kuzushiji_tf.recognition.contract import (INPUT_NAME, SIGNATURE, PageRefused, read_options_asset,
-                                               read_vocabulary_asset)
+from kuzushiji_tf.recognition.contract import (
+    INPUT_NAME,
+    SIGNATURE,
+    PageRefused,
+    read_options_asset,
+    read_vocabulary_asset,
+)
 
 
 class SavedModelPageModel:
