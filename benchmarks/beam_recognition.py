@@ -16,6 +16,7 @@ fresh clone), tiny untrained models are exported on the spot into the run's temp
 default, --quick-format): the figures are then of the pipeline (start-up, Beam, decode, resize, crops,
 reading order, output files), not of a trained model, and the banner says so.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,18 +31,25 @@ import common
 
 SAMPLE = common.REPO / "kuzushiji_tf" / "sample_data"
 SCANS = sorted((SAMPLE / "kaggle_5p" / "train_images").glob("*.jpg")) + sorted(
-    (SAMPLE / "kaggle_5p" / "test_images").glob("*.jpg"))
+    (SAMPLE / "kaggle_5p" / "test_images").glob("*.jpg")
+)
 MILLION = 1_000_000
 
 
 def parse_args(argv=None):
     parser = common.base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None,
-                        help="exported page recogniser (default: newest saved_models/kuzushiji_page version; "
-                             "with --quick and none there, a tiny untrained export made on the spot)")
-    parser.add_argument("--quick-format", choices=("onnx", "savedmodel"), default="onnx",
-                        help="the export made on the spot (default onnx: no TensorFlow start-up in each of the "
-                             "six runs)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="exported page recogniser (default: newest saved_models/kuzushiji_page version; "
+        "with --quick and none there, a tiny untrained export made on the spot)",
+    )
+    parser.add_argument(
+        "--quick-format",
+        choices=("onnx", "savedmodel"),
+        default="onnx",
+        help="the export made on the spot (default onnx: no TensorFlow start-up in each of the six runs)",
+    )
     parser.add_argument("--pages", type=int, default=None, help="pages of the large run (default 8 quick, 42 full)")
     parser.add_argument("--small", type=int, default=None, help="pages of the small run (default 2 quick, 7 full)")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -60,12 +68,15 @@ def resolve_model(args, root: Path) -> tuple[str, str]:
     if found is not None:
         return str(found), f"newest in {common.PAGE_MODEL_DIR}: {found}"
     if not args.quick:
-        raise SystemExit(f"{common.PAGE_MODEL_DIR}: no exported page recogniser; pass --model (tools/export.py, "
-                         "make demo), or --quick to time the pipeline on a tiny untrained export made on the spot")
+        raise SystemExit(
+            f"{common.PAGE_MODEL_DIR}: no exported page recogniser; pass --model (tools/export.py, "
+            "make demo), or --quick to time the pipeline on a tiny untrained export made on the spot"
+        )
     common.quiet_tensorflow()
     started = time.perf_counter()
-    exports, note = common.on_the_spot_export(root / "models", [path.read_bytes() for path in SCANS],
-                                              formats=(args.quick_format,), seed=args.seed)
+    exports, note = common.on_the_spot_export(
+        root / "models", [path.read_bytes() for path in SCANS], formats=(args.quick_format,), seed=args.seed
+    )
     model = exports[args.quick_format]
     return str(model), f"{common.no_model_note()} ({note}; made in {time.perf_counter() - started:.0f} s)"
 
@@ -81,16 +92,39 @@ def make_folder(root: Path, pages: int) -> Path:
 
 CONFIGS = {
     "folder CLI": [],
-    "Beam, 1 worker": ["--runner", "DirectRunner", "--direct_num_workers", "1", "--direct_running_mode",
-                       "multi_processing"],
-    "Beam, 2 workers": ["--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_running_mode",
-                        "multi_processing"],
+    "Beam, 1 worker": [
+        "--runner",
+        "DirectRunner",
+        "--direct_num_workers",
+        "1",
+        "--direct_running_mode",
+        "multi_processing",
+    ],
+    "Beam, 2 workers": [
+        "--runner",
+        "DirectRunner",
+        "--direct_num_workers",
+        "2",
+        "--direct_running_mode",
+        "multi_processing",
+    ],
 }
 
 
 def timed_run(folder: Path, out: Path, model: str, extra: list[str], batch_size: int) -> float:
-    command = [sys.executable, str(common.REPO / "tools" / "recognize.py"), str(folder), "--out", str(out),
-               "--model", model, "--quiet", "--batch-size", str(batch_size), *extra]
+    command = [
+        sys.executable,
+        str(common.REPO / "tools" / "recognize.py"),
+        str(folder),
+        "--out",
+        str(out),
+        "--model",
+        model,
+        "--quiet",
+        "--batch-size",
+        str(batch_size),
+        *extra,
+    ]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     seconds = time.perf_counter() - start
@@ -114,9 +148,12 @@ def main(argv=None) -> int:
             shutil.rmtree(root / "out-small"), shutil.rmtree(root / "out-large")
             per_page = (t_large - t_small) / (args.pages - args.small)
             figures[name] = (t_small, t_large, per_page)
-            print(f"{name:16s}: {args.small} pages {t_small:6.1f} s, {args.pages} pages {t_large:6.1f} s -> "
-                  f"end to end {args.pages / t_large:.2f} pages/s, per page {per_page:.2f} s "
-                  f"({1 / per_page:.2f} pages/s without start-up {t_small - args.small * per_page:.0f} s)", flush=True)
+            print(
+                f"{name:16s}: {args.small} pages {t_small:6.1f} s, {args.pages} pages {t_large:6.1f} s -> "
+                f"end to end {args.pages / t_large:.2f} pages/s, per page {per_page:.2f} s "
+                f"({1 / per_page:.2f} pages/s without start-up {t_small - args.small * per_page:.0f} s)",
+                flush=True,
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     base = figures["folder CLI"]
@@ -125,8 +162,10 @@ def main(argv=None) -> int:
         print(f"  {name:16s}: end to end x{base[1] / t_large:.2f}, per page x{base[2] / per_page:.2f}")
     best = min(per_page for _, _, per_page in figures.values())
     hours = MILLION * best / 3600
-    print(f"\na million pages at the best per-page rate here ({1 / best:.2f} pages/s on this {os.cpu_count()}-core "
-          f"machine): {hours:,.0f} machine-hours of {os.cpu_count()} cores, {hours * os.cpu_count():,.0f} core-hours")
+    print(
+        f"\na million pages at the best per-page rate here ({1 / best:.2f} pages/s on this {os.cpu_count()}-core "
+        f"machine): {hours:,.0f} machine-hours of {os.cpu_count()} cores, {hours * os.cpu_count():,.0f} core-hours"
+    )
     print(common.load_note())
     return 0
 

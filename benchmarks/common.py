@@ -6,6 +6,7 @@ on the spot (`on_the_spot_export`), so `--quick` needs nothing a fresh clone lac
 Importing this module loads neither TensorFlow nor Keras (versions are read from package metadata), so
 `training_step.py` can run on the JAX backend on a machine without TensorFlow.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,18 +23,28 @@ if str(REPO) not in sys.path:  # `python benchmarks/x.py` from anywhere, without
     sys.path.insert(0, str(REPO))
 
 # Distribution names (metadata, so nothing is imported); the first installed name of each row is shown.
-VERSIONED = (("tensorflow", ("tensorflow", "tensorflow-cpu")), ("keras", ("keras",)),
-             ("keras-hub", ("keras-hub", "keras-hub-nightly")), ("numpy", ("numpy",)),
-             ("opencv", ("opencv-python-headless", "opencv-python")), ("pillow", ("pillow",)),
-             ("jax", ("jax",)), ("jaxlib", ("jaxlib",)))
+VERSIONED = (
+    ("tensorflow", ("tensorflow", "tensorflow-cpu")),
+    ("keras", ("keras",)),
+    ("keras-hub", ("keras-hub", "keras-hub-nightly")),
+    ("numpy", ("numpy",)),
+    ("opencv", ("opencv-python-headless", "opencv-python")),
+    ("pillow", ("pillow",)),
+    ("jax", ("jax",)),
+    ("jaxlib", ("jaxlib",)),
+)
 DEFAULT_PARALLELISM = 2  # AUTOTUNE is unstable from run to run on 2 cores: benchmarks pin it
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="fewer pages and steps: under 3 minutes on 2 cores")
-    parser.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM,
-                        help=f"tf.data map/read parallelism and worker processes (default {DEFAULT_PARALLELISM})")
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        default=DEFAULT_PARALLELISM,
+        help=f"tf.data map/read parallelism and worker processes (default {DEFAULT_PARALLELISM})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="synthetic data and random views (default 0)")
     return parser
 
@@ -97,20 +108,27 @@ def time_iterator(iterator, count: int, warmup: int = 1, per_item: int = 1) -> d
     for _ in range(count):
         next(iterator)
     seconds = time.perf_counter() - warm
-    return {"seconds": seconds, "items": count, "rate": count * per_item / max(seconds, 1e-9),
-            "first_s": warm - started}
+    return {
+        "seconds": seconds,
+        "items": count,
+        "rate": count * per_item / max(seconds, 1e-9),
+        "first_s": warm - started,
+    }
 
 
 def time_calls(function, count: int, warmup: int = 1) -> dict:
     """Times `count` calls of `function()` after `warmup` calls; rate is calls per second."""
+
     def calls():
         while True:
             yield function()
+
     return time_iterator(calls(), count, warmup)
 
 
 def print_table(headers: list[str], rows: list[list], title: str | None = None) -> None:
     """A plain aligned table; floats get 3 significant figures (at least one decimal under 100)."""
+
     def cell(value) -> str:
         if isinstance(value, float):
             if value != value:  # NaN
@@ -127,8 +145,11 @@ def print_table(headers: list[str], rows: list[list], title: str | None = None) 
     print("  ".join(str(header).ljust(width) for header, width in zip(headers, widths)))
     print("  ".join("-" * width for width in widths))
     for row in text:
-        print("  ".join(value.rjust(width) if i else value.ljust(width)
-                        for i, (value, width) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                value.rjust(width) if i else value.ljust(width) for i, (value, width) in enumerate(zip(row, widths))
+            )
+        )
     sys.stdout.flush()
 
 
@@ -138,28 +159,45 @@ def goal_line(name: str, value: float, goal: float, higher_is_better: bool = Tru
     return f"{name}: {value:.3g}{unit} (goal {sign} {goal:g}{unit}) -> {'MET' if met else 'NOT MET'}"
 
 
-def synthetic_kaggle_dir(root: str | Path, pages: int, *, seed: int = 0, page_height: int = 3900,
-                         books: int = 2, workers: int = 1) -> tuple[Path, dict]:
+def synthetic_kaggle_dir(
+    root: str | Path, pages: int, *, seed: int = 0, page_height: int = 3900, books: int = 2, workers: int = 1
+) -> tuple[Path, dict]:
     """A synthetic Kaggle-layout folder of full-size pages (3,900 px high, as the real scans) in `root`.
     No empty pages: every page costs what a page with text costs. Returns (folder, generator summary)."""
     from kuzushiji_tf.synthetic import generate_dataset
 
     data_dir = Path(root) / "kaggle"
-    summary = generate_dataset(data_dir, pages, 0, num_books=books, seed=seed, page_height=page_height,
-                               workers=workers, empty_fraction=0.0, overwrite=True)
+    summary = generate_dataset(
+        data_dir,
+        pages,
+        0,
+        num_books=books,
+        seed=seed,
+        page_height=page_height,
+        workers=workers,
+        empty_fraction=0.0,
+        overwrite=True,
+    )
     return data_dir, summary
 
 
-def synthetic_records(root: str | Path, pages: int, *, seed: int = 0, page_height: int = 3900,
-                      shards: int = 2, workers: int = 1) -> tuple[Path, Path, dict]:
+def synthetic_records(
+    root: str | Path, pages: int, *, seed: int = 0, page_height: int = 3900, shards: int = 2, workers: int = 1
+) -> tuple[Path, Path, dict]:
     """`synthetic_kaggle_dir` plus its records (every page in the train split, `shards` shards), built
     with the library's `build_records`. Returns (kaggle folder, records folder, manifest)."""
     from kuzushiji_tf.data.records import RecordOptions, build_records
 
     data_dir, _ = synthetic_kaggle_dir(root, pages, seed=seed, page_height=page_height, workers=workers)
     records_dir = Path(root) / "records"
-    manifest = build_records(data_dir, records_dir, RecordOptions(full_data=True, shards=shards),
-                             workers=workers, overwrite=True, progress=False)
+    manifest = build_records(
+        data_dir,
+        records_dir,
+        RecordOptions(full_data=True, shards=shards),
+        workers=workers,
+        overwrite=True,
+        progress=False,
+    )
     return data_dir, records_dir, manifest
 
 
@@ -181,8 +219,10 @@ CHAR_SIZE_PX = 35.0  # docs/recipe.md: the median character is ~35 px at short s
 
 def no_model_note(flags: str = "--model") -> str:
     """The banner's line when a benchmark runs without a model: what its figures are then worth."""
-    return (f"no {flags} given: a tiny untrained export made on the spot; timings are of the pipeline, "
-            "not of a trained model")
+    return (
+        f"no {flags} given: a tiny untrained export made on the spot; timings are of the pipeline, "
+        "not of a trained model"
+    )
 
 
 def untrained_page_models(size: str = "real", *, seed: int = 0, classes: int | None = None):
@@ -211,8 +251,9 @@ def untrained_page_models(size: str = "real", *, seed: int = 0, classes: int | N
     return detector, classifier, note
 
 
-def tune_untrained_detector(detector, images, threshold: float, chars: int, *, short_side: int = 832,
-                            char_size_px: float = CHAR_SIZE_PX) -> list[int]:
+def tune_untrained_detector(
+    detector, images, threshold: float, chars: int, *, short_side: int = 832, char_size_px: float = CHAR_SIZE_PX
+) -> list[int]:
     """Shifts an untrained detector's heatmap bias so that `images` (uint8 [H, W, 3] pages, resized to
     `short_side` here) give `chars` peaks above `threshold` on average, and makes the size head a constant
     box of `char_size_px` input pixels: the recogniser then crops and classifies a realistic number of
@@ -257,9 +298,17 @@ def placeholder_vocabulary(classes: int) -> list[tuple[str, str]]:
     return [(f"U+{0x4E00 + i:04X}", chr(0x4E00 + i)) for i in range(int(classes))]
 
 
-def export_recognizer(detector, classifier, out: str | Path, *, fmt: str = "savedmodel",
-                      vocabulary: list[tuple[str, str]] | None = None, short_side: int = 832,
-                      det_threshold: float = 0.3, cls_threshold: float = 0.0) -> Path:
+def export_recognizer(
+    detector,
+    classifier,
+    out: str | Path,
+    *,
+    fmt: str = "savedmodel",
+    vocabulary: list[tuple[str, str]] | None = None,
+    short_side: int = 832,
+    det_threshold: float = 0.3,
+    cls_threshold: float = 0.0,
+) -> Path:
     """The page recogniser of `detector` + `classifier` exported to `out` (a name/<integer version> folder)
     as a SavedModel (`fmt` "savedmodel") or an ONNX export ("onnx"). `vocabulary` defaults to placeholder
     codes; cls_threshold 0 by default, so every detected character comes out and the outputs cost what a
@@ -281,9 +330,17 @@ def export_recognizer(detector, classifier, out: str | Path, *, fmt: str = "save
     raise ValueError(f"fmt must be 'savedmodel' or 'onnx', not {fmt!r}")
 
 
-def on_the_spot_export(root: str | Path, pages: list[bytes], *, formats=("savedmodel",), size: str = "tiny",
-                       seed: int = 0, chars: int = 128, short_side: int = 832, det_threshold: float = 0.3
-                       ) -> tuple[dict[str, Path], str]:
+def on_the_spot_export(
+    root: str | Path,
+    pages: list[bytes],
+    *,
+    formats=("savedmodel",),
+    size: str = "tiny",
+    seed: int = 0,
+    chars: int = 128,
+    short_side: int = 832,
+    det_threshold: float = 0.3,
+) -> tuple[dict[str, Path], str]:
     """Untrained models (`untrained_page_models(size)`), the detector tuned on the first 3 of `pages`
     (encoded scans) to ~`chars` heatmap peaks a page, exported in each of `formats` under `root`
     (root/kuzushiji_page/1 and root/kuzushiji_page_onnx/1, the layout of saved_models). Returns
@@ -291,12 +348,22 @@ def on_the_spot_export(root: str | Path, pages: list[bytes], *, formats=("savedm
     detector, classifier, note = untrained_page_models(size, seed=seed)
     peaks = tune_untrained_detector(detector, decode_pages(pages[:3]), det_threshold, chars, short_side=short_side)
     folders = {"savedmodel": "kuzushiji_page", "onnx": "kuzushiji_page_onnx"}
-    exports = {fmt: export_recognizer(detector, classifier, Path(root) / folders[fmt] / "1", fmt=fmt,
-                                      short_side=short_side, det_threshold=det_threshold)
-               for fmt in formats}
-    note = (f"{note}; heatmap bias tuned to {sum(peaks) / max(len(peaks), 1):.0f} peaks a page on average "
-            f"(fewer characters after NMS), short side {short_side}, class threshold 0, exported as "
-            f"{' and '.join(exports)}")
+    exports = {
+        fmt: export_recognizer(
+            detector,
+            classifier,
+            Path(root) / folders[fmt] / "1",
+            fmt=fmt,
+            short_side=short_side,
+            det_threshold=det_threshold,
+        )
+        for fmt in formats
+    }
+    note = (
+        f"{note}; heatmap bias tuned to {sum(peaks) / max(len(peaks), 1):.0f} peaks a page on average "
+        f"(fewer characters after NMS), short side {short_side}, class threshold 0, exported as "
+        f"{' and '.join(exports)}"
+    )
     return exports, note
 
 

@@ -12,6 +12,7 @@ folder, so the run writes nothing into the repository (resolving "." in place le
 It exits 1 when the two resolutions disagree on TensorFlow or Keras (the extra must not move them), and
 prints the versions the extra changes (Beam: protobuf and Pillow, within TensorFlow's ranges).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,18 @@ def project_copy(root: Path) -> Path:
 
 def resolve(spec: str, cwd: Path = common.REPO) -> dict[str, str]:
     """{package: version} pip would install for `spec` (run in `cwd`) into an empty environment (a dry run)."""
-    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-",
-               spec]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--quiet",
+        "--report",
+        "-",
+        spec,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     if done.returncode != 0:
         raise SystemExit(f"pip could not resolve {spec}:\n{done.stderr[-3000:]}")
@@ -59,11 +70,16 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    common.banner("pip's resolution of the core install and of the core with an extra (dry runs)", args,
-                  {"pip": common.package_version(("pip",))})
+    common.banner(
+        "pip's resolution of the core install and of the core with an extra (dry runs)",
+        args,
+        {"pip": common.package_version(("pip",))},
+    )
     if args.quick:
-        print("--quick: the same two resolutions as the full run (they take well under 3 minutes); "
-              "--parallelism and --seed do not apply")
+        print(
+            "--quick: the same two resolutions as the full run (they take well under 3 minutes); "
+            "--parallelism and --seed do not apply"
+        )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_extras_") as tmp:
         project = project_copy(Path(tmp))

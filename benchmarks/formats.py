@@ -5,6 +5,7 @@ TEI is one document for the run: its time is the whole document's divided by the
     python benchmarks/formats.py --quick       # seconds
     python benchmarks/formats.py --pages 200 --chars 300
 """
+
 from __future__ import annotations
 
 import time
@@ -45,12 +46,26 @@ def synthetic_record(page: int, chars: int, rng: np.random.Generator) -> dict:
         point = int(rng.choice([rng.integers(0x3041, 0x3097), rng.integers(0x4E00, 0x9FA0)]))
         char = chr(point)
         columns[column] += char
-        characters.append({"index": k, "code": f"U+{point:04X}", "codepoint": point, "char": char,
-                           "box": [round(x0, 1), round(y0, 1), round(x0 + CHAR, 1), round(y0 + CHAR, 1)],
-                           "column": column, "block": block, "detection_score": round(float(rng.uniform(0.3, 1)), 4),
-                           "class_probability": round(float(rng.uniform(0.5, 1)), 4)})
-    return {"image": f"page_{page:04d}.jpg", "width": width, "height": height, "columns": columns,
-            "characters": characters}
+        characters.append(
+            {
+                "index": k,
+                "code": f"U+{point:04X}",
+                "codepoint": point,
+                "char": char,
+                "box": [round(x0, 1), round(y0, 1), round(x0 + CHAR, 1), round(y0 + CHAR, 1)],
+                "column": column,
+                "block": block,
+                "detection_score": round(float(rng.uniform(0.3, 1)), 4),
+                "class_probability": round(float(rng.uniform(0.5, 1)), 4),
+            }
+        )
+    return {
+        "image": f"page_{page:04d}.jpg",
+        "width": width,
+        "height": height,
+        "columns": columns,
+        "characters": characters,
+    }
 
 
 def main(argv=None) -> None:
@@ -58,8 +73,9 @@ def main(argv=None) -> None:
     common.banner("output formats: ms per page", args)
     rng = np.random.default_rng(args.seed)
     pages = [synthetic_record(p, args.chars, rng) for p in range(args.pages)]
-    sources = [PageSource.from_record(r, page_number=k + 1, created="2024-01-01T00:00:00Z")
-               for k, r in enumerate(pages)]
+    sources = [
+        PageSource.from_record(r, page_number=k + 1, created="2024-01-01T00:00:00Z") for k, r in enumerate(pages)
+    ]
     pairs = list(zip(pages, sources))
     rows = []
     for name, fmt in FORMATS.items():
@@ -74,8 +90,11 @@ def main(argv=None) -> None:
         rows.append([name, 1000 * best / len(pages), size / len(pages) / 1024])
     total = sum(row[1] for row in rows)
     rows.append(["all seven", total, sum(row[2] for row in rows)])
-    common.print_table(["format", "ms / page", "KiB / page"], rows,
-                       title=f"{args.pages} pages x {args.chars} characters, best of {args.rounds} rounds")
+    common.print_table(
+        ["format", "ms / page", "KiB / page"],
+        rows,
+        title=f"{args.pages} pages x {args.chars} characters, best of {args.rounds} rounds",
+    )
     print(common.load_note())
 
 

@@ -15,6 +15,7 @@ pipeline with the view added as a last stage (what a CPU-only run pays).
     python benchmarks/input_pipeline.py --quick            # < 2 minutes on 2 cores
     python benchmarks/input_pipeline.py --parallelism 4 --pages 24
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -43,8 +44,14 @@ def parse_args(argv=None):
 
 # Items timed per measurement: (quick, full).
 SIZES = {
-    "det_batches": (2, 8), "det_pages": (48, 160), "det_base_single": (8, 32), "det_base_pool": (16, 64),
-    "cls_batches": (3, 6), "cls_crops": (384, 1536), "cls_base_single": (192, 768), "cls_base_pool": (384, 1536),
+    "det_batches": (2, 8),
+    "det_pages": (48, 160),
+    "det_base_single": (8, 32),
+    "det_base_pool": (16, 64),
+    "cls_batches": (3, 6),
+    "cls_crops": (384, 1536),
+    "cls_base_single": (192, 768),
+    "cls_base_pool": (384, 1536),
     "cls_base_nocache": (4, 16),
 }
 
@@ -57,8 +64,7 @@ def load_pages(data_dir) -> list[tuple[str, np.ndarray]]:
     from kuzushiji_tf.datasets.kaggle_reader import read_train
 
     pages = read_train(data_dir, check_images=False).pages
-    return [(str(page.image_path), np.array([c.box for c in page.chars], np.float32).reshape(-1, 4))
-            for page in pages]
+    return [(str(page.image_path), np.array([c.box for c in page.chars], np.float32).reshape(-1, 4)) for page in pages]
 
 
 # ------------------------------------------------------------------ tf.data pipelines written here
@@ -132,30 +138,44 @@ def detector_profile(records_dir, seed: int, repeats: int) -> list[list]:
     resized = [image_ops.resize_with_boxes(c["image"], c["boxes"], [416, 416]) for c in crops]
 
     crop = tf.function(lambda e, w: detector_input.crop_page(e, w)["image"])
-    resize = tf.function(lambda im, b: image_ops.resize_with_boxes(
-        im, b, [416, 416], antialias_below=detector_input.TRAIN_ANTIALIAS_BELOW))
+    resize = tf.function(
+        lambda im, b: image_ops.resize_with_boxes(
+            im, b, [416, 416], antialias_below=detector_input.TRAIN_ANTIALIAS_BELOW
+        )
+    )
     augment = tf.function(image_ops.augment)
-    targets = tf.function(lambda b: detector_input.with_targets({"image": tf.zeros([416, 416, 3]), "boxes": b},
-                                                                (104, 104), 512)[detector_input.TARGET_KEYS[0]])
+    targets = tf.function(
+        lambda b: detector_input.with_targets({"image": tf.zeros([416, 416, 3]), "boxes": b}, (104, 104), 512)[
+            detector_input.TARGET_KEYS[0]
+        ]
+    )
+
     def whole_view(record, seed):
         # Return the image AND the heatmap: the heatmap alone depends only on the boxes, and the graph
         # optimiser would prune the image's resize and augmentation. The JPEG is left undecoded, as
         # detector_dataset does, so the view decodes only its crop window.
         example = detector_input.with_targets(
-            detector_input.train_view(schema.decode_page(record, decode_image=False), seed), (104, 104), 512)
+            detector_input.train_view(schema.decode_page(record, decode_image=False), seed), (104, 104), 512
+        )
         return example["image"], example[detector_input.TARGET_KEYS[0]]
 
     whole = tf.function(whole_view)
     decode_window = tf.function(image_ops.crop_image)  # on JPEG bytes: the window plus a 1 px border
     rows = [
         ["decode_jpeg (whole stored page)", _best_ms(decode, [(j,) for j in jpegs], repeats)],
-        ["library: decode the crop window (image_ops.crop_image on the JPEG)",
-         _best_ms(decode_window, list(zip(jpegs, windows)), repeats)],
+        [
+            "library: decode the crop window (image_ops.crop_image on the JPEG)",
+            _best_ms(decode_window, list(zip(jpegs, windows)), repeats),
+        ],
         ["crop (slice + boxes)", _best_ms(crop, list(zip(examples, windows)), repeats)],
-        ["resize to 416 (bilinear; antialiased below 0.5x, as the train view)",
-         _best_ms(resize, [(c["image"], c["boxes"]) for c in crops], repeats)],
-        ["augment (image_ops.augment, fired groups only)",
-         _best_ms(augment, [(im, s) for (im, _), s in zip(resized, seeds)], repeats)],
+        [
+            "resize to 416 (bilinear; antialiased below 0.5x, as the train view)",
+            _best_ms(resize, [(c["image"], c["boxes"]) for c in crops], repeats),
+        ],
+        [
+            "augment (image_ops.augment, fired groups only)",
+            _best_ms(augment, [(im, s) for (im, _), s in zip(resized, seeds)], repeats),
+        ],
         ["targets (heatmap, size, offset, ...)", _best_ms(targets, [(b,) for _, b in resized], repeats)],
         ["library train view + targets, one call", _best_ms(whole, list(zip(records, seeds)), repeats)],
     ]
@@ -203,8 +223,11 @@ class BaselineSingle:
 
     def __init__(self, kind: str, pages, seed: int, cache_pages: bool = True):
         self.kind = kind
-        self.sampler = (original_style.DetectorSampler(pages, seed) if kind == "detector"
-                        else original_style.ClassifierSampler(pages, seed, cache_pages))
+        self.sampler = (
+            original_style.DetectorSampler(pages, seed)
+            if kind == "detector"
+            else original_style.ClassifierSampler(pages, seed, cache_pages)
+        )
         if kind == "classifier" and cache_pages:
             self.sampler.warm()  # page decoding is not charged to the cached baseline
         self.sampler(0)  # warm-up
@@ -224,8 +247,9 @@ class BaselinePool:
     done before any timing."""
 
     def __init__(self, kind: str, pages, processes: int, batch: int, seed: int):
-        self.pool = multiprocessing.get_context("spawn").Pool(processes, original_style.init_worker,
-                                                              (kind, pages, seed))
+        self.pool = multiprocessing.get_context("spawn").Pool(
+            processes, original_style.init_worker, (kind, pages, seed)
+        )
         self.batch, self.processes = batch, processes
         self.pool.map(original_style.worker_batch, [(0, 1)] * (2 * processes), chunksize=1)  # warm-up
 
@@ -273,8 +297,11 @@ def measure_inputs(model: str, unit: str, names: dict, meters: dict, counts: dic
         rates = best_of(meters, counts, rounds)
     finally:
         meters["pool"].close()
-    common.print_table([f"{model} input", unit], [[names[k], v] for k, v in rates.items()],
-                       f"{model.capitalize()} training input ({unit}, best of {rounds} alternating rounds)")
+    common.print_table(
+        [f"{model} input", unit],
+        [[names[k], v] for k, v in rates.items()],
+        f"{model.capitalize()} training input ({unit}, best of {rounds} alternating rounds)",
+    )
     return rates
 
 
@@ -282,26 +309,37 @@ def run_detector(args, records_dir, pages) -> dict:
     from kuzushiji_tf.data.detector_input import detector_dataset
 
     p, b = args.parallelism, DETECTOR_BATCH
-    library = detector_dataset(records_dir, "train", training=True, batch_size=b, num_parallel_calls=p,
-                               seed=args.seed)
-    names = {"library": "library detector_dataset (train view + targets, batch 16)",
-             "raw": "raw decode of the same page records (parse + decode_jpeg)",
-             "single": "original-style loader, 1 process (OpenCV, full-size JPEG)",
-             "pool": f"original-style loader, {p} processes"}
-    meters = {"library": DatasetMeter(library, b, warmup=2),
-              "raw": DatasetMeter(raw_decode(records_dir, "pages", p), 16),
-              "single": BaselineSingle("detector", pages, args.seed),
-              "pool": BaselinePool("detector", pages, p, 4, args.seed)}
-    counts = {"library": size(args, "det_batches"), "raw": size(args, "det_pages") // 16,
-              "single": size(args, "det_base_single"),
-              "pool": size(args, "det_base_pool")}
+    library = detector_dataset(records_dir, "train", training=True, batch_size=b, num_parallel_calls=p, seed=args.seed)
+    names = {
+        "library": "library detector_dataset (train view + targets, batch 16)",
+        "raw": "raw decode of the same page records (parse + decode_jpeg)",
+        "single": "original-style loader, 1 process (OpenCV, full-size JPEG)",
+        "pool": f"original-style loader, {p} processes",
+    }
+    meters = {
+        "library": DatasetMeter(library, b, warmup=2),
+        "raw": DatasetMeter(raw_decode(records_dir, "pages", p), 16),
+        "single": BaselineSingle("detector", pages, args.seed),
+        "pool": BaselinePool("detector", pages, p, 4, args.seed),
+    }
+    counts = {
+        "library": size(args, "det_batches"),
+        "raw": size(args, "det_pages") // 16,
+        "single": size(args, "det_base_single"),
+        "pool": size(args, "det_base_pool"),
+    }
     rates = measure_inputs("detector", "pages/s", names, meters, counts, args.rounds)
     profile = detector_profile(records_dir, args.seed, 3 if args.quick else 10)
-    common.print_table(["stage", "ms/page"], profile, "Detector train view per stage (one page per tf.function "
-                       "call, fastest of the calls; 2 intra-op threads)")
-    ratios = {"library / raw decode": rates["library"] / rates["raw"],
-              f"library / original-style ({p} processes)": rates["library"] / rates["pool"],
-              "library / original-style (1 process)": rates["library"] / rates["single"]}
+    common.print_table(
+        ["stage", "ms/page"],
+        profile,
+        "Detector train view per stage (one page per tf.function call, fastest of the calls; 2 intra-op threads)",
+    )
+    ratios = {
+        "library / raw decode": rates["library"] / rates["raw"],
+        f"library / original-style ({p} processes)": rates["library"] / rates["pool"],
+        "library / original-style (1 process)": rates["library"] / rates["single"],
+    }
     return {"rates": rates, "ratios": ratios, "profile": profile}
 
 
@@ -314,41 +352,54 @@ def with_view_on_cpu(dataset, input_size: int = 112):
     from kuzushiji_tf.models.classifier import CropTrainView
 
     layer = CropTrainView(input_size)
-    return dataset.map(lambda inputs, targets: (layer(inputs[CROPS], inputs[VIEW]), targets)).prefetch(
-        tf.data.AUTOTUNE)
+    return dataset.map(lambda inputs, targets: (layer(inputs[CROPS], inputs[VIEW]), targets)).prefetch(tf.data.AUTOTUNE)
 
 
 def run_classifier(args, records_dir, pages) -> dict:
     from kuzushiji_tf.data.classifier_input import classifier_dataset
 
     p, b = args.parallelism, CLASSIFIER_BATCH
-    library = classifier_dataset(records_dir, "train", training=True, batch_size=b, num_parallel_calls=p,
-                                 seed=args.seed)
-    names = {"library": "library classifier_dataset (uint8 crops + view draws, batch 192)",
-             "raw": "raw decode of the same crop records (parse + decode_jpeg)",
-             "cpu_view": "library + CropTrainView as a tf.data stage (view on this CPU)",
-             "single": "original-style crops, 1 process (pages kept decoded)",
-             "pool": f"original-style crops, {p} processes (pages kept decoded)",
-             "nocache": "original-style crops, 1 process, page decoded per crop"}
-    meters = {"library": DatasetMeter(library, b),
-              "raw": DatasetMeter(raw_decode(records_dir, "crops", p), 16),
-              "cpu_view": DatasetMeter(with_view_on_cpu(library), b),
-              "single": BaselineSingle("classifier", pages, args.seed),
-              "pool": BaselinePool("classifier", pages, p, 64, args.seed),
-              "nocache": BaselineSingle("classifier", pages, args.seed, cache_pages=False)}
-    counts = {"library": size(args, "cls_batches"), "raw": size(args, "cls_crops") // 16,
-              "cpu_view": size(args, "cls_batches"),
-              "single": size(args, "cls_base_single"), "pool": size(args, "cls_base_pool"),
-              "nocache": size(args, "cls_base_nocache")}
+    library = classifier_dataset(
+        records_dir, "train", training=True, batch_size=b, num_parallel_calls=p, seed=args.seed
+    )
+    names = {
+        "library": "library classifier_dataset (uint8 crops + view draws, batch 192)",
+        "raw": "raw decode of the same crop records (parse + decode_jpeg)",
+        "cpu_view": "library + CropTrainView as a tf.data stage (view on this CPU)",
+        "single": "original-style crops, 1 process (pages kept decoded)",
+        "pool": f"original-style crops, {p} processes (pages kept decoded)",
+        "nocache": "original-style crops, 1 process, page decoded per crop",
+    }
+    meters = {
+        "library": DatasetMeter(library, b),
+        "raw": DatasetMeter(raw_decode(records_dir, "crops", p), 16),
+        "cpu_view": DatasetMeter(with_view_on_cpu(library), b),
+        "single": BaselineSingle("classifier", pages, args.seed),
+        "pool": BaselinePool("classifier", pages, p, 64, args.seed),
+        "nocache": BaselineSingle("classifier", pages, args.seed, cache_pages=False),
+    }
+    counts = {
+        "library": size(args, "cls_batches"),
+        "raw": size(args, "cls_crops") // 16,
+        "cpu_view": size(args, "cls_batches"),
+        "single": size(args, "cls_base_single"),
+        "pool": size(args, "cls_base_pool"),
+        "nocache": size(args, "cls_base_nocache"),
+    }
     rates = measure_inputs("classifier", "crops/s", names, meters, counts, args.rounds)
     profile = classifier_profile(records_dir, args.seed, 3 if args.quick else 10)
-    common.print_table(["stage", "ms/crop"], profile, "Classifier crop decode and train view per stage "
-                       "(fastest call; 2 intra-op threads)")
-    ratios = {"library / raw decode": rates["library"] / rates["raw"],
-              f"library / original-style ({p} processes)": rates["library"] / rates["pool"],
-              "library / original-style (1 process)": rates["library"] / rates["single"],
-              "view on this CPU / raw decode": rates["cpu_view"] / rates["raw"],
-              f"view on this CPU / original-style ({p} processes)": rates["cpu_view"] / rates["pool"]}
+    common.print_table(
+        ["stage", "ms/crop"],
+        profile,
+        "Classifier crop decode and train view per stage (fastest call; 2 intra-op threads)",
+    )
+    ratios = {
+        "library / raw decode": rates["library"] / rates["raw"],
+        f"library / original-style ({p} processes)": rates["library"] / rates["pool"],
+        "library / original-style (1 process)": rates["library"] / rates["single"],
+        "view on this CPU / raw decode": rates["cpu_view"] / rates["raw"],
+        f"view on this CPU / original-style ({p} processes)": rates["cpu_view"] / rates["pool"],
+    }
     return {"rates": rates, "ratios": ratios, "profile": profile}
 
 
@@ -358,15 +409,18 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     common.banner("input_pipeline: training input throughput", args)
     with tempfile.TemporaryDirectory(prefix="bench_input_") as tmp:
-        data_dir, records_dir, manifest = common.synthetic_records(tmp, args.pages, seed=args.seed,
-                                                                   workers=args.parallelism)
+        data_dir, records_dir, manifest = common.synthetic_records(
+            tmp, args.pages, seed=args.seed, workers=args.parallelism
+        )
         pages = load_pages(data_dir)
         chars = sum(len(boxes) for _, boxes in pages)
         page_bytes = [s for s in manifest["shards"] if s["kind"] == "pages"]
-        print(f"data    : {len(pages)} synthetic pages of 3900 px height, {chars} characters "
-              f"({chars / max(len(pages), 1):.0f}/page), records {len(page_bytes)} page shards "
-              f"(stored short side {manifest['options']['page_short_side']}), set up in "
-              f"{time.perf_counter() - started:.0f} s")
+        print(
+            f"data    : {len(pages)} synthetic pages of 3900 px height, {chars} characters "
+            f"({chars / max(len(pages), 1):.0f}/page), records {len(page_bytes)} page shards "
+            f"(stored short side {manifest['options']['page_short_side']}), set up in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
         summary = {}
         if args.only in (None, "detector"):
             summary["detector"] = run_detector(args, records_dir, pages)
@@ -376,10 +430,20 @@ def main(argv=None) -> int:
     print("\nRatios against the goals")
     for half, result in summary.items():
         for name, value in result["ratios"].items():
-            goal = (None if not name.startswith("library") else 0.8 if "raw decode" in name
-                    else 3.0 if f"({args.parallelism} processes)" in name else None)
-            line = (common.goal_line(f"{half}: {name}", value, goal) if goal is not None
-                    else f"{half}: {name}: {value:.3g} (informative)")
+            goal = (
+                None
+                if not name.startswith("library")
+                else 0.8
+                if "raw decode" in name
+                else 3.0
+                if f"({args.parallelism} processes)" in name
+                else None
+            )
+            line = (
+                common.goal_line(f"{half}: {name}", value, goal)
+                if goal is not None
+                else f"{half}: {name}: {value:.3g} (informative)"
+            )
             print("  " + line)
     print(f"\ntotal time {time.perf_counter() - started:.0f} s; {common.load_note()}")
     return 0

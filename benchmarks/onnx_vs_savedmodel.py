@@ -16,6 +16,7 @@ With --quick and no --detector / --classifier, tiny untrained models are built a
 out): the seconds are then of the two pipelines (decode, resize, tiny forward passes, crops, outputs), not
 of a trained model, and whether the backends agree still checks the export. Without --quick both are needed.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -32,16 +33,26 @@ SAMPLE = common.REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"
 
 def parse_args(argv=None):
     parser = common.base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--detector", default=None,
-                        help="detector training folder (model.keras) or .keras file (with --quick: optional)")
-    parser.add_argument("--classifier", default=None,
-                        help="classifier training folder (model.keras) or .keras file (with --quick: optional)")
+    parser.add_argument(
+        "--detector",
+        default=None,
+        help="detector training folder (model.keras) or .keras file (with --quick: optional)",
+    )
+    parser.add_argument(
+        "--classifier",
+        default=None,
+        help="classifier training folder (model.keras) or .keras file (with --quick: optional)",
+    )
     parser.add_argument("--vocabulary", default=None, help="vocabulary.csv (default: the classifier folder's)")
     parser.add_argument("--pages", default=None, help="a folder of JPEG/PNG pages (default: the 7 bundled real pages)")
     parser.add_argument("--short-side", type=int, default=832, help="inference short side (default 832)")
     parser.add_argument("--det-threshold", type=float, default=0.3)
-    parser.add_argument("--cls-threshold", type=float, default=None,
-                        help="class threshold (default 0.5; 0 for untrained models, so every character comes out)")
+    parser.add_argument(
+        "--cls-threshold",
+        type=float,
+        default=None,
+        help="class threshold (default 0.5; 0 for untrained models, so every character comes out)",
+    )
     parser.add_argument("--chars", type=int, default=128, help="characters a page an untrained detector is tuned to")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: its own)")
     parser.add_argument("--rounds", type=int, default=None, help="timed passes over the pages (1 quick, 2 full)")
@@ -74,12 +85,19 @@ def export_both(args, root: Path, pages: list[bytes]) -> tuple[Path, Path, float
     else:
         vocabulary = None
         detector, classifier, note = common.untrained_page_models("tiny", seed=args.seed)
-        peaks = common.tune_untrained_detector(detector, common.decode_pages(pages), args.det_threshold, args.chars,
-                                               short_side=args.short_side)
-        note = (f"{common.no_model_note('--detector/--classifier')} ({note}; heatmap bias tuned to "
-                f"{sum(peaks) / len(peaks):.0f} peaks a page on average, fewer characters after NMS)")
-    options = {"vocabulary": vocabulary, "short_side": args.short_side, "det_threshold": args.det_threshold,
-               "cls_threshold": args.cls_threshold}
+        peaks = common.tune_untrained_detector(
+            detector, common.decode_pages(pages), args.det_threshold, args.chars, short_side=args.short_side
+        )
+        note = (
+            f"{common.no_model_note('--detector/--classifier')} ({note}; heatmap bias tuned to "
+            f"{sum(peaks) / len(peaks):.0f} peaks a page on average, fewer characters after NMS)"
+        )
+    options = {
+        "vocabulary": vocabulary,
+        "short_side": args.short_side,
+        "det_threshold": args.det_threshold,
+        "cls_threshold": args.cls_threshold,
+    }
     started = time.perf_counter()
     saved_model = common.export_recognizer(detector, classifier, root / "kuzushiji_page" / "1", **options)
     middle = time.perf_counter()
@@ -146,12 +164,28 @@ def main(argv=None) -> int:
     rows = []
     for file, a, b, ta, tb in zip(files, tf_results, onnx_results, tf_seconds, onnx_seconds):
         same_count, differ, box = agreement(a, b)
-        rows.append([file.name, len(a["codes"]), len(b["codes"]), ta, tb, tb / ta, "yes" if same_count else "NO",
-                     differ, box])
-    common.print_table(["page", "chars tf", "chars onnx", "tf s", "onnx s", "onnx/tf", "same count",
-                        "codes differ", "max box diff px"], rows, title="per page (median seconds)")
-    print(f"\nmean s/page: SavedModel {statistics.mean(tf_seconds):.3f}, ONNX {statistics.mean(onnx_seconds):.3f} "
-          f"(ratio {statistics.mean(onnx_seconds) / statistics.mean(tf_seconds):.2f})")
+        rows.append(
+            [file.name, len(a["codes"]), len(b["codes"]), ta, tb, tb / ta, "yes" if same_count else "NO", differ, box]
+        )
+    common.print_table(
+        [
+            "page",
+            "chars tf",
+            "chars onnx",
+            "tf s",
+            "onnx s",
+            "onnx/tf",
+            "same count",
+            "codes differ",
+            "max box diff px",
+        ],
+        rows,
+        title="per page (median seconds)",
+    )
+    print(
+        f"\nmean s/page: SavedModel {statistics.mean(tf_seconds):.3f}, ONNX {statistics.mean(onnx_seconds):.3f} "
+        f"(ratio {statistics.mean(onnx_seconds) / statistics.mean(tf_seconds):.2f})"
+    )
     print(common.load_note())
     return 0
 

@@ -7,6 +7,7 @@ of a 1.4 x square, one warp of three, the same pixel augmentations).
 
 Numpy and OpenCV only (no TensorFlow), so `multiprocessing` workers start fast.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,37 +46,37 @@ def augment(image: np.ndarray, rng: np.random.Generator, grayscale: bool = True)
         image = (image - mean) * alpha + mean + beta
     if rng.random() < P:
         if rng.random() < 0.5:
-            image = image + rng.normal(0.0, rng.uniform(10 ** 0.5, 50 ** 0.5), image.shape).astype(np.float32)
+            image = image + rng.normal(0.0, rng.uniform(10**0.5, 50**0.5), image.shape).astype(np.float32)
         else:
             height, width = image.shape[:2]
             hh, hw = (int(round(rng.uniform(0.05, 0.2) * side)) for side in (height, width))
             y0, x0 = rng.integers(0, height - hh + 1), rng.integers(0, width - hw + 1)
             image = image.copy()
-            image[y0:y0 + hh, x0:x0 + hw] = 0.0
+            image[y0 : y0 + hh, x0 : x0 + hw] = 0.0
     return np.clip(image, 0.0, 255.0)
 
 
 # --- CenterNet targets, one box at a time (CenterNet's python utilities).
 def gaussian_radius(height: float, width: float, min_overlap: float = 0.7) -> float:
     a1, b1, c1 = 1, height + width, width * height * (1 - min_overlap) / (1 + min_overlap)
-    r1 = (b1 + math.sqrt(b1 ** 2 - 4 * a1 * c1)) / 2
+    r1 = (b1 + math.sqrt(b1**2 - 4 * a1 * c1)) / 2
     a2, b2, c2 = 4, 2 * (height + width), (1 - min_overlap) * width * height
-    r2 = (b2 + math.sqrt(b2 ** 2 - 4 * a2 * c2)) / 2
+    r2 = (b2 + math.sqrt(b2**2 - 4 * a2 * c2)) / 2
     a3, b3, c3 = 4 * min_overlap, -2 * min_overlap * (height + width), (min_overlap - 1) * width * height
-    r3 = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
+    r3 = (b3 + math.sqrt(b3**2 - 4 * a3 * c3)) / 2
     return min(r1, r2, r3)
 
 
 def draw_gaussian(heatmap: np.ndarray, cx: int, cy: int, sigma: float) -> None:
     """Max of the heatmap and a Gaussian window of radius 3 sigma around (cx, cy), in place."""
     radius = max(int(math.ceil(3 * sigma)), 1)
-    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
     gaussian = np.exp(-(x * x + y * y) / (2 * sigma * sigma))
     height, width = heatmap.shape
     left, right = min(cx, radius), min(width - cx, radius + 1)
     top, bottom = min(cy, radius), min(height - cy, radius + 1)
-    window = heatmap[cy - top:cy + bottom, cx - left:cx + right]
-    np.maximum(window, gaussian[radius - top:radius + bottom, radius - left:radius + right], out=window)
+    window = heatmap[cy - top : cy + bottom, cx - left : cx + right]
+    np.maximum(window, gaussian[radius - top : radius + bottom, radius - left : radius + right], out=window)
 
 
 def centernet_targets(boxes: np.ndarray, output_size: int) -> dict:
@@ -122,7 +123,7 @@ class DetectorSampler:
         ch, cw = (long, short) if rng.random() < 0.5 else (short, long)
         ch, cw = int(min(round(ch), height)), int(min(round(cw), width))
         y0, x0 = int(rng.integers(0, height - ch + 1)), int(rng.integers(0, width - cw + 1))
-        crop = image[y0:y0 + ch, x0:x0 + cw]
+        crop = image[y0 : y0 + ch, x0 : x0 + cw]
         shifted = boxes - np.array([x0, y0, x0, y0], np.float32)
         centre = (shifted[:, :2] + shifted[:, 2:]) / 2
         keep = (centre[:, 0] >= 0) & (centre[:, 0] < cw) & (centre[:, 1] >= 0) & (centre[:, 1] < ch)
@@ -155,6 +156,7 @@ def _grid_maps(size: int, rng, steps: int = 5, limit: float = 0.3) -> tuple[np.n
         index = np.minimum((positions / (size / steps)).astype(int), steps - 1)
         fraction = positions / (size / steps) - index
         return (bounds[index] + fraction * (bounds[index + 1] - bounds[index]) - 0.5).astype(np.float32)
+
     map_y, map_x = np.meshgrid(axis(), axis(), indexing="ij")
     return map_x, map_y
 
@@ -207,7 +209,7 @@ class ClassifierSampler:
         wy0, wx0 = (centre - frac * side / 2).astype(int)
         wy1, wx1 = (centre + frac * side / 2).astype(int) + 1
         pad = [max(0, -wy0), max(0, wy1 - height), max(0, -wx0), max(0, wx1 - width)]
-        crop = image[max(wy0, 0):min(wy1, height), max(wx0, 0):min(wx1, width)]
+        crop = image[max(wy0, 0) : min(wy1, height), max(wx0, 0) : min(wx1, width)]
         if any(pad):
             crop = cv2.copyMakeBorder(crop, *pad, borderType=cv2.BORDER_REPLICATE)
         crop = cv2.resize(crop, (CROP_INPUT_SIZE, CROP_INPUT_SIZE), interpolation=cv2.INTER_AREA)

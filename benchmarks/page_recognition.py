@@ -12,6 +12,7 @@ so the recogniser crops and classifies a realistic number of characters.
     python benchmarks/page_recognition.py --quick            # < 2 minutes on 2 cores
     python benchmarks/page_recognition.py --pages 6 --detector saved_models/det --classifier saved_models/cls
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -54,22 +55,36 @@ def crop_characters_pad_if_needed(image, boxes, size: int):
     squares = square_crop_boxes(tf.cast(boxes, tf.float32), INFERENCE_CROP_FACTOR)
     hw = tf.shape(image)[:2]
     size_xy = tf.cast(tf.stack([hw[1], hw[0], hw[1], hw[0]]), tf.float32)
-    overshoot = tf.reduce_max(tf.concat([[0.0], tf.reshape(-squares[:, :2], [-1]),
-                                         tf.reshape(squares[:, 2:] - size_xy[None, 2:], [-1])], 0))
+    overshoot = tf.reduce_max(
+        tf.concat([[0.0], tf.reshape(-squares[:, :2], [-1]), tf.reshape(squares[:, 2:] - size_xy[None, 2:], [-1])], 0)
+    )
     margin = tf.minimum(tf.cast(tf.math.ceil(overshoot), tf.int32), tf.reduce_min(hw) - 1)
 
     def crops(page, m):
         m = tf.cast(m, tf.float32)
         extent = tf.cast(tf.shape(page)[:2] - 1, tf.float32)
-        normalised = tf.stack([(squares[:, 1] + m - 0.5) / extent[0], (squares[:, 0] + m - 0.5) / extent[1],
-                               (squares[:, 3] + m - 0.5) / extent[0], (squares[:, 2] + m - 0.5) / extent[1]], 1)
-        out = tf.image.crop_and_resize(page[None], normalised, tf.zeros(tf.shape(boxes)[:1], tf.int32),
-                                       [size * CROP_OVERSAMPLE, size * CROP_OVERSAMPLE])
+        normalised = tf.stack(
+            [
+                (squares[:, 1] + m - 0.5) / extent[0],
+                (squares[:, 0] + m - 0.5) / extent[1],
+                (squares[:, 3] + m - 0.5) / extent[0],
+                (squares[:, 2] + m - 0.5) / extent[1],
+            ],
+            1,
+        )
+        out = tf.image.crop_and_resize(
+            page[None],
+            normalised,
+            tf.zeros(tf.shape(boxes)[:1], tf.int32),
+            [size * CROP_OVERSAMPLE, size * CROP_OVERSAMPLE],
+        )
         return tf.nn.avg_pool2d(out, CROP_OVERSAMPLE, CROP_OVERSAMPLE, "VALID")
 
-    return tf.cond(margin > 0,
-                   lambda: crops(tf.pad(image, [[margin, margin], [margin, margin], [0, 0]], mode="SYMMETRIC"), margin),
-                   lambda: crops(image, 0))
+    return tf.cond(
+        margin > 0,
+        lambda: crops(tf.pad(image, [[margin, margin], [margin, margin], [0, 0]], mode="SYMMETRIC"), margin),
+        lambda: crops(image, 0),
+    )
 
 
 def build_models(args, images):
@@ -86,10 +101,12 @@ def build_models(args, images):
     else:
         keras.utils.set_random_seed(args.seed)
         detector = build_centernet("resnet18")
-        peaks = common.tune_untrained_detector(detector, images, args.det_threshold, args.chars,
-                                               short_side=SHORT_SIDE, char_size_px=CHAR_SIZE_PX)
-        notes.append(f"untrained resnet18 CenterNet, heatmap bias tuned to {peaks} peaks per page, "
-                     f"{CHAR_SIZE_PX:.0f} px boxes")
+        peaks = common.tune_untrained_detector(
+            detector, images, args.det_threshold, args.chars, short_side=SHORT_SIDE, char_size_px=CHAR_SIZE_PX
+        )
+        notes.append(
+            f"untrained resnet18 CenterNet, heatmap bias tuned to {peaks} peaks per page, {CHAR_SIZE_PX:.0f} px boxes"
+        )
     if args.classifier:
         classifier = load_model(args.classifier)
         notes.append(f"classifier {args.classifier}")
@@ -118,28 +135,39 @@ def main(argv=None) -> int:
         detector, classifier, notes = build_models(args, images)
         setup_s = time.perf_counter() - started
         export_started = time.perf_counter()
-        exported = common.export_recognizer(detector, classifier, Path(tmp) / "recognizer" / "1",
-                                            short_side=SHORT_SIDE, det_threshold=args.det_threshold)
+        exported = common.export_recognizer(
+            detector,
+            classifier,
+            Path(tmp) / "recognizer" / "1",
+            short_side=SHORT_SIDE,
+            det_threshold=args.det_threshold,
+        )
         serve = tf.saved_model.load(str(exported))
         serve = serve.signatures["serving_default"]
         export_s = time.perf_counter() - export_started
-        print(f"data    : {len(paths)} synthetic pages {images[0].shape[1]}x{images[0].shape[0]}, "
-              f"{summary['chars'] / len(paths):.0f} characters/page in truth; set up {setup_s:.0f} s, "
-              f"export + load {export_s:.0f} s")
+        print(
+            f"data    : {len(paths)} synthetic pages {images[0].shape[1]}x{images[0].shape[0]}, "
+            f"{summary['chars'] / len(paths):.0f} characters/page in truth; set up {setup_s:.0f} s, "
+            f"export + load {export_s:.0f} s"
+        )
         print("models  : " + "; ".join(notes))
 
         side = int(classifier.input_shape[1])  # the classifier's crop size (112 in the recipe)
-        detect_forward = tf.function(lambda x: detector(x, training=False),
-                                     input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-        classify_forward = tf.function(lambda x: classifier(x, training=False),
-                                       input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)])
+        detect_forward = tf.function(
+            lambda x: detector(x, training=False), input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
+        )
+        classify_forward = tf.function(
+            lambda x: classifier(x, training=False), input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)]
+        )
         decode = tf.function(decode_page_image, input_signature=[tf.TensorSpec([], tf.string)])
-        resize = tf.function(lambda image: resize_page(image, SHORT_SIDE)[0],
-                             input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+        resize = tf.function(
+            lambda image: resize_page(image, SHORT_SIDE)[0], input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)]
+        )
         crop_signature = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32)]
         crop = tf.function(lambda image, boxes: crop_characters(image, boxes, side), input_signature=crop_signature)
-        crop_proposed = tf.function(lambda image, boxes: crop_characters_pad_if_needed(image, boxes, side),
-                                    input_signature=crop_signature)
+        crop_proposed = tf.function(
+            lambda image, boxes: crop_characters_pad_if_needed(image, boxes, side), input_signature=crop_signature
+        )
 
         def timed(function, *inputs):
             begin = time.perf_counter()
@@ -160,11 +188,15 @@ def main(argv=None) -> int:
                 resized = resize(images[i])
                 crops = tf.constant(rng.uniform(0, 255, (count, side, side, 3)).astype(np.float32))
                 boxes = outputs["boxes"][0, :count]
-                pieces = {"total": seconds, "detector": timed(detect_forward, resized)[0],
-                          "classifier": timed(classify_forward, crops)[0],
-                          "decode": timed(decode, tf.constant(data))[0], "resize": timed(resize, images[i])[0],
-                          "crops": timed(crop, images[i], boxes)[0],
-                          "crops_proposed": timed(crop_proposed, images[i], boxes)[0]}
+                pieces = {
+                    "total": seconds,
+                    "detector": timed(detect_forward, resized)[0],
+                    "classifier": timed(classify_forward, crops)[0],
+                    "decode": timed(decode, tf.constant(data))[0],
+                    "resize": timed(resize, images[i])[0],
+                    "crops": timed(crop, images[i], boxes)[0],
+                    "crops_proposed": timed(crop_proposed, images[i], boxes)[0],
+                }
                 if round_index == 0:
                     continue  # warm-up: tracing, first-call allocations
                 for name, value in pieces.items():
@@ -173,30 +205,59 @@ def main(argv=None) -> int:
         rows = []
         for i in range(len(encoded)):
             total, det, cls = best["total", i], best["detector", i], best["classifier", i]
-            rows.append([paths[i].stem, counts[i], 1000 * total, 1000 * det, 1000 * cls,
-                         1000 * best["decode", i], 1000 * best["resize", i], 1000 * best["crops", i],
-                         1000 * best["crops_proposed", i], (det + cls) / total])
-        common.print_table(["page", "chars", "total ms", "detector ms", "classifier ms", "decode ms", "resize ms",
-                            "crops ms", "crops proto ms", "forward share"], rows,
-                           f"Exported recogniser per page at short side {SHORT_SIDE} (fastest of {args.rounds} "
-                           "round(s) after a warm-up)")
+            rows.append(
+                [
+                    paths[i].stem,
+                    counts[i],
+                    1000 * total,
+                    1000 * det,
+                    1000 * cls,
+                    1000 * best["decode", i],
+                    1000 * best["resize", i],
+                    1000 * best["crops", i],
+                    1000 * best["crops_proposed", i],
+                    (det + cls) / total,
+                ]
+            )
+        common.print_table(
+            [
+                "page",
+                "chars",
+                "total ms",
+                "detector ms",
+                "classifier ms",
+                "decode ms",
+                "resize ms",
+                "crops ms",
+                "crops proto ms",
+                "forward share",
+            ],
+            rows,
+            f"Exported recogniser per page at short side {SHORT_SIDE} (fastest of {args.rounds} "
+            "round(s) after a warm-up)",
+        )
         total = sum(best["total", i] for i in range(len(encoded)))
         forward = sum(best["detector", i] + best["classifier", i] for i in range(len(encoded)))
-        other = {name: sum(best[name, i] for i in range(len(encoded))) / total
-                 for name in ("decode", "resize", "crops")}
+        other = {
+            name: sum(best[name, i] for i in range(len(encoded))) / total for name in ("decode", "resize", "crops")
+        }
         rest = 1.0 - forward / total - sum(other.values())
         proposed = sum(best["crops_proposed", i] for i in range(len(encoded)))
         crops_now = sum(best["crops", i] for i in range(len(encoded)))
 
     print(f"\npages/s of the exported recogniser (batch 1): {len(encoded) / total:.3g}")
-    print(f"time shares: forward passes {forward / total:.0%}, decode {other['decode']:.0%}, "
-          f"resize {other['resize']:.0%}, crop_and_resize {other['crops']:.0%}, "
-          f"rest (peaks, NMS, outputs; the remainder, so timing noise lands here) {rest:.0%}")
+    print(
+        f"time shares: forward passes {forward / total:.0%}, decode {other['decode']:.0%}, "
+        f"resize {other['resize']:.0%}, crop_and_resize {other['crops']:.0%}, "
+        f"rest (peaks, NMS, outputs; the remainder, so timing noise lands here) {rest:.0%}"
+    )
     print("  " + common.goal_line("forward passes / total time", forward / total, 0.8))
     projected = forward / (total - crops_now + proposed)
-    print(f"prototype crop_characters_pad_if_needed: crops {1000 * crops_now / len(encoded):.0f} -> "
-          f"{1000 * proposed / len(encoded):.0f} ms/page; projected share with it {projected:.3g} "
-          f"({'MET' if projected >= 0.8 else 'NOT MET'} at 0.8)")
+    print(
+        f"prototype crop_characters_pad_if_needed: crops {1000 * crops_now / len(encoded):.0f} -> "
+        f"{1000 * proposed / len(encoded):.0f} ms/page; projected share with it {projected:.3g} "
+        f"({'MET' if projected >= 0.8 else 'NOT MET'} at 0.8)"
+    )
     print(f"\ntotal time {time.perf_counter() - started:.0f} s; {common.load_note()}")
     return 0
 

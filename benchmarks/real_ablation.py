@@ -21,6 +21,7 @@ measurement run; its accuracy figures are meaningless (untrained models), and it
 the whole chain with training, as --quick was before: --out ablation --pages 8 --test-pages 2 --books 4
 --page-height 800 --classifier-epochs 1 --classifier-crops 256 --detector-steps 6 --finetune-epochs 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,18 +36,30 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SCANS = REPO / "kuzushiji_tf" / "sample_data" / "unlabelled_real" / "images"
-REAL_PAGES = REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"  # the 5 labelled real pages: measured, never trained on
+REAL_PAGES = (
+    REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"
+)  # the 5 labelled real pages: measured, never trained on
 QUICK_ROWS = "none;all"  # --quick: the ablation's two ends
-ROWS = (("font pages", "none"), ("+ hentaigana", "hentaigana"), ("+ handwriting", "hentaigana,handwriting"),
-        ("+ pages", "all"))
+ROWS = (
+    ("font pages", "none"),
+    ("+ hentaigana", "hentaigana"),
+    ("+ handwriting", "hentaigana,handwriting"),
+    ("+ pages", "all"),
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=None, help="working folder (data, records, models, table.md); required "
-                                                "without --quick, a temporary folder with it")
-    p.add_argument("--data-dir", default=str(REAL_PAGES),
-                   help="labelled real pages to measure on (Kaggle layout), default the bundled 5 pages")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="working folder (data, records, models, table.md); required without --quick, a temporary folder with it",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=str(REAL_PAGES),
+        help="labelled real pages to measure on (Kaggle layout), default the bundled 5 pages",
+    )
     p.add_argument("--pages", type=int, default=160)
     p.add_argument("--test-pages", type=int, default=16)
     p.add_argument("--books", type=int, default=12)
@@ -57,21 +70,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--classifier-input", type=int, default=64)
     p.add_argument("--detector-steps", type=int, default=300)
     p.add_argument("--detector-input", type=int, default=256)
-    p.add_argument("--detector-rows", default="none,all",
-                   help="features of the rows that also train a detector (comma list), default %(default)s")
-    p.add_argument("--rows", default=None,
-                   help=f"which rows to run, by their features (';'-separated), default all four ({QUICK_ROWS!r} "
-                        "with --quick)")
+    p.add_argument(
+        "--detector-rows",
+        default="none,all",
+        help="features of the rows that also train a detector (comma list), default %(default)s",
+    )
+    p.add_argument(
+        "--rows",
+        default=None,
+        help=f"which rows to run, by their features (';'-separated), default all four ({QUICK_ROWS!r} with --quick)",
+    )
     p.add_argument("--finetune-epochs", type=int, default=4)
-    p.add_argument("--real-scans", nargs="+", default=[str(REAL_SCANS)],
-                   help="real scans WITHOUT labels for self-training (folders, globs or files); default: the "
-                        "bundled unlabelled_real pages")
-    p.add_argument("--self-train-only", action="store_true",
-                   help="skip the rows; self-train the last detector row's models already in --out")
+    p.add_argument(
+        "--real-scans",
+        nargs="+",
+        default=[str(REAL_SCANS)],
+        help="real scans WITHOUT labels for self-training (folders, globs or files); default: the "
+        "bundled unlabelled_real pages",
+    )
+    p.add_argument(
+        "--self-train-only",
+        action="store_true",
+        help="skip the rows; self-train the last detector row's models already in --out",
+    )
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--quick", action="store_true",
-                   help="no training: two rows of tiny data measured with tiny untrained models (meaningless "
-                        "figures); checks the chain in < 3 minutes")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="no training: two rows of tiny data measured with tiny untrained models (meaningless "
+        "figures); checks the chain in < 3 minutes",
+    )
     args = p.parse_args(argv)
     if args.out is None and not args.quick:
         p.error("--out is required without --quick")
@@ -118,14 +146,19 @@ def ablation(args, out: Path) -> int:
     py = sys.executable
     out.mkdir(parents=True, exist_ok=True)
     if args.quick:
-        print("--quick: nothing is trained; tiny UNTRAINED models are measured on the real pages, so the accuracy "
-              "figures below are meaningless: this run checks the chain (generation, records, measurement) only. "
-              f"Working folder {out}" + ("" if args.out else " (temporary, removed at the end)"), flush=True)
+        print(
+            "--quick: nothing is trained; tiny UNTRAINED models are measured on the real pages, so the accuracy "
+            "figures below are meaningless: this run checks the chain (generation, records, measurement) only. "
+            f"Working folder {out}" + ("" if args.out else " (temporary, removed at the end)"),
+            flush=True,
+        )
     table = out / "table.md"
     wanted = {f.strip() for f in args.rows.split(";") if f.strip()} or {f for _, f in ROWS}
     detector_rows = {f.strip() for f in args.detector_rows.split(",")}
     if not table.exists():
-        table.write_text("| row | cls top-1 | kana | kanji | det F1 | Kaggle F1 | det-only F1 |\n|---|---|---|---|---|---|---|\n")
+        table.write_text(
+            "| row | cls top-1 | kana | kanji | det F1 | Kaggle F1 | det-only F1 |\n|---|---|---|---|---|---|---|\n"
+        )
     last = None
     for label, features in ROWS:
         if features not in wanted:
@@ -138,30 +171,126 @@ def ablation(args, out: Path) -> int:
         tag = features.replace(",", "+")
         data, records = out / f"data-{tag}", out / f"records-{tag}"
         cls, det = out / f"cls-{tag}", out / f"det-{tag}"
-        run([py, "tools/make_synthetic.py", "--out", str(data), "--pages", str(args.pages), "--test-pages",
-             str(args.test_pages), "--books", str(args.books), "--page-height", str(args.page_height), "--seed",
-             str(args.seed), "--features", features, "--workers", str(args.workers), "--overwrite"])
-        run([py, "tools/build_records.py", "--data-dir", str(data), "--out", str(records), "--workers",
-             str(args.workers), "--overwrite", "--quiet"])
+        run(
+            [
+                py,
+                "tools/make_synthetic.py",
+                "--out",
+                str(data),
+                "--pages",
+                str(args.pages),
+                "--test-pages",
+                str(args.test_pages),
+                "--books",
+                str(args.books),
+                "--page-height",
+                str(args.page_height),
+                "--seed",
+                str(args.seed),
+                "--features",
+                features,
+                "--workers",
+                str(args.workers),
+                "--overwrite",
+            ]
+        )
+        run(
+            [
+                py,
+                "tools/build_records.py",
+                "--data-dir",
+                str(data),
+                "--out",
+                str(records),
+                "--workers",
+                str(args.workers),
+                "--overwrite",
+                "--quiet",
+            ]
+        )
         if args.quick:
             print(f"  (--quick: untrained tiny models in {cls.name} and {det.name}, not trained)", flush=True)
             untrained_models(records, cls, det, args.seed)
         else:
-            run([py, "-m", "kuzushiji_tf.train", "--task", "classifier", "--records", str(records), "--out", str(cls),
-                 "--epochs", str(args.classifier_epochs), "--crops-per-epoch", str(args.classifier_crops),
-                 "--input-size", str(args.classifier_input), "--batch-size", "64", "--eval-every",
-                 str(args.classifier_epochs), "--log-every-steps", "100", "--seed", str(args.seed)])
-        measure = [py, "tools/measure_real.py", "--classifier", str(cls), "--label",
-                   f"{label} (untrained: meaningless)" if args.quick else label, "--data-dir", args.data_dir,
-                   "--json", str(out / f"{tag}.json"), "--append-table", str(table), "--quiet"]
+            run(
+                [
+                    py,
+                    "-m",
+                    "kuzushiji_tf.train",
+                    "--task",
+                    "classifier",
+                    "--records",
+                    str(records),
+                    "--out",
+                    str(cls),
+                    "--epochs",
+                    str(args.classifier_epochs),
+                    "--crops-per-epoch",
+                    str(args.classifier_crops),
+                    "--input-size",
+                    str(args.classifier_input),
+                    "--batch-size",
+                    "64",
+                    "--eval-every",
+                    str(args.classifier_epochs),
+                    "--log-every-steps",
+                    "100",
+                    "--seed",
+                    str(args.seed),
+                ]
+            )
+        measure = [
+            py,
+            "tools/measure_real.py",
+            "--classifier",
+            str(cls),
+            "--label",
+            f"{label} (untrained: meaningless)" if args.quick else label,
+            "--data-dir",
+            args.data_dir,
+            "--json",
+            str(out / f"{tag}.json"),
+            "--append-table",
+            str(table),
+            "--quiet",
+        ]
         if args.quick:
             measure += ["--detector", str(det)]
         elif features in detector_rows:
             steps = max(1, args.detector_steps // 3)
-            run([py, "-m", "kuzushiji_tf.train", "--task", "detector", "--records", str(records), "--out", str(det),
-                 "--epochs", "3", "--steps-per-epoch", str(steps), "--batch-size", "8", "--input-size",
-                 str(args.detector_input), "--eval-short-side", str(args.detector_input * 2), "--optimizer", "adamw",
-                 "--lr", "1e-3", "--eval-every", "3", "--log-every-steps", "50", "--seed", str(args.seed)])
+            run(
+                [
+                    py,
+                    "-m",
+                    "kuzushiji_tf.train",
+                    "--task",
+                    "detector",
+                    "--records",
+                    str(records),
+                    "--out",
+                    str(det),
+                    "--epochs",
+                    "3",
+                    "--steps-per-epoch",
+                    str(steps),
+                    "--batch-size",
+                    "8",
+                    "--input-size",
+                    str(args.detector_input),
+                    "--eval-short-side",
+                    str(args.detector_input * 2),
+                    "--optimizer",
+                    "adamw",
+                    "--lr",
+                    "1e-3",
+                    "--eval-every",
+                    "3",
+                    "--log-every-steps",
+                    "50",
+                    "--seed",
+                    str(args.seed),
+                ]
+            )
             measure += ["--detector", str(det)]
             last = (tag, label, records, cls, det)
         run(measure)
@@ -174,19 +303,90 @@ def ablation(args, out: Path) -> int:
         pseudo, tuned = out / f"real-pseudo-{tag}{suffix}", out / f"cls-{tag}-selftrained{suffix}"
         # export.py writes the detector and classifier beside the page model: one folder per export.
         page = out / f"export-{tag}-selftrained{suffix}" / "kuzushiji_page" / "1"
-        run([py, "tools/pseudo_label.py", "--detector", str(det), "--classifier", str(cls), "--records",
-             str(records), "--images", *args.real_scans, "--out", str(pseudo), "--short-side",
-             str(args.detector_input * 2), "--quiet"])
+        run(
+            [
+                py,
+                "tools/pseudo_label.py",
+                "--detector",
+                str(det),
+                "--classifier",
+                str(cls),
+                "--records",
+                str(records),
+                "--images",
+                *args.real_scans,
+                "--out",
+                str(pseudo),
+                "--short-side",
+                str(args.detector_input * 2),
+                "--quiet",
+            ]
+        )
         scans = json.loads((pseudo / "manifest.json").read_text())["pages_labelled"]  # as pseudo_label counted them
-        run([py, "-m", "kuzushiji_tf.train", "--task", "classifier", "--records", str(records), "--out", str(tuned),
-             "--init", str(cls), "--pseudo", str(pseudo), "--epochs", str(args.finetune_epochs), "--crops-per-epoch",
-             str(args.classifier_crops), "--batch-size", "64", "--eval-every", str(args.finetune_epochs),
-             "--log-every-steps", "100", "--seed", str(args.seed)])
-        run([py, "tools/export.py", "--detector", str(det), "--classifier", str(tuned), "--out", str(page),
-             "--short-side", str(args.detector_input * 2)])
-        run([py, "tools/measure_real.py", "--classifier", str(tuned), "--detector", str(det), "--recognizer",
-             str(page), "--data-dir", args.data_dir, "--label", f"{label} + self-training on {scans} real scans",
-             "--json", str(out / f"{tag}-selftrained{suffix}.json"), "--append-table", str(table), "--quiet"])
+        run(
+            [
+                py,
+                "-m",
+                "kuzushiji_tf.train",
+                "--task",
+                "classifier",
+                "--records",
+                str(records),
+                "--out",
+                str(tuned),
+                "--init",
+                str(cls),
+                "--pseudo",
+                str(pseudo),
+                "--epochs",
+                str(args.finetune_epochs),
+                "--crops-per-epoch",
+                str(args.classifier_crops),
+                "--batch-size",
+                "64",
+                "--eval-every",
+                str(args.finetune_epochs),
+                "--log-every-steps",
+                "100",
+                "--seed",
+                str(args.seed),
+            ]
+        )
+        run(
+            [
+                py,
+                "tools/export.py",
+                "--detector",
+                str(det),
+                "--classifier",
+                str(tuned),
+                "--out",
+                str(page),
+                "--short-side",
+                str(args.detector_input * 2),
+            ]
+        )
+        run(
+            [
+                py,
+                "tools/measure_real.py",
+                "--classifier",
+                str(tuned),
+                "--detector",
+                str(det),
+                "--recognizer",
+                str(page),
+                "--data-dir",
+                args.data_dir,
+                "--label",
+                f"{label} + self-training on {scans} real scans",
+                "--json",
+                str(out / f"{tag}-selftrained{suffix}.json"),
+                "--append-table",
+                str(table),
+                "--quiet",
+            ]
+        )
     print("\n" + table.read_text())
     return 0
 

@@ -7,6 +7,7 @@ tf.train.Example serialisation, writing, sha256, process start-up, pickling betw
     python benchmarks/record_building.py --quick            # < 2 minutes on 2 cores
     python benchmarks/record_building.py --pages 32 --workers 2
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -70,22 +71,41 @@ def stage_profile(tasks: list, repeats: int) -> list[list]:
             for path, boxes in tasks:
                 timed("decode full-size JPEG (OpenCV, for comparison)", cv2.imread, path)
                 image = timed("decode full-size JPEG (Pillow, as the builder)", load_image, path)
-                crops = timed("cut + resize crops", record_images.cut_square_crops, image, boxes,
-                              record_images.DEFAULT_CROP_SIZE)
-                stored, _, _ = timed("shrink page (INTER_AREA)", record_images.shrink_to_short_side, image,
-                                     record_images.DEFAULT_PAGE_SHORT_SIDE)
-                page_jpeg = timed("encode page JPEG", record_images.encode_jpeg, stored,
-                                  record_images.PAGE_JPEG_QUALITY)
-                crop_jpegs = timed("encode crop JPEGs", lambda: [record_images.encode_jpeg(
-                    c, record_images.CROP_JPEG_QUALITY) for c in crops])
+                crops = timed(
+                    "cut + resize crops", record_images.cut_square_crops, image, boxes, record_images.DEFAULT_CROP_SIZE
+                )
+                stored, _, _ = timed(
+                    "shrink page (INTER_AREA)",
+                    record_images.shrink_to_short_side,
+                    image,
+                    record_images.DEFAULT_PAGE_SHORT_SIDE,
+                )
+                page_jpeg = timed(
+                    "encode page JPEG", record_images.encode_jpeg, stored, record_images.PAGE_JPEG_QUALITY
+                )
+                crop_jpegs = timed(
+                    "encode crop JPEGs",
+                    lambda: [record_images.encode_jpeg(c, record_images.CROP_JPEG_QUALITY) for c in crops],
+                )
 
                 def serialise():
-                    page = schema.encode_page(image_jpeg=page_jpeg, image_id="x", book="x", original_size=(1, 1),
-                                              stored_size=(1, 1), scale=(1.0, 1.0), boxes=boxes,
-                                              labels=[0] * len(boxes), codes=["U+3042"] * len(boxes))
-                    return [page] + [schema.encode_crop(image_jpeg=j, label=0, code="U+3042", image_id="x",
-                                                        book="x", source_box=b, index=i)
-                                     for i, (j, b) in enumerate(zip(crop_jpegs, boxes))]
+                    page = schema.encode_page(
+                        image_jpeg=page_jpeg,
+                        image_id="x",
+                        book="x",
+                        original_size=(1, 1),
+                        stored_size=(1, 1),
+                        scale=(1.0, 1.0),
+                        boxes=boxes,
+                        labels=[0] * len(boxes),
+                        codes=["U+3042"] * len(boxes),
+                    )
+                    return [page] + [
+                        schema.encode_crop(
+                            image_jpeg=j, label=0, code="U+3042", image_id="x", book="x", source_box=b, index=i
+                        )
+                        for i, (j, b) in enumerate(zip(crop_jpegs, boxes))
+                    ]
 
                 records = timed("tf.train.Example serialisation", serialise)
 
@@ -105,8 +125,9 @@ def warm_tensorflow(tmp: Path) -> None:
     a real build of thousands of pages pays it once."""
     from kuzushiji_tf.data import schema
 
-    record = schema.encode_crop(image_jpeg=b"", label=0, code="U+3042", image_id="x", book="x",
-                                source_box=(0, 0, 1, 1), index=0)
+    record = schema.encode_crop(
+        image_jpeg=b"", label=0, code="U+3042", image_id="x", book="x", source_box=(0, 0, 1, 1), index=0
+    )
     import tensorflow as tf
 
     with tf.io.TFRecordWriter(str(tmp / "warm.tfrecord")) as writer:
@@ -118,8 +139,7 @@ def time_builder(data_dir: Path, out: Path, workers: int) -> tuple[float, int]:
     from kuzushiji_tf.data.records import RecordOptions, build_records
 
     started = time.perf_counter()
-    manifest = build_records(data_dir, out, RecordOptions(full_data=True, shards=2), workers=workers,
-                             progress=False)
+    manifest = build_records(data_dir, out, RecordOptions(full_data=True, shards=2), workers=workers, progress=False)
     seconds = time.perf_counter() - started
     shutil.rmtree(out)
     return seconds, manifest["rows"]["pages_written"]
@@ -162,20 +182,28 @@ def main(argv=None) -> int:
         from kuzushiji_tf.datasets.kaggle_reader import read_train
 
         pages = read_train(data_dir).pages
-        tasks = [(str(page.image_path), np.array([c.box for c in page.chars], np.float32).reshape(-1, 4))
-                 for page in pages]
-        print(f"data    : {len(tasks)} synthetic pages {pages[0].width}x{pages[0].height}, "
-              f"{summary['chars']} characters ({summary['chars'] / len(tasks):.0f}/page), "
-              f"set up in {time.perf_counter() - started:.0f} s")
+        tasks = [
+            (str(page.image_path), np.array([c.box for c in page.chars], np.float32).reshape(-1, 4)) for page in pages
+        ]
+        print(
+            f"data    : {len(tasks)} synthetic pages {pages[0].width}x{pages[0].height}, "
+            f"{summary['chars']} characters ({summary['chars'] / len(tasks):.0f}/page), "
+            f"set up in {time.perf_counter() - started:.0f} s"
+        )
         pixel_work(tasks[0])  # warm the imports and the page cache outside any timing
         warm_tensorflow(Path(tmp))
 
         rates = measure(data_dir, tasks, sorted({1, args.workers}), args.rounds)
-        rows = [[f"{w} process{'es' if w > 1 else ''}", builder, pixels, builder / pixels]
-                for w, (builder, pixels) in rates.items()]
-        common.print_table(["workers", "build_records pages/s", "pixel work pages/s", "ratio"], rows,
-                           f"build_records vs decode + shrink + crops + encode (best of {args.rounds} "
-                           "alternating rounds; pools started inside the timing)")
+        rows = [
+            [f"{w} process{'es' if w > 1 else ''}", builder, pixels, builder / pixels]
+            for w, (builder, pixels) in rates.items()
+        ]
+        common.print_table(
+            ["workers", "build_records pages/s", "pixel work pages/s", "ratio"],
+            rows,
+            f"build_records vs decode + shrink + crops + encode (best of {args.rounds} "
+            "alternating rounds; pools started inside the timing)",
+        )
         profile = stage_profile(tasks[:3], 1 if args.quick else 3)
         common.print_table(["step (one process)", "ms/page"], profile, "Where a page's time goes (fastest call)")
 
@@ -184,8 +212,10 @@ def main(argv=None) -> int:
         print(f"  build_records / pixel work, {workers} worker(s): {builder / pixels:.3g}")
     if len(rates) > 1:
         many = max(rates)
-        print(f"  build_records speed-up {many} workers vs 1: {rates[many][0] / rates[1][0]:.3g}; "
-              f"pixel work speed-up: {rates[many][1] / rates[1][1]:.3g}")
+        print(
+            f"  build_records speed-up {many} workers vs 1: {rates[many][0] / rates[1][0]:.3g}; "
+            f"pixel work speed-up: {rates[many][1] / rates[1][1]:.3g}"
+        )
     print(f"\ntotal time {time.perf_counter() - started:.0f} s; {common.load_note()}")
     return 0
 

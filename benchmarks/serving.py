@@ -17,6 +17,7 @@ figures are then of the pipeline (upload, checks, decode, resize, crops, reading
 not of a trained model, and the banner says so. (ONNX against the SavedModel on untrained models:
 `onnx_vs_savedmodel.py --quick`.)
 """
+
 from __future__ import annotations
 
 import http.client
@@ -104,8 +105,10 @@ def faults(model: Path, port: int, pages: list[bytes], seconds: float) -> dict:
                 try:
                     if (k + n) % 7 == 0:  # dies mid-upload
                         with socket.create_connection(("127.0.0.1", port)) as sock:
-                            sock.sendall(b"POST /recognize HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
-                                         + pages[0][:40_000])
+                            sock.sendall(
+                                b"POST /recognize HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+                                + pages[0][:40_000]
+                            )
                         status = "cut"
                     elif (k + n) % 3:
                         i = (k + n) % len(single)
@@ -126,18 +129,42 @@ def faults(model: Path, port: int, pages: list[bytes], seconds: float) -> dict:
         [t.start() for t in threads]
         [t.join() for t in threads]
         alive = server.poll() is None and request(port, pages[1])[0] == 200
-        return {"counts": counts, "mismatches": mismatches, "unanswered": unanswered, "alive": alive,
-                "rss_before": before, "rss_after": rss_mib(server.pid)}
+        return {
+            "counts": counts,
+            "mismatches": mismatches,
+            "unanswered": unanswered,
+            "alive": alive,
+            "rss_before": before,
+            "rss_after": rss_mib(server.pid),
+        }
     finally:
         stop(server)
 
 
-def start_server(model: Path, port: int, max_batch: int, backend: str = "auto",
-                 extra: tuple[str, ...] = ("--max-queue", "256")) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "kuzushiji_tf.serve", "--model", str(model), "--port", str(port),
-                                "--max-batch", str(max_batch), "--backend", backend, "--log-level", "warning", *extra],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+def start_server(
+    model: Path, port: int, max_batch: int, backend: str = "auto", extra: tuple[str, ...] = ("--max-queue", "256")
+) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kuzushiji_tf.serve",
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--max-batch",
+            str(max_batch),
+            "--backend",
+            backend,
+            "--log-level",
+            "warning",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -188,8 +215,10 @@ def resolve_models(args, pages: list[bytes], root: Path) -> tuple[Path, Path | N
     if found is not None:
         return found, args.onnx and Path(args.onnx), f"newest in {common.PAGE_MODEL_DIR}: {found}"
     if not args.quick:
-        raise SystemExit(f"{common.PAGE_MODEL_DIR}: no exported page recogniser; pass --model (tools/export.py, "
-                         "make demo), or --quick to time the pipeline on a tiny untrained export made on the spot")
+        raise SystemExit(
+            f"{common.PAGE_MODEL_DIR}: no exported page recogniser; pass --model (tools/export.py, "
+            "make demo), or --quick to time the pipeline on a tiny untrained export made on the spot"
+        )
     exports, note = common.on_the_spot_export(root, pages, formats=("savedmodel",), seed=args.seed)
     return exports["savedmodel"], args.onnx and Path(args.onnx), f"{common.no_model_note()} ({note})"
 
@@ -198,14 +227,20 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     common.quiet_tensorflow()
     rounds = args.rounds or (1 if args.quick else 2)
-    pages = [p.read_bytes() for p in sorted((SAMPLE / "train_images").glob("*.jpg")) + sorted((SAMPLE / "test_images").glob("*.jpg"))]
+    pages = [
+        p.read_bytes()
+        for p in sorted((SAMPLE / "train_images").glob("*.jpg")) + sorted((SAMPLE / "test_images").glob("*.jpg"))
+    ]
     common.banner("HTTP serving of the page recogniser", args, {"pages": len(pages)})
     root = Path(tempfile.mkdtemp(prefix="bench_serving_"))  # an export made on the spot goes here
     try:
         started = time.perf_counter()
         model, onnx, note = resolve_models(args, pages, root)
-        print(f"models  : {note}; served: {model}" + (f"; compared: {onnx}" if onnx else "")
-              + (f" (made in {time.perf_counter() - started:.0f} s)" if model.is_relative_to(root) else ""))
+        print(
+            f"models  : {note}; served: {model}"
+            + (f"; compared: {onnx}" if onnx else "")
+            + (f" (made in {time.perf_counter() - started:.0f} s)" if model.is_relative_to(root) else "")
+        )
         return measure(args, model, onnx, pages, rounds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -216,10 +251,18 @@ def measure(args, model: Path, onnx: Path | None, pages: list[bytes], rounds: in
     rows = [["TF SavedModel, direct call", tf_direct["p50"], tf_direct["mean"], 1 / tf_direct["mean"], 1.0]]
     if onnx:
         onnx_direct = direct(onnx, pages, rounds, "onnx")
-        rows.append(["ONNX Runtime, direct call", onnx_direct["p50"], onnx_direct["mean"], 1 / onnx_direct["mean"],
-                     tf_direct["mean"] / onnx_direct["mean"]])
-    common.print_table(["backend (1 page a call)", "p50 s", "mean s", "pages/s", "speed-up vs TF"], rows,
-                       "The model alone, same pages")
+        rows.append(
+            [
+                "ONNX Runtime, direct call",
+                onnx_direct["p50"],
+                onnx_direct["mean"],
+                1 / onnx_direct["mean"],
+                tf_direct["mean"] / onnx_direct["mean"],
+            ]
+        )
+    common.print_table(
+        ["backend (1 page a call)", "p50 s", "mean s", "pages/s", "speed-up vs TF"], rows, "The model alone, same pages"
+    )
     del tf_direct["model"]
 
     results = {}
@@ -232,22 +275,38 @@ def measure(args, model: Path, onnx: Path | None, pages: list[bytes], rounds: in
                 results[(batching, c)] = load(args.port, pages, c, requests[c])
         finally:
             stop(server)
-    rows = [[f"batching {b} (max {args.max_batch if b == 'on' else 1})", c, r["pages_s"], r["p50"], r["p95"]]
-            for (b, c), r in results.items()]
-    common.print_table(["server", "concurrency", "pages/s", "p50 s", "p95 s"], rows,
-                       f"POST /recognize, {len(pages)} real pages in turn")
+    rows = [
+        [f"batching {b} (max {args.max_batch if b == 'on' else 1})", c, r["pages_s"], r["p50"], r["p95"]]
+        for (b, c), r in results.items()
+    ]
+    common.print_table(
+        ["server", "concurrency", "pages/s", "p50 s", "p95 s"],
+        rows,
+        f"POST /recognize, {len(pages)} real pages in turn",
+    )
     overhead = results[("on", 1)]["p50"] / tf_direct["p50"] - 1
     print()
-    print(common.goal_line("server overhead over the direct call at concurrency 1 (p50)", 100 * overhead, 10,
-                           higher_is_better=False, unit=" %"))
+    print(
+        common.goal_line(
+            "server overhead over the direct call at concurrency 1 (p50)",
+            100 * overhead,
+            10,
+            higher_is_better=False,
+            unit=" %",
+        )
+    )
     for c in CONCURRENCY[1:]:
-        print(f"batching on/off at concurrency {c}: {results[('on', c)]['pages_s'] / results[('off', c)]['pages_s']:.2f}x pages/s")
+        print(
+            f"batching on/off at concurrency {c}: {results[('on', c)]['pages_s'] / results[('off', c)]['pages_s']:.2f}x pages/s"
+        )
     fault_seconds = args.fault_seconds if args.fault_seconds is not None else (6 if args.quick else 30)
     if fault_seconds > 0:
         f = faults(model, args.port, pages, fault_seconds)
-        print(f"faults ({fault_seconds:g} s, 16 clients, queue 4): answers by status {f['counts']}; unanswered "
-              f"{f['unanswered']}; good answers differing from the single-request answer {f['mismatches']}; "
-              f"server up afterwards: {f['alive']}; RSS {f['rss_before']:.0f} -> {f['rss_after']:.0f} MiB")
+        print(
+            f"faults ({fault_seconds:g} s, 16 clients, queue 4): answers by status {f['counts']}; unanswered "
+            f"{f['unanswered']}; good answers differing from the single-request answer {f['mismatches']}; "
+            f"server up afterwards: {f['alive']}; RSS {f['rss_before']:.0f} -> {f['rss_after']:.0f} MiB"
+        )
     print(common.load_note())
     return 0
 

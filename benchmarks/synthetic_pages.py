@@ -5,6 +5,7 @@ alternating rounds on the same seeds. Goal: the full generator keeps at least ha
     python benchmarks/synthetic_pages.py --quick          # < 1 minute on 2 cores
     python benchmarks/synthetic_pages.py --pages 16 --page-height 3900
 """
+
 from __future__ import annotations
 
 import time
@@ -48,8 +49,13 @@ def main(argv=None) -> int:
         for name, (faces, charset, styles) in variants.items():
             start, count = time.perf_counter(), 0
             for page in range(args.pages):
-                _, labelled = render_page([args.seed, page], styles[page % len(styles)], page_height=args.page_height,
-                                          charset=charset, fonts=faces)
+                _, labelled = render_page(
+                    [args.seed, page],
+                    styles[page % len(styles)],
+                    page_height=args.page_height,
+                    charset=charset,
+                    fonts=faces,
+                )
                 count += len(labelled)
             best[name] = max(best[name], args.pages / (time.perf_counter() - start))
             chars[name] = count

@@ -14,6 +14,7 @@ so the JAX step owns the accelerator and the check that `kuzushiji_tf.models` ne
     python benchmarks/training_step.py --quick                          # < 2 minutes on 2 cores
     KERAS_BACKEND=jax python benchmarks/training_step.py --precision mixed_bfloat16
 """
+
 from __future__ import annotations
 
 import os
@@ -42,21 +43,40 @@ def parse_args(argv=None):
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--precision", choices=PRECISIONS, default="float32", help="Keras dtype policy")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per model (3 quick, 20 full)")
-    parser.add_argument("--warmup", type=int, default=None,
-                        help="untimed steps first, tracing or compiling (1 quick, 2 full)")
-    parser.add_argument("--detector-batch", type=int, default=None,
-                        help=f"default {DETECTOR['batch']} (2 with --quick, extrapolated to {DETECTOR['batch']})")
-    parser.add_argument("--classifier-batch", type=int, default=None,
-                        help=f"default {CLASSIFIER['batch']} (48 with --quick, extrapolated to {CLASSIFIER['batch']})")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed steps first, tracing or compiling (1 quick, 2 full)"
+    )
+    parser.add_argument(
+        "--detector-batch",
+        type=int,
+        default=None,
+        help=f"default {DETECTOR['batch']} (2 with --quick, extrapolated to {DETECTOR['batch']})",
+    )
+    parser.add_argument(
+        "--classifier-batch",
+        type=int,
+        default=None,
+        help=f"default {CLASSIFIER['batch']} (48 with --quick, extrapolated to {CLASSIFIER['batch']})",
+    )
     parser.add_argument("--only", choices=("detector", "classifier"), default=None, help="time one model")
     parser.add_argument("--jit", action="store_true", help="TensorFlow backend: tf.function(jit_compile=True)")
-    parser.add_argument("--flops", action="store_true",
-                        help="JAX backend: XLA's FLOP count of the step, and the recipe time at --assume-tflops")
-    parser.add_argument("--assume-tflops", type=float, default=40.0,
-                        help="sustained TFLOP/s for the --flops estimate (default 40: ~10%% of an H100's dense "
-                             "bf16 peak, what convnet training typically sustains)")
-    parser.add_argument("--allow-tensorflow", action="store_true",
-                        help="JAX backend: let keras-hub import TensorFlow (by default it is kept out)")
+    parser.add_argument(
+        "--flops",
+        action="store_true",
+        help="JAX backend: XLA's FLOP count of the step, and the recipe time at --assume-tflops",
+    )
+    parser.add_argument(
+        "--assume-tflops",
+        type=float,
+        default=40.0,
+        help="sustained TFLOP/s for the --flops estimate (default 40: ~10%% of an H100's dense "
+        "bf16 peak, what convnet training typically sustains)",
+    )
+    parser.add_argument(
+        "--allow-tensorflow",
+        action="store_true",
+        help="JAX backend: let keras-hub import TensorFlow (by default it is kept out)",
+    )
     args = parser.parse_args(argv)
     args.steps = args.steps or (3 if args.quick else 20)
     args.warmup = args.warmup or (1 if args.quick else 2)
@@ -76,15 +96,22 @@ def detector_batch(batch: int, rng) -> tuple[np.ndarray, dict]:
     np.put_along_axis(heatmap.reshape(batch, -1), indices[:, :CHARS_PER_CROP], 1.0, axis=1)
     mask = np.zeros((batch, k), np.float32)
     mask[:, :CHARS_PER_CROP] = 1.0
-    targets = {HEATMAP: heatmap, SIZE: rng.uniform(2, 20, (batch, k, 2)).astype(np.float32),
-               OFFSET: rng.uniform(0, 1, (batch, k, 2)).astype(np.float32), INDICES: indices, MASK: mask}
+    targets = {
+        HEATMAP: heatmap,
+        SIZE: rng.uniform(2, 20, (batch, k, 2)).astype(np.float32),
+        OFFSET: rng.uniform(0, 1, (batch, k, 2)).astype(np.float32),
+        INDICES: indices,
+        MASK: mask,
+    }
     return images, targets
 
 
 def classifier_batch(batch: int, rng) -> tuple[np.ndarray, np.ndarray]:
     side = CLASSIFIER["input"]
-    return (rng.uniform(0, 255, (batch, side, side, 3)).astype(np.float32),
-            rng.integers(0, CLASSIFIER["classes"], (batch,)).astype(np.int32))
+    return (
+        rng.uniform(0, 255, (batch, side, side, 3)).astype(np.float32),
+        rng.integers(0, CLASSIFIER["classes"], (batch,)).astype(np.int32),
+    )
 
 
 def classifier_crops(batch: int, rng) -> tuple[tuple[np.ndarray, dict], np.ndarray]:
@@ -96,11 +123,16 @@ def classifier_crops(batch: int, rng) -> tuple[tuple[np.ndarray, dict], np.ndarr
     fire = uniform(0, 1, (batch, 4)) < 0.5
     view = {
         "window": np.concatenate([uniform(0.45, 0.55, (batch, 2)), uniform(0.79, 0.93, (batch, 2))], 1),
-        "warp": rng.integers(0, 4, (batch,)), "angle": uniform(-0.087, 0.087, (batch,)),
-        "grid_stretch": uniform(-0.3, 0.3, (batch, 2, 5)), "elastic": rng.normal(0, 0.015 * side, (batch, 8, 8, 2)),
-        "rgb_shift": uniform(-20, 20, (batch, 3)) * fire[:, :1], "contrast": np.where(fire[:, 1], uniform(0.8, 1.2, batch), 1),
-        "brightness": np.where(fire[:, 1], uniform(-51, 51, batch), 0), "noise_std": np.where(fire[:, 2], 5.0, 0.0),
-        "noise_pick": uniform(0, 1, (batch, 3)), "hole": np.where(fire[:, 3:], [[40, 40, 12, 12]], 0),
+        "warp": rng.integers(0, 4, (batch,)),
+        "angle": uniform(-0.087, 0.087, (batch,)),
+        "grid_stretch": uniform(-0.3, 0.3, (batch, 2, 5)),
+        "elastic": rng.normal(0, 0.015 * side, (batch, 8, 8, 2)),
+        "rgb_shift": uniform(-20, 20, (batch, 3)) * fire[:, :1],
+        "contrast": np.where(fire[:, 1], uniform(0.8, 1.2, batch), 1),
+        "brightness": np.where(fire[:, 1], uniform(-51, 51, batch), 0),
+        "noise_std": np.where(fire[:, 2], 5.0, 0.0),
+        "noise_pick": uniform(0, 1, (batch, 3)),
+        "hole": np.where(fire[:, 3:], [[40, 40, 12, 12]], 0),
     }
     view = {key: value.astype(np.int32 if key == "warp" else np.float32) for key, value in view.items()}
     return (crops, view), rng.integers(0, CLASSIFIER["classes"], (batch,)).astype(np.int32)
@@ -108,8 +140,9 @@ def classifier_crops(batch: int, rng) -> tuple[tuple[np.ndarray, dict], np.ndarr
 
 # ------------------------------------------------------------------ one train step per backend
 def make_optimizer(keras, lr: float, weight_decay: float, precision: str):
-    optimizer = keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=weight_decay,
-                                     global_clipnorm=CLIP_NORM)
+    optimizer = keras.optimizers.SGD(
+        lr, momentum=0.9, nesterov=True, weight_decay=weight_decay, global_clipnorm=CLIP_NORM
+    )
     if precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
@@ -140,8 +173,11 @@ def jax_step(keras, model, loss_fn, optimizer, x, y, prepare):
     import jax
 
     optimizer.build(model.trainable_variables)
-    state = [[v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
-             [v.value for v in optimizer.variables]]
+    state = [
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in optimizer.variables],
+    ]
     x, y = jax.device_put(x), jax.device_put(y)
 
     def compute(trainable, non_trainable, optimizer_values, x, y):
@@ -221,9 +257,18 @@ def time_model(name: str, args, backend: str) -> dict:
     flops = step.flops() * recipe["batch"] / batch if args.flops and hasattr(step, "flops") else float("nan")
     # Linear extrapolation to the recipe's batch (exact on a saturated CPU, pessimistic on an accelerator).
     recipe_rate = rate * batch / recipe["batch"]
-    return {"model": name, "batch": batch, "recipe_batch": recipe["batch"], "steps": args.steps, "rate": rate,
-            "recipe_rate": recipe_rate, "warm_s": warm_s, "loss": (first_loss, last_loss),
-            "params": model.count_params(), "flops": flops}
+    return {
+        "model": name,
+        "batch": batch,
+        "recipe_batch": recipe["batch"],
+        "steps": args.steps,
+        "rate": rate,
+        "recipe_rate": recipe_rate,
+        "warm_s": warm_s,
+        "loss": (first_loss, last_loss),
+        "params": model.count_params(),
+        "flops": flops,
+    }
 
 
 class _NoTensorFlow:
@@ -261,25 +306,59 @@ def main(argv=None) -> int:
         return 2
     common.banner("training_step: recipe step throughput", args, {"backend": backend, "device": device})
 
-    results = [time_model(name, args, backend) for name in ("detector", "classifier", CLASSIFIER_MODEL_ONLY)
-               if args.only in (None, name.split()[0])]
-    rows = [[r["model"], r["batch"], r["steps"], r["rate"], r["rate"] * r["batch"], r["recipe_batch"],
-             r["recipe_rate"], r["warm_s"], f"{r['loss'][0]:.3g} -> {r['loss'][1]:.3g}", f"{r['params'] / 1e6:.1f} M"]
-            for r in results]
-    common.print_table(["model", "batch", "steps", "steps/s", "samples/s", "recipe batch", "steps/s at recipe",
-                        "warm-up s", "loss", "params"], rows,
-                       f"Train step, {backend} backend, {args.precision}, {device}")
+    results = [
+        time_model(name, args, backend)
+        for name in ("detector", "classifier", CLASSIFIER_MODEL_ONLY)
+        if args.only in (None, name.split()[0])
+    ]
+    rows = [
+        [
+            r["model"],
+            r["batch"],
+            r["steps"],
+            r["rate"],
+            r["rate"] * r["batch"],
+            r["recipe_batch"],
+            r["recipe_rate"],
+            r["warm_s"],
+            f"{r['loss'][0]:.3g} -> {r['loss'][1]:.3g}",
+            f"{r['params'] / 1e6:.1f} M",
+        ]
+        for r in results
+    ]
+    common.print_table(
+        [
+            "model",
+            "batch",
+            "steps",
+            "steps/s",
+            "samples/s",
+            "recipe batch",
+            "steps/s at recipe",
+            "warm-up s",
+            "loss",
+            "params",
+        ],
+        rows,
+        f"Train step, {backend} backend, {args.precision}, {device}",
+    )
     if any(r["batch"] != r["recipe_batch"] for r in results):
-        print("NOTE: steps/s at the recipe batch is EXTRAPOLATED linearly from the smaller batch measured here "
-              "(steps/s x batch / recipe batch).")
+        print(
+            "NOTE: steps/s at the recipe batch is EXTRAPOLATED linearly from the smaller batch measured here "
+            "(steps/s x batch / recipe batch)."
+        )
 
-    steps = {"detector": DETECTOR_EPOCHS * (TRAIN_PAGES // DETECTOR["batch"]),
-             "classifier": CLASSIFIER_EPOCHS * (CROPS_PER_EPOCH // CLASSIFIER["batch"])}
+    steps = {
+        "detector": DETECTOR_EPOCHS * (TRAIN_PAGES // DETECTOR["batch"]),
+        "classifier": CLASSIFIER_EPOCHS * (CROPS_PER_EPOCH // CLASSIFIER["batch"]),
+    }
     hours = {r["model"]: steps[r["model"]] / r["recipe_rate"] / 3600 for r in results if r["model"] in steps}
     rate = {r["model"]: r["rate"] for r in results}
     if "classifier" in rate and CLASSIFIER_MODEL_ONLY in rate:
-        print(f"\nCrop view's share of the classifier step: {1 - rate['classifier'] / rate[CLASSIFIER_MODEL_ONLY]:.3f} "
-              f"(1 - steps/s with it / steps/s without it)")
+        print(
+            f"\nCrop view's share of the classifier step: {1 - rate['classifier'] / rate[CLASSIFIER_MODEL_ONLY]:.3f} "
+            f"(1 - steps/s with it / steps/s without it)"
+        )
     print("\nProjected recipe time on this machine (model steps only, no input pipeline, no evaluation):")
     for name, value in hours.items():
         print(f"  {name}: {steps[name]:,} steps -> {value:,.1f} h")
@@ -294,8 +373,10 @@ def main(argv=None) -> int:
         for r in (r for r in results if r["model"] in steps):
             step_s = r["flops"] / (args.assume_tflops * 1e12)
             estimate += steps[r["model"]] * step_s / 3600
-            print(f"  {r['model']}: {r['flops'] / 1e9:,.0f} GFLOP per recipe-batch step -> "
-                  f"{steps[r['model']] * step_s / 3600:.2f} h")
+            print(
+                f"  {r['model']}: {r['flops'] / 1e9:,.0f} GFLOP per recipe-batch step -> "
+                f"{steps[r['model']] * step_s / 3600:.2f} h"
+            )
         print(f"  total {estimate:.2f} h (goal <= {GOAL_HOURS:g} h)")
     if backend == "jax":
         loaded = "tensorflow" in sys.modules

@@ -1,6 +1,7 @@
 """Whole-or-nothing file writes: a crash mid-write never leaves a file that looks complete.
 
 Kept free of TensorFlow so the pure-Python tools (evaluate, make_synthetic) can use it."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The recipe's defaults in one place (docs/recipe.md "The 8th-place recipe"); flags override fields with
 `dataclasses.replace`. Only the commands (`cli/`) and `engine/tasks.py` read these objects."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ class ClassifierConfig:
     """The MobileNetV3Small character classifier and its crops (docs/recipe.md "Classifier", "Pseudo-labels")."""
 
     input_size: int = 112  # docs/recipe.md: 112 x 112 crops
-    alpha: float = 1.0  # MobileNetV3Small width; the recipe's (docs/recipe.md) MobileNetV3 Large is replaced by Small here
+    alpha: float = (
+        1.0  # MobileNetV3Small width; the recipe's (docs/recipe.md) MobileNetV3 Large is replaced by Small here
+    )
     minimalistic: bool = False
     dropout: float = 0.2  # the 8th-place model's dropout before its last layer
     # docs/recipe.md: training windows take 1.1/1.4..1.3/1.4 of the stored crop (1.4 x the box's longer side)

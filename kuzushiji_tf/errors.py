@@ -5,6 +5,7 @@ traceback: the message says what is wrong and what to do. The errors that derive
 they derived from before (`class ScanError(KuzushijiError, ValueError)`), so `except ValueError` still
 catches them. Imports nothing: any module may raise one.
 """
+
 from __future__ import annotations
 
 

@@ -1,5 +1,6 @@
 """The sha256 of a file, read in blocks: record manifests, their sources and the real test-set guard all
 identify files by it."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """A dependency-free progress line for long loops: redrawn in place on a terminal, a line every few
 seconds in logs (CI, nohup) so files stay readable."""
+
 from __future__ import annotations
 
 import sys
@@ -9,8 +10,9 @@ import time
 class Progress:
     """`with Progress(total, "pages") as bar: bar.update(1)`; prints count, rate and ETA to stderr."""
 
-    def __init__(self, total: int, unit: str, *, label: str = "", stream=None, enabled: bool = True,
-                 log_every_s: float = 10.0):
+    def __init__(
+        self, total: int, unit: str, *, label: str = "", stream=None, enabled: bool = True, log_every_s: float = 10.0
+    ):
         self.total, self.unit, self.label = total, unit, label
         self.stream = stream or sys.stderr
         self.enabled = enabled
@@ -33,8 +35,10 @@ class Progress:
         filled = int(width * self.done / max(self.total, 1))
         eta = (self.total - self.done) / self.rate if self.done else float("nan")
         eta_text = f"{eta:5.0f}s left" if eta == eta else "   ?s left"
-        return (f"{self.label}[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {self.unit} "
-                f"{self.rate:6.2f} {self.unit}/s {eta_text}")
+        return (
+            f"{self.label}[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {self.unit} "
+            f"{self.rate:6.2f} {self.unit}/s {eta_text}"
+        )
 
     def update(self, count: int = 1) -> None:
         self.done += count

@@ -3,6 +3,7 @@
 One box convention everywhere: xyxy in pixels of the image the box belongs to, as floats. Any other
 frame (xywh, feature-map cells) carries it in the variable's name.
 """
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@
 competition's own matching colours them: green correct, red wrong, and grey for truth boxes nobody found,
 with their true character left of the box.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -23,8 +24,9 @@ DEFAULT_MAX_SIDE = 1600
 POINT_RADIUS = 0.012  # of the page's longer side: a submission point is drawn as a disc this big
 
 
-def page_colours(pred_codes: Sequence[str], pred_xy: np.ndarray, truth_codes: Sequence[str],
-                 truth_xywh: np.ndarray) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+def page_colours(
+    pred_codes: Sequence[str], pred_xy: np.ndarray, truth_codes: Sequence[str], truth_xywh: np.ndarray
+) -> tuple[list[tuple[int, int, int]], np.ndarray]:
     """(colour per prediction, bool [N] truth boxes missed), by Kaggle's rule (`evaluation.match_page`):
     a prediction is correct when it took a truth box, i.e. same label and its point inside the box."""
     taken = match_page(truth_codes, truth_xywh, pred_codes, np.asarray(pred_xy, np.float64).reshape(-1, 2))
@@ -49,9 +51,16 @@ def _char(code: str, translation: Mapping[str, str] | None) -> str:
     return (translation or {}).get(code) or chr(int(code[2:], 16))
 
 
-def draw_page(image: np.ndarray, pred_codes: Sequence[str], *, pred_boxes: np.ndarray | None = None,
-              pred_xy: np.ndarray | None = None, truth: tuple[Sequence[str], np.ndarray] | None = None,
-              translation: Mapping[str, str] | None = None, max_side: int = DEFAULT_MAX_SIDE) -> Image.Image:
+def draw_page(
+    image: np.ndarray,
+    pred_codes: Sequence[str],
+    *,
+    pred_boxes: np.ndarray | None = None,
+    pred_xy: np.ndarray | None = None,
+    truth: tuple[Sequence[str], np.ndarray] | None = None,
+    translation: Mapping[str, str] | None = None,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> Image.Image:
     """The page with its predictions (and truth) drawn, downscaled so its longer side is <= `max_side`.
 
     Args:
@@ -87,8 +96,15 @@ def draw_page(image: np.ndarray, pred_codes: Sequence[str], *, pred_boxes: np.nd
         truth_xywh = np.asarray(truth[1], np.float64).reshape(-1, 4)
         for code, (x, y, w, h) in zip(np.asarray(truth[0])[missed], truth_xywh[missed]):
             # Left of its box, so it does not collide with the label of a wrong guess inside the same box.
-            _label(draw, (x * scale, y * scale, (x + w) * scale, (y + h) * scale), _char(code, translation),
-                   MISSED, line, font, left=True)
+            _label(
+                draw,
+                (x * scale, y * scale, (x + w) * scale, (y + h) * scale),
+                _char(code, translation),
+                MISSED,
+                line,
+                font,
+                left=True,
+            )
     radius = max(line + 1, POINT_RADIUS * max(page.size))
     for k, code in enumerate(pred_codes):
         if boxes is not None:
@@ -109,8 +125,9 @@ def _label_size(boxes, truth, scale: float, side: int) -> int:
     return int(np.clip(0.6 * typical, 14, 48))
 
 
-def _label(draw: ImageDraw.ImageDraw, rect, char: str, colour, line: int, font, disc: bool = False,
-           left: bool = False) -> None:
+def _label(
+    draw: ImageDraw.ImageDraw, rect, char: str, colour, line: int, font, disc: bool = False, left: bool = False
+) -> None:
     """A box (or a disc round a point) and its character just right (or left) of it, outlined in white to
     stay legible over ink."""
     x0, y0, x1, y1 = rect

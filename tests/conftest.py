@@ -1,4 +1,5 @@
 """Shared fixtures: tiny Kaggle-layout folders written with numpy and OpenCV (no fonts, milliseconds)."""
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ def write_page_image(path: Path, width: int, height: int, boxes=(), seed: int = 
     image = np.full((height, width, 3), (225, 215, 190), np.uint8)
     image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
     for x, y, w, h in boxes:
-        image[y:y + h, x:x + w] = (30, 30, 40)
+        image[y : y + h, x : x + w] = (30, 30, 40)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
 
@@ -99,8 +100,10 @@ def save_training_folders(detector, classifier, root: Path) -> tuple[Path, Path]
     cls_dir.mkdir(parents=True)
     detector.save(det_dir / "model.keras")
     classifier.save(cls_dir / "model.keras")
-    (cls_dir / "vocabulary.csv").write_text("class_id,code,char\n" + "".join(
-        f"{i},{code},{char}\n" for i, (code, char) in enumerate(TINY_VOCABULARY)), encoding="utf-8")
+    (cls_dir / "vocabulary.csv").write_text(
+        "class_id,code,char\n" + "".join(f"{i},{code},{char}\n" for i, (code, char) in enumerate(TINY_VOCABULARY)),
+        encoding="utf-8",
+    )
     return det_dir, cls_dir
 
 
@@ -110,7 +113,7 @@ def page_bytes(ext=".jpg", size=(200, 300), seed=0) -> bytes:
     image = np.full((size[1], size[0], 3), 220, np.uint8)
     for _ in range(6):
         x, y = rng.integers(10, size[0] - 40), rng.integers(10, size[1] - 40)
-        image[y:y + 30, x:x + 20] = 30
+        image[y : y + 30, x : x + 20] = 30
     return cv2.imencode(ext, image)[1].tobytes()
 
 

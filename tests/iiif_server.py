@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 for IIIF tests (test_scans, test_recognize_sources): its image services
 answer Image API requests at the size asked, and some canvases 404, hang past the client's timeout, answer
 HTML or fail once with 503. Use the `server` fixture (import it into the test module)."""
+
 from __future__ import annotations
 
 import io
@@ -14,9 +15,18 @@ from PIL import Image, ImageDraw
 
 # Each image's full size (the canvas's) and a black square on it, in canvas pixels. "page" is small, for
 # the recogniser tests: a tiny model's short side (128) is half its short side.
-IMAGES = {"tall": (1000, 1600), "wide": (1600, 1000), "small": (500, 700), "missing": (1000, 1600),
-          "slow": (1000, 1600), "html": (1000, 1600), "flaky": (1000, 1600), "plain": (600, 900),
-          "unsized": (1000, 1600), "page": (256, 384)}
+IMAGES = {
+    "tall": (1000, 1600),
+    "wide": (1600, 1000),
+    "small": (500, 700),
+    "missing": (1000, 1600),
+    "slow": (1000, 1600),
+    "html": (1000, 1600),
+    "flaky": (1000, 1600),
+    "plain": (600, 900),
+    "unsized": (1000, 1600),
+    "page": (256, 384),
+}
 SQUARE = (200, 300, 400, 500)
 
 
@@ -113,17 +123,34 @@ def server(monkeypatch):
     thread.join(5)
 
 
-def v3_canvas(base: str, key: str, label, service: str = "ImageService3", body_id: str | None = None,
-              **extra) -> dict:
+def v3_canvas(base: str, key: str, label, service: str = "ImageService3", body_id: str | None = None, **extra) -> dict:
     width, height = IMAGES[key]
     body = {"id": body_id or f"{base}/iiif/{key}/full/max/0/default.jpg", "type": "Image", "format": "image/jpeg"}
     if service:
         id_key = "id" if service == "ImageService3" else "@id"
         body["service"] = [{id_key: f"{base}/iiif/{key}", "type": service, "profile": "level1"}]
-    canvas = {"id": f"{base}/canvas/{key}", "type": "Canvas", "label": label, "width": width, "height": height,
-              "items": [{"id": f"{base}/page/{key}", "type": "AnnotationPage",
-                         "items": [{"id": f"{base}/anno/{key}", "type": "Annotation", "motivation": "painting",
-                                    "body": body, "target": f"{base}/canvas/{key}"}]}]}
+    canvas = {
+        "id": f"{base}/canvas/{key}",
+        "type": "Canvas",
+        "label": label,
+        "width": width,
+        "height": height,
+        "items": [
+            {
+                "id": f"{base}/page/{key}",
+                "type": "AnnotationPage",
+                "items": [
+                    {
+                        "id": f"{base}/anno/{key}",
+                        "type": "Annotation",
+                        "motivation": "painting",
+                        "body": body,
+                        "target": f"{base}/canvas/{key}",
+                    }
+                ],
+            }
+        ],
+    }
     canvas.update(extra)
     return canvas
 

@@ -1,6 +1,7 @@
 """Real servers on 127.0.0.1 for the serving tests: `python -m kuzushiji_tf.serve` as a process (what
 `make serve` starts), or an app of `create_app` on uvicorn in a thread (for fake, controllable models).
 Both are stopped by the test that started them."""
+
 from __future__ import annotations
 
 import http.client as httplib
@@ -35,8 +36,9 @@ def http(method: str, url: str, data: bytes | None = None, headers: dict | None 
     connection = httplib.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         try:
-            connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=data,
-                               headers=headers or {})
+            connection.request(
+                method, parts.path + (f"?{parts.query}" if parts.query else ""), body=data, headers=headers or {}
+            )
         except (BrokenPipeError, ConnectionResetError):
             pass
         response = connection.getresponse()
@@ -48,8 +50,14 @@ def http(method: str, url: str, data: bytes | None = None, headers: dict | None 
 def multipart(field: str, filename: str, data: bytes, content_type: str = "application/octet-stream"):
     """(body, headers) of a multipart/form-data upload with one file part."""
     boundary = "----kuzushiji-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
@@ -75,9 +83,25 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        self.process = subprocess.Popen([sys.executable, "-m", "kuzushiji_tf.serve", "--model", str(model),
-                                         "--port", str(self.port), "--log-level", "warning", *args],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kuzushiji_tf.serve",
+                "--model",
+                str(model),
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
         try:
             wait_healthy(self.url, self.process)
         except Exception:

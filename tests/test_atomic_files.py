@@ -1,4 +1,5 @@
 """`write_atomic`: the whole file or the old one, never a part, and no temporary file left behind."""
+
 import os
 
 import pytest

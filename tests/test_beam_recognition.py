@@ -2,6 +2,7 @@
 folder CLI on the bundled real pages plus synthetic ones: the same files byte for byte, a corrupt and an
 empty file in the dead letter with exit status 1, a run killed part-way and rerun to the same files; and
 the listing, argument and runner checks that need no pipeline."""
+
 from __future__ import annotations
 
 import csv
@@ -53,10 +54,24 @@ def scans(tmp_path_factory):
 
 
 def _recognize(scans, out, model, *extra, check=True):
-    command = [sys.executable, str(ROOT / "tools" / "recognize.py"), str(scans), "--out", str(out), "--model",
-               str(model), "--formats", "all", "--created", CREATED, "--quiet", *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    command = [
+        sys.executable,
+        str(ROOT / "tools" / "recognize.py"),
+        str(scans),
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        "--formats",
+        "all",
+        "--created",
+        CREATED,
+        "--quiet",
+        *extra,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     return done
 
 
@@ -84,8 +99,12 @@ def _rows(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def folder_run(model, scans, tmp_path_factory):
     out = tmp_path_factory.mktemp("folder") / "ocr"
-    assert tool.main([str(scans), "--out", str(out), "--model", str(model), "--formats", "all", "--created", CREATED,
-                      "--quiet"]) == 0
+    assert (
+        tool.main(
+            [str(scans), "--out", str(out), "--model", str(model), "--formats", "all", "--created", CREATED, "--quiet"]
+        )
+        == 0
+    )
     return out
 
 
@@ -96,8 +115,23 @@ def test_two_worker_processes_write_the_folder_clis_files_and_a_dead_letter(mode
     (with_bad / "real" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (with_bad / "synthetic" / "empty.png").write_bytes(b"")
     folder_out, beam_out = tmp_path / "folder", tmp_path / "beam"
-    assert tool.main([str(with_bad), "--out", str(folder_out), "--model", str(model), "--formats", "all",
-                      "--created", CREATED, "--quiet"]) == 1
+    assert (
+        tool.main(
+            [
+                str(with_bad),
+                "--out",
+                str(folder_out),
+                "--model",
+                str(model),
+                "--formats",
+                "all",
+                "--created",
+                CREATED,
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     done = _recognize(with_bad, beam_out, model, *BEAM)
     assert done.returncode == 1, done.stderr[-3000:]
     assert "7 recognised, 0 already done, 2 failed" in done.stdout
@@ -110,16 +144,38 @@ def test_two_worker_processes_write_the_folder_clis_files_and_a_dead_letter(mode
     dead = {row["page"]: row for row in _rows(beam_out / DEAD_LETTER)}
     assert set(dead) == {"real/broken.jpg", "synthetic/empty.png"}
     assert dead["synthetic/empty.png"]["source"] == str(with_bad / "synthetic" / "empty.png")
-    assert "empty" in dead["synthetic/empty.png"]["error"] and "not a readable image" in dead["real/broken.jpg"]["error"]
+    assert (
+        "empty" in dead["synthetic/empty.png"]["error"] and "not a readable image" in dead["real/broken.jpg"]["error"]
+    )
 
 
 @pytest.mark.slow
 def test_a_run_killed_part_way_reruns_to_the_same_files(model, scans, folder_run, tmp_path):
     out = tmp_path / "beam"
-    command = [sys.executable, str(ROOT / "tools" / "recognize.py"), str(scans), "--out", str(out), "--model",
-               str(model), "--formats", "all", "--created", CREATED, "--quiet", "--batch-size", "1", *BEAM]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    command = [
+        sys.executable,
+        str(ROOT / "tools" / "recognize.py"),
+        str(scans),
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        "--formats",
+        "all",
+        "--created",
+        CREATED,
+        "--quiet",
+        "--batch-size",
+        "1",
+        *BEAM,
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     try:
         deadline = time.monotonic() + 300
         while not _finished(out) and time.monotonic() < deadline and process.poll() is None:
@@ -139,7 +195,9 @@ def test_a_run_killed_part_way_reruns_to_the_same_files(model, scans, folder_run
     # Rewriting those pages removed what the killed writers left.
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
     rows = _rows(out / "summary.csv")
-    assert {r["status"] for r in rows} <= {"ok", "skipped"} and sum(r["status"] == "skipped" for r in rows) >= len(written)
+    assert {r["status"] for r in rows} <= {"ok", "skipped"} and sum(r["status"] == "skipped" for r in rows) >= len(
+        written
+    )
     _same_files(folder_run, out, ignore=["summary.csv"])
     # summary.csv differs only in the status of the pages the killed run had finished.
     expected = _rows(folder_run / "summary.csv")
@@ -158,15 +216,35 @@ def test_pdf_pages_and_iiif_canvases_on_the_default_runner(model, server, tmp_pa
     pages = [Image.fromarray(render_page(seed, page_height=300)[0]) for seed in (3, 4)]
     pages[0].save(pdf, save_all=True, append_images=pages[1:], resolution=72)
     canvases = [v3_canvas(server.base, "page", {"ja": ["一オ"]}), v3_canvas(server.base, "missing", {"none": ["2"]})]
-    url = serve_manifest(server, "/book2/manifest.json",
-                         {"id": f"{server.base}/book2/manifest.json", "type": "Manifest", "items": canvases})
-    inputs = [str(pdf), url, "--model", str(model), "--formats", "all", "--dpi", "72", "--retries", "0",
-              "--created", CREATED, "--quiet"]
+    url = serve_manifest(
+        server,
+        "/book2/manifest.json",
+        {"id": f"{server.base}/book2/manifest.json", "type": "Manifest", "items": canvases},
+    )
+    inputs = [
+        str(pdf),
+        url,
+        "--model",
+        str(model),
+        "--formats",
+        "all",
+        "--dpi",
+        "72",
+        "--retries",
+        "0",
+        "--created",
+        CREATED,
+        "--quiet",
+    ]
     assert tool.main([*inputs, "--out", str(tmp_path / "folder")]) == 1
     assert tool.main([*inputs, "--out", str(tmp_path / "beam"), "--runner", "DirectRunner"]) == 1
     _same_files(tmp_path / "folder", tmp_path / "beam", ignore=[DEAD_LETTER])
     assert [r["page"] for r in _rows(tmp_path / "beam" / "summary.csv")] == [
-        "book/page-0001", "book/page-0002", "book2/0001-一オ", "book2/0002-2"]
+        "book/page-0001",
+        "book/page-0002",
+        "book2/0001-一オ",
+        "book2/0002-2",
+    ]
     dead = _rows(tmp_path / "beam" / DEAD_LETTER)
     assert [row["page"] for row in dead] == ["book2/0002-2"] and "HTTP 404" in dead[0]["error"]
 
@@ -203,8 +281,12 @@ def test_runner_and_argument_checks(model, tmp_path, capsys):
         tool.parse_args(["scans", "--out", "o", "--runner", "DirectRunner", "--visualize"])
     with pytest.raises(SystemExit):
         tool.parse_args(["scans", "--out", "o", "--created", "yesterday"])
-    assert tool.main([str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--model", str(model),
-                      "--runner", "DirectRunner"]) == 2
+    assert (
+        tool.main(
+            [str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--model", str(model), "--runner", "DirectRunner"]
+        )
+        == 2
+    )
     assert "missing: no such file" in capsys.readouterr().err
 
 
@@ -219,11 +301,16 @@ def s3_server():
     try:
         host, port = s3.get_host_and_port()
         url = f"http://{host}:{port}"
-        client = boto3.client("s3", endpoint_url=url, aws_access_key_id="test", aws_secret_access_key="test",
-                              region_name="us-east-1")
+        client = boto3.client(
+            "s3", endpoint_url=url, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+        )
         client.create_bucket(Bucket="library")
-        options = [f"--s3_endpoint_url={url}", "--s3_access_key_id=test", "--s3_secret_access_key=test",
-                   "--s3_region_name=us-east-1"]
+        options = [
+            f"--s3_endpoint_url={url}",
+            "--s3_access_key_id=test",
+            "--s3_secret_access_key=test",
+            "--s3_region_name=us-east-1",
+        ]
         yield client, options
     finally:
         s3.stop()
@@ -231,7 +318,7 @@ def s3_server():
 
 def _keys(client, prefix: str) -> list[str]:
     found = client.list_objects_v2(Bucket="library", Prefix=prefix).get("Contents", [])
-    return sorted(item["Key"][len(prefix):] for item in found)
+    return sorted(item["Key"][len(prefix) :] for item in found)
 
 
 @pytest.mark.slow
@@ -248,8 +335,18 @@ def test_scans_model_and_outputs_on_an_s3_bucket(model, s3_server, tmp_path):
         if path.is_file():
             client.upload_file(str(path), "library", f"models/kuzushiji_page/1/{path.relative_to(model).as_posix()}")
     remote = ["--model", "s3://library/models/kuzushiji_page/1", "--temp_location", "s3://library/tmp", *s3_options]
-    command = [sys.executable, str(ROOT / "tools" / "recognize.py"), "s3://library/scans/", "--out", "s3://library/ocr",
-               "--created", CREATED, "--quiet", *BEAM, *remote]
+    command = [
+        sys.executable,
+        str(ROOT / "tools" / "recognize.py"),
+        "s3://library/scans/",
+        "--out",
+        "s3://library/ocr",
+        "--created",
+        CREATED,
+        "--quiet",
+        *BEAM,
+        *remote,
+    ]
     temp = tmp_path / "temp"  # where the driver and the workers copy the model from the bucket
     temp.mkdir()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(temp)}
@@ -259,12 +356,18 @@ def test_scans_model_and_outputs_on_an_s3_bucket(model, s3_server, tmp_path):
     assert "2 recognised, 0 already done, 1 failed" in done.stdout
     names = sorted(path.name for path in local.iterdir() if path.name != "torn.jpg")
     assert _keys(client, "ocr/") == ["book/" + f"{n}{suffix}" for n in names for suffix in (".json", ".txt")] + [
-        DEAD_LETTER, "summary.csv"]
+        DEAD_LETTER,
+        "summary.csv",
+    ]
     assert _keys(client, "tmp/") == []  # the listing is gone
     # The same pages from a local folder through the folder CLI: the same text and summary.
     folder = tmp_path / "folder"
-    assert tool.main([str(tmp_path / "scans"), "--out", str(folder), "--model", str(model), "--created", CREATED,
-                      "--quiet"]) == 1
+    assert (
+        tool.main(
+            [str(tmp_path / "scans"), "--out", str(folder), "--model", str(model), "--created", CREATED, "--quiet"]
+        )
+        == 1
+    )
     fetch = lambda key: client.get_object(Bucket="library", Key=key)["Body"].read()  # noqa: E731
     for name in names:
         assert fetch(f"ocr/book/{name}.txt") == (folder / "book" / f"{name}.txt").read_bytes()

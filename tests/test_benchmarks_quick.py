@@ -1,6 +1,7 @@
 """The benchmarks' --quick defaults: what a fresh clone (no saved_models/, no trained models, no --out)
 needs for `python benchmarks/<name>.py --quick` to start. Only the argument parsing and the model lookup
 are tested here (about a second, no TensorFlow); the runs themselves take minutes (docs/benchmarks.md)."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Box voting merges the scales' detections: base boxes by NMS, each moved to its voters' weighted mean."""
+
 import numpy as np
 
 from kuzushiji_tf.detection.box_voting import box_voting, pairwise_iou
@@ -13,10 +14,15 @@ def test_pairwise_iou_values():
 
 
 def test_cluster_becomes_score_weighted_mean_and_far_box_stays():
-    boxes = np.array([[10, 10, 30, 30],   # best of the cluster: the base box
-                      [12, 10, 32, 30],   # IoU 0.82 with it: votes
-                      [8, 12, 28, 32],    # IoU 0.68: votes
-                      [100, 100, 120, 120]], np.float32)
+    boxes = np.array(
+        [
+            [10, 10, 30, 30],  # best of the cluster: the base box
+            [12, 10, 32, 30],  # IoU 0.82 with it: votes
+            [8, 12, 28, 32],  # IoU 0.68: votes
+            [100, 100, 120, 120],
+        ],
+        np.float32,
+    )
     scores = np.array([0.9, 0.6, 0.3, 0.5], np.float32)
     merged, merged_scores = box_voting(boxes, scores)
     merged, merged_scores = merged.numpy(), merged_scores.numpy()

@@ -1,4 +1,5 @@
 """CenterNet loss against hand-computed numpy values, and its global-batch normalisation."""
+
 import math
 
 import numpy as np
@@ -124,8 +125,13 @@ def test_replica_losses_sum_to_the_global_batch_loss():
     num_objects = float(targets[MASK].sum())  # all-reduced over replicas in training
     full = _numpy(centernet_loss(targets, outputs, num_objects=num_objects))
     halves = [
-        _numpy(centernet_loss({k: v[part] for k, v in targets.items()}, {k: v[part] for k, v in outputs.items()},
-                              num_objects=num_objects))
+        _numpy(
+            centernet_loss(
+                {k: v[part] for k, v in targets.items()},
+                {k: v[part] for k, v in outputs.items()},
+                num_objects=num_objects,
+            )
+        )
         for part in (slice(0, 2), slice(2, 4))
     ]
     for key in full:

@@ -1,4 +1,5 @@
 """CenterNet model pieces: backbone pyramid, U-Net upsampler, heads, and the saveable detector."""
+
 import math
 
 import keras
@@ -92,8 +93,10 @@ def test_head_starts_at_the_heatmap_prior():
 @pytest.mark.parametrize(
     "layer, inputs",
     [
-        (UNetUpsampler(filters=(8, 6, 4), name="up"), [np.ones((2, 16 >> i, 16 >> i, 3 + i), "float32")
-                                                       for i in range(4)]),
+        (
+            UNetUpsampler(filters=(8, 6, 4), name="up"),
+            [np.ones((2, 16 >> i, 16 >> i, 3 + i), "float32") for i in range(4)],
+        ),
         (CenterNetHead(head_channels=4, heatmap_prior=0.2, name="hd"), np.ones((2, 4, 4, 3), "float32")),
     ],
 )

@@ -3,6 +3,7 @@
 Targets are built here in numpy (centre cell, offset, size, a Gaussian per box), independent of the
 tf.data targets module, so this test pins the model side alone.
 """
+
 import numpy as np
 import tensorflow as tf  # the train step below; models/ itself stays backend-agnostic
 

@@ -1,4 +1,5 @@
 """Decoding CenterNet maps: peaks, threshold, top-K, plateaus, and exact boxes from target-like maps."""
+
 import numpy as np
 import pytest
 from keras import ops
@@ -26,8 +27,10 @@ def _decode(outputs, **kwargs):
 def _two_characters():
     """Target-like maps: two centres with known size and offset, in output cells (stride 4)."""
     outputs = _maps(8, 10)
-    for (y, x), logit, size, offset in (((2, 3), 4.0, (2.0, 3.0), (0.25, 0.5)),
-                                        ((5, 6), 5.0, (4.0, 1.0), (0.75, 0.125))):
+    for (y, x), logit, size, offset in (
+        ((2, 3), 4.0, (2.0, 3.0), (0.25, 0.5)),
+        ((5, 6), 5.0, (4.0, 1.0), (0.75, 0.125)),
+    ):
         outputs[HEATMAP][0, y, x, 0] = logit
         outputs[SIZE][0, y, x] = size
         outputs[OFFSET][0, y, x] = offset

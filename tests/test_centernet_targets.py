@@ -1,5 +1,6 @@
 """CenterNet targets on hand-placed boxes: exact peaks, offsets, sizes, indices and mask; the sigma checked
 against an independent numpy CornerNet radius; max-combination; empty pages; truncation; graph mode."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,13 +14,13 @@ def cornernet_radius(height, width, min_overlap=0.7):
     a1, b1, c1 = 1, height + width, width * height * (1 - min_overlap) / (1 + min_overlap)
     a2, b2, c2 = 4, 2 * (height + width), (1 - min_overlap) * width * height
     a3, b3, c3 = 4 * min_overlap, -2 * min_overlap * (height + width), (min_overlap - 1) * width * height
-    roots = [(b + np.sqrt(b ** 2 - 4 * a * c)) / 2 for a, b, c in ((a1, b1, c1), (a2, b2, c2), (a3, b3, c3))]
+    roots = [(b + np.sqrt(b**2 - 4 * a * c)) / 2 for a, b, c in ((a1, b1, c1), (a2, b2, c2), (a3, b3, c3))]
     return min(roots)
 
 
 def gaussian(shape, cell, sigma):
-    rows, cols = np.mgrid[:shape[0], :shape[1]]
-    return np.exp(-((cols - cell[0]) ** 2 + (rows - cell[1]) ** 2) / (2 * sigma ** 2))
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    return np.exp(-((cols - cell[0]) ** 2 + (rows - cell[1]) ** 2) / (2 * sigma**2))
 
 
 def targets(boxes, output_size=(26, 26), max_chars=8):
@@ -54,21 +55,21 @@ def test_sigma_is_the_cornernet_radius_in_output_cells():
     assert sigma == pytest.approx(SIGMA_A, abs=1e-4)  # CenterNet's diameter / 6 would give (2 * 1 + 1) / 6 = 0.5
     heatmap = targets([BOX_A])[HEATMAP][:, :, 0]
     np.testing.assert_allclose(heatmap, gaussian((26, 26), (5, 6), sigma), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(heatmap[6, 6], np.exp(-1 / (2 * sigma ** 2)), rtol=1e-6)
-    np.testing.assert_allclose(heatmap[8, 4], np.exp(-5 / (2 * sigma ** 2)), rtol=1e-6)
+    np.testing.assert_allclose(heatmap[6, 6], np.exp(-1 / (2 * sigma**2)), rtol=1e-6)
+    np.testing.assert_allclose(heatmap[8, 4], np.exp(-5 / (2 * sigma**2)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("height, width", [(7.5, 5.0), (2.0, 3.0), (40.0, 12.0), (1.0, 1.0)])
 def test_gaussian_radius_matches_numpy(height, width):
-    np.testing.assert_allclose(gaussian_radius(height, width).numpy(), cornernet_radius(height, width),
-                               rtol=1e-5)
+    np.testing.assert_allclose(gaussian_radius(height, width).numpy(), cornernet_radius(height, width), rtol=1e-5)
 
 
 def test_overlapping_gaussians_combine_by_max():
     near = [14.0, 14.0, 34.0, 46.0]  # centre (24, 30) px -> cell (6, 7), next to box A's (5, 6)
     heatmap = targets([BOX_A, near])[HEATMAP][:, :, 0]
-    expected = np.maximum(gaussian((26, 26), (5, 6), cornernet_radius(7.5, 5.0)),
-                          gaussian((26, 26), (6, 7), cornernet_radius(8.0, 5.0)))
+    expected = np.maximum(
+        gaussian((26, 26), (5, 6), cornernet_radius(7.5, 5.0)), gaussian((26, 26), (6, 7), cornernet_radius(8.0, 5.0))
+    )
     np.testing.assert_allclose(heatmap, expected, rtol=1e-5, atol=1e-7)
     assert heatmap.max() == 1.0 and np.count_nonzero(heatmap == 1.0) == 2
 
@@ -84,7 +85,7 @@ def test_empty_page_gives_zeros_without_nan():
 def test_degenerate_box_gets_the_minimum_sigma():
     heatmap = targets([[20.0, 20.0, 20.0, 40.0]])[HEATMAP][:, :, 0]  # zero width: radius 0
     assert not np.isnan(heatmap).any() and heatmap[7, 5] == 1.0
-    np.testing.assert_allclose(heatmap[7, 6], np.exp(-1 / (2 * MIN_SIGMA ** 2)), rtol=1e-6)
+    np.testing.assert_allclose(heatmap[7, 6], np.exp(-1 / (2 * MIN_SIGMA**2)), rtol=1e-6)
 
 
 def test_centres_outside_the_grid_are_dropped():
@@ -104,9 +105,14 @@ def test_more_boxes_than_slots_keep_the_first_in_the_per_char_targets_but_all_pe
 
 
 def test_graph_mode_with_unknown_count_and_dynamic_output_size():
-    fn = tf.function(lambda boxes, h, w: centernet_targets(boxes, (h, w), 4),
-                     input_signature=[tf.TensorSpec([None, 4], tf.float32), tf.TensorSpec([], tf.int32),
-                                      tf.TensorSpec([], tf.int32)])
+    fn = tf.function(
+        lambda boxes, h, w: centernet_targets(boxes, (h, w), 4),
+        input_signature=[
+            tf.TensorSpec([None, 4], tf.float32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32),
+        ],
+    )
     for boxes in (np.zeros((0, 4), np.float32), np.array([BOX_A, BOX_B], np.float32)):
         graph = fn(tf.constant(boxes), tf.constant(20), tf.constant(26))
         eager = centernet_targets(tf.constant(boxes), (20, 26), 4)
@@ -117,8 +123,9 @@ def test_graph_mode_with_unknown_count_and_dynamic_output_size():
 
 def test_uncertain_boxes_are_drawn_but_get_no_positive_slot():
     both = targets([BOX_A, BOX_B])
-    result = centernet_targets(tf.constant([BOX_A, BOX_B], tf.float32), (26, 26), 8,
-                               uncertain=tf.constant([True, False]))
+    result = centernet_targets(
+        tf.constant([BOX_A, BOX_B], tf.float32), (26, 26), 8, uncertain=tf.constant([True, False])
+    )
     result = {key: value.numpy() for key, value in result.items()}
     # The heatmap is the same, so the focal loss hardly punishes a peak at A's centre ...
     np.testing.assert_array_equal(result[HEATMAP], both[HEATMAP])
@@ -131,6 +138,7 @@ def test_uncertain_boxes_are_drawn_but_get_no_positive_slot():
 
 def test_uncertain_flags_follow_their_boxes_when_some_fall_outside_the_grid():
     outside = [200.0, 200.0, 210.0, 210.0]  # centre cell (51, 51), off the 26 x 26 grid
-    result = centernet_targets(tf.constant([outside, BOX_A, BOX_B], tf.float32), (26, 26), 8,
-                               uncertain=tf.constant([False, False, True]))
+    result = centernet_targets(
+        tf.constant([outside, BOX_A, BOX_B], tf.float32), (26, 26), 8, uncertain=tf.constant([False, False, True])
+    )
     assert result[MASK].numpy().tolist()[:2] == [1, 0] and result[INDICES].numpy()[0] == 6 * 26 + 5

@@ -1,6 +1,7 @@
 """The classifier's input: where the centre view puts a known square, the train views' random draws,
 seeded determinism and the mixing ratio of training and pseudo-labelled crops. `test_crop_train_view.py`
 covers the layer that applies the draws."""
+
 import cv2
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ def square_crop(side=48, centre=(72, 72), stored=STORED) -> np.ndarray:
     """A paper-coloured stored crop with a dark square of `side` px centred at `centre` (y, x)."""
     image = np.full((stored, stored, 3), 230, np.uint8)
     y0, x0 = centre[0] - side // 2, centre[1] - side // 2
-    image[y0:y0 + side, x0:x0 + side] = 20
+    image[y0 : y0 + side, x0 : x0 + side] = 20
     return image
 
 
@@ -34,8 +35,17 @@ def write_crops(folder, split, labels, stored=40, index=0, count=1):
         for i, label in enumerate(labels):
             image = np.full((stored, stored, 3), 10 * label + 20, np.uint8)
             jpeg = cv2.imencode(".jpg", image)[1].tobytes()
-            writer.write(schema.encode_crop(image_jpeg=jpeg, label=label, code=f"U+30{40 + label:02X}",
-                                            image_id=f"page{i}", book="book", source_box=[0, 0, 10, 10], index=i))
+            writer.write(
+                schema.encode_crop(
+                    image_jpeg=jpeg,
+                    label=label,
+                    code=f"U+30{40 + label:02X}",
+                    image_id=f"page{i}",
+                    book="book",
+                    source_box=[0, 0, 10, 10],
+                    index=i,
+                )
+            )
     return folder
 
 
@@ -74,7 +84,7 @@ def test_train_view_draws_stay_in_the_recipe_ranges():
     assert np.abs(view["brightness"]).max() <= 0.2 * 255 and (view["brightness"][view["contrast"] == 1] == 0).all()
     assert np.abs(np.degrees(view["angle"])).max() <= 5.0 + 1e-4 and np.abs(view["grid_stretch"]).max() <= 0.3
     fired = view["noise_std"] > 0
-    assert view["noise_std"][fired].min() >= 10 ** 0.5 - 1e-4 and view["noise_std"].max() <= 50 ** 0.5 + 1e-4
+    assert view["noise_std"][fired].min() >= 10**0.5 - 1e-4 and view["noise_std"].max() <= 50**0.5 + 1e-4
     hole = view["hole"][view["hole"][:, 2] > 0]  # (y0, x0, h, w): 5-20 % of the side, inside the view
     assert hole[:, 2:].min() >= round(0.05 * 112) and hole[:, 2:].max() <= round(0.2 * 112)
     assert (hole[:, :2] >= 0).all() and (hole[:, :2] + hole[:, 2:] <= 112).all()
@@ -99,8 +109,18 @@ def test_training_is_seeded_and_mixes_pseudo_crops_two_to_one(tmp_path):
     pseudo = write_crops(tmp_path / "p", "test", [1] * 8, stored=30)  # any split name; another stored size
 
     def first_batches(seed, n):
-        dataset = ci.classifier_dataset(records, "train", training=True, batch_size=50, input_size=32, seed=seed,
-                                        extra_records=pseudo, extra_weight=0.5, num_parallel_calls=2, stored_size=40)
+        dataset = ci.classifier_dataset(
+            records,
+            "train",
+            training=True,
+            batch_size=50,
+            input_size=32,
+            seed=seed,
+            extra_records=pseudo,
+            extra_weight=0.5,
+            num_parallel_calls=2,
+            stored_size=40,
+        )
         return [(b[0], b[1][ci.LABEL].numpy()) for _, b in zip(range(n), dataset)]
 
     a, b = first_batches(7, 2), first_batches(7, 2)
@@ -121,8 +141,7 @@ def test_training_is_seeded_and_mixes_pseudo_crops_two_to_one(tmp_path):
 
 def test_a_label_outside_the_vocabulary_stops_training(tmp_path):
     records = write_crops(tmp_path / "r", "train", [9, 9])
-    dataset = ci.classifier_dataset(records, "train", training=True, batch_size=2, input_size=32, seed=0,
-                                    num_classes=5)
+    dataset = ci.classifier_dataset(records, "train", training=True, batch_size=2, input_size=32, seed=0, num_classes=5)
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary of 5 classes"):
         next(iter(dataset))
 
@@ -141,5 +160,6 @@ def test_empty_pseudo_labels_are_a_clear_error_not_a_hang(tmp_path):
     pseudo.mkdir()
     tf.io.TFRecordWriter(str(pseudo / "crops-train-00000-of-00001.tfrecord")).close()
     with pytest.raises(ValueError, match="no records; lower the thresholds of tools/pseudo_label.py"):
-        ci.classifier_dataset(records, "train", training=True, batch_size=2, input_size=32, seed=0,
-                              extra_records=pseudo, extra_weight=0.5)
+        ci.classifier_dataset(
+            records, "train", training=True, batch_size=2, input_size=32, seed=0, extra_records=pseudo, extra_weight=0.5
+        )

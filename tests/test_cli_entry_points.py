@@ -1,6 +1,7 @@
 """The commands: one module of kuzushiji_tf/cli per command, each with `main(argv=None) -> int`; one console
 command per module in pyproject.toml's [project.scripts], each pointing at that main; the installed commands,
 the tools/*.py scripts and `python -m kuzushiji_tf.train|serve|demo` all answer --help."""
+
 from __future__ import annotations
 
 import importlib
@@ -63,8 +64,11 @@ def test_every_pyproject_script_points_at_its_commands_main():
 
 def test_importing_a_command_loads_no_tensorflow():
     # --help and usage errors stay instant: each command imports TensorFlow inside main, if at all.
-    code = "import sys; " + "; ".join(f"import kuzushiji_tf.cli.{stem}" for stem in COMMANDS) + \
-           "; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = (
+        "import sys; "
+        + "; ".join(f"import kuzushiji_tf.cli.{stem}" for stem in COMMANDS)
+        + "; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
 
@@ -75,8 +79,10 @@ def test_installed_console_commands_answer_help():
     bin_dir = Path(sys.executable).parent
     paths = {name: bin_dir / (name + (".exe" if os.name == "nt" else "")) for name in scripts}
     if not any(path.is_file() for path in paths.values()):
-        pytest.skip(f"no kuzushiji-* command in {bin_dir}: this environment was not installed from this "
-                    "pyproject.toml (pip install -e .[dev] installs them)")
+        pytest.skip(
+            f"no kuzushiji-* command in {bin_dir}: this environment was not installed from this "
+            "pyproject.toml (pip install -e .[dev] installs them)"
+        )
     assert [name for name, path in paths.items() if not path.is_file()] == []  # installed, but from an older list
     results = _help_all({name: [str(path)] for name, path in paths.items()})
     for name, result in results.items():
@@ -91,8 +97,9 @@ def test_tools_scripts_and_module_shims_answer_help():
     assert {path.stem for path in tools} <= set(COMMANDS) and len(tools) == len(set(COMMANDS) - set(SHIMS))
     commands = {f"tools/{path.name}": [sys.executable, str(path)] for path in tools}
     commands.update({f"-m kuzushiji_tf.{stem}": [sys.executable, "-m", f"kuzushiji_tf.{stem}"] for stem in SHIMS})
-    commands.update({f"-m kuzushiji_tf.cli.{stem}": [sys.executable, "-m", f"kuzushiji_tf.cli.{stem}"]
-                     for stem in SHIMS})
+    commands.update(
+        {f"-m kuzushiji_tf.cli.{stem}": [sys.executable, "-m", f"kuzushiji_tf.cli.{stem}"] for stem in SHIMS}
+    )
     for path in tools:  # a wrapper, not a copy: the command's code lives in its cli module
         assert f"from kuzushiji_tf.cli.{path.stem} import main\n" in path.read_text(encoding="utf-8")
     results = _help_all(commands)
@@ -127,8 +134,17 @@ def test_user_facing_errors_are_kuzushiji_errors_and_keep_their_builtin():
     from kuzushiji_tf.synthetic.fonts import FontNotFoundError
     from kuzushiji_tf.synthetic.npm_fonts import FontInstallError
 
-    value_errors = (UnknownImageIdsError, LabelsError, LabelsFileError, BoxError, DataError, SubmissionError,
-                    RealTestSetError, ImageError, ScanError)
+    value_errors = (
+        UnknownImageIdsError,
+        LabelsError,
+        LabelsFileError,
+        BoxError,
+        DataError,
+        SubmissionError,
+        RealTestSetError,
+        ImageError,
+        ScanError,
+    )
     for error in value_errors:
         assert issubclass(error, KuzushijiError) and issubclass(error, ValueError), error
     for error in (FontNotFoundError, FontInstallError, ClientError):

@@ -1,5 +1,6 @@
 """CODH per-book layout: reads as the Kaggle sample does, validates like the Kaggle reader, is auto-detected,
 and builds records through tools/build_records.py."""
+
 import json
 import shutil
 from pathlib import Path
@@ -47,8 +48,10 @@ def test_codh_sample_reads_exactly_as_the_kaggle_sample_from_the_root_or_the_boo
 
 # Tiny CODH folders: the book of a page is its folder, not its id's prefix (umgy00000 holds umgy001-...).
 TINY_BOOKS = {
-    "bookA": {"bookA_00001_1": [("U+3042", 10, 12, 20, 30), ("U+3044", 40, 60, 25, 25)],
-              "bookA_00002_1": [("U+3042", 15, 20, 18, 22)]},
+    "bookA": {
+        "bookA_00001_1": [("U+3042", 10, 12, 20, 30), ("U+3044", 40, 60, 25, 25)],
+        "bookA_00002_1": [("U+3042", 15, 20, 18, 22)],
+    },
     "umgy00000": {"umgy001-001": [("U+304B", 50, 10, 30, 40)], "umgy002-001": [("U+3044", 30, 40, 12, 50)]},
 }
 ALL_IDS = [image_id for pages in TINY_BOOKS.values() for image_id in pages]
@@ -60,8 +63,9 @@ def make_codh_root(root: Path, books=None) -> Path:
     for book, pages in books.items():
         lines = [HEADER]
         for i, (image_id, chars) in enumerate(pages.items()):
-            lines += [f"{code},{image_id},{x},{y},B0001,C{j + 1:04d},{w},{h}"
-                      for j, (code, x, y, w, h) in enumerate(chars)]
+            lines += [
+                f"{code},{image_id},{x},{y},B0001,C{j + 1:04d},{w},{h}" for j, (code, x, y, w, h) in enumerate(chars)
+            ]
             write_page_image(root / book / "images" / f"{image_id}.jpg", *TINY_SIZE, [c[1:] for c in chars], seed=i)
         (root / book / f"{book}_coordinate.csv").write_text("\n".join(lines) + "\n")
     return root
@@ -79,6 +83,7 @@ def _set_field(root, line, index, value, book="bookA"):
         fields = text.split(",")
         fields[index] = value
         return ",".join(fields)
+
     _edit_line(root, book, line, edit)
 
 
@@ -151,8 +156,20 @@ def _page_in_two_books(root):
     return "umgy00000_coordinate.csv", line, "bookA_00002_1", "also used by book bookA", "bookA_00002_1"
 
 
-CASES = [_bad_header, _non_integer, _negative, _zero_width, _bad_code, _unknown_code, _field_count, _box_outside,
-         _missing_image, _corrupt_image, _bad_image_id, _page_in_two_books]
+CASES = [
+    _bad_header,
+    _non_integer,
+    _negative,
+    _zero_width,
+    _bad_code,
+    _unknown_code,
+    _field_count,
+    _box_outside,
+    _missing_image,
+    _corrupt_image,
+    _bad_image_id,
+    _page_in_two_books,
+]
 
 
 @pytest.mark.parametrize("break_it", CASES, ids=[case.__name__.strip("_") for case in CASES])
@@ -217,12 +234,17 @@ def test_auto_detection_picks_the_layout_and_refuses_ambiguous_or_empty_folders(
     assert detect_layout(codh_root) == "codh" and detect_layout(codh_root / BOOK) == "codh"
 
     both = make_codh_root(make_kaggle_dir(tmp_path / "both"))
-    with pytest.raises(DataError, match=r"holds both layouts \(looked for train.csv .*--layout kaggle or --layout codh"):
+    with pytest.raises(
+        DataError, match=r"holds both layouts \(looked for train.csv .*--layout kaggle or --layout codh"
+    ):
         detect_layout(both)
     assert resolve_layout(both, "kaggle") == "kaggle" and resolve_layout(both, "codh") == "codh"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"neither a Kaggle nor a CODH folder: looked for train.csv \(Kaggle layout\) "
-                                        r"and for \*_coordinate.csv"):
+    with pytest.raises(
+        DataError,
+        match=r"neither a Kaggle nor a CODH folder: looked for train.csv \(Kaggle layout\) "
+        r"and for \*_coordinate.csv",
+    ):
         detect_layout(tmp_path / "empty")
 
     stray = make_codh_root(tmp_path / "stray")
@@ -239,8 +261,22 @@ def test_cli_builds_records_from_a_codh_root(tmp_path, codh_root, capsys):
     from kuzushiji_tf.data import pipeline
 
     out = tmp_path / "records"
-    code = build_records_tool.main(["--data-dir", str(codh_root), "--out", str(out), "--full-data", "--quiet",
-                                    "--page-short-side", "400", "--crop-size", "48", "--workers", "1"])
+    code = build_records_tool.main(
+        [
+            "--data-dir",
+            str(codh_root),
+            "--out",
+            str(out),
+            "--full-data",
+            "--quiet",
+            "--page-short-side",
+            "400",
+            "--crop-size",
+            "48",
+            "--workers",
+            "1",
+        ]
+    )
     assert code == 0 and "from a codh folder" in capsys.readouterr().out
     manifest = json.loads((out / "manifest.json").read_text())
     train = manifest["splits"]["train"]

@@ -1,6 +1,7 @@
 """`CropTrainView`, the classifier's train view on the device: a plain window equals the host's centre
 view, drawn views are reproducible and keep the character in place, the warps' geometry, and each pixel
 augmentation doing what its parameter says."""
+
 import keras
 import numpy as np
 import pytest
@@ -15,12 +16,17 @@ from kuzushiji_tf.models.classifier import crop_train_view as ctv
 def plain_view(batch, window=(0.5, 0.5, ci.EVAL_CROP_FRACTION, ci.EVAL_CROP_FRACTION), **changes):
     """View parameters of no warp and no augmentation, with `changes` applied."""
     view = {
-        "window": np.tile(np.float32(window), (batch, 1)), "warp": np.zeros([batch], np.int32),
-        "angle": np.zeros([batch], np.float32), "grid_stretch": np.zeros([batch, 2, ci.GRID_STEPS], np.float32),
+        "window": np.tile(np.float32(window), (batch, 1)),
+        "warp": np.zeros([batch], np.int32),
+        "angle": np.zeros([batch], np.float32),
+        "grid_stretch": np.zeros([batch, 2, ci.GRID_STEPS], np.float32),
         "elastic": np.zeros([batch, ci.ELASTIC_GRID, ci.ELASTIC_GRID, 2], np.float32),
-        "rgb_shift": np.zeros([batch, 3], np.float32), "contrast": np.ones([batch], np.float32),
-        "brightness": np.zeros([batch], np.float32), "noise_std": np.zeros([batch], np.float32),
-        "noise_pick": np.zeros([batch, 3], np.float32), "hole": np.zeros([batch, 4], np.float32),
+        "rgb_shift": np.zeros([batch, 3], np.float32),
+        "contrast": np.ones([batch], np.float32),
+        "brightness": np.zeros([batch], np.float32),
+        "noise_std": np.zeros([batch], np.float32),
+        "noise_pick": np.zeros([batch, 3], np.float32),
+        "hole": np.zeros([batch, 4], np.float32),
     }
     return {**view, **{key: np.asarray(value, view[key].dtype) for key, value in changes.items()}}
 
@@ -47,7 +53,7 @@ def test_drawn_views_are_reproducible_in_range_and_keep_the_character_in_place()
         # 48 px of a 1.1/1.4..1.3/1.4 window at 64 px is 23-27 px, which a grid distortion may stretch by
         # up to 30 %. Its centre moves by the window's shift (<= 0.05 of the stored side, 4.1 px) plus what
         # uneven grid cells move it (a few px). A dropout hole is not ink: painted as paper here.
-        view[y:y + h, x:x + w] = 255
+        view[y : y + h, x : x + w] = 255
         y0, y1, x0, x1 = dark_extent(view)
         assert 16 <= y1 - y0 <= 36 and 16 <= x1 - x0 <= 36
         assert abs((y0 + y1) / 2 - 32) < 9 and abs((x0 + x1) / 2 - 32) < 9
@@ -70,9 +76,16 @@ def test_warps_keep_the_centre_and_stay_near_identity():
     np.testing.assert_allclose(ctv.elastic_coords(112, 0 * control)[0], identity, atol=1e-5)
     # A view with a warp moves pixels; its square stays where the warp puts the centre.
     crops = np.stack([square_crop()] * 3)
-    warped = CropTrainView(112)(crops, plain_view(3, warp=[1, 2, 3], angle=np.radians([4.0] * 3),
-                                                  grid_stretch=np.repeat(stretch, 3, 0),
-                                                  elastic=np.repeat(control, 3, 0))).numpy()
+    warped = CropTrainView(112)(
+        crops,
+        plain_view(
+            3,
+            warp=[1, 2, 3],
+            angle=np.radians([4.0] * 3),
+            grid_stretch=np.repeat(stretch, 3, 0),
+            elastic=np.repeat(control, 3, 0),
+        ),
+    ).numpy()
     plain = CropTrainView(112)(crops[:1], plain_view(1)).numpy()[0]
     for view in warped:
         assert np.abs(view - plain).mean() > 0.5
@@ -90,12 +103,16 @@ def test_pixel_augmentations_do_what_their_parameters_say():
     np.testing.assert_allclose(view(), 100.0, atol=1e-4)
     np.testing.assert_allclose(view(rgb_shift=[[10, -5, 0]]).mean(axis=(0, 1)), [110, 95, 100], atol=1e-3)
     two_level = np.full([1, STORED, STORED, 3], 100, np.uint8)
-    two_level[:, :, STORED // 2:] = 200  # mean 150: contrast 1.2 spreads the levels to 90 and 210
+    two_level[:, :, STORED // 2 :] = 200  # mean 150: contrast 1.2 spreads the levels to 90 and 210
     spread = layer(two_level, plain_view(1, contrast=[1.2], brightness=[5.0])).numpy()[0]
-    assert spread[:, 0].mean() == pytest.approx(90 + 5, abs=0.1) and spread[:, -1].mean() == pytest.approx(210 + 5, abs=0.1)
+    assert spread[:, 0].mean() == pytest.approx(90 + 5, abs=0.1) and spread[:, -1].mean() == pytest.approx(
+        210 + 5, abs=0.1
+    )
     np.testing.assert_allclose(view(brightness=[300.0]), 255.0)  # clipped
     holed = view(hole=[[4, 10, 6, 8]])  # (y0, x0, h, w)
-    assert (holed[4:10, 10:18] == 0).all() and (np.delete(np.delete(holed, range(4, 10), 0), range(10, 18), 1) == 100).all()
+    assert (holed[4:10, 10:18] == 0).all() and (
+        np.delete(np.delete(holed, range(4, 10), 0), range(10, 18), 1) == 100
+    ).all()
     assert (holed == 0).sum() == 6 * 8 * 3
     noisy = view(noise_std=[5.0], noise_pick=[[0.3, 0.5, 0.1]])
     assert (noisy - 100).std() == pytest.approx(5.0, rel=0.1) and abs((noisy - 100).mean()) < 0.5

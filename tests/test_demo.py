@@ -1,5 +1,6 @@
 """`make demo`'s pipeline end to end at smoke size: every stage runs the real command and the summary
 table names each stage's figure. The full-size figures are in the README."""
+
 import json
 import subprocess
 import sys
@@ -9,10 +10,36 @@ import pytest
 
 from kuzushiji_tf.cli import demo
 
-SMOKE = ["--pages", "8", "--test-pages", "2", "--books", "4", "--page-height", "640", "--detector-backbone",
-         "resnet_tiny", "--detector-steps", "3", "--detector-batch", "2", "--detector-input", "64",
-         "--classifier-epochs", "1", "--classifier-crops", "64", "--classifier-input", "32", "--classifier-batch", "16",
-         "--finetune-epochs", "1", "--workers", "1"]
+SMOKE = [
+    "--pages",
+    "8",
+    "--test-pages",
+    "2",
+    "--books",
+    "4",
+    "--page-height",
+    "640",
+    "--detector-backbone",
+    "resnet_tiny",
+    "--detector-steps",
+    "3",
+    "--detector-batch",
+    "2",
+    "--detector-input",
+    "64",
+    "--classifier-epochs",
+    "1",
+    "--classifier-crops",
+    "64",
+    "--classifier-input",
+    "32",
+    "--classifier-batch",
+    "16",
+    "--finetune-epochs",
+    "1",
+    "--workers",
+    "1",
+]
 
 
 def _versions(folder: Path) -> list[str]:
@@ -53,10 +80,23 @@ def test_demo_runs_every_stage_and_prints_the_table(tmp_path, capsys):
     before = _versions(repo_models)
     assert demo.main(SMOKE + ["--out", str(tmp_path / "demo"), "--models-dir", str(models)]) == 0
     out = capsys.readouterr().out
-    table = out[out.rindex("stage "):]
-    for stage in ("synthetic pages", "records", "detector", "classifier", "pseudo-labels", "pseudo-labels (real scans)",
-                  "fine-tune", "export", "submission", "real pages: measured", "transcription", "visualisation",
-                  "formats (real page)", "total"):
+    table = out[out.rindex("stage ") :]
+    for stage in (
+        "synthetic pages",
+        "records",
+        "detector",
+        "classifier",
+        "pseudo-labels",
+        "pseudo-labels (real scans)",
+        "fine-tune",
+        "export",
+        "submission",
+        "real pages: measured",
+        "transcription",
+        "visualisation",
+        "formats (real page)",
+        "total",
+    ):
         assert stage in table
     assert "real pages without labels" in table and "real crops)" in table
     real = json.loads((tmp_path / "demo" / "records" / "synthetic" / "pseudo_real" / "manifest.json").read_text())
@@ -72,6 +112,7 @@ def test_demo_runs_every_stage_and_prints_the_table(tmp_path, capsys):
     assert f"model {models / 'kuzushiji_page' / '4'}" in out  # recognize found it without --model
     page = demo.FORMATS_PAGE.name
     written = {p.relative_to(root / "formats").as_posix() for p in (root / "formats").rglob("*") if p.is_file()}
-    assert written == {f"{page}{suffix}" for suffix in (".txt", ".json", ".page.xml", ".alto.xml", ".hocr.html",
-                                                         ".annotations.json")} | {"tei.xml", "summary.csv"}
+    assert written == {
+        f"{page}{suffix}" for suffix in (".txt", ".json", ".page.xml", ".alto.xml", ".hocr.html", ".annotations.json")
+    } | {"tei.xml", "summary.csv"}
     assert f"8 files in {root / 'formats'}" in table

@@ -18,9 +18,25 @@ def tiny_model(tmp_path_factory):
 
 def test_val_split_writes_predictions_and_matching_truth(kaggle_dir, tiny_model, tmp_path, capsys):
     out = tmp_path / "preds.csv"
-    code = detect_tool.main(["--model", str(tiny_model), "--data-dir", str(kaggle_dir), "--split", "val",
-                             "--num-folds", "2", "--out", str(out), "--short-side", "64", "--quiet",
-                             "--score-threshold", "0.4"])
+    code = detect_tool.main(
+        [
+            "--model",
+            str(tiny_model),
+            "--data-dir",
+            str(kaggle_dir),
+            "--split",
+            "val",
+            "--num-folds",
+            "2",
+            "--out",
+            str(out),
+            "--short-side",
+            "64",
+            "--quiet",
+            "--score-threshold",
+            "0.4",
+        ]
+    )
     assert code == 0
     val = select_pages(kaggle_dir, "val", num_folds=2)
     assert val and len(val) < 7
@@ -36,15 +52,41 @@ def test_val_split_writes_predictions_and_matching_truth(kaggle_dir, tiny_model,
 
 def test_test_split_has_no_truth(kaggle_dir, tiny_model, tmp_path):
     out = tmp_path / "test.csv"
-    assert detect_tool.main(["--model", str(tiny_model), "--data-dir", str(kaggle_dir), "--split", "test",
-                             "--out", str(out), "--short-side", "64", "--quiet"]) == 0
+    assert (
+        detect_tool.main(
+            [
+                "--model",
+                str(tiny_model),
+                "--data-dir",
+                str(kaggle_dir),
+                "--split",
+                "test",
+                "--out",
+                str(out),
+                "--short-side",
+                "64",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert list(read_submission(out)) == ["test_0001", "test_0002"]
     assert not out.with_suffix(".truth.csv").exists()
 
 
 def test_missing_model_is_a_one_line_error(kaggle_dir, tmp_path, capsys):
-    code = detect_tool.main(["--model", str(tmp_path / "nope"), "--data-dir", str(kaggle_dir), "--split", "all", "--out",
-                             str(tmp_path / "p.csv")])
+    code = detect_tool.main(
+        [
+            "--model",
+            str(tmp_path / "nope"),
+            "--data-dir",
+            str(kaggle_dir),
+            "--split",
+            "all",
+            "--out",
+            str(tmp_path / "p.csv"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("detect: error:") and "model.keras" in err and "\n" == err[-1] and err.count("\n") == 1

@@ -3,6 +3,7 @@
 An oracle stands in for the network: whatever size the page is resized to, it returns the exact CenterNet
 maps of the known characters at that size, so any error is the inference code's own.
 """
+
 import numpy as np
 import pytest
 
@@ -26,8 +27,11 @@ class Oracle:
         self.input_sizes.append((height, width))
         fy, fx = height / self.page_hw[0], width / self.page_hw[1]
         ho, wo = height // 4, width // 4
-        maps = {HEATMAP: np.full((1, ho, wo, 1), -8.0, np.float32), SIZE: np.zeros((1, ho, wo, 2), np.float32),
-                OFFSET: np.zeros((1, ho, wo, 2), np.float32)}
+        maps = {
+            HEATMAP: np.full((1, ho, wo, 1), -8.0, np.float32),
+            SIZE: np.zeros((1, ho, wo, 2), np.float32),
+            OFFSET: np.zeros((1, ho, wo, 2), np.float32),
+        }
         logits = np.broadcast_to(np.asarray(self.logit, np.float32), (len(self.boxes),))
         for (x0, y0, x1, y1), logit in zip(self.boxes * np.array([fx, fy, fx, fy], np.float32), logits):
             cx, cy = (x0 + x1) / 8, (y0 + y1) / 8  # centre in output cells
@@ -95,12 +99,16 @@ def test_a_stroke_detected_inside_its_character_is_dropped_unless_turned_off():
 
 
 def test_contained_mask_rules_and_its_numpy_twin():
-    boxes = np.array([[0, 0, 10, 10],    # best: kept whatever lies inside it
-                      [5, 5, 25, 25],    # worse but larger: 1/16 of it is inside the first: kept
-                      [2, 2, 6, 6],      # wholly inside the first: dropped
-                      [5, 5, 5, 9],      # zero area: never dropped
-                      [8, 0, 12, 10]],   # half inside the first (and the second): dropped at 0.3, kept at 0.6
-                     np.float32)
+    boxes = np.array(
+        [
+            [0, 0, 10, 10],  # best: kept whatever lies inside it
+            [5, 5, 25, 25],  # worse but larger: 1/16 of it is inside the first: kept
+            [2, 2, 6, 6],  # wholly inside the first: dropped
+            [5, 5, 5, 9],  # zero area: never dropped
+            [8, 0, 12, 10],
+        ],  # half inside the first (and the second): dropped at 0.3, kept at 0.6
+        np.float32,
+    )
     np.testing.assert_array_equal(contained_mask(boxes, 0.3).numpy(), [False, False, True, False, True])
     np.testing.assert_array_equal(contained_mask(boxes, 0.6).numpy(), [False, False, True, False, False])
     assert contained_mask(np.zeros((0, 4), np.float32), 0.3).shape == (0,)

@@ -1,6 +1,7 @@
 """The detector ensemble (the pseudo-label teacher): one member and no mirror is that member; several are the
 mean of their probabilities; the mirrored pass is read back in place, so a page and its mirror give mirrored
 boxes; members of different strides are refused."""
+
 import keras
 import numpy as np
 import pytest
@@ -14,8 +15,10 @@ from kuzushiji_tf.structures import HEATMAP, OFFSET, SIZE
 @pytest.fixture(scope="module")
 def detectors():
     keras.utils.set_random_seed(3)
-    return [build_centernet("resnet_tiny", upsampler_filters=(16, 16, 16), head_channels=16, heatmap_prior=0.3)
-            for _ in range(2)]
+    return [
+        build_centernet("resnet_tiny", upsampler_filters=(16, 16, 16), head_channels=16, heatmap_prior=0.3)
+        for _ in range(2)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +45,9 @@ def test_members_are_averaged_as_probabilities(detectors, page):
     first, second = numpy(detectors[0](page)), numpy(detectors[1](page))
     ensemble = numpy(DetectorEnsemble(detectors)(page))
     assert not np.allclose(first[HEATMAP], second[HEATMAP], atol=1e-3)  # the average is informative
-    np.testing.assert_allclose(sigmoid(ensemble[HEATMAP]), (sigmoid(first[HEATMAP]) + sigmoid(second[HEATMAP])) / 2,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        sigmoid(ensemble[HEATMAP]), (sigmoid(first[HEATMAP]) + sigmoid(second[HEATMAP])) / 2, atol=1e-5
+    )
     np.testing.assert_allclose(ensemble[SIZE], (first[SIZE] + second[SIZE]) / 2, atol=1e-5)
 
 
@@ -57,11 +61,14 @@ def test_the_mirrored_pass_is_read_back_in_place(detectors, page):
     # ... so the decoded boxes are too: x0 on one page is width - x1 on the other.
     direct_boxes, mirrored_boxes = (
         ops.convert_to_numpy(centernet_postprocess(outputs, max_detections=n, score_threshold=0.0)["boxes"][0])
-        for outputs, n in ((direct, 10), (mirrored, 40)))
-    flipped = np.stack([96 - mirrored_boxes[:, 2], mirrored_boxes[:, 1], 96 - mirrored_boxes[:, 0],
-                        mirrored_boxes[:, 3]], axis=1)
+        for outputs, n in ((direct, 10), (mirrored, 40))
+    )
+    flipped = np.stack(
+        [96 - mirrored_boxes[:, 2], mirrored_boxes[:, 1], 96 - mirrored_boxes[:, 0], mirrored_boxes[:, 3]], axis=1
+    )
     distance = np.abs(direct_boxes[:, None, :] - flipped[None, :, :]).max(axis=2)  # [10, 40]
     assert np.all(distance.min(axis=1) < 0.05)  # each of the best 10 has its mirror image
+
 
 def test_members_must_share_a_stride(detectors):
     class Coarse:

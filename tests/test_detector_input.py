@@ -1,5 +1,6 @@
 """Detector input views: exact crops with the centre-inside rule, boxes following resizes, seeded
 randomness, augmentation that leaves boxes alone, and one batch end to end from a tiny Kaggle folder."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,29 +14,37 @@ from kuzushiji_tf.structures import HEATMAP, INDICES, MASK, OFFSET, SIZE
 
 # Page 100 high x 80 wide; the crop window is y0=20, x0=10, 50 high, 40 wide (x 10..50, y 20..70).
 WINDOW = tf.constant([20, 10, 50, 40])
-PAGE_BOXES = np.array([
-    [20.0, 30.0, 30.0, 40.0],  # inside                         -> kept as [10, 10, 20, 20]
-    [40.0, 60.0, 60.0, 76.0],  # centre (50, 68) on the x edge  -> dropped (half-open window)
-    [44.0, 62.0, 54.0, 74.0],  # centre (49, 68), pokes out      -> kept, clipped to [34, 42, 40, 50]
-    [0.0, 0.0, 18.0, 30.0],    # centre (9, 15): overlaps only   -> dropped
-    [5.0, 15.0, 15.0, 25.0],   # centre (10, 20) on the near corner -> kept, clipped to [0, 0, 5, 5]
-], np.float32)
+PAGE_BOXES = np.array(
+    [
+        [20.0, 30.0, 30.0, 40.0],  # inside                         -> kept as [10, 10, 20, 20]
+        [40.0, 60.0, 60.0, 76.0],  # centre (50, 68) on the x edge  -> dropped (half-open window)
+        [44.0, 62.0, 54.0, 74.0],  # centre (49, 68), pokes out      -> kept, clipped to [34, 42, 40, 50]
+        [0.0, 0.0, 18.0, 30.0],  # centre (9, 15): overlaps only   -> dropped
+        [5.0, 15.0, 15.0, 25.0],  # centre (10, 20) on the near corner -> kept, clipped to [0, 0, 5, 5]
+    ],
+    np.float32,
+)
 
 
 def page_example(height=100, width=80, boxes=PAGE_BOXES):
     image = np.arange(height * width * 3, dtype=np.int64).reshape(height, width, 3) % 251
     n = len(boxes)
-    return {"image": tf.constant(image, tf.uint8), "boxes": tf.constant(boxes, tf.float32),
-            "labels": tf.range(n, dtype=tf.int32), "codes": tf.constant([f"U+30{k:02X}" for k in range(n)]),
-            "image_id": tf.constant("page"), "book": tf.constant("book"),
-            "original_size": tf.constant([2 * height, 2 * width]), "scale": tf.constant([0.5, 0.5])}
+    return {
+        "image": tf.constant(image, tf.uint8),
+        "boxes": tf.constant(boxes, tf.float32),
+        "labels": tf.range(n, dtype=tf.int32),
+        "codes": tf.constant([f"U+30{k:02X}" for k in range(n)]),
+        "image_id": tf.constant("page"),
+        "book": tf.constant("book"),
+        "original_size": tf.constant([2 * height, 2 * width]),
+        "scale": tf.constant([0.5, 0.5]),
+    }
 
 
 def test_crop_keeps_exactly_the_centre_inside_boxes_shifted_and_clipped():
     example = page_example()
     cropped = crop_page(example, WINDOW)
-    np.testing.assert_array_equal(cropped["boxes"].numpy(),
-                                  [[10, 10, 20, 20], [34, 42, 40, 50], [0, 0, 5, 5]])
+    np.testing.assert_array_equal(cropped["boxes"].numpy(), [[10, 10, 20, 20], [34, 42, 40, 50], [0, 0, 5, 5]])
     assert cropped["labels"].numpy().tolist() == [0, 2, 4]
     assert [c.decode() for c in cropped["codes"].numpy()] == ["U+3000", "U+3002", "U+3004"]
     np.testing.assert_array_equal(cropped["image"].numpy(), example["image"].numpy()[20:70, 10:50])
@@ -75,8 +84,7 @@ def test_train_view_is_the_seeded_crop_resized_in_range_and_reproducible():
     crop_seed = tf.random.split(tf.cast(seed, tf.int64), 2)[0]
     y0, x0, h, w = image_ops.sample_crop_window([100, 80], crop_seed).numpy()
     expected, _ = image_ops.crop_boxes(example["boxes"], [y0, x0, h, w])
-    np.testing.assert_allclose(view["boxes"].numpy(), expected.numpy() * [64 / w, 64 / h, 64 / w, 64 / h],
-                               rtol=1e-6)
+    np.testing.assert_allclose(view["boxes"].numpy(), expected.numpy() * [64 / w, 64 / h, 64 / w, 64 / h], rtol=1e-6)
     again = train_view(example, seed, input_size=64)
     np.testing.assert_array_equal(again["image"].numpy(), view["image"].numpy())
     other = train_view(example, tf.constant([3, 5]), input_size=64)
@@ -96,12 +104,19 @@ def test_jpeg_window_decode_is_the_whole_page_decode_sliced():
     np.testing.assert_array_equal(image_ops.image_size(data).numpy(), [100, 80])
     # Windows on each edge of the page and on the 16 px iMCU grid, where decode_and_crop_jpeg alone
     # would upsample the chroma of the window's first / last column as if it were the image's edge.
-    windows = [[20, 10, 50, 40], [0, 0, 100, 80], [0, 16, 33, 32], [16, 32, 84, 48], [37, 49, 63, 31],
-               [5, 64, 40, 16], [99, 79, 1, 1]]
+    windows = [
+        [20, 10, 50, 40],
+        [0, 0, 100, 80],
+        [0, 16, 33, 32],
+        [16, 32, 84, 48],
+        [37, 49, 63, 31],
+        [5, 64, 40, 16],
+        [99, 79, 1, 1],
+    ]
     windows += [image_ops.sample_crop_window([100, 80], tf.constant([2, k])).numpy() for k in range(20)]
     for y0, x0, h, w in windows:
         window = tf.constant([y0, x0, h, w])
-        np.testing.assert_array_equal(image_ops.crop_image(data, window).numpy(), whole[y0:y0 + h, x0:x0 + w])
+        np.testing.assert_array_equal(image_ops.crop_image(data, window).numpy(), whole[y0 : y0 + h, x0 : x0 + w])
 
 
 def test_train_view_from_jpeg_bytes_is_the_view_of_the_decoded_page():
@@ -119,8 +134,10 @@ def augment_every_branch(image, seed):
     """The earlier `image_ops.augment`: every branch computed, selected arithmetically. It pins the
     draws and decisions the tf.cond version must keep."""
     seeds = tf.random.split(tf.cast(seed, tf.int64), 8)
+
     def uniform(s, shape=(), low=0.0, high=1.0):
         return tf.random.stateless_uniform(shape, s, low, high)
+
     fire, pick = uniform(seeds[0], [3]) < 0.5, uniform(seeds[1], [2]) < 0.5
     shift = uniform(seeds[2], [3], -image_ops.RGB_SHIFT_LIMIT, image_ops.RGB_SHIFT_LIMIT)
     gray = tf.tile(tf.image.rgb_to_grayscale(image), [1, 1, 3])
@@ -176,8 +193,10 @@ def test_augment_members():
     rows, cols = np.nonzero(np.all(dropped == 0, axis=2))
     hole = (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
     assert len(rows) == hole[0] * hole[1] and 0.05 * 32 - 1 <= hole[0] <= 0.2 * 32 + 1  # one rectangle
-    np.testing.assert_array_equal(np.delete(dropped.reshape(-1, 3), rows * 48 + cols, 0),
-                                  np.delete(image.numpy().reshape(-1, 3), rows * 48 + cols, 0))
+    np.testing.assert_array_equal(
+        np.delete(dropped.reshape(-1, 3), rows * 48 + cols, 0),
+        np.delete(image.numpy().reshape(-1, 3), rows * 48 + cols, 0),
+    )
 
 
 def test_eval_view_scales_page_and_boxes_to_multiples_of_32():
@@ -207,14 +226,22 @@ def tiny_records(tmp_path_factory):
 
 
 def test_one_training_batch_end_to_end(tiny_records):
-    dataset = detector_dataset(tiny_records, "train", training=True, batch_size=3, input_size=64,
-                               max_chars=16, seed=0, num_parallel_calls=1, shuffle_buffer=8)
+    dataset = detector_dataset(
+        tiny_records,
+        "train",
+        training=True,
+        batch_size=3,
+        input_size=64,
+        max_chars=16,
+        seed=0,
+        num_parallel_calls=1,
+        shuffle_buffer=8,
+    )
     images, targets = next(iter(dataset))
     assert images.shape == (3, 64, 64, 3) and images.dtype == tf.float32
     assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 255.0
     shapes = {key: tuple(value.shape) for key, value in targets.items()}
-    assert shapes == {HEATMAP: (3, 16, 16, 1), SIZE: (3, 16, 2), OFFSET: (3, 16, 2), INDICES: (3, 16),
-                      MASK: (3, 16)}
+    assert shapes == {HEATMAP: (3, 16, 16, 1), SIZE: (3, 16, 2), OFFSET: (3, 16, 2), INDICES: (3, 16), MASK: (3, 16)}
     heatmap = targets[HEATMAP].numpy().reshape(3, -1)
     for b in range(3):
         real = targets[MASK].numpy()[b] == 1
@@ -223,8 +250,9 @@ def test_one_training_batch_end_to_end(tiny_records):
 
 
 def test_eval_pages_end_to_end(tiny_records):
-    dataset = detector_dataset(tiny_records, "train", training=False, batch_size=1, eval_short_side=64,
-                               include_meta=True)
+    dataset = detector_dataset(
+        tiny_records, "train", training=False, batch_size=1, eval_short_side=64, include_meta=True
+    )
     seen = {}
     for images, targets, meta in dataset:
         image_id = meta["image_id"].numpy()[0].decode()
@@ -234,8 +262,7 @@ def test_eval_pages_end_to_end(tiny_records):
         assert targets[MASK].numpy().sum() == len(chars) <= detector_input.DEFAULT_EVAL_MAX_CHARS
         original = np.array([[x, y, x + w, y + h] for _, x, y, w, h in chars], np.float32).reshape(-1, 4)
         scale_y, scale_x = meta["scale"].numpy()[0]
-        np.testing.assert_allclose(meta["boxes"].numpy()[0], original * [scale_x, scale_y, scale_x, scale_y],
-                                   atol=1e-3)
+        np.testing.assert_allclose(meta["boxes"].numpy()[0], original * [scale_x, scale_y, scale_x, scale_y], atol=1e-3)
         seen[image_id] = len(chars)
     assert seen.keys() == TINY_PAGES.keys()
 
@@ -257,6 +284,7 @@ def test_training_crops_are_antialiased_only_when_shrunk_below_half():
 
 def test_boxes_labelled_uncertain_are_not_positives_in_the_train_targets():
     from kuzushiji_tf.data.schema import UNCERTAIN_LABEL
+
     boxes = np.array([[8, 8, 24, 24], [40, 40, 56, 56]], np.float32)
     example = {**page_example(height=64, width=64, boxes=boxes)}
     sure = with_targets(example, (16, 16), max_chars=4)

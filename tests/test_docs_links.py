@@ -1,6 +1,7 @@
 """The documentation holds together: every relative link of the README and of docs/*.md points at a file
 that exists, the README stays a short user's guide, and nothing users receive cites a document they do
 not have (the project's private notes live outside the repository, in ../shared)."""
+
 import re
 import subprocess
 from pathlib import Path
@@ -26,7 +27,7 @@ UNCHECKED_FOLDERS = ("tests/", ".ci/")
 ALLOWED = {
     # A usage example in the tool's docstring that points --real at a folder of data scans, not at a
     # document; the data lives outside the repository. (Owned by the tool's maintainers.)
-    ("tools/ink_statistics.py", "../shared/"),
+    ("tools/ink_statistics.py", "../shared/")
 }
 
 
@@ -51,10 +52,12 @@ def links(path: Path) -> list[tuple[int, str]]:
 
 def test_links_parse_the_forms_the_docs_use(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("[a](b.md) ![img](images/x.png) [c](d.md#part) [e](https://x.org) `[f](g.md)`\n"
-                    "```\n[h](i.md)\n```\n[j](<k l.md>) [m](n.md \"title\")\n", encoding="utf-8")
-    assert [target for _, target in links(page)] == [
-        "b.md", "images/x.png", "d.md#part", "https://x.org", "n.md"]
+    page.write_text(
+        "[a](b.md) ![img](images/x.png) [c](d.md#part) [e](https://x.org) `[f](g.md)`\n"
+        '```\n[h](i.md)\n```\n[j](<k l.md>) [m](n.md "title")\n',
+        encoding="utf-8",
+    )
+    assert [target for _, target in links(page)] == ["b.md", "images/x.png", "d.md#part", "https://x.org", "n.md"]
 
 
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -72,7 +75,8 @@ def test_relative_links_point_at_existing_files(path):
 def test_readme_is_short():
     lines = len(README.read_text(encoding="utf-8").splitlines())
     assert lines <= README_MAX_LINES, (
-        f"README.md has {lines} lines, at most {README_MAX_LINES}: move details into docs/")
+        f"README.md has {lines} lines, at most {README_MAX_LINES}: move details into docs/"
+    )
 
 
 def tracked_text_files() -> list[str]:
@@ -80,9 +84,12 @@ def tracked_text_files() -> list[str]:
         listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError) as error:
         pytest.skip(f"git ls-files failed: {error}")
-    return [name for name in listed.stdout.splitlines()
-            if (Path(name).suffix in TEXT_SUFFIXES or Path(name).name in TEXT_NAMES)
-            and not name.startswith(UNCHECKED_FOLDERS)]
+    return [
+        name
+        for name in listed.stdout.splitlines()
+        if (Path(name).suffix in TEXT_SUFFIXES or Path(name).name in TEXT_NAMES)
+        and not name.startswith(UNCHECKED_FOLDERS)
+    ]
 
 
 def test_no_file_cites_private_documents():
@@ -95,5 +102,7 @@ def test_no_file_cites_private_documents():
             for private in PRIVATE:
                 if private in line and (name, private) not in ALLOWED:
                     found.append(f"{name}:{number}: {private}: {line.strip()[:100]}")
-    assert not found, ("cite docs/recipe.md (or another file of the repository) instead of documents users "
-                       "do not have:\n" + "\n".join(found))
+    assert not found, (
+        "cite docs/recipe.md (or another file of the repository) instead of documents users "
+        "do not have:\n" + "\n".join(found)
+    )

@@ -1,4 +1,5 @@
 """The competition metric on hand-made pages with known counts, a brute-force cross-check, and the CLI."""
+
 import json
 
 import numpy as np
@@ -38,7 +39,9 @@ def test_just_inside_the_edges_hits(point):
 
 
 def test_first_prediction_in_submission_order_is_used():
-    taken = match_page(*parse_truth_labels("U+003F 0 0 10 10"), *parse_prediction_labels("U+003F 50 50 U+003F 2 2 U+003F 3 3"))
+    taken = match_page(
+        *parse_truth_labels("U+003F 0 0 10 10"), *parse_prediction_labels("U+003F 50 50 U+003F 2 2 U+003F 3 3")
+    )
     assert taken.tolist() == [1]
     assert page("U+003F 0 0 10 10", "U+003F 50 50 U+003F 2 2 U+003F 3 3") == (1, 2, 0)
 

@@ -1,5 +1,6 @@
 """The exported page recogniser: TF Serving layout, signature, same characters as the Python path,
 saved_model_cli, clear errors for bad inputs, and a well-formed PredictRequest."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -35,8 +36,14 @@ def test_layout_and_assets(exported):
     assert path.name == "1" and (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
     serve, vocabulary = load_recognizer(path)
     assert vocabulary == VOCABULARY
-    assert set(serve.structured_outputs) == {"codepoints", "codes", "detection_scores", "class_probabilities",
-                                             "boxes", "count"}
+    assert set(serve.structured_outputs) == {
+        "codepoints",
+        "codes",
+        "detection_scores",
+        "class_probabilities",
+        "boxes",
+        "count",
+    }
 
 
 def test_same_characters_as_the_python_path_for_jpeg_and_png(exported):
@@ -55,11 +62,14 @@ def test_same_characters_as_the_python_path_for_jpeg_and_png(exported):
         assert a[OUT_BOXES][:, 2].max() <= [200, 200, 160][i] * 1.5
 
 
-@pytest.mark.parametrize("data,message", [
-    (b"", "input is empty"),
-    (b"just some text, not an image", "not a JPEG or PNG"),
-    (None, "more than 300000 pixels"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (b"", "input is empty"),
+        (b"just some text, not an image", "not a JPEG or PNG"),
+        (None, "more than 300000 pixels"),
+    ],
+)
 def test_bad_inputs_give_clear_errors(exported, data, message):
     serve, _ = load_recognizer(exported[0])
     if data is None:
@@ -70,17 +80,34 @@ def test_bad_inputs_give_clear_errors(exported, data, message):
 
 def test_saved_model_cli_show_and_run(exported, tmp_path):
     path, python_path, _ = exported
-    show = subprocess.run([str(BIN / "saved_model_cli"), "show", "--dir", str(path), "--all"],
-                          capture_output=True, text=True, check=True).stdout
+    show = subprocess.run(
+        [str(BIN / "saved_model_cli"), "show", "--dir", str(path), "--all"], capture_output=True, text=True, check=True
+    ).stdout
     assert "signature_def['serving_default']" in show and "tensorflow/serving/predict" in show
     assert "inputs['images']" in show and "DT_STRING" in show
     page = tmp_path / "page.jpg"
     page.write_bytes(page_bytes(".jpg", seed=4))
     np.save(tmp_path / "images.npy", np.array([page.read_bytes()], dtype=object), allow_pickle=True)
     out = tmp_path / "out"
-    subprocess.run([str(BIN / "saved_model_cli"), "run", "--dir", str(path), "--tag_set", "serve",
-                    "--signature_def", "serving_default", "--inputs", f"images={tmp_path / 'images.npy'}",
-                    "--outdir", str(out)], capture_output=True, text=True, check=True)
+    subprocess.run(
+        [
+            str(BIN / "saved_model_cli"),
+            "run",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"images={tmp_path / 'images.npy'}",
+            "--outdir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     count = int(np.load(out / "count.npy")[0])
     codes = [c.decode() for c in np.load(out / "codes.npy", allow_pickle=True)[0][:count]]
     expected = page_results(python_path.recognize(tf.constant([page.read_bytes()])))
@@ -113,8 +140,12 @@ def test_classifier_alone_serves(exported, tmp_path):
 def test_export_tool_from_training_folders(tmp_path, capsys):
     det_dir, cls_dir = save_training_folders(*tiny_page_models(seed=2), tmp_path)
     out = tmp_path / "models" / "kuzushiji_page" / "3"
-    assert export_tool.main(["--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(out),
-                             "--short-side", "128"]) == 0
+    assert (
+        export_tool.main(
+            ["--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(out), "--short-side", "128"]
+        )
+        == 0
+    )
     for name in ("kuzushiji_page", "kuzushiji_detector", "kuzushiji_classifier"):
         assert (tmp_path / "models" / name / "3" / "saved_model.pb").is_file()
     serve, vocabulary = load_recognizer(out)
@@ -123,8 +154,19 @@ def test_export_tool_from_training_folders(tmp_path, capsys):
     # The same version again is refused, and a vocabulary of the wrong size too.
     assert export_tool.main(["--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(out)]) == 2
     (cls_dir / "vocabulary.csv").write_text("class_id,code,char\n0,U+3042,あ\n", encoding="utf-8")
-    assert export_tool.main(["--detector", str(det_dir), "--classifier", str(cls_dir),
-                             "--out", str(tmp_path / "m2" / "kuzushiji_page" / "1")]) == 2
+    assert (
+        export_tool.main(
+            [
+                "--detector",
+                str(det_dir),
+                "--classifier",
+                str(cls_dir),
+                "--out",
+                str(tmp_path / "m2" / "kuzushiji_page" / "1"),
+            ]
+        )
+        == 2
+    )
     assert "3 classes but" in capsys.readouterr().err
 
 
@@ -138,8 +180,13 @@ def test_pages_without_characters_return_empty_results(tmp_path):
     # Peaks of the untrained detector score about 0.5: a 0.9 threshold leaves every page without
     # characters, which must not reach the classifier (Keras layers refuse an empty batch).
     detector, classifier = tiny_page_models()
-    path = export_page_recognizer(detector, classifier, VOCABULARY, tmp_path / "kuzushiji_page" / "1",
-                                  RecognizerOptions(short_side=128, det_threshold=0.9, max_chars=64))
+    path = export_page_recognizer(
+        detector,
+        classifier,
+        VOCABULARY,
+        tmp_path / "kuzushiji_page" / "1",
+        RecognizerOptions(short_side=128, det_threshold=0.9, max_chars=64),
+    )
     serve, _ = load_recognizer(path)
     outputs = serve(images=tf.constant([page_bytes(), page_bytes(".png", seed=5)]))
     assert outputs["count"].numpy().tolist() == [0, 0]

@@ -1,5 +1,6 @@
 """Output formats (kuzushiji_tf.formats): PAGE and ALTO validate against their official schemas (vendored in
 tests/schemas/), and every format gives back each character, its box and its order when parsed."""
+
 from __future__ import annotations
 
 import json
@@ -41,14 +42,22 @@ S = 40  # character side
 # top to bottom, in reading order. The first box leaves the page at the top and the right (clipped), the
 # fifth has fractional edges (rounded outwards).
 READING = [  # (code, box)
-    ("U+3042", (562, -3, 602, 37)), ("U+0026", (562, 47, 602, 87)), ("U+1B002", (562, 97, 602, 137)),
+    ("U+3042", (562, -3, 602, 37)),
+    ("U+0026", (562, 47, 602, 87)),
+    ("U+1B002", (562, 97, 602, 137)),
     ("U+304B", (562, 147, 602, 187)),
-    ("U+003C", (500.4, 40.6, 539.7, 80.2)), ("U+3044", (500, 90, 540, 130)), ("U+3046", (500, 140, 540, 180)),
-    ("U+3048", (440, 40, 480, 80)), ("U+304A", (440, 90, 480, 130)),
-    ("U+1B002", (540, 400, 580, 440)), ("U+3042", (540, 450, 580, 490)), ("U+0026", (540, 500, 580, 540)),
-    ("U+304D", (480, 400, 520, 440)), ("U+304F", (480, 450, 520, 490)),
+    ("U+003C", (500.4, 40.6, 539.7, 80.2)),
+    ("U+3044", (500, 90, 540, 130)),
+    ("U+3046", (500, 140, 540, 180)),
+    ("U+3048", (440, 40, 480, 80)),
+    ("U+304A", (440, 90, 480, 130)),
+    ("U+1B002", (540, 400, 580, 440)),
+    ("U+3042", (540, 450, 580, 490)),
+    ("U+0026", (540, 500, 580, 540)),
+    ("U+304D", (480, 400, 520, 440)),
+    ("U+304F", (480, 450, 520, 490)),
 ]
-COLUMNS = ["あ&\U0001B002か", "<いう", "えお", "\U0001B002あ&", "きく"]
+COLUMNS = ["あ&\U0001b002か", "<いう", "えお", "\U0001b002あ&", "きく"]
 BLOCK_OF_COLUMN = [0, 0, 0, 1, 1]
 PROBS = [round(0.5 + 0.035 * k, 4) for k in range(len(READING))]
 
@@ -65,10 +74,12 @@ EXPECTED = [(chr(int(code[2:], 16)), expected_box(box)) for code, box in READING
 def record() -> dict:
     """The real page_record of a recogniser result listing the characters shuffled."""
     shuffle = np.random.default_rng(3).permutation(len(READING))
-    result = {CODES: [READING[i][0] for i in shuffle],
-              OUT_BOXES: np.array([READING[i][1] for i in shuffle], np.float32),
-              DET_SCORES: np.full(len(READING), 0.9, np.float32),
-              CLASS_PROBS: np.array([PROBS[i] for i in shuffle], np.float32)}
+    result = {
+        CODES: [READING[i][0] for i in shuffle],
+        OUT_BOXES: np.array([READING[i][1] for i in shuffle], np.float32),
+        DET_SCORES: np.full(len(READING), 0.9, np.float32),
+        CLASS_PROBS: np.array([PROBS[i] for i in shuffle], np.float32),
+    }
     made = page_record(IMAGE, result, {"U+3042": "あ"}, size=(WIDTH, HEIGHT))
     # The layout this file's expectations assume: if reading order changes, fix READING, not the formats.
     assert made["columns"] == COLUMNS
@@ -79,8 +90,12 @@ def record() -> dict:
 
 @pytest.fixture(scope="module")
 def empty() -> dict:
-    result = {CODES: [], OUT_BOXES: np.zeros((0, 4), np.float32), DET_SCORES: np.zeros(0, np.float32),
-              CLASS_PROBS: np.zeros(0, np.float32)}
+    result = {
+        CODES: [],
+        OUT_BOXES: np.zeros((0, 4), np.float32),
+        DET_SCORES: np.zeros(0, np.float32),
+        CLASS_PROBS: np.zeros(0, np.float32),
+    }
     return page_record("blank.png", result, {}, size=(300, 200))
 
 
@@ -91,8 +106,10 @@ def source(record) -> PageSource:
 
 @pytest.fixture(scope="module")
 def schemas() -> dict:
-    return {name: etree.XMLSchema(etree.parse(str(SCHEMAS / file)))
-            for name, file in (("page", "pagecontent-2019-07-15.xsd"), ("alto", "alto-4-4.xsd"))}
+    return {
+        name: etree.XMLSchema(etree.parse(str(SCHEMAS / file)))
+        for name, file in (("page", "pagecontent-2019-07-15.xsd"), ("alto", "alto-4-4.xsd"))
+    }
 
 
 def parse(text: str):
@@ -116,11 +133,18 @@ def position_box(element) -> tuple[int, int, int, int]:
 
 # ---- registry ---------------------------------------------------------------------------------------------
 
+
 def test_registry_names_suffixes_and_kinds():
     assert list(FORMATS) == ["txt", "json", "page", "alto", "hocr", "tei", "iiif"]
     assert {n: f.suffix for n, f in FORMATS.items()} == {
-        "txt": ".txt", "json": ".json", "page": ".page.xml", "alto": ".alto.xml", "hocr": ".hocr.html",
-        "tei": "tei.xml", "iiif": ".annotations.json"}
+        "txt": ".txt",
+        "json": ".json",
+        "page": ".page.xml",
+        "alto": ".alto.xml",
+        "hocr": ".hocr.html",
+        "tei": "tei.xml",
+        "iiif": ".annotations.json",
+    }
     assert [n for n, f in FORMATS.items() if not f.per_page] == ["tei"]
     assert FORMATS["page"].file_name("a/b.jpg") == "a/b.jpg.page.xml"
     assert FORMATS["tei"].file_name() == "tei.xml"
@@ -166,6 +190,7 @@ def test_page_source_from_record(record):
 
 # ---- txt and json -----------------------------------------------------------------------------------------
 
+
 def test_txt_is_one_column_a_line_and_stays_importable_from_page_text(record, source, empty):
     from kuzushiji_tf.formats.txt import page_text
 
@@ -177,7 +202,7 @@ def test_txt_is_one_column_a_line_and_stays_importable_from_page_text(record, so
 def test_json_is_the_record_as_folder_recognition_writes_it(record, source):
     text = json_record.render(record, source)
     assert text == json.dumps(record, ensure_ascii=False, indent=1)
-    assert "\U0001B002" in text  # not escaped
+    assert "\U0001b002" in text  # not escaped
     assert json.loads(text) == record
 
 
@@ -196,12 +221,16 @@ def test_page_xml_validates_and_round_trips(record, source, schemas):
     assert root.findtext("pc:Metadata/pc:Creator", namespaces=PC) == f"kuzushiji_tf {__version__}"
     assert root.findtext("pc:Metadata/pc:Created", namespaces=PC) == CREATED
     glyphs = root.findall(".//pc:Glyph", PC)
-    assert [(g.findtext("pc:TextEquiv/pc:Unicode", namespaces=PC),
-             points_box(g.find("pc:Coords", PC).get("points"))) for g in glyphs] == EXPECTED
+    assert [
+        (g.findtext("pc:TextEquiv/pc:Unicode", namespaces=PC), points_box(g.find("pc:Coords", PC).get("points")))
+        for g in glyphs
+    ] == EXPECTED
     assert [float(g.find("pc:TextEquiv", PC).get("conf")) for g in glyphs] == pytest.approx(PROBS, abs=1e-4)
     regions = page.findall("pc:TextRegion", PC)
-    assert [[line.findtext("pc:TextEquiv/pc:Unicode", namespaces=PC) for line in r.findall("pc:TextLine", PC)]
-            for r in regions] == [COLUMNS[:3], COLUMNS[3:]]
+    assert [
+        [line.findtext("pc:TextEquiv/pc:Unicode", namespaces=PC) for line in r.findall("pc:TextLine", PC)]
+        for r in regions
+    ] == [COLUMNS[:3], COLUMNS[3:]]
     assert [w.findtext("pc:TextEquiv/pc:Unicode", namespaces=PC) for w in root.findall(".//pc:Word", PC)] == COLUMNS
     order = [ref.get("regionRef") for ref in page.findall("pc:ReadingOrder/pc:OrderedGroup/pc:RegionRefIndexed", PC)]
     assert order == [r.get("id") for r in regions]
@@ -279,11 +308,14 @@ def test_hocr_round_trips(record, source):
     assert [(c.text, ints(hocr_property(c.get("title"), "x_bboxes"))) for c in cinfos] == EXPECTED
     assert [ints(hocr_property(w.get("title"), "bbox")) for w in words] == [box for _, box in EXPECTED]
     assert [float(hocr_property(c.get("title"), "x_conf")) for c in cinfos] == pytest.approx(
-        [100 * p for p in PROBS], abs=0.01)
+        [100 * p for p in PROBS], abs=0.01
+    )
     areas = root.findall(".//h:div[@class='ocr_carea']", XH)
     # No whitespace between a line's characters: a line's text is exactly its column.
     assert [["".join(line.itertext()) for line in a.findall("h:span[@class='ocr_line']", XH)] for a in areas] == [
-        COLUMNS[:3], COLUMNS[3:]]
+        COLUMNS[:3],
+        COLUMNS[3:],
+    ]
 
 
 def test_hocr_of_an_empty_page(empty):
@@ -307,8 +339,10 @@ def test_tei_document_round_trips_every_page(record, source, empty):
     assert (application.get("ident"), application.get("version")) == ("kuzushiji_tf", __version__)
     assert header.find(".//t:creation/t:date", TE).get("when") == CREATED
     assert [i.text for i in header.findall(".//t:sourceDesc//t:item", TE)] == [IMAGE, "blank.png"]
-    zones = {z.get(XML_ID): (z.get("type"), tuple(int(z.get(k)) for k in ("ulx", "uly", "lrx", "lry")))
-             for z in root.iter(f"{{{tei.NS}}}zone")}
+    zones = {
+        z.get(XML_ID): (z.get("type"), tuple(int(z.get(k)) for k in ("ulx", "uly", "lrx", "lry")))
+        for z in root.iter(f"{{{tei.NS}}}zone")
+    }
     surfaces = {s.get(XML_ID): s for s in root.iter(f"{{{tei.NS}}}surface")}
     assert root.find("t:facsimile", TE).get("sameAs") == "https://example.org/iiif/book/manifest"
 
@@ -338,8 +372,10 @@ def test_tei_document_round_trips_every_page(record, source, empty):
     assert second_page["surface"].get("sameAs") == canvas
     # Blocks: one <ab> per block, pointing at a block zone that holds its columns.
     abs_ = body.findall("t:ab", TE)
-    assert [zones[ab.get("facs")[1:]] for ab in abs_] == [("block", (440, 0, 600, 187)),
-                                                          ("block", (480, 400, 580, 540))]
+    assert [zones[ab.get("facs")[1:]] for ab in abs_] == [
+        ("block", (440, 0, 600, 187)),
+        ("block", (480, 400, 580, 540)),
+    ]
 
 
 def test_tei_text_has_no_space_inside_a_column(record, source):
@@ -349,6 +385,7 @@ def test_tei_text_has_no_space_inside_a_column(record, source):
 
 
 # ---- IIIF -------------------------------------------------------------------------------------------------
+
 
 def xywh(target: str) -> tuple[str, tuple[int, int, int, int]]:
     canvas, fragment = target.split("#xywh=")
@@ -363,8 +400,10 @@ def test_iiif_annotation_page_round_trips(record, source):
     assert "http://iiif.io/api/extension/text-granularity/context.json" in page["@context"]
     items = page["items"]
     assert all(a["type"] == "Annotation" and a["motivation"] == "supplementing" for a in items)
-    assert all(a["body"]["type"] == "TextualBody" and a["body"]["format"] == "text/plain"
-               and a["body"]["language"] == "ja" for a in items)
+    assert all(
+        a["body"]["type"] == "TextualBody" and a["body"]["format"] == "text/plain" and a["body"]["language"] == "ja"
+        for a in items
+    )
     glyphs = [a for a in items if a["textGranularity"] == "glyph"]
     lines = [a for a in items if a["textGranularity"] == "line"]
     assert [(a["body"]["value"], xywh(a["target"])[1]) for a in glyphs] == EXPECTED
@@ -388,6 +427,7 @@ def test_iiif_targets_the_given_canvas(record, empty):
 
 
 # ---- every format ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", [n for n, f in FORMATS.items() if f.per_page])
 def test_every_per_page_format_renders_text_the_same_every_time(name, record, empty, source):

@@ -1,5 +1,6 @@
 """Handwriting: per-glyph warps, pressure, dry brush, cursive connections; generator features for ablations;
 page marks that are not text (seals, pictures, stains, the fold)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,7 +62,7 @@ def test_connector_runs_between_its_ends_and_tapers():
     mask, x, y = connector((50.0, 10.0), (55.0, 60.0), 4.0, np.random.default_rng(0))
     ys, xs = np.nonzero(mask >= 128)
     assert y + ys.min() <= 12 and y + ys.max() >= 58  # it reaches both characters
-    top, bottom = (mask[:mask.shape[0] // 3] >= 128).sum(), (mask[-mask.shape[0] // 3:] >= 128).sum()
+    top, bottom = (mask[: mask.shape[0] // 3] >= 128).sum(), (mask[-mask.shape[0] // 3 :] >= 128).sum()
     assert top > bottom  # the brush lifts towards the next character
     assert connector((0.0, 50.0), (0.0, 40.0), 3.0, np.random.default_rng(0)) is None
 
@@ -79,7 +80,7 @@ def test_cursive_connections_are_ink_between_characters_but_never_labelled():
         # Each stroke joins two labelled characters and shows as ink in the gap between them.
         assert sum(b[0] < x1 and x0 < b[2] and b[1] < y1 and y0 < b[3] for b in boxes) >= 2
         cx = int((x0 + x1) / 2)
-        column = gray[int(y0):int(y1), max(0, cx - 3):cx + 4]
+        column = gray[int(y0) : int(y1), max(0, cx - 3) : cx + 4]
         crossing += column.min() < np.median(gray) - 40
     assert crossing >= len(debug.connectors) // 2
     # ...and no connector is a label: the labels are the characters of the same page without connectors.
@@ -122,8 +123,9 @@ def test_features_none_draws_the_earlier_font_pages(tmp_path):
 
 @needs_fonts
 def test_seals_pictures_stains_and_fold_are_drawn_but_not_text():
-    style = dataclasses.replace(sample_book_style(np.random.default_rng(1), FONTS), seal_prob=1.0,
-                                picture_prob=1.0, stain_prob=1.0, fold=0.3)
+    style = dataclasses.replace(
+        sample_book_style(np.random.default_rng(1), FONTS), seal_prob=1.0, picture_prob=1.0, stain_prob=1.0, fold=0.3
+    )
     image, chars, debug = render_page(3, style, page_height=1000, fonts=FONTS, side=1, return_debug=True)
     assert debug.picture is not None and chars
     px0, py0, px1, py1 = debug.picture

@@ -1,4 +1,5 @@
 """Hentaigana are labelled with their standard kana, derived from the Unicode names, and drawn on pages."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,9 @@ try:
     FONTS = find_fonts()
 except FontNotFoundError:
     FONTS = None
-needs_hentaigana_fonts = pytest.mark.skipif(FONTS is None or not FONTS.hentaigana,
-                                            reason="no hentaigana font (fonts-babelstone-han, fonts-hanazono)")
+needs_hentaigana_fonts = pytest.mark.skipif(
+    FONTS is None or not FONTS.hentaigana, reason="no hentaigana font (fonts-babelstone-han, fonts-hanazono)"
+)
 
 
 def test_each_hentaigana_is_labelled_with_the_kana_of_its_reading():
@@ -37,8 +39,8 @@ def test_each_hentaigana_is_labelled_with_the_kana_of_its_reading():
 
 
 def test_ambiguous_archaic_and_ordinary_characters_get_no_base():
-    assert base_kana("\U0001B11E") is None  # HENTAIGANA LETTER N-MU-MO-1: three readings, no single label
-    assert base_kana("\U0001B001") is None  # HIRAGANA LETTER ARCHAIC YE: not a hentaigana
+    assert base_kana("\U0001b11e") is None  # HENTAIGANA LETTER N-MU-MO-1: three readings, no single label
+    assert base_kana("\U0001b001") is None  # HIRAGANA LETTER ARCHAIC YE: not a hentaigana
     assert base_kana("あ") is None and base_kana("日") is None
 
 
@@ -56,8 +58,9 @@ def test_charset_carries_drawable_variants_of_its_kana():
 @needs_hentaigana_fonts
 def test_pages_draw_hentaigana_but_label_the_standard_kana():
     charset = build_charset("hiragana", FONTS)
-    style = dataclasses.replace(sample_book_style(np.random.default_rng(0), FONTS), hentaigana_rate=1.0,
-                                kanji_ratio=0.0)
+    style = dataclasses.replace(
+        sample_book_style(np.random.default_rng(0), FONTS), hentaigana_rate=1.0, kanji_ratio=0.0
+    )
     _, chars, debug = render_page(4, style, page_height=900, charset=charset, fonts=FONTS, return_debug=True)
     assert chars
     drawn_variants = 0
@@ -75,6 +78,12 @@ def test_pages_draw_hentaigana_but_label_the_standard_kana():
     assert drawn_variants >= len(chars) // 2
     assert any(debug.form_faces) == bool(FONTS.kana_forms)  # the brush hentaigana faces are among the forms
     # At rate 0 nothing is replaced.
-    _, chars, debug = render_page(4, dataclasses.replace(style, hentaigana_rate=0.0), page_height=900,
-                                  charset=charset, fonts=FONTS, return_debug=True)
+    _, chars, debug = render_page(
+        4,
+        dataclasses.replace(style, hentaigana_rate=0.0),
+        page_height=900,
+        charset=charset,
+        fonts=FONTS,
+        return_debug=True,
+    )
     assert [code_to_char(c.code) for c in chars] == debug.drawn and not any(debug.form_faces)

@@ -1,4 +1,5 @@
 """Image loading: conversions to RGB uint8 and refusals that name the file."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -35,12 +36,15 @@ def test_16_bit_image_keeps_its_range(tmp_path):
     assert image[0, :, 0].tolist() == [0, 128, 255]
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("missing", "missing"),
-    ("empty", "empty"),
-    ("garbage", "not a readable image"),
-    ("png", r"not a JPEG file \(its content is PNG\)"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing", "missing"),
+        ("empty", "empty"),
+        ("garbage", "not a readable image"),
+        ("png", r"not a JPEG file \(its content is PNG\)"),
+    ],
+)
 def test_unusable_files_are_refused_with_their_path(tmp_path, case, expected):
     path = tmp_path / "page.jpg"
     if case == "empty":

@@ -1,4 +1,5 @@
 """The ink statistics that check the generator's stroke and ink ranges against unlabelled real scans."""
+
 from __future__ import annotations
 
 import cv2
@@ -36,18 +37,22 @@ def test_thicker_strokes_give_more_ink_and_a_wider_stroke():
 
 
 def test_medians_over_pages_and_unusable_boxes_left_out():
-    pages = [(_page(3), np.array([[20, 20, 80, 120], [0, 0, 5, 5]], np.float32)),  # a 25-px box is too small
-             (cv2.cvtColor(_page(5), cv2.COLOR_GRAY2RGB), np.array([[20, 20, 80, 120]], np.float32)),
-             (_page(7), np.array([[90, 130, 118, 158]], np.float32))]  # paper only: no ink in the box
+    pages = [
+        (_page(3), np.array([[20, 20, 80, 120], [0, 0, 5, 5]], np.float32)),  # a 25-px box is too small
+        (cv2.cvtColor(_page(5), cv2.COLOR_GRAY2RGB), np.array([[20, 20, 80, 120]], np.float32)),
+        (_page(7), np.array([[90, 130, 118, 158]], np.float32)),
+    ]  # paper only: no ink in the box
     stats = ink_statistics(pages)
     assert stats.boxes == 2
-    assert stats.stroke_to_height == pytest.approx(np.median([box_figures(_page(s), (20, 20, 80, 120))[1]
-                                                              for s in (3, 5)]))
+    assert stats.stroke_to_height == pytest.approx(
+        np.median([box_figures(_page(s), (20, 20, 80, 120))[1] for s in (3, 5)])
+    )
     assert np.isnan(ink_statistics([]).ink_fraction)
 
 
 def test_tool_names_a_missing_folder(tmp_path, capsys):
     from kuzushiji_tf.cli import ink_statistics as tool
+
     assert tool.main(["--detector", str(tmp_path), "--synthetic", str(tmp_path / "nowhere")]) == 2
     assert "nowhere/train_images: missing" in capsys.readouterr().err
     assert tool.main(["--detector", str(tmp_path / "det"), "--real", str(tmp_path)]) == 2

@@ -1,6 +1,7 @@
 """kill -9 at any moment, then the same command: training continues from its last checkpoint (never from
 scratch, never from a half-written one, with a fresh input stream) and build_records finishes into the
 manifest of an uninterrupted build."""
+
 import json
 import os
 import signal
@@ -17,8 +18,22 @@ from conftest import REPO, make_kaggle_dir
 from kuzushiji_tf.cli import train
 from kuzushiji_tf.data.records import MANIFEST, RecordOptions, build_records
 
-TINY = ["--task", "detector", "--batch-size", "2", "--backbone", "resnet_tiny", "--input-size", "64",
-        "--eval-short-side", "128", "--optimizer", "adamw", "--seed", "0"]
+TINY = [
+    "--task",
+    "detector",
+    "--batch-size",
+    "2",
+    "--backbone",
+    "resnet_tiny",
+    "--input-size",
+    "64",
+    "--eval-short-side",
+    "128",
+    "--optimizer",
+    "adamw",
+    "--seed",
+    "0",
+]
 
 
 def _kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> list[str]:
@@ -41,10 +56,27 @@ def _kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> list[s
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_the_same_command_resumes_from_the_checkpoint(tiny_split_records, tmp_path, capsys):
     out = tmp_path / "det"
-    args = TINY + ["--records", str(tiny_split_records), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "6",
-                   "--checkpoint-every-steps", "2", "--log-every-steps", "1"]
-    process = subprocess.Popen([sys.executable, "-m", "kuzushiji_tf.train", *args], cwd=REPO, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    args = TINY + [
+        "--records",
+        str(tiny_split_records),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "6",
+        "--checkpoint-every-steps",
+        "2",
+        "--log-every-steps",
+        "1",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kuzushiji_tf.train", *args],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     # Step 3's line comes after step 2's checkpoint was saved: the kill lands during step 4 or its save.
     lines = _kill_when(process, lambda line: "step 3/6" in line)
     assert process.returncode == -signal.SIGKILL, "".join(lines[-20:])
@@ -96,8 +128,11 @@ def test_a_resumed_run_reads_a_fresh_input_stream(tiny_split_records):
     from kuzushiji_tf.config import DetectorConfig, TrainConfig
     from kuzushiji_tf.engine.tasks import DetectorTask
 
-    task = DetectorTask(str(tiny_split_records), DetectorConfig(backbone="resnet_tiny", input_size=64),
-                        TrainConfig(batch_size=2, seed=0))
+    task = DetectorTask(
+        str(tiny_split_records),
+        DetectorConfig(backbone="resnet_tiny", input_size=64),
+        TrainConfig(batch_size=2, seed=0),
+    )
     context = tf.distribute.InputContext(1, 0, 1)
 
     def first_images(start_step):
@@ -108,21 +143,38 @@ def test_a_resumed_run_reads_a_fresh_input_stream(tiny_split_records):
 
 
 # Three books of 10 pages and 4 test pages at 1024 x 1536: a build of a few seconds in 24 shards.
-MANY_PAGES = {f"book{b}_{i:05d}_1": [("U+3042", 40 + 30 * i, 60, 200, 240), ("U+3044", 300, 500 + 20 * b, 150, 150)]
-              for b in range(3) for i in range(10)}
+MANY_PAGES = {
+    f"book{b}_{i:05d}_1": [("U+3042", 40 + 30 * i, 60, 200, 240), ("U+3044", 300, 500 + 20 * b, 150, 150)]
+    for b in range(3)
+    for i in range(10)
+}
 
 
 @pytest.mark.slow
 def test_sigkill_mid_build_then_the_same_command_finishes_the_same_records(tmp_path):
-    root = make_kaggle_dir(tmp_path / "kaggle", pages=MANY_PAGES, test_ids=[f"t{i}" for i in range(4)],
-                           size=(1024, 1536))
+    root = make_kaggle_dir(
+        tmp_path / "kaggle", pages=MANY_PAGES, test_ids=[f"t{i}" for i in range(4)], size=(1024, 1536)
+    )
     options = RecordOptions(num_folds=3, shards=10)
     clean = build_records(root, tmp_path / "clean", options, workers=1, progress=False)
     clean.pop("_run")
 
     out = tmp_path / "killed"
-    command = [sys.executable, str(REPO / "tools" / "build_records.py"), "--data-dir", str(root), "--out", str(out),
-               "--num-folds", "3", "--shards", "10", "--workers", "1", "--quiet"]
+    command = [
+        sys.executable,
+        str(REPO / "tools" / "build_records.py"),
+        "--data-dir",
+        str(root),
+        "--out",
+        str(out),
+        "--num-folds",
+        "3",
+        "--shards",
+        "10",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not list((out / ".state").glob("shard-*.json")) and process.poll() is None and time.monotonic() < deadline:
@@ -130,8 +182,11 @@ def test_sigkill_mid_build_then_the_same_command_finishes_the_same_records(tmp_p
     process.kill()
     assert process.wait(timeout=60) == -signal.SIGKILL, "the build ended before it could be killed"
     assert not (out / MANIFEST).exists()
-    finished = {path: path.stat().st_mtime_ns for state in (out / ".state").glob("shard-*.json")
-                for path in (out / name for name in json.loads(state.read_text())["files"])}
+    finished = {
+        path: path.stat().st_mtime_ns
+        for state in (out / ".state").glob("shard-*.json")
+        for path in (out / name for name in json.loads(state.read_text())["files"])
+    }
     assert finished and len(finished) < len(clean["shards"])
 
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -1,4 +1,5 @@
 """Labels strings and the light CSV readers: values, empty pages, and every error's message."""
+
 import numpy as np
 import pytest
 
@@ -129,4 +130,3 @@ def test_non_utf8_file_is_a_file_error(tmp_path):
     path.write_bytes(b"image_id,labels\na,\xff\xfe\n")
     with pytest.raises(LabelsFileError, match="not UTF-8"):
         read_truth_csv(path)
-

@@ -1,4 +1,5 @@
 """The custom strategy.run loop: it learns, resumes from its checkpoint, and two replicas equal one device."""
+
 import json
 import subprocess
 import sys
@@ -50,8 +51,9 @@ TASK = textwrap.dedent('''
 def _run(tmp_path, replicas: int, epochs: int, out: str):
     script = tmp_path / "task.py"
     script.write_text(TASK)
-    result = subprocess.run([sys.executable, str(script), str(replicas), str(epochs), out], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script), str(replicas), str(epochs), out], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 

@@ -17,8 +17,10 @@ def model(tmp_path_factory):
 def test_every_test_page_gets_a_valid_row(model, tmp_path, capsys):
     data = make_kaggle_dir(tmp_path / "kaggle", test_ids=("test_a", "test_b", "test_c"))
     out = tmp_path / "submission.csv"
-    assert tool.main(["--model", str(model), "--data-dir", str(data), "--out", str(out), "--batch-size", "2",
-                      "--quiet"]) == 0
+    assert (
+        tool.main(["--model", str(model), "--data-dir", str(data), "--out", str(out), "--batch-size", "2", "--quiet"])
+        == 0
+    )
     rows = read_submission(out, expected_ids=["test_a", "test_b", "test_c"])
     assert list(rows) == ["test_a", "test_b", "test_c"]
     assert all(0 < len(preds) <= 50 for preds in rows.values())

@@ -1,6 +1,7 @@
 """tools/measure_real.py and kuzushiji_tf.measure.real_pages on the 5 bundled real pages: the classifier
 metric with a classifier whose answers the test decides, the three rows end to end with tiny untrained
 models, and the one-line errors."""
+
 import json
 
 import numpy as np
@@ -88,11 +89,15 @@ def test_classifier_scores_kana_right_kanji_wrong_on_library_crops(monkeypatch):
 def test_score_classifier_counts_top1_top5_and_unknown_codes():
     vocabulary = ["U+3042", "U+3044", "U+4E00", "U+4E8C", "U+4E09", "U+56DB"]
     codes = ["U+3042", "U+3044", "U+4E00", "U+4E8C", "U+9999"]  # あ い 一 二, and one unknown kanji
-    ranked = np.array([[0, 1, 2, 3, 4],   # あ right
-                       [0, 2, 3, 4, 5],   # い wrong, not in the top 5
-                       [3, 2, 0, 1, 4],   # 一 second: top-5 only
-                       [3, 0, 1, 2, 4],   # 二 right
-                       [0, 1, 2, 3, 4]])  # unknown: wrong whatever the ranking
+    ranked = np.array(
+        [
+            [0, 1, 2, 3, 4],  # あ right
+            [0, 2, 3, 4, 5],  # い wrong, not in the top 5
+            [3, 2, 0, 1, 4],  # 一 second: top-5 only
+            [3, 0, 1, 2, 4],  # 二 right
+            [0, 1, 2, 3, 4],
+        ]
+    )  # unknown: wrong whatever the ranking
     scores = real.score_classifier(codes, vocabulary, ranked)
     assert (scores.overall.count, scores.overall.top1_correct, scores.overall.top5_correct) == (5, 2, 3)
     assert (scores.kana.count, scores.kana.top1_correct, scores.kana.top5_correct) == (2, 1, 1)
@@ -111,8 +116,7 @@ def test_detector_short_side_comes_from_its_config(tmp_path):
 def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     det_dir, cls_dir = save_training_folders(*tiny_page_models(), root)
-    return {"classifier": cls_dir, "detector": det_dir,
-            "recognizer": export_tiny_page_model(root, max_chars=300)}
+    return {"classifier": cls_dir, "detector": det_dir, "recognizer": export_tiny_page_model(root, max_chars=300)}
 
 
 def _in_unit_interval(score: dict) -> bool:
@@ -122,9 +126,23 @@ def _in_unit_interval(score: dict) -> bool:
 @pytest.mark.slow
 def test_all_rows_end_to_end_on_the_real_pages(tiny_models, tmp_path, capsys):
     out, table = tmp_path / "figures" / "real.json", tmp_path / "ablation.md"
-    args = ["--classifier", str(tiny_models["classifier"]), "--detector", str(tiny_models["detector"]),
-            "--recognizer", str(tiny_models["recognizer"]), "--short-side", "128", "--label", "tiny | untrained",
-            "--json", str(out), "--append-table", str(table), "--quiet"]
+    args = [
+        "--classifier",
+        str(tiny_models["classifier"]),
+        "--detector",
+        str(tiny_models["detector"]),
+        "--recognizer",
+        str(tiny_models["recognizer"]),
+        "--short-side",
+        "128",
+        "--label",
+        "tiny | untrained",
+        "--json",
+        str(out),
+        "--append-table",
+        str(table),
+        "--quiet",
+    ]
     assert tool.main(args) == 0
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert (figures["pages"], figures["characters"], figures["label"]) == (5, 464, "tiny | untrained")
@@ -147,9 +165,15 @@ def test_all_rows_end_to_end_on_the_real_pages(tiny_models, tmp_path, capsys):
     lines = table.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4 and lines[0].startswith("| label | cls top-1 | kana | kanji | det F1 | Kaggle F1")
     first = [cell.strip() for cell in lines[2].strip("|").split(" | ")]
-    assert first == ["tiny \\| untrained", f"{c['overall']['top1']:.3f}", f"{c['kana']['top1']:.3f}",
-                     f"{c['kanji']['top1']:.3f}", f"{d['detection']['f1']:.3f}", f"{r['labelled']['f1']:.3f}",
-                     f"{r['detection']['f1']:.3f}"]
+    assert first == [
+        "tiny \\| untrained",
+        f"{c['overall']['top1']:.3f}",
+        f"{c['kana']['top1']:.3f}",
+        f"{c['kanji']['top1']:.3f}",
+        f"{d['detection']['f1']:.3f}",
+        f"{r['labelled']['f1']:.3f}",
+        f"{r['detection']['f1']:.3f}",
+    ]
     assert lines[3].startswith("| second | ") and lines[3].endswith(" | – | – | – |")
     printed = capsys.readouterr().out
     assert "Kaggle (labelled)" in printed and "kana" in printed and "detector" in printed and "s)" in printed

@@ -1,5 +1,6 @@
 """The MobileNetV3Small classifier: normalisation inside, float32 outputs under mixed precision, config and
 `.keras` round trips, and its loss against a hand computation."""
+
 import keras
 import numpy as np
 import pytest
@@ -45,15 +46,23 @@ def test_first_layer_normalises_like_the_recipe(tiny):
 def test_config_round_trip_and_keras_file(tiny, tmp_path):
     config = tiny.get_config()
     assert {k: config[k] for k in ("num_classes", "input_size", "alpha", "minimalistic")} == {
-        "num_classes": 7, "input_size": 32, "alpha": 0.25, "minimalistic": True}
+        "num_classes": 7,
+        "input_size": 32,
+        "alpha": 0.25,
+        "minimalistic": True,
+    }
     rebuilt = MobileNetClassifier.from_config(config)
     assert rebuilt.count_params() == tiny.count_params()
     path = tmp_path / "classifier.keras"
     tiny.save(path)
     loaded = keras.saving.load_model(path)
     images = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images)[LOGITS]),
-                               keras.ops.convert_to_numpy(tiny(images)[LOGITS]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(images)[LOGITS]),
+        keras.ops.convert_to_numpy(tiny(images)[LOGITS]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_mixed_precision_keeps_float32_outputs_and_the_global_policy():

@@ -1,6 +1,7 @@
 """Two workers on 127.0.0.1 through tools/launch_local_cluster.py: they end with the same weights and follow
 the loss curve of one process whose two replicas read the two workers' input pipelines; the launcher's
 supervision (prefixes, one failure stops all) on stub workers."""
+
 import os
 import re
 import signal
@@ -16,15 +17,34 @@ from conftest import REPO, make_kaggle_dir
 from kuzushiji_tf.data.records import RecordOptions, build_records
 from kuzushiji_tf.engine import local_cluster
 
-TRAIN_ARGS = ["--task", "detector", "--backbone", "resnet_tiny", "--input-size", "64", "--eval-short-side", "128",
-              "--batch-size", "4", "--steps-per-epoch", "3", "--epochs", "1", "--optimizer", "adamw", "--seed", "0",
-              "--log-every-steps", "1"]
+TRAIN_ARGS = [
+    "--task",
+    "detector",
+    "--backbone",
+    "resnet_tiny",
+    "--input-size",
+    "64",
+    "--eval-short-side",
+    "128",
+    "--batch-size",
+    "4",
+    "--steps-per-epoch",
+    "3",
+    "--epochs",
+    "1",
+    "--optimizer",
+    "adamw",
+    "--seed",
+    "0",
+    "--log-every-steps",
+    "1",
+]
 STEP_LOSS = re.compile(r"step (\d+)/\d+ .* total ([0-9.]+) lr")
 
 # One process, MirroredStrategy over two logical CPUs, whose single input pipeline alternates the batches
 # of the two workers' pipelines (InputContext 0 and 1 of 2): the distributed iterator hands consecutive
 # elements to replicas 0 and 1, so each replica sees exactly what the worker of the same index sees.
-REFERENCE = textwrap.dedent('''
+REFERENCE = textwrap.dedent("""
     import os, sys
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     import tensorflow as tf
@@ -54,7 +74,7 @@ REFERENCE = textwrap.dedent('''
                           log=lambda line: print(line, flush=True))
     os.makedirs(args.worker_weights, exist_ok=True)
     model.save_weights(os.path.join(args.worker_weights, "reference.weights.h5"))
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +94,9 @@ def _weights(path) -> dict:
 
 
 def _step_losses(log: str, prefix: str = "") -> list[float]:
-    return [float(m.group(2)) for line in log.splitlines() if line.startswith(prefix)
-            for m in [STEP_LOSS.search(line)] if m]
+    return [
+        float(m.group(2)) for line in log.splitlines() if line.startswith(prefix) for m in [STEP_LOSS.search(line)] if m
+    ]
 
 
 @pytest.mark.slow
@@ -86,13 +107,44 @@ def test_two_workers_agree_and_follow_one_process_with_their_two_pipelines(recor
     # The reference runs beside the cluster: on a busy machine three processes get more CPU than one.
     with open(tmp_path / "reference.log", "w") as reference_log:
         reference = subprocess.Popen(
-            [sys.executable, str(script), *TRAIN_ARGS, "--records", str(records), "--out", str(tmp_path / "one"),
-             "--worker-weights", str(dumps)], stdout=reference_log, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+            [
+                sys.executable,
+                str(script),
+                *TRAIN_ARGS,
+                "--records",
+                str(records),
+                "--out",
+                str(tmp_path / "one"),
+                "--worker-weights",
+                str(dumps),
+            ],
+            stdout=reference_log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+        )
         # Its own session, so that a timeout can stop the launcher and its workers together.
         cluster = subprocess.Popen(
-            [sys.executable, str(REPO / "tools" / "launch_local_cluster.py"), "--workers", "2", "--", *TRAIN_ARGS,
-             "--records", str(records), "--out", str(tmp_path / "two"), "--worker-weights", str(dumps)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True)
+            [
+                sys.executable,
+                str(REPO / "tools" / "launch_local_cluster.py"),
+                "--workers",
+                "2",
+                "--",
+                *TRAIN_ARGS,
+                "--records",
+                str(records),
+                "--out",
+                str(tmp_path / "two"),
+                "--worker-weights",
+                str(dumps),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+            start_new_session=True,
+        )
         try:
             log, _ = cluster.communicate(timeout=400)
             reference.wait(timeout=300)
@@ -135,18 +187,26 @@ def test_fewer_training_shards_than_workers_is_a_clear_error(records):
         task.train_dataset(tf.distribute.InputContext(5, 0, 5))
 
 
-STUB = ("import json, os, sys, time; i = json.loads(os.environ['TF_CONFIG'])['task']['index']; "
-        "print('hello', i, flush=True); {body}")
+STUB = (
+    "import json, os, sys, time; i = json.loads(os.environ['TF_CONFIG'])['task']['index']; "
+    "print('hello', i, flush=True); {body}"
+)
 
 
 def test_cluster_configs_are_loopback_only_and_chief_is_worker_zero():
     ports = local_cluster.free_ports(3)
     assert len(set(ports)) == 3
     configs = [local_cluster.tf_config(ports, k) for k in range(3)]
-    assert configs[2] == {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                          "task": {"type": "worker", "index": 2}}
+    assert configs[2] == {
+        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+        "task": {"type": "worker", "index": 2},
+    }
     assert local_cluster.train_command(["--task", "detector"])[-4:] == [
-        "--task", "detector", "--strategy", "multi_worker"]
+        "--task",
+        "detector",
+        "--strategy",
+        "multi_worker",
+    ]
     with pytest.raises(ValueError, match="received --strategy mirrored"):
         local_cluster.train_command(["--strategy", "mirrored"])
 
@@ -179,8 +239,12 @@ def test_all_workers_succeeding_is_status_zero_and_each_sees_its_tf_config(monke
 
 
 def test_launcher_without_training_arguments_is_a_usage_error(capsys):
-    result = subprocess.run([sys.executable, str(REPO / "tools" / "launch_local_cluster.py"), "--workers", "2"],
-                            capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "launch_local_cluster.py"), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert result.returncode == 2 and "no training arguments" in result.stderr
 
 

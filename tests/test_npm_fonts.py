@@ -4,6 +4,7 @@ licence; failures say what is missing and leave nothing half-written; the genera
 The install tests run a stand-in `npm` (a script that packs a tarball laid out as the real packages are),
 so they need no registry; the role tests use the faces `make fonts` really installed, when there are any.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,7 @@ from kuzushiji_tf.synthetic.fonts import HAND_FILES, KANA_FORM_FILES, has_glyph
 from kuzushiji_tf.synthetic.npm_fonts import NPM_FONTS, FontInstallError, NpmFont, install, missing
 
 REPO = Path(__file__).resolve().parents[1]
-FAKE_NPM = r'''#!{python}
+FAKE_NPM = r"""#!{python}
 import io, os, sys, tarfile
 from pathlib import Path
 args = sys.argv[1:]
@@ -38,9 +39,10 @@ with tarfile.open(dest / name, "w:gz") as tar:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
 print(name)
-'''
-FONT = NpmFont("@expo-google-fonts/test-face", "1.0.0", "package/400Regular/TestFace_400Regular.ttf",
-               "package/LICENSE_FONT")
+"""
+FONT = NpmFont(
+    "@expo-google-fonts/test-face", "1.0.0", "package/400Regular/TestFace_400Regular.ttf", "package/LICENSE_FONT"
+)
 
 
 @pytest.fixture
@@ -87,18 +89,30 @@ def test_npm_failing_or_missing_is_a_clear_error(tmp_path, fake_npm, monkeypatch
 def test_the_tool_installs_every_pinned_face_and_warns_without_npm(tmp_path, fake_npm, monkeypatch):
     monkeypatch.setenv("FAKE_NPM_MEMBERS", ",".join(f.member for f in NPM_FONTS))
     folder = tmp_path / "fonts"
-    run = subprocess.run([sys.executable, str(REPO / "tools/install_fonts.py"), "--dir", str(folder)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(REPO / "tools/install_fonts.py"), "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert f"Installed {len(NPM_FONTS)}/{len(NPM_FONTS)}" in run.stdout and not missing(folder)
     assert len(fake_npm.read_text().splitlines()) == len(NPM_FONTS)
-    again = subprocess.run([sys.executable, str(REPO / "tools/install_fonts.py"), "--dir", str(folder)],
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, str(REPO / "tools/install_fonts.py"), "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0 and again.stdout == ""  # already there: npm is not asked again
     assert len(fake_npm.read_text().splitlines()) == len(NPM_FONTS)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    bare = subprocess.run([sys.executable, str(REPO / "tools/install_fonts.py"), "--dir", str(tmp_path / "new")],
-                          capture_output=True, text=True, timeout=120)
+    bare = subprocess.run(
+        [sys.executable, str(REPO / "tools/install_fonts.py"), "--dir", str(tmp_path / "new")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bare.returncode == 1 and "npm not found" in bare.stderr and not (tmp_path / "new").exists()
 
 

@@ -1,6 +1,7 @@
 """The ONNX page recogniser (`tools/export.py --format onnx`, `kuzushiji_tf.backends.onnx`): its layout,
 a runtime free of TensorFlow, the SavedModel's characters from the same models on real and synthetic
 pages, each step of the glue against the TensorFlow function it replaces, refusals, tools/recognize.py."""
+
 import importlib.util
 import json
 import shutil
@@ -46,8 +47,20 @@ def exported(tmp_path_factory):
     det_dir, cls_dir = save_training_folders(detector, classifier, root)
     saved_model = export_page_recognizer(detector, classifier, TINY_VOCABULARY, root / "kuzushiji_page" / "1", OPTIONS)
     onnx_dir = root / "kuzushiji_page_onnx" / "1"
-    argv = ["--format", "onnx", "--detector", str(det_dir), "--classifier", str(cls_dir), "--out", str(onnx_dir),
-            "--short-side", str(OPTIONS.short_side), "--cls-threshold", "0"]
+    argv = [
+        "--format",
+        "onnx",
+        "--detector",
+        str(det_dir),
+        "--classifier",
+        str(cls_dir),
+        "--out",
+        str(onnx_dir),
+        "--short-side",
+        str(OPTIONS.short_side),
+        "--cls-threshold",
+        "0",
+    ]
     assert export_tool.main(argv) == 0
     return saved_model, onnx_dir, argv
 
@@ -60,8 +73,11 @@ def models(exported):
 def test_export_tool_writes_the_layout_and_refuses_an_existing_version(exported, capsys):
     saved_model, onnx_dir, argv = exported
     assert sorted(p.name for p in onnx_dir.iterdir()) == ["assets", "classifier.onnx", "detector.onnx"]
-    assert sorted(p.name for p in (onnx_dir / "assets").iterdir()) == ["onnx_runtime.json", "recognizer.json",
-                                                                      "vocabulary.csv"]
+    assert sorted(p.name for p in (onnx_dir / "assets").iterdir()) == [
+        "onnx_runtime.json",
+        "recognizer.json",
+        "vocabulary.csv",
+    ]
     for asset in ("recognizer.json", "vocabulary.csv"):  # the SavedModel's assets, byte for byte
         assert (onnx_dir / "assets" / asset).read_bytes() == (saved_model / "assets" / asset).read_bytes()
     runtime = json.loads((onnx_dir / "assets" / "onnx_runtime.json").read_text())
@@ -75,7 +91,9 @@ def test_export_tool_writes_the_layout_and_refuses_an_existing_version(exported,
 
 def test_export_tool_says_what_to_install_without_tf2onnx(exported, monkeypatch, capsys, tmp_path):
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else find_spec(name, *a)
+    )
     argv = list(exported[2])
     argv[argv.index("--out") + 1] = str(tmp_path / "m" / "1")
     assert export_tool.main(argv) == 2
@@ -86,9 +104,11 @@ def test_export_tool_says_what_to_install_without_tf2onnx(exported, monkeypatch,
 def test_the_runtime_imports_no_tensorflow(exported, tmp_path):
     page = tmp_path / "page.jpg"
     page.write_bytes(page_bytes(seed=3))
-    code = ("import sys; from kuzushiji_tf.backends.loading import load_page_model; "
-            f"m = load_page_model({str(exported[1])!r}); out = m([open({str(page)!r}, 'rb').read()]); "
-            "print(m.backend, int(out['count'][0]), 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    code = (
+        "import sys; from kuzushiji_tf.backends.loading import load_page_model; "
+        f"m = load_page_model({str(exported[1])!r}); out = m([open({str(page)!r}, 'rb').read()]); "
+        "print(m.backend, int(out['count'][0]), 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     backend, count, tf_loaded, keras_loaded = result.stdout.split()
     assert (backend, tf_loaded, keras_loaded) == ("onnx", "False", "False")
@@ -136,8 +156,12 @@ def test_same_characters_as_the_saved_model_on_real_pages(models):
 
 def test_same_characters_as_the_saved_model_on_synthetic_jpeg_and_png(models):
     saved_model, onnx = models
-    pages = [page_bytes(".jpg", seed=1), page_bytes(".png", seed=2), page_bytes(".jpg", (160, 256), seed=3),
-             page_bytes(".png", (333, 97), seed=4)]
+    pages = [
+        page_bytes(".jpg", seed=1),
+        page_bytes(".png", seed=2),
+        page_bytes(".jpg", (160, 256), seed=3),
+        page_bytes(".png", (333, 97), seed=4),
+    ]
     compared, moved = _compare(saved_model(pages), onnx(pages), len(pages))
     assert moved <= compared // 20  # ~100 of ~4,000 seen, all swaps of tied neighbours in the list
 
@@ -155,14 +179,18 @@ def test_an_empty_batch_and_a_page_without_characters(exported, tmp_path):
 
 # --- each step against the TensorFlow function it replaces -------------------------------------------------
 
-@pytest.mark.parametrize("source,target", [
-    ((3874, 2404), (416, 256)),  # a real page down to a short side of 256
-    ((100, 77), (32, 64)),  # down in y, up in x
-    ((37, 53), (96, 128)),  # up
-    ((64, 48), (63, 47)),  # barely down, odd sizes
-    ((31, 17), (31, 17)),  # the same size
-    ((5, 3), (64, 1)),
-])
+
+@pytest.mark.parametrize(
+    "source,target",
+    [
+        ((3874, 2404), (416, 256)),  # a real page down to a short side of 256
+        ((100, 77), (32, 64)),  # down in y, up in x
+        ((37, 53), (96, 128)),  # up
+        ((64, 48), (63, 47)),  # barely down, odd sizes
+        ((31, 17), (31, 17)),  # the same size
+        ((5, 3), (64, 1)),
+    ],
+)
 def test_resize_matches_tf_image_resize_antialias(source, target):
     from kuzushiji_tf.backends.onnx.images import resize_antialias
 
@@ -204,11 +232,15 @@ def test_peaks_and_nms_match_the_tf_functions():
         h, w = rng.integers(3, 40, 2)
         logits = rng.normal(0, 1, (1, h, w, 1)).astype(np.float32)
         logits[0, :2, :3] = 0.8  # a plateau: all its cells are peaks
-        maps = {"heatmap": logits, "size": rng.normal(3, 2, (1, h, w, 2)).astype(np.float32),
-                "offset": rng.uniform(0, 1, (1, h, w, 2)).astype(np.float32)}
+        maps = {
+            "heatmap": logits,
+            "size": rng.normal(3, 2, (1, h, w, 2)).astype(np.float32),
+            "offset": rng.uniform(0, 1, (1, h, w, 2)).astype(np.float32),
+        }
         k = int(rng.integers(3, 200))
-        decoded = centernet_postprocess({key: tf.constant(v) for key, v in maps.items()}, max_detections=k,
-                                        score_threshold=0.4, stride=4)
+        decoded = centernet_postprocess(
+            {key: tf.constant(v) for key, v in maps.items()}, max_detections=k, score_threshold=0.4, stride=4
+        )
         n = int(decoded[NUM_DETECTIONS][0])
         boxes, scores = centernet_peaks(maps, k, 0.4, 4)
         np.testing.assert_array_equal(boxes, decoded[BOXES][0, :n].numpy())
@@ -216,8 +248,9 @@ def test_peaks_and_nms_match_the_tf_functions():
         # NMS on these boxes (some of zero width: sizes clamp at 0) with tied, rounded scores.
         tied = np.round(rng.uniform(0, 1, n), 1).astype(np.float32)
         for iou, limit in ((0.5, n), (0.3, 5), (0.0, n)):
-            expected = tf.image.non_max_suppression(boxes[:, [1, 0, 3, 2]], tied, max_output_size=limit,
-                                                    iou_threshold=iou).numpy()
+            expected = tf.image.non_max_suppression(
+                boxes[:, [1, 0, 3, 2]], tied, max_output_size=limit, iou_threshold=iou
+            ).numpy()
             np.testing.assert_array_equal(non_max_suppression(boxes, tied, iou, limit), expected)
 
 
@@ -248,11 +281,18 @@ def test_jpeg_and_png_decoding_matches_tensorflow():
     assert (images.JPEG_MAGIC, images.PNG_MAGIC) == (JPEG_MAGIC, PNG_MAGIC)
     rng = np.random.default_rng(0)
     colour, grey = rng.integers(0, 256, (37, 29, 3), dtype=np.uint8), rng.integers(0, 256, (37, 29), dtype=np.uint8)
-    pages = [REAL_PAGES[0].read_bytes(), cv2.imencode(".jpg", colour)[1].tobytes(), cv2.imencode(".jpg", grey)[1].tobytes(),
-             cv2.imencode(".jpg", colour, [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])[1].tobytes(),
-             cv2.imencode(".png", colour)[1].tobytes(), cv2.imencode(".png", grey)[1].tobytes(),
-             cv2.imencode(".png", rng.integers(0, 256, (9, 7, 4), dtype=np.uint8))[1].tobytes(),
-             cv2.imencode(".png", rng.integers(0, 65536, (9, 7, 3), dtype=np.uint16))[1].tobytes()]
+    pages = [
+        REAL_PAGES[0].read_bytes(),
+        cv2.imencode(".jpg", colour)[1].tobytes(),
+        cv2.imencode(".jpg", grey)[1].tobytes(),
+        cv2.imencode(".jpg", colour, [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])[
+            1
+        ].tobytes(),
+        cv2.imencode(".png", colour)[1].tobytes(),
+        cv2.imencode(".png", grey)[1].tobytes(),
+        cv2.imencode(".png", rng.integers(0, 256, (9, 7, 4), dtype=np.uint8))[1].tobytes(),
+        cv2.imencode(".png", rng.integers(0, 65536, (9, 7, 3), dtype=np.uint16))[1].tobytes(),
+    ]
     for data in pages:
         expected = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False).numpy()
         np.testing.assert_array_equal(images.decode_page(data, 10**9, 10**9), expected)
@@ -273,6 +313,7 @@ def test_without_simplejpeg_opencv_decodes_a_few_levels_off(monkeypatch):
 
 # --- refusals ------------------------------------------------------------------------------------------
 
+
 def test_bad_inputs_are_refused_with_the_saved_models_messages(models):
     saved_model, onnx = models
     truncated = REAL_PAGES[0].read_bytes()[:5000]
@@ -290,8 +331,9 @@ def test_size_limits_are_refused_before_decoding(exported, tmp_path):
     folder = tmp_path / "limits" / "1"
     shutil.copytree(exported[1], folder)
     options = json.loads((folder / "assets" / "recognizer.json").read_text())
-    (folder / "assets" / "recognizer.json").write_text(json.dumps({**options, "max_pixels": 300_000,
-                                                                   "max_image_bytes": 200_000}))
+    (folder / "assets" / "recognizer.json").write_text(
+        json.dumps({**options, "max_pixels": 300_000, "max_image_bytes": 200_000})
+    )
     model = load_page_model(folder)
     with pytest.raises(PageRefused, match=r"^image has more than 300000 pixels \(refused as a decompression bomb\)$"):
         model([page_bytes(".jpg", size=(600, 600))])
@@ -304,6 +346,7 @@ def test_size_limits_are_refused_before_decoding(exported, tmp_path):
 
 
 # --- tools/recognize.py ----------------------------------------------------------------------------------
+
 
 def _close(a, b, path="") -> None:
     """Equal JSON values, numbers within 1 (pixels; scores agree far closer)."""
@@ -337,8 +380,9 @@ def test_recognize_tool_writes_the_same_files_with_either_model(exported, tmp_pa
         assert len(onnx_json["characters"]) > 0
         _close(onnx_json, tf_json)
         # In practice the files are the same bytes: the numbers agree far below the JSON's rounding.
-        assert (outs["onnx"] / f"{page}.txt").read_text(encoding="utf-8") == \
-            (outs["tf"] / f"{page}.txt").read_text(encoding="utf-8")
+        assert (outs["onnx"] / f"{page}.txt").read_text(encoding="utf-8") == (outs["tf"] / f"{page}.txt").read_text(
+            encoding="utf-8"
+        )
 
 
 def test_the_server_on_the_onnx_backend_answers_as_the_saved_model_reads(exported):
@@ -356,12 +400,20 @@ def test_the_server_on_the_onnx_backend_answers_as_the_saved_model_reads(exporte
         page = REAL_PAGES[0]
         status, _, body = http("GET", f"{server.url}/healthz")
         assert json.loads(body)["backend"] == "onnx"
-        status, _, body = http("POST", f"{server.url}/recognize?name={page.name}", page.read_bytes(),
-                               {"Content-Type": "application/octet-stream"})
+        status, _, body = http(
+            "POST",
+            f"{server.url}/recognize?name={page.name}",
+            page.read_bytes(),
+            {"Content-Type": "application/octet-stream"},
+        )
         assert status == 200
         tf_model = load_page_model(saved_model)
-        record = page_record(page.name, page_results(tf_model([page.read_bytes()])), dict(tf_model.vocabulary),
-                             size=Image.open(page).size)
+        record = page_record(
+            page.name,
+            page_results(tf_model([page.read_bytes()])),
+            dict(tf_model.vocabulary),
+            size=Image.open(page).size,
+        )
         expected = json.loads(json_record.render(record, PageSource.from_record(record)))
         assert len(expected["characters"]) > 0 and json.loads(body) == expected
     finally:

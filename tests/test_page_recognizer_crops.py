@@ -1,6 +1,7 @@
 """`crop_characters` against a direct numpy computation: squares around boxes sampled bilinearly at pixel
 centres, the page mirrored (SYMMETRIC) beyond its edges, 2 x 2 average-pooled. Boxes inside the page need
 no padding; boxes crossing each edge and corner read the mirrored pixels."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,8 +15,10 @@ PAGE = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3)).astype(np.u
 
 def mirrored(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """PAGE at integer (y, x), each axis reflected about its edges with the edge pixel repeated."""
+
     def reflect(index, n):
         return np.where(index < 0, -index - 1, np.where(index >= n, 2 * n - 1 - index, index))
+
     return PAGE[reflect(y, HEIGHT)[:, None], reflect(x, WIDTH)[None, :]].astype(np.float64)
 
 
@@ -67,8 +70,12 @@ def test_crop_on_pixel_centres_is_the_mirrored_page_block_averaged(name):
 
 def test_crops_match_numpy_inside_and_across_every_edge():
     rng = np.random.default_rng(1)
-    centres = np.concatenate([rng.uniform([8, 8], [WIDTH - 8, HEIGHT - 8], (12, 2)),  # inside
-                              rng.uniform([-2, -2], [WIDTH + 2, HEIGHT + 2], (24, 2))])  # near or past edges
+    centres = np.concatenate(
+        [
+            rng.uniform([8, 8], [WIDTH - 8, HEIGHT - 8], (12, 2)),  # inside
+            rng.uniform([-2, -2], [WIDTH + 2, HEIGHT + 2], (24, 2)),
+        ]
+    )  # near or past edges
     sides = rng.uniform(3, 14, (len(centres), 2))
     boxes = np.concatenate([centres - sides / 2, centres + sides / 2], 1).astype(np.float32)
     size = 6

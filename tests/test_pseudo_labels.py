@@ -1,5 +1,6 @@
 """Pseudo-labels: the filter keeps exactly the predictions at or above both thresholds, and the tool writes
 crop records in the training schema with a manifest that counts them."""
+
 import json
 
 import keras
@@ -36,7 +37,9 @@ def setup(tmp_path_factory):
     classes = len(read_vocabulary(records))
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 32.0)(inputs))
-    outputs = keras.layers.Dense(classes, activation="softmax", kernel_initializer=keras.initializers.RandomNormal(0, 0.3))(x)
+    outputs = keras.layers.Dense(
+        classes, activation="softmax", kernel_initializer=keras.initializers.RandomNormal(0, 0.3)
+    )(x)
     classifier = keras.Model(inputs, outputs)
     models = tmp_path_factory.mktemp("models")
     detector.save(models / "det.keras")
@@ -47,8 +50,12 @@ def setup(tmp_path_factory):
 def test_tool_writes_exactly_the_confident_predictions(setup, tmp_path):
     root, records, models, detector, classifier = setup
     PseudoLabelOptions(det_threshold=0.51, cls_threshold=0.9, short_side=256)
-    recognizer = PageRecognizer(detector, classifier, [c for c, _ in read_vocabulary(records)],
-                                RecognizerOptions(short_side=256, det_threshold=0.0))
+    recognizer = PageRecognizer(
+        detector,
+        classifier,
+        [c for c, _ in read_vocabulary(records)],
+        RecognizerOptions(short_side=256, det_threshold=0.0),
+    )
     everything = PseudoLabelOptions(det_threshold=0.0, cls_threshold=0.0, short_side=256)
     expected = total = 0
     for page in pipeline.read_test_pages(records):
@@ -58,9 +65,30 @@ def test_tool_writes_exactly_the_confident_predictions(setup, tmp_path):
         total += len(det)
     assert expected > 0 and expected < total  # both thresholds bite, so the count is informative
     out = tmp_path / "pseudo"
-    assert pseudo_tool.main(["--detector", str(models / "det.keras"), "--classifier", str(models / "cls.keras"),
-                             "--records", str(records), "--out", str(out), "--det-threshold", "0.51",
-                             "--cls-threshold", "0.9", "--short-side", "256", "--quiet", "--shards", "2"]) == 0
+    assert (
+        pseudo_tool.main(
+            [
+                "--detector",
+                str(models / "det.keras"),
+                "--classifier",
+                str(models / "cls.keras"),
+                "--records",
+                str(records),
+                "--out",
+                str(out),
+                "--det-threshold",
+                "0.51",
+                "--cls-threshold",
+                "0.9",
+                "--short-side",
+                "256",
+                "--quiet",
+                "--shards",
+                "2",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["crops"] == expected and manifest["pages"] == 2
     assert sum(s["records"] for s in manifest["shards"]) == expected
@@ -77,8 +105,18 @@ def test_tool_writes_exactly_the_confident_predictions(setup, tmp_path):
 
 def test_missing_records_is_a_one_line_error(setup, tmp_path, capsys):
     _, _, models, _, _ = setup
-    code = pseudo_tool.main(["--detector", str(models / "det.keras"), "--classifier", str(models / "cls.keras"),
-                             "--records", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+    code = pseudo_tool.main(
+        [
+            "--detector",
+            str(models / "det.keras"),
+            "--classifier",
+            str(models / "cls.keras"),
+            "--records",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("pseudo_label: error:") and "manifest.json is missing" in err
 
@@ -92,14 +130,31 @@ def test_a_classifier_with_more_classes_than_the_records_labels_with_its_own_voc
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 32.0)(inputs))
     # The two extra classes win every crop: their labels must be their own ids, not the records'.
-    outputs = keras.layers.Dense(len(vocabulary), activation="softmax", kernel_initializer="zeros",
-                                 bias_initializer=keras.initializers.Constant([0.0] * (len(vocabulary) - 2) + [9.0, 8.0]))(x)
+    outputs = keras.layers.Dense(
+        len(vocabulary),
+        activation="softmax",
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant([0.0] * (len(vocabulary) - 2) + [9.0, 8.0]),
+    )(x)
     folder = tmp_path / "cls"
     folder.mkdir()
     keras.Model(inputs, outputs).save(folder / "model.keras")
     write_vocabulary(folder / "vocabulary.csv", vocabulary)
-    argv = ["--detector", str(models / "det.keras"), "--classifier", str(folder), "--records", str(records),
-            "--det-threshold", "0.51", "--cls-threshold", "0.5", "--short-side", "256", "--quiet"]
+    argv = [
+        "--detector",
+        str(models / "det.keras"),
+        "--classifier",
+        str(folder),
+        "--records",
+        str(records),
+        "--det-threshold",
+        "0.51",
+        "--cls-threshold",
+        "0.5",
+        "--short-side",
+        "256",
+        "--quiet",
+    ]
     assert pseudo_tool.main(argv + ["--out", str(tmp_path / "pseudo")]) == 0
     assert read_vocabulary(tmp_path / "pseudo") == vocabulary
     crops = list(pipeline.read_crops(tmp_path / "pseudo", "train"))

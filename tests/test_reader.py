@@ -1,4 +1,5 @@
 """Reader validation: every bad input names file, line and image id; in skip mode nothing valid is lost."""
+
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,11 @@ def _lower_case_code(root):
 
 
 def _non_integer(root):
-    return _set_row(root, "bookA_00001_1", "U+3042 10.5 12 20 30"), "bookA_00001_1", "'10.5' is not a non-negative integer"
+    return (
+        _set_row(root, "bookA_00001_1", "U+3042 10.5 12 20 30"),
+        "bookA_00001_1",
+        "'10.5' is not a non-negative integer",
+    )
 
 
 def _zero_width(root):
@@ -54,11 +59,19 @@ def _box_outside(root):
 
 
 def _unknown_code(root):
-    return _set_row(root, "bookA_00001_1", "U+E000 10 12 20 30"), "bookA_00001_1", "U+E000 is not in unicode_translation.csv"
+    return (
+        _set_row(root, "bookA_00001_1", "U+E000 10 12 20 30"),
+        "bookA_00001_1",
+        "U+E000 is not in unicode_translation.csv",
+    )
 
 
 def _duplicate_id(root):
-    return _append_row(root, "bookA_00002_1,U+3042 1 1 5 5"), "bookA_00002_1", "duplicate image id (first seen on line 3)"
+    return (
+        _append_row(root, "bookA_00002_1,U+3042 1 1 5 5"),
+        "bookA_00002_1",
+        "duplicate image id (first seen on line 3)",
+    )
 
 
 def _missing_image(root):
@@ -102,9 +115,25 @@ def _absolute_id(root):
     return _append_row(root, "C:evil,"), None, "absolute path"
 
 
-CASES = [_bad_group_size, _bad_code, _lower_case_code, _non_integer, _zero_width, _box_outside, _unknown_code,
-         _duplicate_id, _missing_image, _empty_image, _corrupt_image, _png_image, _bomb_image, _slash_id,
-         _backslash_id, _dotdot_id, _absolute_id]
+CASES = [
+    _bad_group_size,
+    _bad_code,
+    _lower_case_code,
+    _non_integer,
+    _zero_width,
+    _box_outside,
+    _unknown_code,
+    _duplicate_id,
+    _missing_image,
+    _empty_image,
+    _corrupt_image,
+    _png_image,
+    _bomb_image,
+    _slash_id,
+    _backslash_id,
+    _dotdot_id,
+    _absolute_id,
+]
 
 
 @pytest.mark.parametrize("break_it", CASES, ids=[case.__name__.strip("_") for case in CASES])

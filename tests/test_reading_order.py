@@ -1,5 +1,6 @@
 """Reading order: exact on synthetic pages (their label order is the reading order), close to CODH's own
 order on the real sample, and right on hand-built layouts: slant, small kana, a header band, a spread."""
+
 import csv
 
 import numpy as np
@@ -24,8 +25,16 @@ def _shuffled_order(boxes: np.ndarray, seed: int = 0) -> np.ndarray:
     return perm[order]
 
 
-def _grid(cols: int, rows: int, x_right: float = 1000, pitch: float = 70, w: float = 50, h: float = 50,
-          y0: float = 100, slant: float = 0.0) -> np.ndarray:
+def _grid(
+    cols: int,
+    rows: int,
+    x_right: float = 1000,
+    pitch: float = 70,
+    w: float = 50,
+    h: float = 50,
+    y0: float = 100,
+    slant: float = 0.0,
+) -> np.ndarray:
     """Boxes in reading order: `cols` columns right to left, `rows` characters each, leaning by `slant` dx/dy."""
     out = []
     for c in range(cols):
@@ -47,8 +56,9 @@ def test_synthetic_pages_recover_the_label_order_exactly(synthetic_truth):
     assert len(synthetic_truth) == 6
     for image_id, (codes, xywh) in synthetic_truth.items():
         assert len(codes) > 20, image_id
-        np.testing.assert_array_equal(_shuffled_order(_xyxy(xywh), seed=len(codes)), np.arange(len(codes)),
-                                      err_msg=image_id)
+        np.testing.assert_array_equal(
+            _shuffled_order(_xyxy(xywh), seed=len(codes)), np.arange(len(codes)), err_msg=image_id
+        )
 
 
 def test_columns_are_numbered_in_reading_order(synthetic_truth):
@@ -97,8 +107,10 @@ def test_empty_and_single_box():
 
 def test_single_column_with_gaps_and_small_kana():
     # A kanji, a small kana hugging the column's right edge, a blank of four characters, more kanji.
-    boxes = np.asarray([(100, 100, 160, 160), (140, 170, 160, 190), (102, 200, 158, 262),
-                        (100, 520, 160, 580), (118, 590, 140, 620)], np.float64)
+    boxes = np.asarray(
+        [(100, 100, 160, 160), (140, 170, 160, 190), (102, 200, 158, 262), (100, 520, 160, 580), (118, 590, 140, 620)],
+        np.float64,
+    )
     np.testing.assert_array_equal(_shuffled_order(boxes), np.arange(5))
     assert reading_order(boxes)[1].tolist() == [0] * 5
 

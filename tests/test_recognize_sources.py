@@ -2,6 +2,7 @@
 every format (PAGE and ALTO valid against their schemas, each format holding the page's characters in the
 JSON's order, one TEI for the run), a IIIF manifest served on 127.0.0.1 (outputs in canvas coordinates,
 bad canvases (404, not an image, too slow) failed rows), a rerun that rewrites nothing, and an unknown format as a usage error."""
+
 from __future__ import annotations
 
 import csv
@@ -32,7 +33,7 @@ def _page_image(seed: int, size=(160, 224)) -> Image.Image:
     pixels = np.full((size[1], size[0], 3), 225, np.uint8)
     for _ in range(5):
         x, y = rng.integers(5, size[0] - 30), rng.integers(5, size[1] - 40)
-        pixels[y:y + 30, x:x + 20] = 40
+        pixels[y : y + 30, x : x + 20] = 40
     return Image.fromarray(pixels)
 
 
@@ -43,8 +44,10 @@ def model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def schemas():
-    return {name: etree.XMLSchema(etree.parse(str(SCHEMAS / file)))
-            for name, file in (("page", "pagecontent-2019-07-15.xsd"), ("alto", "alto-4-4.xsd"))}
+    return {
+        name: etree.XMLSchema(etree.parse(str(SCHEMAS / file)))
+        for name, file in (("page", "pagecontent-2019-07-15.xsd"), ("alto", "alto-4-4.xsd"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +57,9 @@ def pdf_run(model, tmp_path_factory):
     pdf = root / "book.pdf"
     _page_image(1).save(pdf, save_all=True, append_images=[_page_image(2)], resolution=72)
     out = root / "ocr"
-    status = tool.main([str(pdf), "--out", str(out), "--model", str(model), "--formats", "all", "--dpi", "72",
-                        "--quiet"])
+    status = tool.main(
+        [str(pdf), "--out", str(out), "--model", str(model), "--formats", "all", "--dpi", "72", "--quiet"]
+    )
     return pdf, out, status
 
 
@@ -119,8 +123,13 @@ def test_pdf_pages_in_every_format(pdf_run, schemas):
         page = etree.parse(f"{base}.page.xml").find(".//p:Page", PAGE_NS)
         assert page.get("imageFilename") == f"{pdf}#page={k + 1}" and page.get("imageWidth") == "160"
     # Without a IIIF canvas, each page's annotations target a placeholder canvas of their own.
-    canvases = [{a["target"].split("#xywh=")[0] for a in json.loads(
-        Path(f"{out / name}.annotations.json").read_text(encoding="utf-8"))["items"]} for name in summary]
+    canvases = [
+        {
+            a["target"].split("#xywh=")[0]
+            for a in json.loads(Path(f"{out / name}.annotations.json").read_text(encoding="utf-8"))["items"]
+        }
+        for name in summary
+    ]
     assert all(len(c) == 1 for c in canvases) and canvases[0] != canvases[1]
 
 
@@ -130,8 +139,10 @@ def test_rerun_rewrites_nothing_and_unknown_format_is_a_usage_error(pdf_run, mod
     files = [p for p in out.rglob("*") if p.is_file() and p.name != "summary.csv"]
     before = {p: p.stat().st_mtime_ns for p in files}
     capsys.readouterr()
-    assert tool.main([str(pdf), "--out", str(out), "--model", str(model), "--formats", "all", "--dpi", "72",
-                      "--quiet"]) == 0
+    assert (
+        tool.main([str(pdf), "--out", str(out), "--model", str(model), "--formats", "all", "--dpi", "72", "--quiet"])
+        == 0
+    )
     assert "0 recognised, 2 already done" in capsys.readouterr().out
     assert {row["status"] for row in _summary(out).values()} == {"skipped"}
     assert {p: p.stat().st_mtime_ns for p in files} == before and not list(out.rglob("*.tmp"))
@@ -144,17 +155,45 @@ def test_rerun_rewrites_nothing_and_unknown_format_is_a_usage_error(pdf_run, mod
 
 def test_iiif_manifest_outputs_in_canvas_coordinates(server, model, tmp_path, capsys):
     # The tiny model's short side is 128: the 256 x 384 canvas is fetched at half its size.
-    canvases = [v3_canvas(server.base, "page", {"ja": ["一オ"]}), v3_canvas(server.base, "missing", {"none": ["2"]}),
-                v3_canvas(server.base, "html", {"none": ["3"]}), v3_canvas(server.base, "slow", {"none": ["4"]})]
-    url = serve_manifest(server, "/book/manifest.json",
-                         {"id": f"{server.base}/book/manifest.json", "type": "Manifest", "items": canvases})
+    canvases = [
+        v3_canvas(server.base, "page", {"ja": ["一オ"]}),
+        v3_canvas(server.base, "missing", {"none": ["2"]}),
+        v3_canvas(server.base, "html", {"none": ["3"]}),
+        v3_canvas(server.base, "slow", {"none": ["4"]}),
+    ]
+    url = serve_manifest(
+        server,
+        "/book/manifest.json",
+        {"id": f"{server.base}/book/manifest.json", "type": "Manifest", "items": canvases},
+    )
     out = tmp_path / "ocr"
-    assert tool.main([url, "--out", str(out), "--model", str(model), "--formats", "iiif,page,tei",
-                      "--timeout", "2", "--retries", "0", "--quiet"]) == 1  # the slow canvas answers after 5 s
+    assert (
+        tool.main(
+            [
+                url,
+                "--out",
+                str(out),
+                "--model",
+                str(model),
+                "--formats",
+                "iiif,page,tei",
+                "--timeout",
+                "2",
+                "--retries",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 1
+    )  # the slow canvas answers after 5 s
     assert "tei is built from the pages' .json files" in capsys.readouterr().out
     summary = _summary(out)
     assert {name: row["status"] for name, row in summary.items()} == {
-        "book/0001-一オ": "ok", "book/0002-2": "failed", "book/0003-3": "failed", "book/0004-4": "failed"}
+        "book/0001-一オ": "ok",
+        "book/0002-2": "failed",
+        "book/0003-3": "failed",
+        "book/0004-4": "failed",
+    }
     assert "HTTP 404" in summary["book/0002-2"]["error"] and "canvas/missing" in summary["book/0002-2"]["error"]
     assert "not an image" in summary["book/0003-3"]["error"]
     assert "no answer within 2" in summary["book/0004-4"]["error"] and "canvas/slow" in summary["book/0004-4"]["error"]
@@ -182,4 +221,3 @@ def test_iiif_manifest_outputs_in_canvas_coordinates(server, model, tmp_path, ca
     surfaces = etree.parse(str(out / "tei.xml")).findall(f".//{TEI_NS}surface")
     assert [s.get("sameAs") for s in surfaces] == [f"{server.base}/canvas/page"]
     assert not (out / "book" / "0002-2.json").exists()
-

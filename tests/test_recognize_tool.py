@@ -1,5 +1,6 @@
 """tools/recognize.py over a folder of scans: nested folders, PNG and TIFF, bad files in summary.csv,
 reading order shared by .txt and .json, resume after a crash, --force and --visualize."""
+
 import csv
 import json
 from pathlib import Path
@@ -23,7 +24,7 @@ def _page(seed, size=(160, 224)):
     image = np.full((size[1], size[0], 3), 225, np.uint8)
     for _ in range(5):
         x, y = rng.integers(5, size[0] - 30), rng.integers(5, size[1] - 40)
-        image[y:y + 30, x:x + 20] = 40
+        image[y : y + 30, x : x + 20] = 40
     return image
 
 
@@ -57,8 +58,12 @@ def test_folder_outputs_summary_and_exit_status(model, scans, tmp_path, capsys):
     summary = _summary(out)
     assert list(summary) == ["book1/p1.jpg", "book1/vol2/p2.png", "book2/broken.jpg", "book2/empty.png", "book2/p3.tif"]
     assert {p: r["status"] for p, r in summary.items()} == {
-        "book1/p1.jpg": "ok", "book1/vol2/p2.png": "ok", "book2/broken.jpg": "failed", "book2/empty.png": "failed",
-        "book2/p3.tif": "ok"}
+        "book1/p1.jpg": "ok",
+        "book1/vol2/p2.png": "ok",
+        "book2/broken.jpg": "failed",
+        "book2/empty.png": "failed",
+        "book2/p3.tif": "ok",
+    }
     assert "empty" in summary["book2/empty.png"]["error"] and summary["book2/broken.jpg"]["error"]
     for name in ("book1/p1.jpg", "book1/vol2/p2.png", "book2/p3.tif"):
         record = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
@@ -142,7 +147,9 @@ def test_sigkill_part_way_then_rerun_equals_an_uninterrupted_run(model, tmp_path
     subprocess.run(command + ["--out", str(tmp_path / "clean")], check=True, capture_output=True, env=env)
 
     out = tmp_path / "killed"
-    process = subprocess.Popen(command + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        command + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     deadline = time.monotonic() + 120
     while not list(out.rglob("*.json")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)
@@ -154,8 +161,11 @@ def test_sigkill_part_way_then_rerun_equals_an_uninterrupted_run(model, tmp_path
     summary = _summary(out)
     assert sum(r["status"] == "skipped" for r in summary.values()) >= done_at_kill
     assert all(r["status"] in ("ok", "skipped") for r in summary.values())
-    clean = {p.relative_to(tmp_path / "clean"): p.read_bytes() for p in (tmp_path / "clean").rglob("*.*")
-             if p.suffix in (".txt", ".json")}
+    clean = {
+        p.relative_to(tmp_path / "clean"): p.read_bytes()
+        for p in (tmp_path / "clean").rglob("*.*")
+        if p.suffix in (".txt", ".json")
+    }
     resumed = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.*") if p.suffix in (".txt", ".json")}
     assert resumed == clean and len(clean) == 20
     assert not list(out.rglob("*.tmp"))  # the rerun's writes removed whatever the killed writer left

@@ -1,4 +1,5 @@
 """Record building end to end: counts, exact boxes after undoing the scale, crops, atomicity and resume."""
+
 import csv
 import json
 from pathlib import Path
@@ -91,8 +92,9 @@ def test_crop_beyond_the_page_edge_repeats_the_edge():
 
 def test_folds_write_train_and_val_of_different_books(tmp_path):
     root = make_kaggle_dir(tmp_path / "k")
-    manifest = build_records(root, tmp_path / "r", RecordOptions(num_folds=3, fold=1, shards=2), workers=1,
-                             progress=False)
+    manifest = build_records(
+        root, tmp_path / "r", RecordOptions(num_folds=3, fold=1, shards=2), workers=1, progress=False
+    )
     train_books = {e["book"].numpy() for e in pipeline.read_pages(tmp_path / "r", "train")}
     val_books = {e["book"].numpy() for e in pipeline.read_pages(tmp_path / "r", "val")}
     assert train_books and val_books and not train_books & val_books
@@ -114,8 +116,9 @@ def test_corrupt_pixel_data_stops_the_build_or_is_skipped_and_reported(tmp_path)
         build_records(root, tmp_path / "r1", RecordOptions(full_data=True, shards=2), workers=1, progress=False)
     assert not list((tmp_path / "r1").glob("*.tfrecord*")) and not (tmp_path / "r1" / MANIFEST).exists()
 
-    manifest = build_records(root, tmp_path / "r2", RecordOptions(full_data=True, shards=2, on_error="skip"),
-                             workers=1, progress=False)
+    manifest = build_records(
+        root, tmp_path / "r2", RecordOptions(full_data=True, shards=2, on_error="skip"), workers=1, progress=False
+    )
     assert manifest["skipped"]["count"] == 1
     assert manifest["splits"]["train"]["pages"] == len(TINY_PAGES) - 1
     assert manifest["rows"]["pages_written"] == len(TINY_PAGES) - 1 + 2  # + the 2 test pages
@@ -130,8 +133,9 @@ def test_skip_mode_accounts_for_every_row_in_the_manifest(tmp_path):
     root = make_kaggle_dir(tmp_path / "k")
     with open(root / "train.csv", "a") as handle:
         handle.write("bad_1,U+3042 1 2 3\n")
-    manifest = build_records(root, tmp_path / "r", RecordOptions(full_data=True, on_error="skip"), workers=1,
-                             progress=False)
+    manifest = build_records(
+        root, tmp_path / "r", RecordOptions(full_data=True, on_error="skip"), workers=1, progress=False
+    )
     assert manifest["rows"]["train_csv"] == len(TINY_PAGES) + 1
     assert manifest["splits"]["train"]["pages"] + manifest["skipped"]["count"] == manifest["rows"]["train_csv"]
 
@@ -173,8 +177,9 @@ def test_rebuilding_into_a_folder_of_other_options_is_refused(tmp_path):
     build_records(root, tmp_path / "r", RecordOptions(full_data=True), workers=1, progress=False)
     with pytest.raises(DataError, match="other data or options; choose another --out or pass --overwrite"):
         build_records(root, tmp_path / "r", RecordOptions(full_data=True, crop_size=64), workers=1, progress=False)
-    manifest = build_records(root, tmp_path / "r", RecordOptions(full_data=True, crop_size=64), workers=1,
-                             overwrite=True, progress=False)
+    manifest = build_records(
+        root, tmp_path / "r", RecordOptions(full_data=True, crop_size=64), workers=1, overwrite=True, progress=False
+    )
     assert manifest["options"]["crop_size"] == 64
 
 
@@ -182,8 +187,9 @@ def test_cli_reports_a_bad_row_in_one_line_and_exit_2(tmp_path, capsys):
     root = make_kaggle_dir(tmp_path / "k")
     with open(root / "train.csv", "a") as handle:
         handle.write("bad_1,U+3042 1 2 3\n")
-    code = build_records_tool.main(["--data-dir", str(root), "--out", str(tmp_path / "r"), "--full-data", "--quiet",
-                                    "--workers", "1"])
+    code = build_records_tool.main(
+        ["--data-dir", str(root), "--out", str(tmp_path / "r"), "--full-data", "--quiet", "--workers", "1"]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.count("\n") == 0 and "train.csv:8: image_id 'bad_1':" in err and "groups of 5" in err
@@ -191,8 +197,9 @@ def test_cli_reports_a_bad_row_in_one_line_and_exit_2(tmp_path, capsys):
 
 def test_cli_builds_and_prints_a_summary(tmp_path, capsys):
     root = make_kaggle_dir(tmp_path / "k")
-    code = build_records_tool.main(["--data-dir", str(root), "--out", str(tmp_path / "r"), "--num-folds", "3",
-                                    "--quiet", "--workers", "1"])
+    code = build_records_tool.main(
+        ["--data-dir", str(root), "--out", str(tmp_path / "r"), "--num-folds", "3", "--quiet", "--workers", "1"]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "pages/s" in out and "test : 2 pages" in out
     manifest = json.loads((tmp_path / "r" / MANIFEST).read_text())

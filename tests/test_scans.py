@@ -3,6 +3,7 @@
 IIIF tests run a real HTTP server on 127.0.0.1 (tests/iiif_server.py) whose image services answer Image
 API requests, with canvases that 404, hang past the client's timeout, answer HTML or fail once with 503.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,12 @@ def test_folder_lists_images_and_pdfs_with_relative_names(tmp_path):
     (tmp_path / "book").mkdir()
     Image.new("RGB", (30, 40), "white").save(tmp_path / "book" / "b.png")
     Image.new("RGB", (30, 40), "white").save(tmp_path / "a.jpg")
-    Image.new("RGB", (72, 72), "white").save(tmp_path / "book" / "scan.PDF", save_all=True,
-                                             append_images=[Image.new("RGB", (72, 72), "white")], resolution=72)
+    Image.new("RGB", (72, 72), "white").save(
+        tmp_path / "book" / "scan.PDF",
+        save_all=True,
+        append_images=[Image.new("RGB", (72, 72), "white")],
+        resolution=72,
+    )
     (tmp_path / "notes.txt").write_text("not a scan")
     pages = open_scans([str(tmp_path)])
     assert [p.name for p in pages] == ["a.jpg", "book/b.png", "book/scan/page-0001", "book/scan/page-0002"]
@@ -90,8 +95,9 @@ def test_broken_image_fails_its_page_naming_the_file(tmp_path):
 
 def _make_pdf(path: Path) -> Path:
     # At 100 px per inch: page 1 is 4 x 2 in with a square at (1, 0.5)-(1.5, 1) in; page 2 is 2 x 3 in.
-    page_image((400, 200), (100, 50, 149, 99)).save(path, save_all=True, append_images=[page_image((200, 300))],
-                                               resolution=100)
+    page_image((400, 200), (100, 50, 149, 99)).save(
+        path, save_all=True, append_images=[page_image((200, 300))], resolution=100
+    )
     return path
 
 
@@ -138,9 +144,12 @@ def test_corrupt_and_encrypted_pdfs_name_the_file(tmp_path):
 
 def _encrypted_pdf() -> bytes:
     """A one-page PDF behind the standard security handler whose user password is not empty."""
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 72 72] >>",
-               b"<< /Filter /Standard /V 1 /R 2 /O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> /P -4 >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 72 72] >>",
+        b"<< /Filter /Standard /V 1 /R 2 /O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> /P -4 >>",
+    ]
     out, offsets = b"%PDF-1.4\n", []
     for number, body in enumerate(objects, 1):
         offsets.append(len(out))
@@ -148,8 +157,12 @@ def _encrypted_pdf() -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += (b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(objects) + 1, b"33" * 16, b"33" * 16, xref))
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        b"33" * 16,
+        b"33" * 16,
+        xref,
+    )
     return out
 
 
@@ -159,30 +172,57 @@ def _encrypted_pdf() -> bytes:
 def _v3_manifest(base: str) -> dict:
     no_width = v3_canvas(base, "tall", {"none": ["no width"]})
     del no_width["width"]
-    return {"@context": "http://iiif.io/api/presentation/3/context.json", "id": f"{base}/v3/manifest.json",
-            "type": "Manifest", "label": {"ja": ["源氏物語"]},
-            "items": [v3_canvas(base, "tall", {"ja": ["一オ"]}),
-                      v3_canvas(base, "missing", {"none": ["2"]}),
-                      v3_canvas(base, "slow", {"none": ["3"]}),
-                      v3_canvas(base, "html", {"none": ["4"]}),
-                      v3_canvas(base, "plain", {"none": ["5"]}, service="", body_id=f"{base}/plain/plain.jpg"),
-                      v3_canvas(base, "wide", {"en": ["../../etc"]}, service="ImageService2"),
-                      no_width]}
+    return {
+        "@context": "http://iiif.io/api/presentation/3/context.json",
+        "id": f"{base}/v3/manifest.json",
+        "type": "Manifest",
+        "label": {"ja": ["源氏物語"]},
+        "items": [
+            v3_canvas(base, "tall", {"ja": ["一オ"]}),
+            v3_canvas(base, "missing", {"none": ["2"]}),
+            v3_canvas(base, "slow", {"none": ["3"]}),
+            v3_canvas(base, "html", {"none": ["4"]}),
+            v3_canvas(base, "plain", {"none": ["5"]}, service="", body_id=f"{base}/plain/plain.jpg"),
+            v3_canvas(base, "wide", {"en": ["../../etc"]}, service="ImageService2"),
+            no_width,
+        ],
+    }
 
 
 def _v2_manifest(base: str) -> dict:
     def canvas(key, label):
         width, height = IMAGES[key]
-        return {"@id": f"{base}/v2/canvas/{key}", "@type": "sc:Canvas", "label": label, "width": width,
-                "height": height,
-                "images": [{"@type": "oa:Annotation", "motivation": "sc:painting", "on": f"{base}/v2/canvas/{key}",
-                            "resource": {"@id": f"{base}/iiif/{key}/full/full/0/default.jpg", "@type": "dctypes:Image",
-                                         "service": {"@context": "http://iiif.io/api/image/2/context.json",
-                                                     "@id": f"{base}/iiif/{key}",
-                                                     "profile": "http://iiif.io/api/image/2/level2.json"}}}]}
-    return {"@context": "http://iiif.io/api/presentation/2/context.json", "@id": f"{base}/v2/manifest.json",
-            "@type": "sc:Manifest", "label": "v2 book",
-            "sequences": [{"@type": "sc:Sequence", "canvases": [canvas("wide", "1"), canvas("small", "p. 2")]}]}
+        return {
+            "@id": f"{base}/v2/canvas/{key}",
+            "@type": "sc:Canvas",
+            "label": label,
+            "width": width,
+            "height": height,
+            "images": [
+                {
+                    "@type": "oa:Annotation",
+                    "motivation": "sc:painting",
+                    "on": f"{base}/v2/canvas/{key}",
+                    "resource": {
+                        "@id": f"{base}/iiif/{key}/full/full/0/default.jpg",
+                        "@type": "dctypes:Image",
+                        "service": {
+                            "@context": "http://iiif.io/api/image/2/context.json",
+                            "@id": f"{base}/iiif/{key}",
+                            "profile": "http://iiif.io/api/image/2/level2.json",
+                        },
+                    },
+                }
+            ],
+        }
+
+    return {
+        "@context": "http://iiif.io/api/presentation/2/context.json",
+        "@id": f"{base}/v2/manifest.json",
+        "@type": "sc:Manifest",
+        "label": "v2 book",
+        "sequences": [{"@type": "sc:Sequence", "canvases": [canvas("wide", "1"), canvas("small", "p. 2")]}],
+    }
 
 
 # ---------------------------------------------------------------- IIIF
@@ -265,10 +305,13 @@ def test_retry_after_a_503(server):
 
 
 def test_byte_and_pixel_caps_and_non_http_image_urls(server):
-    items = [v3_canvas(server.base, "tall", "1"), v3_canvas(server.base, "unsized", "2"),
-             v3_canvas(server.base, "tall", "3", service="", body_id="file:///etc/passwd"),
-             v3_canvas(server.base, "plain", "4", service="", body_id=f"{server.base}/plain/plain.jpg"),
-             v3_canvas(server.base, "tall", "5", service="", body_id=f"{server.base}/redirect.jpg")]
+    items = [
+        v3_canvas(server.base, "tall", "1"),
+        v3_canvas(server.base, "unsized", "2"),
+        v3_canvas(server.base, "tall", "3", service="", body_id="file:///etc/passwd"),
+        v3_canvas(server.base, "plain", "4", service="", body_id=f"{server.base}/plain/plain.jpg"),
+        v3_canvas(server.base, "tall", "5", service="", body_id=f"{server.base}/redirect.jpg"),
+    ]
     url = serve_manifest(server, "/v3/cap.json", {"id": "m", "type": "Manifest", "items": items})
     pages = open_scans([url], timeout=TIMEOUT, retries=0, max_bytes=10_000, max_pixels=500_000)
     with pytest.raises(ScanError, match="19,[0-9]{3} bytes, above the limit of 10,000"):  # declared length
@@ -285,10 +328,12 @@ def test_byte_and_pixel_caps_and_non_http_image_urls(server):
 
 
 def test_manifest_validation_names_what_is_missing(server, tmp_path):
-    cases = {"empty.json": ({"@context": "x"}, "missing key 'items' \\(v3\\) or 'sequences' \\(v2\\)"),
-             "nocanvases.json": ({"sequences": [{"label": "s"}]}, "missing key 'canvases'"),
-             "list.json": ([1, 2], "not an object"),
-             "none.json": ({"items": []}, "no canvases")}
+    cases = {
+        "empty.json": ({"@context": "x"}, "missing key 'items' \\(v3\\) or 'sequences' \\(v2\\)"),
+        "nocanvases.json": ({"sequences": [{"label": "s"}]}, "missing key 'canvases'"),
+        "list.json": ([1, 2], "not an object"),
+        "none.json": ({"items": []}, "no canvases"),
+    }
     for name, (content, message) in cases.items():
         (tmp_path / name).write_text(json.dumps(content))
         with pytest.raises(ScanError, match=message):

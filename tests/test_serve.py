@@ -1,6 +1,7 @@
 """The HTTP server (`python -m kuzushiji_tf.serve`), started for real on 127.0.0.1: TF Serving's REST
 predict through tools/client.py, /recognize in every format, limits and bad input (one-line JSON 4xx),
 batching, metrics, a client that dies mid-upload."""
+
 import base64
 import io
 import json
@@ -34,8 +35,17 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(model_dir):
-    process = ServerProcess(model_dir, "--batch-wait-ms", "40", "--max-batch", "4",
-                            "--max-upload-mb", str(MAX_UPLOAD / 1e6), "--max-pixels", str(MAX_PIXELS))
+    process = ServerProcess(
+        model_dir,
+        "--batch-wait-ms",
+        "40",
+        "--max-batch",
+        "4",
+        "--max-upload-mb",
+        str(MAX_UPLOAD / 1e6),
+        "--max-pixels",
+        str(MAX_PIXELS),
+    )
     yield process
     process.stop()
 
@@ -62,8 +72,13 @@ def _recognize(server, data: bytes, query: str = "", **upload):
 
 def test_health_and_tf_serving_model_status(server):
     status, _, body = http("GET", f"{server.url}/healthz")
-    assert status == 200 and json.loads(body) == {"status": "ok", "model": "kuzushiji_page", "version": "1",
-                                                  "backend": "tf", "queue": 0}
+    assert status == 200 and json.loads(body) == {
+        "status": "ok",
+        "model": "kuzushiji_page",
+        "version": "1",
+        "backend": "tf",
+        "queue": 0,
+    }
     status, _, body = http("GET", f"{server.url}/v1/models/kuzushiji_page")
     assert status == 200 and json.loads(body)["model_version_status"][0]["state"] == "AVAILABLE"
 
@@ -84,8 +99,11 @@ def test_client_gets_what_the_model_gives_called_directly(server, model_dir):
     outputs = json.loads(answer)["outputs"]
     assert status == 200 and len(outputs["codes"][0]) == 40 and len(outputs["boxes"][0]) == 40
     assert outputs["count"] == [len(served[0][CODES])]
-    status, _, answer = http("POST", f"{server.url}/v1/models/kuzushiji_page/versions/1:predict",
-                             json.dumps({"instances": [{"images": {"b64": base64.b64encode(pages[0]).decode()}}]}).encode())
+    status, _, answer = http(
+        "POST",
+        f"{server.url}/v1/models/kuzushiji_page/versions/1:predict",
+        json.dumps({"instances": [{"images": {"b64": base64.b64encode(pages[0]).decode()}}]}).encode(),
+    )
     assert status == 200 and json.loads(answer)["predictions"][0]["count"] == len(served[0][CODES])
 
 
@@ -99,11 +117,18 @@ def test_client_tool_prints_and_writes_page_records(server, tmp_path, capsys):
 
 def test_recognize_gives_the_json_of_the_folder_tool(server, model_dir, tmp_path):
     page = REAL_PAGES[0]
-    recognize_pages(load_page_model(model_dir), load_page_model(model_dir).vocabulary, open_scans([str(page)]),
-                    tmp_path, progress=False)
+    recognize_pages(
+        load_page_model(model_dir),
+        load_page_model(model_dir).vocabulary,
+        open_scans([str(page)]),
+        tmp_path,
+        progress=False,
+    )
     expected = json.loads(next(tmp_path.glob("*.json")).read_text())
-    for answer in (_recognize(server, page.read_bytes(), filename=page.name),
-                   _recognize(server, page.read_bytes(), f"?name={page.name}")):
+    for answer in (
+        _recognize(server, page.read_bytes(), filename=page.name),
+        _recognize(server, page.read_bytes(), f"?name={page.name}"),
+    ):
         status, headers, body = answer
         assert status == 200 and headers["content-type"].startswith("application/json")
         record = json.loads(body)
@@ -170,12 +195,27 @@ def test_bad_api_requests_get_a_one_line_json_4xx(server):
         ("POST", "/v1/models/kuzushiji_page:predict", b"{not json", 400, "not valid JSON"),
         ("POST", "/v1/models/kuzushiji_page:predict", b'{"instances": [{"b64": "@@@"}]}', 400, "not valid base64"),
         ("POST", "/v1/models/kuzushiji_page:predict", b'{"instances": []}', 400, "non-empty list"),
-        ("POST", "/v1/models/kuzushiji_page:predict", json.dumps({"instances": [{"b64": good}] * 9}).encode(), 413,
-         "at most 8"),
-        ("POST", "/v1/models/kuzushiji_page:predict",
-         json.dumps({"instances": [{"b64": good}, {"b64": base64.b64encode(b"junk").decode()}]}).encode(), 400,
-         "instance 1: input is not a JPEG or PNG image"),
-        ("POST", "/v1/models/other:predict", json.dumps({"instances": [{"b64": good}]}).encode(), 404, "Servable not found"),
+        (
+            "POST",
+            "/v1/models/kuzushiji_page:predict",
+            json.dumps({"instances": [{"b64": good}] * 9}).encode(),
+            413,
+            "at most 8",
+        ),
+        (
+            "POST",
+            "/v1/models/kuzushiji_page:predict",
+            json.dumps({"instances": [{"b64": good}, {"b64": base64.b64encode(b"junk").decode()}]}).encode(),
+            400,
+            "instance 1: input is not a JPEG or PNG image",
+        ),
+        (
+            "POST",
+            "/v1/models/other:predict",
+            json.dumps({"instances": [{"b64": good}]}).encode(),
+            404,
+            "Servable not found",
+        ),
         ("POST", "/v1/models/kuzushiji_page/versions/7:predict", b"{}", 404, "Specific(kuzushiji_page, 7)"),
         ("GET", "/no/such/page", None, 404, "Not Found"),
         ("GET", "/recognize", None, 405, "Method Not Allowed"),
@@ -216,8 +256,10 @@ def test_errors_are_counted(server):
 
 def test_a_client_killed_mid_upload_leaves_the_server_serving(server):
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        sock.sendall(b"POST /recognize HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-                     b"Content-Length: 1000000\r\n\r\n" + REAL_PAGES[0].read_bytes()[:50_000])
+        sock.sendall(
+            b"POST /recognize HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: 1000000\r\n\r\n" + REAL_PAGES[0].read_bytes()[:50_000]
+        )
     threads = [threading.Thread(target=lambda: http("GET", f"{server.url}/healthz")) for _ in range(3)]
     [t.start() for t in threads]
     [t.join() for t in threads]
@@ -229,8 +271,9 @@ def test_serve_refuses_a_folder_without_a_model(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "kuzushiji_tf.serve", "--model", str(tmp_path)],
-                            capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "kuzushiji_tf.serve", "--model", str(tmp_path)], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 2 and "neither a SavedModel" in result.stderr
 
 

@@ -2,6 +2,7 @@
 pages and bad inputs mixed past the queue's size; every request is answered (200, 4xx or 503), the good
 pages' answers equal their single-request answers, the server stays up and its memory bounded, and a
 client that dies mid-upload changes nothing."""
+
 import json
 import socket
 import threading
@@ -22,13 +23,24 @@ def _post(url, data):
 
 
 def test_mixed_load_is_answered_and_bounded(tmp_path):
-    server = ServerProcess(export_tiny_page_model(tmp_path, max_chars=40), "--max-queue", "4", "--max-batch", "4",
-                           "--max-upload-mb", str(MAX_UPLOAD / 1e6))
+    server = ServerProcess(
+        export_tiny_page_model(tmp_path, max_chars=40),
+        "--max-queue",
+        "4",
+        "--max-batch",
+        "4",
+        "--max-upload-mb",
+        str(MAX_UPLOAD / 1e6),
+    )
     try:
         good = [path.read_bytes() for path in REAL_PAGES]
         single = [json.loads(_post(server.url, page)[2]) for page in good]  # the answers alone
-        bad = [(b"", 400), (b"GIF89a not a scan", 415), (b"\xff\xd8\xff\xe0" + b"\x00" * 100, 400),
-               (b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD), 413)]
+        bad = [
+            (b"", 400),
+            (b"GIF89a not a scan", 415),
+            (b"\xff\xd8\xff\xe0" + b"\x00" * 100, 400),
+            (b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD), 413),
+        ]
         for _ in range(3):  # warm up before the memory baseline
             _post(server.url, good[0])
         baseline = server.rss_kib()
@@ -72,7 +84,9 @@ def test_mixed_load_is_answered_and_bounded(tmp_path):
         # A client that dies mid-upload, ten times over: the server carries on.
         for _ in range(10):
             with socket.create_connection(("127.0.0.1", server.port)) as sock:
-                sock.sendall(b"POST /recognize HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + good[0][:30_000])
+                sock.sendall(
+                    b"POST /recognize HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + good[0][:30_000]
+                )
         assert server.alive() and _post(server.url, good[1])[0] == 200
         grown = server.rss_kib() - baseline
         assert grown < 300_000, f"server memory grew by {grown} KiB under load"

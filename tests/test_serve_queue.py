@@ -1,6 +1,7 @@
 """The server's queue and timeout on a real uvicorn (127.0.0.1) with a model the test holds: a full queue
 answers 503 with Retry-After at once, a slow page 504, and both leave the server serving; the batcher
 forms batches up to its size and skips pages nobody waits for."""
+
 import asyncio
 import json
 import threading
@@ -35,10 +36,14 @@ class HeldModel:
             raise PageRefused("this fake reads no PNG")
         boxes = np.zeros((n, 4, 4), np.float32)
         boxes[:, 0] = [10, 10, 50, 60]
-        return {"codepoints": np.full((n, 4), 0x3042, np.int32), "codes": np.full((n, 4), b"U+3042", object),
-                "detection_scores": np.full((n, 4), 0.9, np.float32),
-                "class_probabilities": np.full((n, 4), 0.8, np.float32), "boxes": boxes,
-                "count": np.ones(n, np.int32)}
+        return {
+            "codepoints": np.full((n, 4), 0x3042, np.int32),
+            "codes": np.full((n, 4), b"U+3042", object),
+            "detection_scores": np.full((n, 4), 0.9, np.float32),
+            "class_probabilities": np.full((n, 4), 0.8, np.float32),
+            "boxes": boxes,
+            "count": np.ones(n, np.int32),
+        }
 
 
 def _post(url, data):

@@ -1,4 +1,5 @@
 """Book-grouped folds: no book on both sides, deterministic, balanced, clear errors."""
+
 import pytest
 
 from kuzushiji_tf.datasets.book_split import assign_book_folds, split_pages

@@ -1,4 +1,5 @@
 """Strategy and precision words from the command line, and who writes in a multi-worker cluster."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """Submission reader and writer: values, every validation error's message, round trip, atomic writes."""
+
 import pytest
 
 from kuzushiji_tf.datasets.kaggle_submission import (
@@ -100,15 +101,9 @@ def test_format_rounds_half_up_to_integers():
 
 def test_write_round_trip_in_expected_order(tmp_path):
     path = tmp_path / "out.csv"
-    preds = {
-        "p1": [Prediction("U+003F", 3.4, 3.6), ("U+304B", 100, 200)],
-        "p2": [],
-        "p0": (("U+2000B", 0.5, 1.49),),
-    }
+    preds = {"p1": [Prediction("U+003F", 3.4, 3.6), ("U+304B", 100, 200)], "p2": [], "p0": (("U+2000B", 0.5, 1.49),)}
     assert write_submission(path, preds, expected_ids=["p0", "p1", "p2"]) == path
-    assert path.read_text(encoding="utf-8") == (
-        "image_id,labels\np0,U+2000B 1 1\np1,U+003F 3 4 U+304B 100 200\np2,\n"
-    )
+    assert path.read_text(encoding="utf-8") == ("image_id,labels\np0,U+2000B 1 1\np1,U+003F 3 4 U+304B 100 200\np2,\n")
     back = read_submission(path, expected_ids=["p0", "p1", "p2"])
     assert list(back) == ["p0", "p1", "p2"]
     assert back["p1"] == [Prediction("U+003F", 3.0, 4.0), Prediction("U+304B", 100.0, 200.0)]

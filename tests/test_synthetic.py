@@ -1,4 +1,5 @@
 """The synthetic generator: Kaggle layout, valid labels, tight boxes, reading order, determinism, fonts."""
+
 from __future__ import annotations
 
 import csv
@@ -47,7 +48,7 @@ def _read_csv(path: Path) -> list[tuple[str, str]]:
 def _groups(labels: str) -> list[tuple[str, int, int, int, int]]:
     tokens = labels.split()
     assert len(tokens) % 5 == 0
-    return [(tokens[i], *map(int, tokens[i + 1:i + 5])) for i in range(0, len(tokens), 5)]
+    return [(tokens[i], *map(int, tokens[i + 1 : i + 5])) for i in range(0, len(tokens), 5)]
 
 
 def _style(seed: int = 0, **changes):
@@ -66,8 +67,15 @@ def dataset(tmp_path_factory):
 def test_writes_the_kaggle_layout(dataset):
     out, summary = dataset
     names = {p.name for p in out.iterdir()}
-    assert names == {"train.csv", "unicode_translation.csv", "sample_submission.csv", "test_truth.csv",
-                     "synthetic.json", "train_images", "test_images"}
+    assert names == {
+        "train.csv",
+        "unicode_translation.csv",
+        "sample_submission.csv",
+        "test_truth.csv",
+        "synthetic.json",
+        "train_images",
+        "test_images",
+    }
     assert not [p for p in out.rglob(".*")], "temporary files left behind"
     assert (out / "unicode_translation.csv").read_bytes() == TABLE_PATH.read_bytes()
     train, truth, submission = (_read_csv(out / n) for n in ("train.csv", "test_truth.csv", "sample_submission.csv"))
@@ -151,7 +159,6 @@ def test_render_page_order_columns_and_sizes():
     assert all(20 <= n <= 250 for n in counts) and np.mean(counts) > 60
 
 
-
 @needs_fonts
 def test_columns_space_and_shape_characters_as_real_pages_do():
     # On the 46 unlabelled real scans (a detector's confident boxes, tools/ink_statistics.py's sample), 8 %
@@ -169,12 +176,14 @@ def test_columns_space_and_shape_characters_as_real_pages_do():
     assert 0.03 < np.mean(gaps < 0.05) < 0.15 and 0.1 < np.median(gaps) < 0.35
     assert 1.24 < np.median(ratios) < 1.45
 
+
 @needs_fonts
 def test_boxes_are_tight_around_the_glyph_ink():
     # Cursive strokes between characters cross box edges on purpose (test_handwriting); debug.ink has
     # every labelled glyph, gloss and rule but not them.
-    image, chars, debug = render_page(3, _style(3, gloss_prob=0.5, bleed=0.0), page_height=960, fonts=FONTS,
-                                      return_debug=True)
+    image, chars, debug = render_page(
+        3, _style(3, gloss_prob=0.5, bleed=0.0), page_height=960, fonts=FONTS, return_debug=True
+    )
     ink = debug.ink >= INK_THRESHOLD
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(int)
     paper = np.median(gray)
@@ -185,7 +194,7 @@ def test_boxes_are_tight_around_the_glyph_ink():
         # Every edge of the box touches ink...
         assert inside[0].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()
         # ...and nothing else is inked in the 1-pixel ring around it (no other glyph, gloss or rule).
-        ring = ink[y0 - 1:y1 + 1, x0 - 1:x1 + 1].copy()
+        ring = ink[y0 - 1 : y1 + 1, x0 - 1 : x1 + 1].copy()
         ring[1:-1, 1:-1] = False
         assert not ring.any()
         # The drawn page is dark inside the box: the ink really is there after texture and blur.
@@ -194,15 +203,16 @@ def test_boxes_are_tight_around_the_glyph_ink():
 
 @needs_fonts
 def test_glosses_are_drawn_but_not_labelled():
-    image, chars, debug = render_page(5, _style(5, gloss_prob=1.0, kanji_ratio=0.5), page_height=1300,
-                                      fonts=FONTS, return_debug=True)
+    image, chars, debug = render_page(
+        5, _style(5, gloss_prob=1.0, kanji_ratio=0.5), page_height=1300, fonts=FONTS, return_debug=True
+    )
     assert len(debug.glosses) >= 5
     centres = [c.center for c in chars]
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(int)
     for x0, y0, x1, y1 in debug.glosses:
         assert not any(x0 <= cx <= x1 and y0 <= cy <= y1 for cx, cy in centres)
         assert not any(x0 < c.box[2] and c.box[0] < x1 and y0 < c.box[3] and c.box[1] < y1 for c in chars)
-        assert gray[int(y0):int(y1), int(x0):int(x1)].min() < np.median(gray) - 40
+        assert gray[int(y0) : int(y1), int(x0) : int(x1)].min() < np.median(gray) - 40
         gloss_h = y1 - y0
         assert gloss_h < np.median([c.xywh[3] for c in chars])
 
@@ -252,7 +262,7 @@ def test_missing_glyphs_are_detected_by_rendering():
     names = [f.name for f in FONTS.primary]
     brush = FONTS.face("kouzan-sousyo") if "kouzan-sousyo" in names else FONTS.primary[0]
     assert has_glyph(brush, "あ") and has_glyph(brush, "日")
-    assert not has_glyph(brush, "\U000F0000")
+    assert not has_glyph(brush, "\U000f0000")
     if brush.name.startswith("kouzan") and FONTS.fallback:
         assert not has_glyph(brush, "ゟ") and has_glyph(FONTS.fallback, "ゟ")  # Kouzan lacks U+309F
         charset = build_charset(None, FONTS)
@@ -266,9 +276,9 @@ def test_glyph_coverage_is_remembered_per_font_file(tmp_path, monkeypatch):
     font = tmp_path / "brush.ttf"
     font.write_bytes(Path(FONTS.primary[0].path).read_bytes())
     face = fonts_module.FontFace("brush", str(font), FONTS.primary[0].index)
-    chars = ["あ", "日", "\U000F0000", "ゟ"]
+    chars = ["あ", "日", "\U000f0000", "ゟ"]
     first = fonts_module.drawn_chars(face, chars)
-    assert first == {c for c in chars if has_glyph(face, c)} and "あ" in first and "\U000F0000" not in first
+    assert first == {c for c in chars if has_glyph(face, c)} and "あ" in first and "\U000f0000" not in first
     cache_files = list((tmp_path / "cache" / "glyph_coverage").glob("brush-*.json"))
     assert len(cache_files) == 1
 
@@ -318,8 +328,20 @@ def test_font_dir_variable_is_searched_first(tmp_path, monkeypatch):
 @needs_fonts
 def test_cli_writes_refuses_non_empty_and_overwrites(tmp_path, capsys):
     main = make_synthetic.main
-    args = ["--out", str(tmp_path / "d"), "--pages", "2", "--test-pages", "1", "--books", "2",
-            "--page-height", "400", "--workers", "1"]
+    args = [
+        "--out",
+        str(tmp_path / "d"),
+        "--pages",
+        "2",
+        "--test-pages",
+        "1",
+        "--books",
+        "2",
+        "--page-height",
+        "400",
+        "--workers",
+        "1",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "3 pages" in captured.out and "classes" in captured.out and "3/3 pages" in captured.err

@@ -1,4 +1,5 @@
 """`python -m kuzushiji_tf.train --task detector` end to end on tiny records: outputs, export, resume."""
+
 import json
 
 import numpy as np
@@ -7,9 +8,26 @@ import tensorflow as tf
 
 from kuzushiji_tf.cli import train
 
-TINY = ["--task", "detector", "--batch-size", "2", "--steps-per-epoch", "2", "--backbone", "resnet_tiny",
-        "--input-size", "64", "--eval-short-side", "128", "--eval-every", "1", "--log-every-steps", "1",
-        "--optimizer", "adamw"]
+TINY = [
+    "--task",
+    "detector",
+    "--batch-size",
+    "2",
+    "--steps-per-epoch",
+    "2",
+    "--backbone",
+    "resnet_tiny",
+    "--input-size",
+    "64",
+    "--eval-short-side",
+    "128",
+    "--eval-every",
+    "1",
+    "--log-every-steps",
+    "1",
+    "--optimizer",
+    "adamw",
+]
 
 
 @pytest.mark.slow
@@ -44,8 +62,10 @@ def test_float16_trains_on_cpu_with_loss_scaling_and_float32_outputs(tiny_split_
 
     out = tmp_path / "half"
     try:
-        code = train.main(TINY + ["--records", str(tiny_split_records), "--out", str(out), "--epochs", "1",
-                                  "--mixed-precision", "float16"])
+        code = train.main(
+            TINY
+            + ["--records", str(tiny_split_records), "--out", str(out), "--epochs", "1", "--mixed-precision", "float16"]
+        )
         policy = keras.mixed_precision.dtype_policy().name
     finally:
         keras.mixed_precision.set_dtype_policy("float32")  # the policy is global: later tests expect float32
@@ -66,7 +86,9 @@ def test_float16_trains_on_cpu_with_loss_scaling_and_float32_outputs(tiny_split_
 def test_lr_drops_without_fractions_is_a_constant_lr():
     from kuzushiji_tf.engine.tasks import make_optimizer
 
-    _, config = train.configs_from_args(train.parse_args(TINY + ["--records", "r", "--out", "o", "--lr-drops", "--lr", "0.002"]))
+    _, config = train.configs_from_args(
+        train.parse_args(TINY + ["--records", "r", "--out", "o", "--lr-drops", "--lr", "0.002"])
+    )
     assert config.lr_drops == ()
     optimizer = make_optimizer(config, total_steps=100)
     for step in (0, 60, 99):

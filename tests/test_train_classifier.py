@@ -1,6 +1,7 @@
 """The classifier's task and `python -m kuzushiji_tf.train --task classifier` on tiny crop records: an
 overfit through the real loop, export, resume, fine-tuning from a saved model with pseudo-labelled crops,
 and val classes missing from the training split counted, not crashed on."""
+
 import json
 import shutil
 
@@ -30,8 +31,23 @@ PAGES = {
     "bookC_00002_2": [(WIDE, 40, 50, 40, 12), (TALL, 150, 150, 10, 36), (SQUARE, 50, 280, 32, 32)],
 }
 TINY_MODEL = dict(input_size=32, alpha=0.25, minimalistic=True)
-TINY_FLAGS = ["--task", "classifier", "--input-size", "32", "--alpha", "0.25", "--minimalistic", "--batch-size", "4",
-              "--crops-per-epoch", "8", "--eval-every", "1", "--log-every-steps", "1"]
+TINY_FLAGS = [
+    "--task",
+    "classifier",
+    "--input-size",
+    "32",
+    "--alpha",
+    "0.25",
+    "--minimalistic",
+    "--batch-size",
+    "4",
+    "--crops-per-epoch",
+    "8",
+    "--eval-every",
+    "1",
+    "--log-every-steps",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +66,13 @@ def test_tiny_classifier_overfits_through_the_loop(crop_records, tmp_path):
     task = ClassifierTask(str(crop_records), config, train_config)
     assert task.num_classes == 4 and task.examples_per_epoch == 20_000
     loop = LoopConfig(epochs=4, steps_per_epoch=20, out_dir=str(tmp_path), log_every_steps=1000, eval_every_epochs=4)
-    model, history = train_loop(task, tf.distribute.get_strategy(), loop,
-                                lambda total: make_optimizer(train_config, total), log=lambda line: None)
+    model, history = train_loop(
+        task,
+        tf.distribute.get_strategy(),
+        loop,
+        lambda total: make_optimizer(train_config, total),
+        log=lambda line: None,
+    )
     # From chance (ln 4 = 1.39 for 4 classes) to a quarter of it, under the random train views.
     assert history[-1]["train_total"] < 0.25 * np.log(4) and history[-1]["train_total"] < history[0]["train_total"]
     assert history[-1]["train_accuracy"] > 0.9
@@ -97,8 +118,24 @@ def test_train_cli_exports_resumes_and_fine_tunes_with_pseudo_labels(crop_record
         shutil.copy(shard, pseudo / shard.name.replace("crops-val-", "crops-test-"))
     shutil.copy(crop_records / "vocabulary.csv", pseudo)
     tuned = tmp_path / "tuned"
-    flags = ["--task", "classifier", "--records", str(crop_records), "--out", str(tuned), "--init", str(out),
-             "--pseudo", str(pseudo), "--batch-size", "4", "--crops-per-epoch", "8", "--epochs", "1"]
+    flags = [
+        "--task",
+        "classifier",
+        "--records",
+        str(crop_records),
+        "--out",
+        str(tuned),
+        "--init",
+        str(out),
+        "--pseudo",
+        str(pseudo),
+        "--batch-size",
+        "4",
+        "--crops-per-epoch",
+        "8",
+        "--epochs",
+        "1",
+    ]
     assert train.main(flags) == 0
     log = capsys.readouterr().out
     assert f"initial weights from {out / 'model.keras'}" in log and "12 crops per epoch" in log
@@ -115,8 +152,9 @@ def test_init_loads_the_saved_weights_and_needs_the_vocabulary(crop_records, tmp
     keras.utils.set_random_seed(5)
     build_classifier(4, **TINY_MODEL).save(saved / "model.keras")
     shutil.copy(crop_records / "vocabulary.csv", saved)
-    task = ClassifierTask(str(crop_records), ClassifierConfig(**TINY_MODEL), TrainConfig(),
-                          init=str(saved / "model.keras"))
+    task = ClassifierTask(
+        str(crop_records), ClassifierConfig(**TINY_MODEL), TrainConfig(), init=str(saved / "model.keras")
+    )
     loaded = keras.saving.load_model(saved / "model.keras")
     for a, b in zip(task.build_model().get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -138,8 +176,9 @@ def test_init_of_another_vocabulary_keeps_the_shared_classes_rows(crop_records, 
     keras.utils.set_random_seed(7)
     source = build_classifier(len(saved_codes), **TINY_MODEL)
     source.save(saved / "model.keras")
-    (saved / "vocabulary.csv").write_text("class_id,code,char\n" + "".join(
-        f"{i},{code},x\n" for i, code in enumerate(saved_codes)))
+    (saved / "vocabulary.csv").write_text(
+        "class_id,code,char\n" + "".join(f"{i},{code},x\n" for i, code in enumerate(saved_codes))
+    )
     task = ClassifierTask(str(crop_records), ClassifierConfig(**TINY_MODEL), TrainConfig(), init=str(saved))
     note = task.vocabulary_note()
     assert "(3 classes) differs from the records' (4): 2 classes keep their trained weights, 2 start" in note
@@ -178,5 +217,7 @@ def test_flags_of_the_other_task_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--alpha is a classifier flag" in err and "without --pseudo" in err
     # Fine-tuning and self-training flags serve both tasks.
-    args = train.parse_args(["--task", "detector", "--records", "r", "--out", "o", "--init", "m.keras", "--pseudo", "p"])
+    args = train.parse_args(
+        ["--task", "detector", "--records", "r", "--out", "o", "--init", "m.keras", "--pseudo", "p"]
+    )
     assert args.init == "m.keras" and args.pseudo == ["p"]

@@ -1,5 +1,6 @@
 """tools/transcribe.py: one-line errors before any model loads, and (slow) text and JSON from a tiny
 exported recogniser, in the reading order of `inference.reading_order`."""
+
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def _page(path: Path, size=(200, 300), seed=0) -> Path:
     image = np.full((size[1], size[0], 3), 220, np.uint8)
     for _ in range(8):
         x, y = rng.integers(10, size[0] - 40), rng.integers(10, size[1] - 40)
-        image[y:y + 30, x:x + 20] = 30
+        image[y : y + 30, x : x + 20] = 30
     cv2.imwrite(str(path), image)
     return path
 
@@ -29,12 +30,15 @@ def _error(capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("content,message", [
-    (None, "image file is missing"),
-    (b"", "image file is empty"),
-    (b"GIF89a not a page", "not a readable image"),
-    ("truncated", "corrupt image data"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "image file is missing"),
+        (b"", "image file is empty"),
+        (b"GIF89a not a page", "not a readable image"),
+        ("truncated", "corrupt image data"),
+    ],
+)
 def test_bad_pages_fail_in_one_line_before_the_model_loads(tmp_path, capsys, content, message):
     good = _page(tmp_path / "good.jpg")
     bad = tmp_path / "bad.jpg"
@@ -88,13 +92,14 @@ def test_pages_print_as_columns_in_reading_order(exported, tmp_path, capsys):
         columns = [c["column"] for c in chars]
         assert columns == sorted(columns) and columns[-1] == len(record["columns"]) - 1
         # The columns are what the library's transcription gives for the same boxes.
-        assert record["columns"] == transcribe([c["code"] for c in chars], np.array([c["box"] for c in chars]),
-                                               dict(VOCABULARY))
+        assert record["columns"] == transcribe(
+            [c["code"] for c in chars], np.array([c["box"] for c in chars]), dict(VOCABULARY)
+        )
     assert transcribe_tool.main([str(p) for p in pages] + ["--model", str(exported)]) == 0
     lines = capsys.readouterr().out.splitlines()
     first = records[0]
     assert lines[0] == f"== a.jpg: {len(first['characters'])} characters, {len(first['columns'])} columns"
-    assert lines[1:1 + len(first["columns"])] == first["columns"]
+    assert lines[1 : 1 + len(first["columns"])] == first["columns"]
     assert lines[1 + len(first["columns"])].startswith("== b.png: ")
 
 

@@ -22,7 +22,7 @@ def _page(width=420, height=320):
 
 def _near(image, x, y, colour, radius=1) -> bool:
     """True when `colour` is at (x, y) or within `radius` pixels of it."""
-    patch = np.asarray(image)[y - radius:y + radius + 1, x - radius:x + radius + 1]
+    patch = np.asarray(image)[y - radius : y + radius + 1, x - radius : x + radius + 1]
     return bool(np.all(patch == colour, axis=-1).any())
 
 
@@ -89,19 +89,34 @@ def _kaggle_files(tmp_path):
 
 def test_tool_draws_a_submission_against_the_truth(tmp_path, capsys):
     d = _kaggle_files(tmp_path)
-    code = visualize.main(["--pred", str(d / "sub.csv"), "--image", str(d / "page_001.jpg"),
-                           "--truth", str(d / "train.csv"), "--out", str(d / "vis.png"), "--max-side", "210"])
+    code = visualize.main(
+        [
+            "--pred",
+            str(d / "sub.csv"),
+            "--image",
+            str(d / "page_001.jpg"),
+            "--truth",
+            str(d / "train.csv"),
+            "--out",
+            str(d / "vis.png"),
+            "--max-side",
+            "210",
+        ]
+    )
     assert code == 0
     assert "2 predictions: 1 correct, 1 wrong, 2 missed of 3" in capsys.readouterr().out
     assert Image.open(d / "vis.png").size == (210, 160)
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"--image": "missing.jpg"}, "image file is missing"),
-    ({"--truth": "nope.csv"}, "nope.csv"),
-    ({"--pred": "other.csv"}, "no row for image_id page_001"),
-    ({"--max-side": "0"}, "--max-side must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"--image": "missing.jpg"}, "image file is missing"),
+        ({"--truth": "nope.csv"}, "nope.csv"),
+        ({"--pred": "other.csv"}, "no row for image_id page_001"),
+        ({"--max-side": "0"}, "--max-side must be >= 1"),
+    ],
+)
 def test_tool_errors_are_one_line(tmp_path, capsys, change, message):
     d = _kaggle_files(tmp_path)
     (d / "other.csv").write_text("image_id,labels\nanother_page,\n")
@@ -127,14 +142,22 @@ def test_tool_draws_a_model_s_boxes(tmp_path, capsys):
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 64.0)(inputs))
     classifier = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-    model = export_page_recognizer(detector, classifier, [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")],
-                                   tmp_path / "kuzushiji_page" / "1",
-                                   RecognizerOptions(short_side=128, cls_threshold=0.0, max_chars=16))
+    model = export_page_recognizer(
+        detector,
+        classifier,
+        [("U+3042", "あ"), ("U+3044", "い"), ("U+304B", "か")],
+        tmp_path / "kuzushiji_page" / "1",
+        RecognizerOptions(short_side=128, cls_threshold=0.0, max_chars=16),
+    )
     image = _page(200, 300)
     image[100:140, 80:110] = 30
     Image.fromarray(image).save(tmp_path / "page.png")
-    assert visualize.main(["--model", str(model), "--image", str(tmp_path / "page.png"),
-                           "--out", str(tmp_path / "vis.png")]) == 0
+    assert (
+        visualize.main(
+            ["--model", str(model), "--image", str(tmp_path / "page.png"), "--out", str(tmp_path / "vis.png")]
+        )
+        == 0
+    )
     assert "16 predictions" in capsys.readouterr().out
     drawn = np.asarray(Image.open(tmp_path / "vis.png"))
     assert drawn.shape == (300, 200, 3) and np.all(drawn == PREDICTED, axis=-1).sum() > 100

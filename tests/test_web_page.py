@@ -1,6 +1,7 @@
 """The web page of the server, driven as a person would in a real headless Chromium (Debian's, installed
 by `make test`; no browser download): choose a bundled real scan, see a box and a character for every
 recognised character, the transcription in reading order, hover scores, and downloads that parse."""
+
 import json
 import os
 import shutil
@@ -14,8 +15,16 @@ from serving_helpers import REAL_PAGES, ServerProcess, http
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a sandboxed CI machine with no network beyond loopback: no background connections to Google.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 if os.environ.get("KUZUSHIJI_SKIP_BROWSER") == "1":
     pytest.skip("KUZUSHIJI_SKIP_BROWSER=1", allow_module_level=True)
@@ -42,8 +51,12 @@ def browser():
 
 def test_upload_shows_boxes_text_and_scores_matching_the_api(server, browser, tmp_path):
     scan = REAL_PAGES[0]
-    status, _, body = http("POST", f"{server.url}/recognize?name={scan.name}", scan.read_bytes(),
-                           {"Content-Type": "application/octet-stream"})
+    status, _, body = http(
+        "POST",
+        f"{server.url}/recognize?name={scan.name}",
+        scan.read_bytes(),
+        {"Content-Type": "application/octet-stream"},
+    )
     expected = json.loads(body)
     assert status == 200 and len(expected["characters"]) > 3
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """The `kuzushiji-evaluate` command as a script; its code is kuzushiji_tf/cli/evaluate.py."""
+
 from kuzushiji_tf.cli.evaluate import main
 
 if __name__ == "__main__":

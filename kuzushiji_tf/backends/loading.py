@@ -1,5 +1,6 @@
 """The one place that picks a backend for an export folder and loads it: above both backends, so that
 neither imports the other and callers need not know which one a folder holds."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,10 @@ def load_page_model(path: str | Path, backend: str = "auto", **backend_options) 
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     found = model_backend(path)
     if backend != "auto" and backend != found:
-        raise FileNotFoundError(f"{path}: holds a {found} export, not {backend}; export one with "
-                                f"kuzushiji-export --format {'onnx' if backend == 'onnx' else 'savedmodel'}")
+        raise FileNotFoundError(
+            f"{path}: holds a {found} export, not {backend}; export one with "
+            f"kuzushiji-export --format {'onnx' if backend == 'onnx' else 'savedmodel'}"
+        )
     # Imported here, not above: loading an ONNX export must not import TensorFlow, nor a SavedModel ONNX Runtime.
     if found == "onnx":
         from kuzushiji_tf.backends.onnx.runtime import OnnxPageModel

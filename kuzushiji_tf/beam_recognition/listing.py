@@ -9,6 +9,7 @@ The listing is a text file, one page a line (its number in the run and the pickl
 loader is a picklable partial), read with ReadFromText: a million pages split across workers, where
 `beam.Create` would put them all in the job's graph.
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,11 +42,11 @@ def _load_file(path: str, name: str, max_pixels: int) -> bytes:
 def _matched_pages(item: str, max_pixels: int) -> list[ScanPage]:
     """Images matched by a glob, or under a folder (`item/**`) or the one file named, on any filesystem.
     Names are paths relative to the pattern's fixed part, as a folder's are in the folder CLI."""
-    fixed = item[:min((item.index(c) for c in GLOB_CHARS if c in item), default=len(item))]
+    fixed = item[: min((item.index(c) for c in GLOB_CHARS if c in item), default=len(item))]
     if fixed == item and PurePosixPath(item).suffix.lower() not in SCAN_SUFFIXES + (".pdf",):
         item = item.rstrip("/") + "/**"  # a folder
         fixed = item[:-2]
-    root = fixed[:fixed.rfind("/") + 1]
+    root = fixed[: fixed.rfind("/") + 1]
     try:
         found = FileSystems.match([item])[0].metadata_list
     except Exception as error:  # Beam raises BeamIOError (an IOError) or the filesystem's own errors
@@ -53,12 +54,18 @@ def _matched_pages(item: str, max_pixels: int) -> list[ScanPage]:
     pages = []
     for meta in sorted(found, key=lambda m: m.path):
         suffix = PurePosixPath(meta.path).suffix.lower()
-        name = meta.path[len(root):] if meta.path.startswith(root) else PurePosixPath(meta.path).name
+        name = meta.path[len(root) :] if meta.path.startswith(root) else PurePosixPath(meta.path).name
         if suffix in SCAN_SUFFIXES:
             pages.append(ScanPage(name, meta.path, functools.partial(_load_file, meta.path, name, max_pixels)))
         elif suffix == ".pdf":
-            pages.append(failed_page(name, meta.path, f"{name}: PDFs are read from local files only; copy it to "
-                                                      "a local folder, or give its pages as images"))
+            pages.append(
+                failed_page(
+                    name,
+                    meta.path,
+                    f"{name}: PDFs are read from local files only; copy it to "
+                    "a local folder, or give its pages as images",
+                )
+            )
     return pages
 
 
@@ -71,14 +78,18 @@ def list_pages(inputs: list[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, **sca
         return open_scans(inputs, max_pixels=max_pixels, **scan_options)
     pages, seen = [], {}
     for item in inputs:
-        found = (_matched_pages(item, max_pixels) if _is_pattern(item)
-                 else open_scans([item], max_pixels=max_pixels, **scan_options))
+        found = (
+            _matched_pages(item, max_pixels)
+            if _is_pattern(item)
+            else open_scans([item], max_pixels=max_pixels, **scan_options)
+        )
         if _is_pattern(item) and not found:
             raise FileNotFoundError(f"{item}: matches no JPEG, PNG or TIFF file")
         for page in found:
             if page.name in seen:
-                raise ValueError(f"{seen[page.name]} and {item} both give the page name {page.name!r}: "
-                                 "their outputs would collide")
+                raise ValueError(
+                    f"{seen[page.name]} and {item} both give the page name {page.name!r}: their outputs would collide"
+                )
             seen[page.name] = item
         pages.extend(found)
     return pages

@@ -6,6 +6,7 @@ bad page becomes one dead-letter row, not a failed batch retried until the job g
 loaded once per worker process (RunInference's shared handle); on a bucket it is copied to local disk
 first, since TensorFlow and ONNX Runtime load from local files.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,11 +39,14 @@ class PageModelHandler(ModelHandler[bytes, PredictionResult, PageModel]):
         logging.getLogger().addFilter(_not_beams_memory_warning)
         return load_page_model(storage.local_copy(self._model_path), self._backend)
 
-    def run_inference(self, batch: Sequence[bytes], model: PageModel,
-                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
+    def run_inference(
+        self, batch: Sequence[bytes], model: PageModel, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[PredictionResult]:
         # The example is not carried on: the page's bytes are dropped as soon as its batch has run.
-        return [PredictionResult(None, result if error is None else error, model_id=self._model_path)
-                for result, error in run_batch(model, list(batch))]
+        return [
+            PredictionResult(None, result if error is None else error, model_id=self._model_path)
+            for result, error in run_batch(model, list(batch))
+        ]
 
     def get_num_bytes(self, batch: Sequence[bytes]) -> int:
         return sum(len(page) for page in batch)

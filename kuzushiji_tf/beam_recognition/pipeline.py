@@ -12,6 +12,7 @@ Every page's files are rendered by the same code as the folder CLI's (`folder_re
 `page_outputs`, `kuzushiji_tf.formats`) from the same page number and `created` time, so with the same
 `created` both give the same bytes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -164,8 +165,12 @@ class Finish(beam.DoFn):
                     record = _read_record(settings.files(page)["json"])
                     pairs.append((record, page_source(page, record, number, settings.created)))
                 path = storage.join(settings.out, FORMATS["tei"].file_name())
-                text = tei_text(storage.read_text(path), pairs, settings.created,
-                                new_pages=any(row["status"] == "ok" for _, _, row in rows))
+                text = tei_text(
+                    storage.read_text(path),
+                    pairs,
+                    settings.created,
+                    new_pages=any(row["status"] == "ok" for _, _, row in rows),
+                )
                 if text is not None:
                     storage.write(path, text)
         failed = [item for item in rows if item[2]["status"] == FAILED]
@@ -180,20 +185,25 @@ class Finish(beam.DoFn):
 
 def build_pipeline(pipeline: beam.Pipeline, listing: str, model: str, settings: RunSettings, batch_size: int):
     """Adds the recognition steps to `pipeline`; returns the dead-letter PCollection of (number, page, row)."""
-    pages = (pipeline
-             | "ReadListing" >> beam.io.ReadFromText(listing)
-             | "Decode" >> beam.Map(decode_line)
-             | "Spread" >> beam.Reshuffle())
+    pages = (
+        pipeline
+        | "ReadListing" >> beam.io.ReadFromText(listing)
+        | "Decode" >> beam.Map(decode_line)
+        | "Spread" >> beam.Reshuffle()
+    )
     todo = pages | "SkipComplete" >> beam.ParDo(SkipComplete(settings)).with_outputs("skipped", main="todo")
     loaded = todo.todo | "LoadPage" >> beam.ParDo(LoadPage()).with_outputs(FAILED, main="loaded")
     predicted = loaded.loaded | "Recognise" >> RunInference(
-        KeyedModelHandler(PageModelHandler(model, max_batch_size=batch_size)))
+        KeyedModelHandler(PageModelHandler(model, max_batch_size=batch_size))
+    )
     written = predicted | "WritePage" >> beam.ParDo(WritePage(settings)).with_outputs(FAILED, main="rows")
     dead_letter = (loaded[FAILED], written[FAILED]) | "DeadLetter" >> beam.Flatten()
-    _ = ((todo.skipped, written.rows, dead_letter)
-         | "AllRows" >> beam.Flatten()
-         | "Gather" >> beam.combiners.ToList()
-         | "Finish" >> beam.ParDo(Finish(settings)))
+    _ = (
+        (todo.skipped, written.rows, dead_letter)
+        | "AllRows" >> beam.Flatten()
+        | "Gather" >> beam.combiners.ToList()
+        | "Finish" >> beam.ParDo(Finish(settings))
+    )
     return dead_letter
 
 
@@ -206,8 +216,10 @@ def _listing_path(options: PipelineOptions) -> tuple[str, bool]:
         return storage.join(temp, name), False
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
     if str(runner).split(".")[-1] not in LOCAL_RUNNERS:
-        raise ValueError(f"--runner {runner} needs --temp_location on a filesystem its workers read (e.g. "
-                         "gs://bucket/tmp): the page listing is written there")
+        raise ValueError(
+            f"--runner {runner} needs --temp_location on a filesystem its workers read (e.g. "
+            "gs://bucket/tmp): the page listing is written there"
+        )
     return os.path.join(tempfile.mkdtemp(prefix="kuzushiji_beam_"), name), True
 
 
@@ -225,9 +237,19 @@ def _counters(result) -> str:
     return "counters: " + ", ".join(f"{name} {values.get(name, 0)}" for name in names)
 
 
-def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence[str], created: str,
-                    pipeline_args: Sequence[str], batch_size: int = 4, force: bool = False, scan_options: dict | None = None,
-                    log: Callable[[str], None] = lambda line: None) -> list[dict]:
+def run_recognition(
+    scans: list[str],
+    out: str,
+    model: str,
+    *,
+    formats: Sequence[str],
+    created: str,
+    pipeline_args: Sequence[str],
+    batch_size: int = 4,
+    force: bool = False,
+    scan_options: dict | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> list[dict]:
     """Runs the pipeline (blocking) and returns summary.csv's rows as written. Raises FileNotFoundError or
     ValueError for inputs, a model or options that cannot work, before the pipeline starts."""
     pipeline_args = list(pipeline_args)
@@ -256,8 +278,10 @@ def run_recognition(scans: list[str], out: str, model: str, *, formats: Sequence
     settings = RunSettings(out=out, formats=formats, created=created, vocabulary=vocabulary, force=force)
     listing, local_listing = _listing_path(options)
     write_listing(pages, listing)
-    log(f"{len(pages)} page(s), formats {','.join(formats)}, model {model}, runner "
-        f"{options.view_as(StandardOptions).runner or 'DirectRunner'}")
+    log(
+        f"{len(pages)} page(s), formats {','.join(formats)}, model {model}, runner "
+        f"{options.view_as(StandardOptions).runner or 'DirectRunner'}"
+    )
     try:
         pipeline = beam.Pipeline(options=options)
         build_pipeline(pipeline, listing, model, settings, batch_size)

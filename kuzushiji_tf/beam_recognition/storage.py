@@ -4,6 +4,7 @@ Outputs must look whole or not be there at all, as the folder CLI's do, since a 
 files exist: a local file is written under a temporary name and renamed (`atomic_files`); an object
 store's object appears only when its upload is closed, so a killed worker leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -76,7 +77,7 @@ def local_copy(folder: str) -> Path:
         if not found:
             raise FileNotFoundError(f"{folder}: no files there")
         for meta in found:
-            local = target / meta.path[len(base):]
+            local = target / meta.path[len(base) :]
             local.parent.mkdir(parents=True, exist_ok=True)
             with FileSystems.open(meta.path, compression_type=RAW) as source, open(local, "wb") as sink:
                 shutil.copyfileobj(source, sink)

@@ -10,9 +10,26 @@ line on stderr and exit status 2 (`errors.user_errors`).
 """
 
 # Every command's module stem; its console command is command_name(stem).
-COMMANDS = ("build_records", "client", "demo", "detect", "evaluate", "export", "ink_statistics", "install_fonts",
-            "launch_local_cluster", "make_submission", "make_synthetic", "measure_real", "pseudo_label", "recognize",
-            "serve", "train", "transcribe", "visualize")
+COMMANDS = (
+    "build_records",
+    "client",
+    "demo",
+    "detect",
+    "evaluate",
+    "export",
+    "ink_statistics",
+    "install_fonts",
+    "launch_local_cluster",
+    "make_submission",
+    "make_synthetic",
+    "measure_real",
+    "pseudo_label",
+    "recognize",
+    "serve",
+    "train",
+    "transcribe",
+    "visualize",
+)
 
 
 def command_name(stem: str) -> str:

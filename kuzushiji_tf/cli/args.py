@@ -1,5 +1,6 @@
 """argparse types and arguments shared by the commands (kuzushiji_tf.cli). Defaults come from
 kuzushiji_tf/config.py, so a recipe value is written once."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,29 +21,38 @@ def prog(name: str) -> str:
 
 def positive(kind):
     """An argparse `type` that parses with `kind` (int, float) and refuses zero and negatives."""
+
     def parse(text: str):
         value = kind(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, not {text}")
         return value
+
     return parse
 
 
 def add_short_side(parser: argparse.ArgumentParser, what: str = "inference short side") -> None:
     """`--short-side` with the detector config's inference short side (eval_short_side) as default."""
-    parser.add_argument("--short-side", type=int, default=DETECTOR.eval_short_side,
-                        help=f"{what} (default %(default)s)")
+    parser.add_argument(
+        "--short-side", type=int, default=DETECTOR.eval_short_side, help=f"{what} (default %(default)s)"
+    )
 
 
 def add_nms(parser: argparse.ArgumentParser) -> None:
     """`--nms-iou` and `--contained-share` with the detector config's defaults."""
-    parser.add_argument("--nms-iou", type=float, default=DETECTOR.nms_iou,
-                        help="NMS IoU threshold (default %(default)s)")
+    parser.add_argument(
+        "--nms-iou", type=float, default=DETECTOR.nms_iou, help="NMS IoU threshold (default %(default)s)"
+    )
     add_contained_share(parser)
 
 
 def add_contained_share(parser: argparse.ArgumentParser) -> None:
     """`--contained-share` (detection.contained_mask) with the detector config's default."""
-    parser.add_argument("--contained-share", type=float, default=DETECTOR.contained_share, metavar="S",
-                        help="after NMS, drop a box with more than this share of its area inside a better one "
-                             "(default %(default)s; 1 keeps them)")
+    parser.add_argument(
+        "--contained-share",
+        type=float,
+        default=DETECTOR.contained_share,
+        metavar="S",
+        help="after NMS, drop a box with more than this share of its area inside a better one "
+        "(default %(default)s; 1 keeps them)",
+    )

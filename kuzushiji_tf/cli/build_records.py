@@ -4,6 +4,7 @@ Examples:
     kuzushiji-build-records --data-dir kuzushiji_tf/sample_data/kaggle_5p --out records/sample --full-data
     kuzushiji-build-records --data-dir data/codh --out records/codh      # CODH: root of the book folders
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,24 +27,43 @@ PROG = "build_records"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True,
-                        help="Kaggle folder (train.csv, unicode_translation.csv, train_images/, test_images/) or CODH "
-                             "folder (root of <book>/<book>_coordinate.csv + <book>/images/, or one book folder)")
-    parser.add_argument("--layout", choices=LAYOUT_CHOICES, default="auto",
-                        help="layout of --data-dir; auto (default): kaggle if it holds train.csv, codh if it holds "
-                             "*_coordinate.csv (or <book>/<book>_coordinate.csv)")
+    parser.add_argument(
+        "--data-dir",
+        required=True,
+        help="Kaggle folder (train.csv, unicode_translation.csv, train_images/, test_images/) or CODH "
+        "folder (root of <book>/<book>_coordinate.csv + <book>/images/, or one book folder)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUT_CHOICES,
+        default="auto",
+        help="layout of --data-dir; auto (default): kaggle if it holds train.csv, codh if it holds "
+        "*_coordinate.csv (or <book>/<book>_coordinate.csv)",
+    )
     parser.add_argument("--out", required=True, help="output folder, e.g. records/NAME")
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--fold", type=int, default=0, help="validation fold (book-grouped), default %(default)s")
     split.add_argument("--full-data", action="store_true", help="every labelled page trains; no validation split")
     parser.add_argument("--num-folds", type=int, default=DEFAULT_NUM_FOLDS, help="default %(default)s")
     parser.add_argument("--shards", type=int, default=8, help="shards per split, default %(default)s")
-    parser.add_argument("--page-short-side", type=int, default=DEFAULT_PAGE_SHORT_SIDE,
-                        help="stored pages are shrunk to this short side, default %(default)s")
-    parser.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, help="stored crop side, default %(default)s")
-    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                        help="stop at the first bad row/image (default) or skip it and report it")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image accepted, default %(default)s")
+    parser.add_argument(
+        "--page-short-side",
+        type=int,
+        default=DEFAULT_PAGE_SHORT_SIDE,
+        help="stored pages are shrunk to this short side, default %(default)s",
+    )
+    parser.add_argument(
+        "--crop-size", type=int, default=DEFAULT_CROP_SIZE, help="stored crop side, default %(default)s"
+    )
+    parser.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="stop at the first bad row/image (default) or skip it and report it",
+    )
+    parser.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image accepted, default %(default)s"
+    )
     parser.add_argument("--workers", type=int, default=0, help="decode processes, default one per core")
     parser.add_argument("--overwrite", action="store_true", help="delete --out first")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -58,11 +78,25 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     try:
-        options = RecordOptions(fold=args.fold, num_folds=args.num_folds, full_data=args.full_data,
-                                shards=args.shards, page_short_side=args.page_short_side,
-                                crop_size=args.crop_size, on_error=args.on_error, max_pixels=args.max_pixels)
-        manifest = build_records(args.data_dir, args.out, options, layout=args.layout, workers=args.workers,
-                                 overwrite=args.overwrite, progress=not args.quiet)
+        options = RecordOptions(
+            fold=args.fold,
+            num_folds=args.num_folds,
+            full_data=args.full_data,
+            shards=args.shards,
+            page_short_side=args.page_short_side,
+            crop_size=args.crop_size,
+            on_error=args.on_error,
+            max_pixels=args.max_pixels,
+        )
+        manifest = build_records(
+            args.data_dir,
+            args.out,
+            options,
+            layout=args.layout,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
     except (DataError, LabelsFileError, ImageError, ValueError, FileNotFoundError) as error:
         return fail(PROG, error)
     seconds = time.perf_counter() - start
@@ -77,12 +111,16 @@ def summary(manifest: dict, out, seconds: float) -> str:
     lines = [f"records in {out} from a {layout} folder ({seconds:.1f}s, {rate:.2f} pages/s)"]
     for name in ("train", "val"):
         s = splits[name]
-        lines.append(f"  {name:5s}: {s['pages']} pages ({s['empty_pages']} empty), {s['characters']} characters, {s['classes']} classes")
+        lines.append(
+            f"  {name:5s}: {s['pages']} pages ({s['empty_pages']} empty), {s['characters']} characters, {s['classes']} classes"
+        )
     lines.append(f"  test : {splits['test']['pages']} pages (unlabelled)")
     size = sum(1 for _ in manifest["shards"])
-    lines.append(f"  vocabulary: {manifest['vocabulary']['classes']} classes; {size} shard files; "
-                 f"{manifest['clipped_boxes']} boxes clipped; {manifest['skipped']['count']} skipped"
-                 + (f" (see {out}/{manifest['skipped']['report']})" if manifest['skipped']['count'] else ""))
+    lines.append(
+        f"  vocabulary: {manifest['vocabulary']['classes']} classes; {size} shard files; "
+        f"{manifest['clipped_boxes']} boxes clipped; {manifest['skipped']['count']} skipped"
+        + (f" (see {out}/{manifest['skipped']['report']})" if manifest["skipped"]["count"] else "")
+    )
     return "\n".join(lines)
 
 

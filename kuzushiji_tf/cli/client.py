@@ -11,6 +11,7 @@ with --out. The characters come from the code points; --vocabulary (an export's 
 gives the recogniser's own character table instead. Only JPEG and PNG: the SavedModel decodes no TIFF.
 Uses the standard library only (no TensorFlow, no requests).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,12 @@ def predict(url: str, pages: list[bytes], *, model_name: str = PAGE_MODEL, timeo
     from kuzushiji_tf.serving.tf_serving_rest import results_from_response
 
     body = json.dumps({"instances": [{"b64": base64.b64encode(page).decode("ascii")} for page in pages]}).encode()
-    request = urllib.request.Request(f"{url.rstrip('/')}/v1/models/{model_name}:predict", data=body,
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/v1/models/{model_name}:predict",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             answer = json.loads(response.read())
@@ -66,8 +71,11 @@ def read_translation(path: str | None) -> dict[str, str]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[1:]))
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:]),
+    )
     p.add_argument("images", nargs="+", help="JPEG or PNG scans")
     p.add_argument("--url", default="http://127.0.0.1:8501", help="server base URL (default %(default)s)")
     p.add_argument("--model-name", default=PAGE_MODEL, help="served model name (default %(default)s)")
@@ -90,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = [Path(p) for p in args.images]
     failed = 0
     for start in range(0, len(paths), max(args.batch, 1)):
-        batch = paths[start:start + max(args.batch, 1)]
+        batch = paths[start : start + max(args.batch, 1)]
         try:
             pages = [path.read_bytes() for path in batch]
             results = predict(args.url, pages, model_name=args.model_name, timeout=args.timeout)

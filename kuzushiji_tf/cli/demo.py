@@ -10,6 +10,7 @@ Each step runs the command a user would type (printed before it runs, `kuzushiji
 folder: --out and --models-dir are relative to the current directory, the sample data comes from the package.
 Sizes are cut to fit about 20 minutes on 2 CPU cores; the README gives the full-size commands.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     # about 4 minutes more, which brings the demo near its 20-minute budget.
     p.add_argument("--detector-steps", type=int, default=360, help="detector training steps")
     p.add_argument("--detector-batch", type=int, default=8)
-    p.add_argument("--detector-input", type=int, default=192,
-                   help="training crop side; the inference short side keeps the recipe's ratio (2x)")
+    p.add_argument(
+        "--detector-input",
+        type=int,
+        default=192,
+        help="training crop side; the inference short side keeps the recipe's ratio (2x)",
+    )
     # 9, not 7: the classifier is otherwise too unsure of real characters for the 0.5 class threshold
     # (Kaggle F1 0.184 against 0.202, README "Measured"); 13 min in all on 2 cores.
     p.add_argument("--classifier-epochs", type=int, default=9)
@@ -60,9 +65,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--finetune-epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="processes, default one per core")
-    p.add_argument("--models-dir", default=DEFAULT_MODELS_DIR,
-                   help="where the page recogniser is exported, as <dir>/kuzushiji_page/<next free version>, and "
-                        "where kuzushiji-recognize finds it (default %(default)s, relative to the current directory)")
+    p.add_argument(
+        "--models-dir",
+        default=DEFAULT_MODELS_DIR,
+        help="where the page recogniser is exported, as <dir>/kuzushiji_page/<next free version>, and "
+        "where kuzushiji-recognize finds it (default %(default)s, relative to the current directory)",
+    )
     return p.parse_args(argv)
 
 
@@ -111,9 +119,11 @@ def _real_figure(real: dict) -> str:
             d = d.get(key, {}) if isinstance(d, dict) else {}
         return d if isinstance(d, (int, float)) else float("nan")
 
-    return (f"5 real pages (never trained on): classifier top-1 {get(cls, 'overall', 'top1'):.3f} on true boxes "
-            f"(kana {get(cls, 'kana', 'top1'):.3f}, kanji {get(cls, 'kanji', 'top1'):.3f}), detection F1 "
-            f"{get(det, 'detection', 'f1'):.3f}, Kaggle F1 {get(rec, 'labelled', 'f1'):.3f}")
+    return (
+        f"5 real pages (never trained on): classifier top-1 {get(cls, 'overall', 'top1'):.3f} on true boxes "
+        f"(kana {get(cls, 'kana', 'top1'):.3f}, kanji {get(cls, 'kanji', 'top1'):.3f}), detection F1 "
+        f"{get(det, 'detection', 'f1'):.3f}, Kaggle F1 {get(rec, 'labelled', 'f1'):.3f}"
+    )
 
 
 def next_version(models_dir: Path) -> int:
@@ -127,7 +137,7 @@ def _files_figure(folder: Path) -> str:
     """The files kuzushiji-recognize wrote, by suffix: `<page>.txt, .json, ... + tei.xml, summary.csv`."""
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     page = FORMATS_PAGE.name
-    own = [name[len(page):] for name in names if name.startswith(page)]
+    own = [name[len(page) :] for name in names if name.startswith(page)]
     others = [name for name in names if not name.startswith(page)]
     return f"{len(names)} files in {folder}: {page}{', '.join(own)} + {', '.join(others)}"
 
@@ -151,91 +161,271 @@ def main(argv: list[str] | None = None) -> int:
     # The data is generated anew (--overwrite), so models of an earlier demo must not be resumed from.
     shutil.rmtree(models, ignore_errors=True)
 
-    stages.run("synthetic pages", "make_synthetic", [
-        "--out", str(synth), "--pages", str(args.pages), "--test-pages", str(args.test_pages), "--books",
-        str(args.books), "--page-height", str(args.page_height), "--seed", str(args.seed), "--workers", workers,
-        "--overwrite"])
+    stages.run(
+        "synthetic pages",
+        "make_synthetic",
+        [
+            "--out",
+            str(synth),
+            "--pages",
+            str(args.pages),
+            "--test-pages",
+            str(args.test_pages),
+            "--books",
+            str(args.books),
+            "--page-height",
+            str(args.page_height),
+            "--seed",
+            str(args.seed),
+            "--workers",
+            workers,
+            "--overwrite",
+        ],
+    )
     stages.add("synthetic pages", f"{args.pages} train + {args.test_pages} test pages, {args.books} books")
-    log = stages.run("records", "build_records", [
-        "--data-dir", str(synth), "--out", str(records), "--workers", workers, "--overwrite", "--quiet"])
+    log = stages.run(
+        "records",
+        "build_records",
+        ["--data-dir", str(synth), "--out", str(records), "--workers", workers, "--overwrite", "--quiet"],
+    )
     stages.add("records", log.strip().splitlines()[0] if log.strip() else "")
-    stages.run("records (real sample)", "build_records", [
-        "--data-dir", str(SAMPLE_DIR), "--out", str(sample_records), "--full-data", "--workers", workers,
-        "--overwrite", "--quiet"])
+    stages.run(
+        "records (real sample)",
+        "build_records",
+        [
+            "--data-dir",
+            str(SAMPLE_DIR),
+            "--out",
+            str(sample_records),
+            "--full-data",
+            "--workers",
+            workers,
+            "--overwrite",
+            "--quiet",
+        ],
+    )
     stages.add("records (real sample)", "5 real pages, 464 characters")
 
     steps_per_epoch = max(1, args.detector_steps // 3)
-    stages.run("detector", "train", [
-        "--task", "detector", "--records", str(records), "--out", str(det), "--epochs", "3", "--steps-per-epoch",
-        str(steps_per_epoch), "--backbone", args.detector_backbone, "--batch-size", str(args.detector_batch),
-        "--input-size", str(args.detector_input), "--eval-short-side", str(args.detector_input * 2), "--optimizer",
-        "adamw", "--lr", "1e-3", "--lr-drops", "0.8", "--eval-every", "3", "--log-every-steps", "50", "--seed",
-        str(args.seed)])
+    stages.run(
+        "detector",
+        "train",
+        [
+            "--task",
+            "detector",
+            "--records",
+            str(records),
+            "--out",
+            str(det),
+            "--epochs",
+            "3",
+            "--steps-per-epoch",
+            str(steps_per_epoch),
+            "--backbone",
+            args.detector_backbone,
+            "--batch-size",
+            str(args.detector_batch),
+            "--input-size",
+            str(args.detector_input),
+            "--eval-short-side",
+            str(args.detector_input * 2),
+            "--optimizer",
+            "adamw",
+            "--lr",
+            "1e-3",
+            "--lr-drops",
+            "0.8",
+            "--eval-every",
+            "3",
+            "--log-every-steps",
+            "50",
+            "--seed",
+            str(args.seed),
+        ],
+    )
     h = _history(det)
     stages.add("detector", f"val detection F1 {h.get('val_det_f1', float('nan')):.3f} ({3 * steps_per_epoch} steps)")
 
-    stages.run("classifier", "train", [
-        "--task", "classifier", "--records", str(records), "--out", str(cls), "--epochs",
-        str(args.classifier_epochs), "--crops-per-epoch", str(args.classifier_crops), "--input-size",
-        str(args.classifier_input), "--batch-size", str(args.classifier_batch), "--eval-every",
-        str(args.classifier_epochs), "--log-every-steps", "50", "--seed", str(args.seed)])
+    stages.run(
+        "classifier",
+        "train",
+        [
+            "--task",
+            "classifier",
+            "--records",
+            str(records),
+            "--out",
+            str(cls),
+            "--epochs",
+            str(args.classifier_epochs),
+            "--crops-per-epoch",
+            str(args.classifier_crops),
+            "--input-size",
+            str(args.classifier_input),
+            "--batch-size",
+            str(args.classifier_batch),
+            "--eval-every",
+            str(args.classifier_epochs),
+            "--log-every-steps",
+            "50",
+            "--seed",
+            str(args.seed),
+        ],
+    )
     h = _history(cls)
-    stages.add("classifier", f"val top-1 {h.get('val_top1', float('nan')):.3f}, top-5 {h.get('val_top5', float('nan')):.3f}")
+    stages.add(
+        "classifier", f"val top-1 {h.get('val_top1', float('nan')):.3f}, top-5 {h.get('val_top5', float('nan')):.3f}"
+    )
 
-    log = stages.run("pseudo-labels", "pseudo_label", [
-        "--detector", str(det), "--classifier", str(cls), "--records", str(records), "--out",
-        str(records / "pseudo"), "--short-side", str(args.detector_input * 2), "--truth",
-        str(synth / "test_truth.csv"), "--quiet"])
+    log = stages.run(
+        "pseudo-labels",
+        "pseudo_label",
+        [
+            "--detector",
+            str(det),
+            "--classifier",
+            str(cls),
+            "--records",
+            str(records),
+            "--out",
+            str(records / "pseudo"),
+            "--short-side",
+            str(args.detector_input * 2),
+            "--truth",
+            str(synth / "test_truth.csv"),
+            "--quiet",
+        ],
+    )
     pseudo = json.loads((records / "pseudo" / "manifest.json").read_text())
     precision = pseudo.get("precision_vs_truth", {}).get("precision", float("nan"))
     stages.add("pseudo-labels", f"{pseudo['crops']} crops, precision {precision:.3f} vs test truth")
 
     # Self-training on the real domain: the same models label real scans that have no labels at all.
     real_pseudo_dir = records / "pseudo_real"
-    stages.run("pseudo-labels (real scans)", "pseudo_label", [
-        "--detector", str(det), "--classifier", str(cls), "--records", str(records), "--images", str(REAL_SCANS),
-        "--out", str(real_pseudo_dir), "--short-side", str(args.detector_input * 2), "--quiet"])
+    stages.run(
+        "pseudo-labels (real scans)",
+        "pseudo_label",
+        [
+            "--detector",
+            str(det),
+            "--classifier",
+            str(cls),
+            "--records",
+            str(records),
+            "--images",
+            str(REAL_SCANS),
+            "--out",
+            str(real_pseudo_dir),
+            "--short-side",
+            str(args.detector_input * 2),
+            "--quiet",
+        ],
+    )
     real_pseudo = json.loads((real_pseudo_dir / "manifest.json").read_text())
     mean = real_pseudo["class_probability"]["mean"]
-    stages.add("pseudo-labels (real scans)",
-               f"{real_pseudo['crops']} crops of {real_pseudo['classes']} classes from {real_pseudo['pages_labelled']} "
-               f"real pages without labels" + (f", mean class probability {mean:.3f}" if mean is not None else ""))
+    stages.add(
+        "pseudo-labels (real scans)",
+        f"{real_pseudo['crops']} crops of {real_pseudo['classes']} classes from {real_pseudo['pages_labelled']} "
+        f"real pages without labels" + (f", mean class probability {mean:.3f}" if mean is not None else ""),
+    )
 
     # A set with no confident prediction has nothing to mix in (a smoke run's untrained models, or real pages
     # the synthetic-trained models are never sure of): fine-tune with the others, or alone.
-    mixed = [folder for folder, manifest in ((records / "pseudo", pseudo), (real_pseudo_dir, real_pseudo))
-             if manifest["crops"]]
+    mixed = [
+        folder
+        for folder, manifest in ((records / "pseudo", pseudo), (real_pseudo_dir, real_pseudo))
+        if manifest["crops"]
+    ]
     pseudo_flags = ["--pseudo", *map(str, mixed)] if mixed else []
-    stages.run("fine-tune", "train", [
-        "--task", "classifier", "--records", str(records), "--out", str(tuned), "--init", str(cls), *pseudo_flags,
-        "--epochs", str(args.finetune_epochs), "--crops-per-epoch", str(args.classifier_crops), "--batch-size",
-        str(args.classifier_batch), "--eval-every", str(args.finetune_epochs), "--log-every-steps", "50", "--seed",
-        str(args.seed)])
+    stages.run(
+        "fine-tune",
+        "train",
+        [
+            "--task",
+            "classifier",
+            "--records",
+            str(records),
+            "--out",
+            str(tuned),
+            "--init",
+            str(cls),
+            *pseudo_flags,
+            "--epochs",
+            str(args.finetune_epochs),
+            "--crops-per-epoch",
+            str(args.classifier_crops),
+            "--batch-size",
+            str(args.classifier_batch),
+            "--eval-every",
+            str(args.finetune_epochs),
+            "--log-every-steps",
+            "50",
+            "--seed",
+            str(args.seed),
+        ],
+    )
     h = _history(tuned)
-    stages.add("fine-tune", f"val top-1 {h.get('val_top1', float('nan')):.3f} (pseudo-labels: "
-                            f"{pseudo['crops']} synthetic + {real_pseudo['crops']} real crops)")
+    stages.add(
+        "fine-tune",
+        f"val top-1 {h.get('val_top1', float('nan')):.3f} (pseudo-labels: "
+        f"{pseudo['crops']} synthetic + {real_pseudo['crops']} real crops)",
+    )
 
-    stages.run("export", "export", [
-        "--detector", str(det), "--classifier", str(tuned), "--out", str(page_model), "--short-side",
-        str(args.detector_input * 2)])
+    stages.run(
+        "export",
+        "export",
+        [
+            "--detector",
+            str(det),
+            "--classifier",
+            str(tuned),
+            "--out",
+            str(page_model),
+            "--short-side",
+            str(args.detector_input * 2),
+        ],
+    )
     stages.add("export", f"{page_model}")
     print(f"   the page recogniser is in {page_model}: kuzushiji-recognize uses the newest version there by default")
 
     submission = out / "submission.csv"
-    stages.run("submission", "make_submission", [
-        "--model", str(page_model), "--data-dir", str(synth), "--out", str(submission), "--quiet"])
+    stages.run(
+        "submission",
+        "make_submission",
+        ["--model", str(page_model), "--data-dir", str(synth), "--out", str(submission), "--quiet"],
+    )
     seconds = stages.last_seconds
-    log = stages.run("score", "evaluate", [
-        "--truth", str(synth / "test_truth.csv"), "--pred", str(submission), "--json"])
+    log = stages.run(
+        "score", "evaluate", ["--truth", str(synth / "test_truth.csv"), "--pred", str(submission), "--json"]
+    )
     score = json.loads(log.strip().splitlines()[-1])
-    stages.add("submission", f"synthetic test F1 {score['labelled']['f1']:.3f} "
-                             f"(detection-only {score['detection']['f1']:.3f})", seconds + stages.last_seconds)
+    stages.add(
+        "submission",
+        f"synthetic test F1 {score['labelled']['f1']:.3f} (detection-only {score['detection']['f1']:.3f})",
+        seconds + stages.last_seconds,
+    )
 
     # The real test set: measured only, never trained on (kuzushiji-measure-real, README "On real pages").
     real_json = out / "real_pages.json"
-    stages.run("real pages: measured", "measure_real", [
-        "--classifier", str(tuned), "--detector", str(det), "--recognizer", str(page_model), "--short-side",
-        str(args.detector_input * 2), "--label", "make demo", "--json", str(real_json), "--quiet"])
+    stages.run(
+        "real pages: measured",
+        "measure_real",
+        [
+            "--classifier",
+            str(tuned),
+            "--detector",
+            str(det),
+            "--recognizer",
+            str(page_model),
+            "--short-side",
+            str(args.detector_input * 2),
+            "--label",
+            "make demo",
+            "--json",
+            str(real_json),
+            "--quiet",
+        ],
+    )
     real = json.loads(real_json.read_text())
     stages.add("real pages: measured", _real_figure(real))
 
@@ -243,21 +433,37 @@ def main(argv: list[str] | None = None) -> int:
     picture = out / f"{REAL_PAGE}.png"
     stages.run("transcription", "transcribe", [str(real_page), "--model", str(page_model)])
     stages.add("transcription", f"{REAL_PAGE} in reading order (printed above)")
-    stages.run("visualisation", "visualize", [
-        "--model", str(page_model), "--image", str(real_page), "--truth", str(SAMPLE_DIR / "train.csv"), "--out",
-        str(picture)])
+    stages.run(
+        "visualisation",
+        "visualize",
+        [
+            "--model",
+            str(page_model),
+            "--image",
+            str(real_page),
+            "--truth",
+            str(SAMPLE_DIR / "train.csv"),
+            "--out",
+            str(picture),
+        ],
+    )
     stages.add("visualisation", str(picture))
 
     # Every output format, with the recogniser found where the export put it (no --model: the default lookup).
     formats = out / "formats"
     where = [] if models_dir == Path(DEFAULT_MODELS_DIR).resolve() else ["--models-dir", str(models_dir)]
-    stages.run("formats (real page)", "recognize", [
-        str(FORMATS_PAGE), "--out", str(formats), "--formats", "all", "--force", "--quiet", *where])
+    stages.run(
+        "formats (real page)",
+        "recognize",
+        [str(FORMATS_PAGE), "--out", str(formats), "--formats", "all", "--force", "--quiet", *where],
+    )
     stages.add("formats (real page)", _files_figure(formats))
 
     print("\n" + stages.table())
-    print(f"\noutputs: {out}\n  data {synth}\n  records {records}, {sample_records}\n  models {models}\n"
-          f"  page recogniser {page_model}\n  submission {submission}\n  picture {picture}\n  formats {formats}")
+    print(
+        f"\noutputs: {out}\n  data {synth}\n  records {records}, {sample_records}\n  models {models}\n"
+        f"  page recogniser {page_model}\n  submission {submission}\n  picture {picture}\n  formats {formats}"
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ Writes a submission-format CSV whose points are the box centres (code U+003F: de
 character), and for labelled splits the selected pages' truth beside it (`<out>.truth.csv`), and prints
 detection-only F1 on them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,17 +27,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="training output folder (with model.keras) or a .keras file")
     p.add_argument("--data-dir", required=True, help="Kaggle-layout folder")
-    p.add_argument("--split", default="val", choices=("train", "val", "all", "test"),
-                   help="book-grouped fold of train.csv (train/val), all labelled pages, or the test pages")
+    p.add_argument(
+        "--split",
+        default="val",
+        choices=("train", "val", "all", "test"),
+        help="book-grouped fold of train.csv (train/val), all labelled pages, or the test pages",
+    )
     p.add_argument("--fold", type=int, default=0, help="validation fold, as in build_records (default 0)")
     p.add_argument("--num-folds", type=int, default=DEFAULT_NUM_FOLDS)
     p.add_argument("--out", required=True, help="predictions CSV (submission format)")
     add_short_side(p)
-    p.add_argument("--score-threshold", type=float, default=DETECTOR.score_threshold,
-                   help="detector score threshold (default %(default)s)")
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        default=DETECTOR.score_threshold,
+        help="detector score threshold (default %(default)s)",
+    )
     add_nms(p)
-    p.add_argument("--adaptive", action="store_true",
-                   help="adaptive multi-scale: rescale to 35 px characters, detect at x0.8/1/1.25, box voting")
+    p.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="adaptive multi-scale: rescale to 35 px characters, detect at x0.8/1/1.25, box voting",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -57,22 +69,32 @@ def main(argv: list[str] | None = None) -> int:
         pages = page_detection.select_pages(args.data_dir, args.split, fold=args.fold, num_folds=args.num_folds)
         model = load_model(args.model)
         start = time.perf_counter()
-        found = page_detection.detect_pages(model, pages, progress=not args.quiet, short_side=args.short_side,
-                                            score_threshold=args.score_threshold, nms_iou=args.nms_iou,
-                                            contained_share=args.contained_share,
-                                            adaptive=args.adaptive)
+        found = page_detection.detect_pages(
+            model,
+            pages,
+            progress=not args.quiet,
+            short_side=args.short_side,
+            score_threshold=args.score_threshold,
+            nms_iou=args.nms_iou,
+            contained_share=args.contained_share,
+            adaptive=args.adaptive,
+        )
         seconds = time.perf_counter() - start
         out = write_submission(args.out, page_detection.as_submission(found), [p.image_id for p in pages])
     except (FileNotFoundError, ValueError, DataError, ImageError, LabelsFileError) as error:
         return fail(PROG, error)
     count = sum(len(f.scores) for f in found.values())
-    print(f"detect: {len(pages)} pages, {count} characters in {seconds:.1f}s "
-          f"({len(pages) / max(seconds, 1e-9):.2f} pages/s) -> {out}")
+    print(
+        f"detect: {len(pages)} pages, {count} characters in {seconds:.1f}s "
+        f"({len(pages) / max(seconds, 1e-9):.2f} pages/s) -> {out}"
+    )
     if args.split != "test":
         truth_path = page_detection.write_truth_csv(Path(args.out).with_suffix(".truth.csv"), pages)
         score = evaluate(truth_from_pages(pages), page_detection.as_submission(found)).detection
-        print(f"detection-only TP {score.tp}  FP {score.fp}  FN {score.fn}  precision {score.precision:.4f}  "
-              f"recall {score.recall:.4f}  F1 {score.f1:.4f}  (truth: {truth_path})")
+        print(
+            f"detection-only TP {score.tp}  FP {score.fp}  FN {score.fn}  precision {score.precision:.4f}  "
+            f"recall {score.recall:.4f}  F1 {score.f1:.4f}  (truth: {truth_path})"
+        )
     return 0
 
 

@@ -1,4 +1,5 @@
 """How every command ends on a user's error: one line `<prog>: error: <message>` on stderr, exit status 2."""
+
 from __future__ import annotations
 
 import functools
@@ -20,6 +21,7 @@ def fail(prog: str, error: BaseException | str) -> int:
 
 def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     """Decorates a command's `main`: a KuzushijiError that gets out of it becomes `fail(prog, error)`."""
+
     def decorate(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
         def wrapped(argv: list[str] | None = None) -> int:
@@ -27,5 +29,7 @@ def user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]
                 return main(argv)
             except KuzushijiError as error:
                 return fail(prog, error)
+
         return wrapped
+
     return decorate

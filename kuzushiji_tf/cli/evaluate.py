@@ -6,6 +6,7 @@
 Prints the labelled score (the leaderboard metric) and the detection-only score, or one JSON object.
 A malformed file or an id mismatch prints one line on stderr (file, line, image id) and exits 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         default="raise",
         help="prediction pages absent from the truth: error (default), ignore them, or count them as FP",
     )
-    parser.add_argument("--report", help="also write per-class precision/recall and the top confusions "
-                                          "(truth -> predicted) to this JSON file, and print a short table")
+    parser.add_argument(
+        "--report",
+        help="also write per-class precision/recall and the top confusions "
+        "(truth -> predicted) to this JSON file, and print a short table",
+    )
     parser.add_argument("--translation", help="unicode_translation.csv for the report's characters")
     args = parser.parse_args(argv)
     try:

@@ -13,6 +13,7 @@ and the same assets/ as the SavedModel (vocabulary.csv, recognizer.json) plus as
 `kuzushiji-recognize --model` runs it with ONNX Runtime, numpy and OpenCV, without importing TensorFlow
 (`kuzushiji_tf.backends.onnx`). The ONNX export needs the `onnx` extra: pip install -e .[onnx].
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,14 +37,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char); default: the classifier folder's")
     p.add_argument("--out", required=True, help="saved_models/<name>/<integer version>")
     add_short_side(p)
-    p.add_argument("--det-threshold", type=float, default=DETECTOR.score_threshold,
-                   help="default %(default)s (docs/recipe.md)")
+    p.add_argument(
+        "--det-threshold", type=float, default=DETECTOR.score_threshold, help="default %(default)s (docs/recipe.md)"
+    )
     p.add_argument("--cls-threshold", type=float, default=CLASS_THRESHOLD, help="default %(default)s (docs/recipe.md)")
     add_nms(p)
     p.add_argument("--max-image-bytes", type=int, default=MAX_IMAGE_BYTES)
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
-    p.add_argument("--format", choices=FORMATS, default="savedmodel",
-                   help="savedmodel (TF Serving; default) or onnx (ONNX Runtime, the page recogniser only)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="savedmodel",
+        help="savedmodel (TF Serving; default) or onnx (ONNX Runtime, the page recogniser only)",
+    )
     p.add_argument("--no-parts", action="store_true", help="export only the page recogniser (always so with onnx)")
     return p.parse_args(argv)
 
@@ -69,20 +75,32 @@ def main(argv: list[str] | None = None) -> int:
             return fail(PROG, message)
     try:
         out = check_version_dir(args.out)
-        parts = {} if args.no_parts or args.format == "onnx" else {
-            name: check_version_dir(out.parent.parent / name / out.name)
-            for name in ("kuzushiji_detector", "kuzushiji_classifier")}
+        parts = (
+            {}
+            if args.no_parts or args.format == "onnx"
+            else {
+                name: check_version_dir(out.parent.parent / name / out.name)
+                for name in ("kuzushiji_detector", "kuzushiji_classifier")
+            }
+        )
         vocabulary_dir = Path(args.vocabulary).parent if args.vocabulary else resolve_keras_file(args.classifier).parent
         vocabulary = read_vocabulary(vocabulary_dir)
         detector, classifier = load_model(args.detector), load_model(args.classifier)
         classes = num_classes(classifier)
         if classes != len(vocabulary):
-            raise ValueError(f"the classifier has {classes} classes but {vocabulary_dir}/vocabulary.csv lists "
-                             f"{len(vocabulary)}; pass the --vocabulary of the records it was trained on")
-        options = RecognizerOptions(short_side=args.short_side, det_threshold=args.det_threshold,
-                                    cls_threshold=args.cls_threshold, nms_iou=args.nms_iou,
-                                    contained_share=args.contained_share,
-                                    max_image_bytes=args.max_image_bytes, max_pixels=args.max_pixels)
+            raise ValueError(
+                f"the classifier has {classes} classes but {vocabulary_dir}/vocabulary.csv lists "
+                f"{len(vocabulary)}; pass the --vocabulary of the records it was trained on"
+            )
+        options = RecognizerOptions(
+            short_side=args.short_side,
+            det_threshold=args.det_threshold,
+            cls_threshold=args.cls_threshold,
+            nms_iou=args.nms_iou,
+            contained_share=args.contained_share,
+            max_image_bytes=args.max_image_bytes,
+            max_pixels=args.max_pixels,
+        )
         export = export_onnx_recognizer or export_page_recognizer
         written = [export(detector, classifier, vocabulary, out, options)]
         if parts:

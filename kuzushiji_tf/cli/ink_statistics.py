@@ -9,6 +9,7 @@ A realism check for the generator's stroke, pressure and ink ranges (`synthetic/
 `synthetic/handwriting.py`); README, "Synthetic pages", gives the figures. Exit status 2 for a usage error
 (a missing folder, no images), 0 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,14 +26,28 @@ PROG = "ink_statistics"
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     p.add_argument("--detector", required=True, metavar="DIR", help="detector training folder (model.keras)")
-    p.add_argument("--real", nargs="+", default=[], metavar="PATH",
-                   help="real scans: one folder (searched for JPEG/PNG/TIFF) or image files")
-    p.add_argument("--synthetic", nargs="*", default=[], metavar="DIR",
-                   help="Kaggle-layout folders (kuzushiji-make-synthetic output); their train_images are read")
+    p.add_argument(
+        "--real",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="real scans: one folder (searched for JPEG/PNG/TIFF) or image files",
+    )
+    p.add_argument(
+        "--synthetic",
+        nargs="*",
+        default=[],
+        metavar="DIR",
+        help="Kaggle-layout folders (kuzushiji-make-synthetic output); their train_images are read",
+    )
     p.add_argument("--pages", type=int, default=36, metavar="N", help="at most N pages of each set (default 36)")
     p.add_argument("--short-side", type=int, default=512, metavar="N", help="detection short side (default 512)")
-    p.add_argument("--score-threshold", type=float, default=0.5,
-                   help="boxes at least this confident (default 0.5: the pseudo-labels' threshold)")
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        default=0.5,
+        help="boxes at least this confident (default 0.5: the pseudo-labels' threshold)",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     return p.parse_args(argv)
 
@@ -81,23 +96,34 @@ def main(argv: list[str] | None = None) -> int:
     from kuzushiji_tf.synthetic.ink_statistics import ink_statistics
 
     def pages(files):
-        for path in files[:args.pages]:
+        for path in files[: args.pages]:
             image = load_image(path, formats=None)
             found = detect_page(detector, image, short_side=args.short_side, score_threshold=args.score_threshold)
             yield image, found.boxes
 
     figures = {name: ink_statistics(pages(files), INFERENCE_CROP_FACTOR).as_dict() for name, files in sets.items()}
     width = max(len(name) for name in figures)
-    print(f"{'set':<{width}}  {'boxes':>6}  {'ink fraction':>12}  {'stroke/height':>13}  {'contrast':>8}  "
-          f"{'surround ink':>12}")
+    print(
+        f"{'set':<{width}}  {'boxes':>6}  {'ink fraction':>12}  {'stroke/height':>13}  {'contrast':>8}  "
+        f"{'surround ink':>12}"
+    )
     for name, f in figures.items():
-        print(f"{name:<{width}}  {f['boxes']:>6}  {f['ink_fraction']:>12.3f}  {f['stroke_to_height']:>13.3f}  "
-              f"{f['contrast']:>8.1f}  {f['surround_ink']:>12.3f}")
+        print(
+            f"{name:<{width}}  {f['boxes']:>6}  {f['ink_fraction']:>12.3f}  {f['stroke_to_height']:>13.3f}  "
+            f"{f['contrast']:>8.1f}  {f['surround_ink']:>12.3f}"
+        )
     if args.json:
         from kuzushiji_tf.measure.real_pages import write_json
 
-        write_json(args.json, {"detector": args.detector, "short_side": args.short_side,
-                               "score_threshold": args.score_threshold, "sets": figures})
+        write_json(
+            args.json,
+            {
+                "detector": args.detector,
+                "short_side": args.short_side,
+                "score_threshold": args.score_threshold,
+                "sets": figures,
+            },
+        )
     return 0
 
 

@@ -5,6 +5,7 @@
 Debian's font packages are installed by `make fonts` with apt-get; these faces have no Debian package.
 Already installed faces are skipped; without npm or the registry it says what is missing and exits 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,12 @@ PROG = "install_fonts"
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR,
-                        help=f"font folder to install into (default {DEFAULT_DIR}; the generator searches it)")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"font folder to install into (default {DEFAULT_DIR}; the generator searches it)",
+    )
     args = parser.parse_args(argv)
     todo = missing(args.dir)
     if not todo:

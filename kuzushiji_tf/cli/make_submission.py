@@ -5,6 +5,7 @@
 The point of each character is its box centre. The file is validated against sample_submission.csv
 (every id, the format, at most 1,200 points a page) before it is written, and written atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, DataError, SubmissionError) as error:
         return fail(PROG, error)
     count = sum(len(v) for v in predictions.values())
-    print(f"make_submission: {len(pages)} pages, {count} characters in {seconds:.1f}s "
-          f"({len(pages) / max(seconds, 1e-9):.2f} pages/s) -> {out}")
+    print(
+        f"make_submission: {len(pages)} pages, {count} characters in {seconds:.1f}s "
+        f"({len(pages) / max(seconds, 1e-9):.2f} pages/s) -> {out}"
+    )
     return 0
 
 

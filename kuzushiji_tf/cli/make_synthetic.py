@@ -1,7 +1,8 @@
 """Write a synthetic kuzushiji dataset in the Kaggle layout (train.csv, images, test pages and their truth).
 
-    kuzushiji-make-synthetic --out data/synth --pages 200 --test-pages 40 --books 8 --seed 0
+kuzushiji-make-synthetic --out data/synth --pages 200 --test-pages 40 --books 8 --seed 0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,16 +25,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--books", type=int, default=4, help="train books (default 4)")
     parser.add_argument("--test-books", type=int, default=None, help="test books (default: books/3, at least 1)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
-    parser.add_argument("--page-height", type=int, default=3900,
-                        help="page height in pixels; width follows the real aspect ~0.62 (default 3900)")
-    parser.add_argument("--features", default="all",
-                        help="what is drawn beyond font pages: all (default), none, or a comma list of "
-                             "hentaigana, handwriting, pages (for ablations)")
-    parser.add_argument("--charset", default=None,
-                        help=f"one of {', '.join(NAMED_CHARSETS)}, or a file of characters / U+XXXX codes")
+    parser.add_argument(
+        "--page-height",
+        type=int,
+        default=3900,
+        help="page height in pixels; width follows the real aspect ~0.62 (default 3900)",
+    )
+    parser.add_argument(
+        "--features",
+        default="all",
+        help="what is drawn beyond font pages: all (default), none, or a comma list of "
+        "hentaigana, handwriting, pages (for ablations)",
+    )
+    parser.add_argument(
+        "--charset", default=None, help=f"one of {', '.join(NAMED_CHARSETS)}, or a file of characters / U+XXXX codes"
+    )
     parser.add_argument("--empty-fraction", type=float, default=0.03, help="share of pages without text")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes drawing pages; output does not depend on it (default: all cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes drawing pages; output does not depend on it (default: all cores)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     return parser
 
@@ -50,17 +63,29 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         summary = generate_dataset(
-            args.out, args.pages, num_test_pages=args.test_pages, num_books=args.books,
-            num_test_books=args.test_books, seed=args.seed, page_height=args.page_height, charset=args.charset,
-            workers=args.workers, empty_fraction=args.empty_fraction, overwrite=args.overwrite, progress=progress,
-            features=args.features)
+            args.out,
+            args.pages,
+            num_test_pages=args.test_pages,
+            num_books=args.books,
+            num_test_books=args.test_books,
+            seed=args.seed,
+            page_height=args.page_height,
+            charset=args.charset,
+            workers=args.workers,
+            empty_fraction=args.empty_fraction,
+            overwrite=args.overwrite,
+            progress=progress,
+            features=args.features,
+        )
     except (ValueError, FileExistsError, FontNotFoundError) as error:
         return fail(PROG, error)
     pages = summary["train_pages"] + summary["test_pages"]
-    print(f"{PROG}: wrote {summary['out_dir']}: {pages} pages ({summary['train_pages']} train, "
-          f"{summary['test_pages']} test, {summary['empty_pages']} empty) in {len(summary['books'])} books, "
-          f"{summary['chars'] + summary['test_chars']} chars, {summary['classes']} classes "
-          f"(charset {summary['charset_size']}), {summary['seconds']:.1f} s")
+    print(
+        f"{PROG}: wrote {summary['out_dir']}: {pages} pages ({summary['train_pages']} train, "
+        f"{summary['test_pages']} test, {summary['empty_pages']} empty) in {len(summary['books'])} books, "
+        f"{summary['chars'] + summary['test_chars']} chars, {summary['classes']} classes "
+        f"(charset {summary['charset_size']}), {summary['seconds']:.1f} s"
+    )
     return 0
 
 

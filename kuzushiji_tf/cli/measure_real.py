@@ -9,6 +9,7 @@ kuzushiji-detect. --recognizer (an exported page recogniser, kuzushiji-export): 
 F1 as kuzushiji-make-submission + kuzushiji-evaluate. Prints a table; --json writes the figures,
 --append-table adds one markdown row to an ablation table. A missing folder: one line on stderr, exit 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,15 +30,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--classifier", metavar="DIR", help="classifier training folder (model.keras, vocabulary.csv)")
     p.add_argument("--detector", metavar="DIR", help="detector training folder (model.keras)")
     p.add_argument("--recognizer", metavar="DIR", help="exported page recogniser, e.g. saved_models/kuzushiji_page/1")
-    p.add_argument("--data-dir", metavar="DIR", help="labelled Kaggle-layout folder (train.csv, train_images/); "
-                                                     "default: the bundled real sample")
-    p.add_argument("--short-side", type=int, metavar="N",
-                   help=f"--detector's inference short side; default: the detector's config.json eval_short_side, "
-                        f"else {DETECTOR.eval_short_side} (a recogniser keeps the short side it was exported with)")
-    p.add_argument("--label", metavar="NAME", help="name of this row, e.g. 'synthetic only' (default: the model folders' names)")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="labelled Kaggle-layout folder (train.csv, train_images/); default: the bundled real sample",
+    )
+    p.add_argument(
+        "--short-side",
+        type=int,
+        metavar="N",
+        help=f"--detector's inference short side; default: the detector's config.json eval_short_side, "
+        f"else {DETECTOR.eval_short_side} (a recogniser keeps the short side it was exported with)",
+    )
+    p.add_argument(
+        "--label", metavar="NAME", help="name of this row, e.g. 'synthetic only' (default: the model folders' names)"
+    )
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON (atomically)")
     p.add_argument("--append-table", metavar="FILE", help="append one markdown row to this ablation table")
-    p.add_argument("--batch-size", type=int, default=256, metavar="N", help="crops per classifier call, default %(default)s")
+    p.add_argument(
+        "--batch-size", type=int, default=256, metavar="N", help="crops per classifier call, default %(default)s"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if not (args.classifier or args.detector or args.recognizer):
@@ -65,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = Path(args.data_dir) if args.data_dir else real.DEFAULT_DATA_DIR
     models = [m for m in (args.classifier, args.detector, args.recognizer) if m]
-    figures = {"label": args.label if args.label is not None else " + ".join(_name(m) for m in models),
-               "data_dir": str(data_dir)}
+    figures = {
+        "label": args.label if args.label is not None else " + ".join(_name(m) for m in models),
+        "data_dir": str(data_dir),
+    }
     progress = not args.quiet
     try:
         # Every path is checked before the first stage runs: a typo must not cost a long stage first.
@@ -79,19 +93,24 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         pages = real.labelled_pages(data_dir)
         figures.update(pages=len(pages), characters=sum(len(p.chars) for p in pages))
-        _say(f"{figures['pages']} labelled pages, {figures['characters']} characters from {data_dir} "
-             f"({time.perf_counter() - start:.1f}s)")
+        _say(
+            f"{figures['pages']} labelled pages, {figures['characters']} characters from {data_dir} "
+            f"({time.perf_counter() - start:.1f}s)"
+        )
 
         if args.classifier:
             start = time.perf_counter()
             classifier, vocabulary = real.load_classifier(args.classifier)
             _say(f"classifier: {figures['characters']} true-box crops at {classifier.input_shape[1]} px ...")
-            scores = real.measure_classifier(classifier, vocabulary, pages, batch_size=args.batch_size,
-                                             progress=progress)
+            scores = real.measure_classifier(
+                classifier, vocabulary, pages, batch_size=args.batch_size, progress=progress
+            )
             seconds = time.perf_counter() - start
             figures["classifier"] = {"model": str(args.classifier), **scores.as_dict(), "seconds": round(seconds, 2)}
-            _say(f"classifier: top-1 {scores.overall.top1:.4f} (kana {scores.kana.top1:.4f}, kanji "
-                 f"{scores.kanji.top1:.4f}) in {seconds:.1f}s")
+            _say(
+                f"classifier: top-1 {scores.overall.top1:.4f} (kana {scores.kana.top1:.4f}, kanji "
+                f"{scores.kanji.top1:.4f}) in {seconds:.1f}s"
+            )
 
         if args.detector:
             from kuzushiji_tf.models.saved_models import load_model
@@ -102,10 +121,15 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"detector: {len(pages)} pages at short side {short_side} ...")
             score = real.measure_detector(detector, pages, short_side=short_side, progress=progress)
             seconds = time.perf_counter() - start
-            figures["detector"] = {"model": str(args.detector), "short_side": short_side,
-                                   "score_threshold": real.DEFAULT_SCORE_THRESHOLD, "nms_iou": real.DEFAULT_NMS_IOU,
-                                   "contained_share": real.DEFAULT_CONTAINED_SHARE,
-                                   "detection": score.as_dict(), "seconds": round(seconds, 2)}
+            figures["detector"] = {
+                "model": str(args.detector),
+                "short_side": short_side,
+                "score_threshold": real.DEFAULT_SCORE_THRESHOLD,
+                "nms_iou": real.DEFAULT_NMS_IOU,
+                "contained_share": real.DEFAULT_CONTAINED_SHARE,
+                "detection": score.as_dict(),
+                "seconds": round(seconds, 2),
+            }
             _say(f"detector: detection-only F1 {score.f1:.4f} in {seconds:.1f}s")
 
         if args.recognizer:
@@ -116,12 +140,17 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"recogniser ({model.backend}): {len(pages)} pages ...")
             result = real.measure_recognizer(model, pages, progress=progress)
             seconds = time.perf_counter() - start
-            figures["recognizer"] = {"model": str(args.recognizer),
-                                     "options": dataclasses.asdict(model.options),
-                                     "labelled": result.labelled.as_dict(),
-                                     "detection": result.detection.as_dict(), "seconds": round(seconds, 2)}
-            _say(f"recogniser: Kaggle F1 {result.labelled.f1:.4f}, detection-only F1 {result.detection.f1:.4f} "
-                 f"in {seconds:.1f}s")
+            figures["recognizer"] = {
+                "model": str(args.recognizer),
+                "options": dataclasses.asdict(model.options),
+                "labelled": result.labelled.as_dict(),
+                "detection": result.detection.as_dict(),
+                "seconds": round(seconds, 2),
+            }
+            _say(
+                f"recogniser: Kaggle F1 {result.labelled.f1:.4f}, detection-only F1 {result.detection.f1:.4f} "
+                f"in {seconds:.1f}s"
+            )
     except (FileNotFoundError, ValueError, ImageError, LabelsFileError) as error:
         return fail(PROG, error)
 

@@ -38,6 +38,7 @@ Without --model, the newest version in <--models-dir>/kuzushiji_page/ is used; -
 saved_models, relative to the current directory (where kuzushiji-export and `make demo` put it when run
 from the same folder).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,34 +85,65 @@ def _created(text: str) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     from kuzushiji_tf.formats import DEFAULT_FORMATS, FORMATS
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
-                                epilog="\n".join(__doc__.splitlines()[1:]))
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        epilog="\n".join(__doc__.splitlines()[1:]),
+    )
     p.add_argument("scans", nargs="+", help="a folder of scans, or image files, PDF files, IIIF manifest files or URLs")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--formats", type=_formats, default=DEFAULT_FORMATS,
-                   help=f"comma-separated output formats ({', '.join(FORMATS)}) or 'all' (default %(default)s); "
-                        "tei writes json too, since the run's TEI is built from the pages' .json files")
-    p.add_argument("--model", help=f"exported page recogniser, SavedModel or ONNX folder (default: the newest "
-                                   f"version in <--models-dir>/{PAGE_MODEL})")
-    p.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR),
-                   help="where to look for the page recogniser without --model (default %(default)s, relative to "
-                        "the current directory)")
+    p.add_argument(
+        "--formats",
+        type=_formats,
+        default=DEFAULT_FORMATS,
+        help=f"comma-separated output formats ({', '.join(FORMATS)}) or 'all' (default %(default)s); "
+        "tei writes json too, since the run's TEI is built from the pages' .json files",
+    )
+    p.add_argument(
+        "--model",
+        help=f"exported page recogniser, SavedModel or ONNX folder (default: the newest "
+        f"version in <--models-dir>/{PAGE_MODEL})",
+    )
+    p.add_argument(
+        "--models-dir",
+        default=str(DEFAULT_MODELS_DIR),
+        help="where to look for the page recogniser without --model (default %(default)s, relative to "
+        "the current directory)",
+    )
     p.add_argument("--dpi", type=positive(int), default=300, help="PDF rasterisation (default %(default)s)")
-    p.add_argument("--timeout", type=positive(float), default=30.0,
-                   help="seconds per network connect or read, IIIF only (default %(default)s)")
-    p.add_argument("--retries", type=_count, default=3,
-                   help="more attempts after a network failure, 429 or 5xx, with backoff (default %(default)s)")
-    p.add_argument("--max-bytes", type=positive(int), default=50_000_000,
-                   help="largest manifest or image download (default %(default)s)")
+    p.add_argument(
+        "--timeout",
+        type=positive(float),
+        default=30.0,
+        help="seconds per network connect or read, IIIF only (default %(default)s)",
+    )
+    p.add_argument(
+        "--retries",
+        type=_count,
+        default=3,
+        help="more attempts after a network failure, 429 or 5xx, with backoff (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-bytes",
+        type=positive(int),
+        default=50_000_000,
+        help="largest manifest or image download (default %(default)s)",
+    )
     p.add_argument("--batch-size", type=positive(int), default=4)
     p.add_argument("--force", action="store_true", help="redo pages whose outputs are already complete")
     p.add_argument("--visualize", action="store_true", help="also write OUT/<page name>.png with the boxes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--created", type=_created, help="UTC creation time written into PAGE, ALTO and TEI, "
-                                                    "YYYY-MM-DDTHH:MM:SSZ (default: now)")
-    p.add_argument("--runner", help="run as an Apache Beam pipeline on this runner (DirectRunner, PrismRunner, "
-                                    "DataflowRunner, FlinkRunner, ...); other options go to Beam")
+    p.add_argument(
+        "--created",
+        type=_created,
+        help="UTC creation time written into PAGE, ALTO and TEI, YYYY-MM-DDTHH:MM:SSZ (default: now)",
+    )
+    p.add_argument(
+        "--runner",
+        help="run as an Apache Beam pipeline on this runner (DirectRunner, PrismRunner, "
+        "DataflowRunner, FlinkRunner, ...); other options go to Beam",
+    )
     args, beam_args = p.parse_known_args(argv)
     if beam_args and not args.runner:
         p.error(f"unrecognized arguments: {' '.join(beam_args)} (Beam pipeline options need --runner)")
@@ -134,8 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = Path(args.model) if args.model else newest_version(Path(args.models_dir) / PAGE_MODEL)
         model_backend(model)  # a clear error for a folder with no export, before any scan is opened
-        pages = open_scans(args.scans, dpi=args.dpi, short_side=model_short_side(model), timeout=args.timeout,
-                           retries=args.retries, max_bytes=args.max_bytes)
+        pages = open_scans(
+            args.scans,
+            dpi=args.dpi,
+            short_side=model_short_side(model),
+            timeout=args.timeout,
+            retries=args.retries,
+            max_bytes=args.max_bytes,
+        )
         if not pages:
             raise FileNotFoundError(f"{' '.join(args.scans)}: no JPEG, PNG, TIFF or PDF files found")
     except (FileNotFoundError, ValueError) as error:  # ValueError includes ScanError: an unreadable manifest
@@ -150,9 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     recognizer = load_page_model(model)
     log(f"{len(pages)} page(s), formats {','.join(formats)}, model {model} ({recognizer.backend})")
     start = time.perf_counter()
-    rows = recognize_pages(recognizer, recognizer.vocabulary, pages, args.out, formats=formats, batch_size=args.batch_size,
-                           force=args.force, visualize=args.visualize, progress=not args.quiet, created=args.created,
-                           log=log)
+    rows = recognize_pages(
+        recognizer,
+        recognizer.vocabulary,
+        pages,
+        args.out,
+        formats=formats,
+        batch_size=args.batch_size,
+        force=args.force,
+        visualize=args.visualize,
+        progress=not args.quiet,
+        created=args.created,
+        log=log,
+    )
     return _report(rows, time.perf_counter() - start, args.out, formats)
 
 
@@ -171,9 +219,18 @@ def run_on_beam(args) -> int:
     start = time.perf_counter()
     try:
         model = args.model or str(newest_version(Path(args.models_dir) / PAGE_MODEL))
-        rows = run_recognition(args.scans, args.out, model, formats=args.formats, created=args.created or utc_now(),
-                               pipeline_args=[f"--runner={args.runner}", *args.beam_args], batch_size=args.batch_size,
-                               force=args.force, scan_options=options, log=log)
+        rows = run_recognition(
+            args.scans,
+            args.out,
+            model,
+            formats=args.formats,
+            created=args.created or utc_now(),
+            pipeline_args=[f"--runner={args.runner}", *args.beam_args],
+            batch_size=args.batch_size,
+            force=args.force,
+            scan_options=options,
+            log=log,
+        )
     except (FileNotFoundError, ValueError) as error:
         return fail(PROG, error)
     from kuzushiji_tf.recognition.page_outputs import with_records
@@ -191,8 +248,10 @@ def _report(rows: list[dict], seconds: float, out: str, formats: list[str]) -> i
     for row in failed:
         print(f"recognize: failed: {row['page']}: {row['error']}", file=sys.stderr)
     tei = f", {out}/{FORMATS['tei'].file_name()}" if "tei" in formats else ""
-    print(f"recognize: {len(done)} recognised, {len(rows) - len(done) - len(failed)} already done, {len(failed)} failed "
-          f"in {seconds:.1f}s ({len(done) / max(seconds, 1e-9):.2f} pages/s) -> {out}/{SUMMARY}{tei}")
+    print(
+        f"recognize: {len(done)} recognised, {len(rows) - len(done) - len(failed)} already done, {len(failed)} failed "
+        f"in {seconds:.1f}s ({len(done) / max(seconds, 1e-9):.2f} pages/s) -> {out}/{SUMMARY}{tei}"
+    )
     return 1 if failed else 0
 
 

@@ -10,6 +10,7 @@ Then open http://127.0.0.1:8501/ and drop a scan on the page, or:
 It binds 127.0.0.1 unless told otherwise (--host 0.0.0.0 exposes it to the network: put it behind a
 proxy that terminates TLS). Without --model, the newest version in saved_models/kuzushiji_page/ is used.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,29 +29,63 @@ def parse_args(argv=None) -> argparse.Namespace:
     from kuzushiji_tf.serving.app import ServerConfig
 
     d = ServerConfig()
-    p = argparse.ArgumentParser(prog=prog("python -m kuzushiji_tf.serve"), description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[1:]))
-    p.add_argument("--model", help="exported page recogniser: SavedModel or ONNX folder (default: the newest version "
-                                   "in <--models-dir>/kuzushiji_page)")
+    p = argparse.ArgumentParser(
+        prog=prog("python -m kuzushiji_tf.serve"),
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:]),
+    )
+    p.add_argument(
+        "--model",
+        help="exported page recogniser: SavedModel or ONNX folder (default: the newest version "
+        "in <--models-dir>/kuzushiji_page)",
+    )
     p.add_argument("--models-dir", default="saved_models", help="default %(default)s")
-    p.add_argument("--backend", choices=("auto", "tf", "onnx"), default="auto",
-                   help="tf: the SavedModel; onnx: ONNX Runtime without TensorFlow; auto: what the folder holds")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "tf", "onnx"),
+        default="auto",
+        help="tf: the SavedModel; onnx: ONNX Runtime without TensorFlow; auto: what the folder holds",
+    )
     p.add_argument("--host", default="127.0.0.1", help="default %(default)s (this machine only)")
     p.add_argument("--port", type=int, default=8501, help="default %(default)s (TF Serving's REST port)")
-    p.add_argument("--max-batch", type=positive(int), default=d.max_batch,
-                   help="pages per model call (default %(default)s; 1 = no batching)")
-    p.add_argument("--batch-wait-ms", type=float, default=d.batch_wait * 1000,
-                   help="how long a page waits for others to fill its batch (default %(default)s)")
-    p.add_argument("--max-queue", type=positive(int), default=d.max_queue,
-                   help="pages waiting or running before requests get 503 + Retry-After (default %(default)s)")
-    p.add_argument("--max-upload-mb", type=positive(float), default=d.max_upload_bytes / 1e6,
-                   help="largest scan accepted (default %(default)s MB)")
+    p.add_argument(
+        "--max-batch",
+        type=positive(int),
+        default=d.max_batch,
+        help="pages per model call (default %(default)s; 1 = no batching)",
+    )
+    p.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=d.batch_wait * 1000,
+        help="how long a page waits for others to fill its batch (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=positive(int),
+        default=d.max_queue,
+        help="pages waiting or running before requests get 503 + Retry-After (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=positive(float),
+        default=d.max_upload_bytes / 1e6,
+        help="largest scan accepted (default %(default)s MB)",
+    )
     p.add_argument("--max-pixels", type=positive(int), help="largest scan in pixels (default: the model's own cap)")
-    p.add_argument("--max-instances", type=positive(int), default=d.max_instances,
-                   help="pages in one predict request (default %(default)s)")
-    p.add_argument("--timeout", type=positive(float), default=d.timeout,
-                   help="seconds a request may wait for its pages before 504 (default %(default)s)")
+    p.add_argument(
+        "--max-instances",
+        type=positive(int),
+        default=d.max_instances,
+        help="pages in one predict request (default %(default)s)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive(float),
+        default=d.timeout,
+        help="seconds a request may wait for its pages before 504 (default %(default)s)",
+    )
     p.add_argument("--threads", type=positive(int), help="ONNX Runtime intra-op threads (default: all cores)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p.parse_args(argv)
@@ -72,14 +107,29 @@ def main(argv: list[str] | None = None) -> int:
         model = load_page_model(model_path, args.backend, **options)
     except (FileNotFoundError, ValueError) as error:
         return fail(PROG, error)
-    config = ServerConfig(max_batch=args.max_batch, batch_wait=args.batch_wait_ms / 1000, max_queue=args.max_queue,
-                          max_upload_bytes=int(args.max_upload_mb * 1e6), max_pixels=args.max_pixels,
-                          max_instances=args.max_instances, timeout=args.timeout)
+    config = ServerConfig(
+        max_batch=args.max_batch,
+        batch_wait=args.batch_wait_ms / 1000,
+        max_queue=args.max_queue,
+        max_upload_bytes=int(args.max_upload_mb * 1e6),
+        max_pixels=args.max_pixels,
+        max_instances=args.max_instances,
+        timeout=args.timeout,
+    )
     logging.basicConfig(level=args.log_level.upper(), format="serve: %(message)s")
-    print(f"serve: {model_path} ({model.backend}) on http://{args.host}:{args.port}/  "
-          f"(batch <= {config.max_batch}, queue <= {config.max_queue})", flush=True)
-    uvicorn.run(create_app(model, config), host=args.host, port=args.port, log_level=args.log_level,
-                timeout_keep_alive=5, limit_concurrency=config.max_queue * 4 + 16)
+    print(
+        f"serve: {model_path} ({model.backend}) on http://{args.host}:{args.port}/  "
+        f"(batch <= {config.max_batch}, queue <= {config.max_queue})",
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(model, config),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_keep_alive=5,
+        limit_concurrency=config.max_queue * 4 + 16,
+    )
     return 0
 
 

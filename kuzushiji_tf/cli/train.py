@@ -7,6 +7,7 @@ checkpoint in `--out/checkpoints`. At the end the model is saved as `--out/model
 SavedModel in `--out/saved_model` (signature `serving_default`); a classifier's `vocabulary.csv` (class id
 -> code) is copied beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,17 @@ TASK_FLAGS = {
     "classifier": ("crops_per_epoch", "alpha", "minimalistic", "dropout"),
 }
 # Model fields a fine-tune (--init) takes from the saved model's config.json unless given as flags.
-INIT_MODEL_FIELDS = {"classifier": ("input_size", "alpha", "minimalistic", "dropout"),
-                     "detector": ("backbone", "input_size", "head_channels", "eval_short_side")}
+INIT_MODEL_FIELDS = {
+    "classifier": ("input_size", "alpha", "minimalistic", "dropout"),
+    "detector": ("backbone", "input_size", "head_channels", "eval_short_side"),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Train the CenterNet detector or the MobileNetV3Small classifier. "
-                                "Flags left out take the task's recipe defaults (kuzushiji_tf/config.py).")
+    p = argparse.ArgumentParser(
+        description="Train the CenterNet detector or the MobileNetV3Small classifier. "
+        "Flags left out take the task's recipe defaults (kuzushiji_tf/config.py)."
+    )
     p.add_argument("--task", choices=tuple(TRAIN_DEFAULTS), required=True)
     p.add_argument("--records", required=True, help="records folder from kuzushiji-build-records")
     p.add_argument("--out", required=True, help="output folder: checkpoints, logs, model.keras, saved_model")
@@ -46,8 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--momentum", type=float)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--clip-norm", type=float)
-    p.add_argument("--lr-drops", type=float, nargs="*",
-                   help="fractions of training where lr is multiplied by --lr-drop-factor")
+    p.add_argument(
+        "--lr-drops", type=float, nargs="*", help="fractions of training where lr is multiplied by --lr-drop-factor"
+    )
     p.add_argument("--lr-drop-factor", type=float)
     p.add_argument("--steps-per-epoch", type=int, help="0: pages (detector) or crops per epoch (classifier) / batch")
     p.add_argument("--eval-every", type=int, help="epochs between validation runs")
@@ -57,20 +63,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi_worker"))
     p.add_argument("--mixed-precision", choices=("auto", "off", "float16", "bfloat16"))
     p.add_argument("--input-size", type=int, help="detector: training crop side (416); classifier: crop side (112)")
-    p.add_argument("--worker-weights", metavar="DIR",
-                   help="every worker also writes its final weights to DIR/worker-K.weights.h5, to check that "
-                        "the workers of a multi-worker run agree")
+    p.add_argument(
+        "--worker-weights",
+        metavar="DIR",
+        help="every worker also writes its final weights to DIR/worker-K.weights.h5, to check that "
+        "the workers of a multi-worker run agree",
+    )
     detector = p.add_argument_group("detector")
     detector.add_argument("--backbone")
     detector.add_argument("--eval-short-side", type=int)
     detector.add_argument("--head-channels", type=int)
     detector.add_argument("--score-threshold", type=float)
-    p.add_argument("--init", help="start from a saved model of the same task: its model.keras or its --out folder "
-                                  "(a classifier of another vocabulary keeps the rows of the codes both hold)")
-    p.add_argument("--pseudo", nargs="+", metavar="DIR",
-                   help="folder(s) of pseudo-labelled records mixed into training, pooled: crops for the classifier "
-                        "(synthetic test pages, real scans), pages for the detector (real scans, "
-                        "kuzushiji-pseudo-label --images)")
+    p.add_argument(
+        "--init",
+        help="start from a saved model of the same task: its model.keras or its --out folder "
+        "(a classifier of another vocabulary keeps the rows of the codes both hold)",
+    )
+    p.add_argument(
+        "--pseudo",
+        nargs="+",
+        metavar="DIR",
+        help="folder(s) of pseudo-labelled records mixed into training, pooled: crops for the classifier "
+        "(synthetic test pages, real scans), pages for the detector (real scans, "
+        "kuzushiji-pseudo-label --images)",
+    )
     p.add_argument("--pseudo-ratio", type=float, help="pseudo crops per training crop, or pages per page (0.5)")
     classifier = p.add_argument_group("classifier")
     classifier.add_argument("--crops-per-epoch", type=int, help="training crops sampled per epoch (20000)")
@@ -111,8 +127,9 @@ def configs_from_args(args) -> tuple[DetectorConfig | ClassifierConfig, TrainCon
     if args.init is not None:
         model = dataclasses.replace(model, **_init_model_fields(args.init, args.task))
         if args.task == "classifier":
-            train = dataclasses.replace(train, lr=model.fine_tune_lr, epochs=model.fine_tune_epochs,
-                                        lr_drops=model.fine_tune_lr_drops)
+            train = dataclasses.replace(
+                train, lr=model.fine_tune_lr, epochs=model.fine_tune_epochs, lr_drops=model.fine_tune_lr_drops
+            )
     model = dataclasses.replace(model, **_given(args, model_fields))
     overrides = _given(args, [f.name for f in dataclasses.fields(TrainConfig)])
     if "lr_drops" in overrides:
@@ -138,9 +155,14 @@ def run(args) -> dict:
     chief = strategies.is_chief(strategy)
     if chief:
         out.mkdir(parents=True, exist_ok=True)
-        run_config = {"task": args.task, "records": str(args.records), "model": dataclasses.asdict(model_config),
-                      "train": dataclasses.asdict(train), "precision_policy": policy,
-                      "replicas": strategy.num_replicas_in_sync}
+        run_config = {
+            "task": args.task,
+            "records": str(args.records),
+            "model": dataclasses.asdict(model_config),
+            "train": dataclasses.asdict(train),
+            "precision_policy": policy,
+            "replicas": strategy.num_replicas_in_sync,
+        }
         if args.task == "classifier":
             write_vocabulary(out / VOCABULARY, task.vocabulary)  # the records', and --init's classes they lack
             # One folder is written as a string, as before several could be given.
@@ -151,19 +173,27 @@ def run(args) -> dict:
         run_config.update(pseudo=pseudo, init=str(task.init_file) if task.init_file else None)
         (out / "config.json").write_text(json.dumps(run_config, indent=2))
     unit = "training pages" if args.task == "detector" else "crops"
-    print(f"{args.task}: {task.examples_per_epoch} {unit} per epoch, {steps_per_epoch} steps/epoch x {train.epochs} "
-          f"epochs, global batch {train.batch_size} on {strategy.num_replicas_in_sync} replica(s), {policy}",
-          flush=True)
+    print(
+        f"{args.task}: {task.examples_per_epoch} {unit} per epoch, {steps_per_epoch} steps/epoch x {train.epochs} "
+        f"epochs, global batch {train.batch_size} on {strategy.num_replicas_in_sync} replica(s), {policy}",
+        flush=True,
+    )
     if getattr(task, "init_file", None) is not None:
         print(f"initial weights from {task.init_file} (a checkpoint in --out, if any, wins)", flush=True)
         note = task.vocabulary_note() if hasattr(task, "vocabulary_note") else None
         if note:
             print(note, flush=True)
-    loop = LoopConfig(epochs=train.epochs, steps_per_epoch=steps_per_epoch, out_dir=str(out),
-                      log_every_steps=train.log_every_steps, checkpoint_every_steps=train.checkpoint_every_steps,
-                      eval_every_epochs=train.eval_every)
-    model, history = train_loop(task, strategy, loop, lambda total: make_optimizer(train, total),
-                                log=lambda line: print(line, flush=True))
+    loop = LoopConfig(
+        epochs=train.epochs,
+        steps_per_epoch=steps_per_epoch,
+        out_dir=str(out),
+        log_every_steps=train.log_every_steps,
+        checkpoint_every_steps=train.checkpoint_every_steps,
+        eval_every_epochs=train.eval_every,
+    )
+    model, history = train_loop(
+        task, strategy, loop, lambda total: make_optimizer(train, total), log=lambda line: print(line, flush=True)
+    )
     if args.worker_weights:
         Path(args.worker_weights).mkdir(parents=True, exist_ok=True)
         model.save_weights(str(Path(args.worker_weights) / f"worker-{strategies.worker_index(strategy)}.weights.h5"))

@@ -6,6 +6,7 @@
 Per page: a header line `== page.jpg: N characters, K columns`, then one line per column. With --json, one
 object per page with its columns and its characters (code, char, box xyxy, column, scores) in reading order.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,6 +19,7 @@ from kuzushiji_tf.cli.args import prog
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 PROG = "transcribe"
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])

@@ -7,6 +7,7 @@ With --truth, predictions are green when correct (same label, point inside a tru
 matching), red when wrong, and truth boxes nobody found are grey. The page's id is the image's file name
 without its extension, as in the Kaggle CSVs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,7 @@ from kuzushiji_tf.cli.errors import fail, user_errors
 PROG = "visualize"
 DEFAULT_TRANSLATION = Path(__file__).resolve().parents[1] / "sample_data/kaggle_5p/unicode_translation.csv"
 
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     source = p.add_mutually_exclusive_group(required=True)
@@ -29,11 +31,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     source.add_argument("--pred", help="submission CSV (image_id,labels) holding this page's predictions")
     p.add_argument("--image", required=True, help="the page (JPEG or PNG)")
     p.add_argument("--truth", help="train.csv-style truth: colours predictions correct / wrong / missed")
-    p.add_argument("--translation", default=None,
-                   help="unicode_translation.csv for --pred (default: the model's vocabulary, else the bundled table)")
+    p.add_argument(
+        "--translation",
+        default=None,
+        help="unicode_translation.csv for --pred (default: the model's vocabulary, else the bundled table)",
+    )
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--max-side", type=int, default=1600, help="longer side of the PNG in pixels (default 1600)")
     return p.parse_args(argv)
+
 
 def _model_predictions(model: str, image: Path):
     """(codes, boxes xyxy, {code: char}) from the exported recogniser; TensorFlow loads only here."""
@@ -52,6 +58,7 @@ def _model_predictions(model: str, image: Path):
     except tf.errors.InvalidArgumentError as error:
         raise ValueError(f"{image}: the model refused the image ({refusal_message(error.message)})") from None
     return result[CODES], result[OUT_BOXES], dict(vocabulary)
+
 
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             codes = [p.code for p in predictions]
             points, boxes = np.array([(p.x, p.y) for p in predictions], np.float64).reshape(-1, 2), None
             translation = translation or read_unicode_translation(DEFAULT_TRANSLATION)
-        page = draw_page(image, codes, pred_boxes=boxes, pred_xy=points, truth=truth, translation=translation,
-                         max_side=args.max_side)
+        page = draw_page(
+            image, codes, pred_boxes=boxes, pred_xy=points, truth=truth, translation=translation, max_side=args.max_side
+        )
         out = save_png(page, args.out)
     except (FileNotFoundError, ValueError, OSError, ImageError, LabelsFileError, DataError) as error:
         return fail(PROG, error)
@@ -97,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         summary += f": {correct} correct, {len(codes) - correct} wrong, {int(missed.sum())} missed of {len(truth[0])}"
     print(f"{PROG}: {image_path.name}: {summary} -> {out} ({page.size[0]}x{page.size[1]})")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

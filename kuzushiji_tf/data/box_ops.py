@@ -2,6 +2,7 @@
 
 Written with plain arithmetic on array slices so the same functions serve numpy arrays and tensors.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@ character (index + mask), as in Model Garden's CenterNet, because the losses rea
 
 Vectorised over boxes (no Python loop), so the same code runs eagerly in tests and as a graph in tf.data.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -33,11 +34,11 @@ def gaussian_radius(height: tf.Tensor, width: tf.Tensor, min_overlap: float = MI
     total, area = height + width, height * width
 
     b1, c1 = total, area * (1 - min_overlap) / (1 + min_overlap)  # a1 = 1
-    r1 = (b1 + tf.sqrt(b1 ** 2 - 4 * c1)) / 2
+    r1 = (b1 + tf.sqrt(b1**2 - 4 * c1)) / 2
     a2, b2, c2 = 4.0, 2 * total, (1 - min_overlap) * area
-    r2 = (b2 + tf.sqrt(b2 ** 2 - 4 * a2 * c2)) / 2
+    r2 = (b2 + tf.sqrt(b2**2 - 4 * a2 * c2)) / 2
     a3, b3, c3 = 4 * min_overlap, -2 * min_overlap * total, (min_overlap - 1) * area
-    r3 = (b3 + tf.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
+    r3 = (b3 + tf.sqrt(b3**2 - 4 * a3 * c3)) / 2
     return tf.minimum(tf.minimum(r1, r2), r3)
 
 
@@ -62,19 +63,26 @@ def draw_heatmap(cells: tf.Tensor, sigma: tf.Tensor, output_size) -> tf.Tensor:
     count = tf.shape(cells)[0]
 
     def step(start, heatmap):
-        cell, scale = cells[start:start + CHUNK], 2.0 * tf.square(sigma[start:start + CHUNK, None])  # [C, .]
+        cell, scale = cells[start : start + CHUNK], 2.0 * tf.square(sigma[start : start + CHUNK, None])  # [C, .]
         # exp(-(dx^2 + dy^2) / 2s^2) = gy * gx, and exp(0) * exp(0) is exactly 1 at the peak.
         gy = tf.exp(-tf.square(rows[None, :] - cell[:, 1:2]) / scale)  # [C, Ho]
         gx = tf.exp(-tf.square(cols[None, :] - cell[:, 0:1]) / scale)  # [C, Wo]
         return start + CHUNK, tf.maximum(heatmap, tf.reduce_max(gy[:, :, None] * gx[:, None, :], axis=0))
 
-    _, heatmap = tf.while_loop(lambda start, _: start < count, step,
-                               (tf.constant(0), tf.zeros([height, width], tf.float32)))
+    _, heatmap = tf.while_loop(
+        lambda start, _: start < count, step, (tf.constant(0), tf.zeros([height, width], tf.float32))
+    )
     return heatmap
 
 
-def centernet_targets(boxes: tf.Tensor, output_size, max_chars: int, stride: int = DEFAULT_STRIDE,
-                      min_sigma: float = MIN_SIGMA, uncertain: tf.Tensor | None = None) -> dict:
+def centernet_targets(
+    boxes: tf.Tensor,
+    output_size,
+    max_chars: int,
+    stride: int = DEFAULT_STRIDE,
+    min_sigma: float = MIN_SIGMA,
+    uncertain: tf.Tensor | None = None,
+) -> dict:
     """Targets of one image from its boxes.
 
     The centre c = box centre / stride; the cell floor(c) is the positive. Boxes whose cell falls outside

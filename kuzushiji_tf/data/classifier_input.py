@@ -9,6 +9,7 @@ Stored crops are squares of 1.4 x the box's longer side (`box_ops.STORED_CROP_FA
 as fractions of the stored side, so the views do not depend on the records' `--crop-size`. The crop, the
 resize and the warp are one bilinear resampling: each pixel is interpolated once.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,13 @@ def window_coords(window: tf.Tensor, stored_size: tf.Tensor, input_size: int, co
     return fractions * tf.cast(stored_size, tf.float32) - 0.5
 
 
-def sample_view_params(batch_size: int, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_SIZE,
-                       crop_range=TRAIN_CROP_RANGE, max_shift: float = MAX_SHIFT) -> dict:
+def sample_view_params(
+    batch_size: int,
+    seed: tf.Tensor,
+    input_size: int = DEFAULT_INPUT_SIZE,
+    crop_range=TRAIN_CROP_RANGE,
+    max_shift: float = MAX_SHIFT,
+) -> dict:
     """The random draws of `batch_size` train views, which `CropTrainView` applies on the device
     (its docstring lists the keys). A pure function of the seed int [2]:
 
@@ -122,26 +128,48 @@ def centre_view(example: dict, input_size: int = DEFAULT_INPUT_SIZE, fraction: f
 def _check_label(label: tf.Tensor, num_classes: int | None) -> tf.Tensor:
     if num_classes is None:
         return label
-    with tf.control_dependencies([tf.debugging.assert_less(
-            label, num_classes, message=f"crop label outside the vocabulary of {num_classes} classes")]):
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_less(
+                label, num_classes, message=f"crop label outside the vocabulary of {num_classes} classes"
+            )
+        ]
+    ):
         return tf.identity(label)
 
 
 def _shuffled_records(files, *, input_context, seed, shuffle_buffer, num_parallel_calls) -> tf.data.Dataset:
-    records = pipeline.record_dataset(files, input_context=input_context, shuffle_files=True, seed=seed,
-                                      repeat=True, cycle_length=len(files), num_parallel_reads=num_parallel_calls)
+    records = pipeline.record_dataset(
+        files,
+        input_context=input_context,
+        shuffle_files=True,
+        seed=seed,
+        repeat=True,
+        cycle_length=len(files),
+        num_parallel_reads=num_parallel_calls,
+    )
     return records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
 
-def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, batch_size: int,
-                       input_size: int = DEFAULT_INPUT_SIZE, seed: int | None = None,
-                       input_context: tf.distribute.InputContext | None = None,
-                       num_parallel_calls: int | None = None,
-                       extra_records: str | Path | list[str | Path] | tuple[str | Path, ...] | None = None,
-                       extra_weight: float = DEFAULT_EXTRA_WEIGHT, crop_range=TRAIN_CROP_RANGE,
-                       max_shift: float = MAX_SHIFT, eval_fraction: float = EVAL_CROP_FRACTION,
-                       shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, num_classes: int | None = None,
-                       stored_size: int | None = None) -> tf.data.Dataset:
+def classifier_dataset(
+    records_dir: str | Path,
+    split: str,
+    *,
+    training: bool,
+    batch_size: int,
+    input_size: int = DEFAULT_INPUT_SIZE,
+    seed: int | None = None,
+    input_context: tf.distribute.InputContext | None = None,
+    num_parallel_calls: int | None = None,
+    extra_records: str | Path | list[str | Path] | tuple[str | Path, ...] | None = None,
+    extra_weight: float = DEFAULT_EXTRA_WEIGHT,
+    crop_range=TRAIN_CROP_RANGE,
+    max_shift: float = MAX_SHIFT,
+    eval_fraction: float = EVAL_CROP_FRACTION,
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+    num_classes: int | None = None,
+    stored_size: int | None = None,
+) -> tf.data.Dataset:
     """Batches of crops from crop records, with targets {LABEL: int32 [B]}.
 
     Training: inputs {CROPS: uint8 [B, stored_size, stored_size, 3], VIEW: view parameters}, for
@@ -174,16 +202,21 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
     workers = input_context.num_input_pipelines if input_context is not None else 1
     files = pipeline.list_shards(records_dir, "crops", split, min_shards=workers if training else 1)
     if not training:
+
         def parse_eval(record):
             example = centre_view(schema.decode_crop(record), input_size, eval_fraction)
             return example["image"], {LABEL: _check_label(example["label"], num_classes)}
 
         records = pipeline.record_dataset(files, num_parallel_reads=num_parallel_calls)
-        return records.map(parse_eval, num_parallel_calls=parallel, deterministic=True).batch(
-            batch_size).prefetch(tf.data.AUTOTUNE)
+        return (
+            records.map(parse_eval, num_parallel_calls=parallel, deterministic=True)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
 
-    options = dict(input_context=input_context, seed=seed, shuffle_buffer=shuffle_buffer,
-                   num_parallel_calls=num_parallel_calls)
+    options = dict(
+        input_context=input_context, seed=seed, shuffle_buffer=shuffle_buffer, num_parallel_calls=num_parallel_calls
+    )
     _check_has_records(files, f"{records_dir} ({split} crops)")
     stated = _stored_size(records_dir)
     stored_size = stored_size or stated or DEFAULT_CROP_SIZE
@@ -192,25 +225,36 @@ def classifier_dataset(records_dir: str | Path, split: str, *, training: bool, b
         def parse(record):
             image, label = schema.decode_crop_for_training(record)
             if resize:  # only for sources whose manifest does not state crops of stored_size
-                image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == stored_size), lambda: image, lambda: tf.cast(
-                    tf.round(tf.image.resize(image, [stored_size, stored_size])), tf.uint8))
+                image = tf.cond(
+                    tf.reduce_all(tf.shape(image)[:2] == stored_size),
+                    lambda: image,
+                    lambda: tf.cast(tf.round(tf.image.resize(image, [stored_size, stored_size])), tf.uint8),
+                )
             return tf.ensure_shape(image, [stored_size, stored_size, 3]), _check_label(label, num_classes)
 
-        return _shuffled_records(files, **options).map(parse, num_parallel_calls=parallel,
-                                                        deterministic=seed is not None)
+        return _shuffled_records(files, **options).map(
+            parse, num_parallel_calls=parallel, deterministic=seed is not None
+        )
 
     dataset = crops(files, resize=stated != stored_size)
     extra_dirs = [extra_records] if isinstance(extra_records, (str, Path)) else list(extra_records or [])
     if extra_dirs and extra_weight > 0:
         extra_files = []
         for folder in extra_dirs:
-            files_of_folder = pipeline.list_shards(folder, "crops", None, min_shards=workers if len(extra_dirs) == 1 else 1)
-            _check_has_records(files_of_folder, f"{folder} (pseudo-labelled crops)",
-                               "lower the thresholds of tools/pseudo_label.py, or leave this folder out of --pseudo")
+            files_of_folder = pipeline.list_shards(
+                folder, "crops", None, min_shards=workers if len(extra_dirs) == 1 else 1
+            )
+            _check_has_records(
+                files_of_folder,
+                f"{folder} (pseudo-labelled crops)",
+                "lower the thresholds of tools/pseudo_label.py, or leave this folder out of --pseudo",
+            )
             extra_files += files_of_folder
         if len(extra_files) < workers:
-            raise FileNotFoundError(f"{', '.join(map(str, extra_dirs))}: found {len(extra_files)} crop shard(s) in all, "
-                                    f"need at least {workers} (one per input pipeline); write them with more --shards")
+            raise FileNotFoundError(
+                f"{', '.join(map(str, extra_dirs))}: found {len(extra_files)} crop shard(s) in all, "
+                f"need at least {workers} (one per input pipeline); write them with more --shards"
+            )
         # Pooled: every crop of every folder is equally likely (files interleave, records shuffle).
         extra = crops(extra_files, resize=any(_stored_size(folder) != stored_size for folder in extra_dirs))
         weights = [1.0 / (1.0 + extra_weight), extra_weight / (1.0 + extra_weight)]
@@ -246,7 +290,10 @@ def crop_labels(records_dir: str | Path, split: str | None) -> np.ndarray:
     """int32 [N] the class id of every crop of a split, in file order, parsed without the images."""
     files = pipeline.list_shards(records_dir, "crops", split)
     features = {schema.CROP_LABEL: tf.io.FixedLenFeature([], tf.int64)}
-    batches = tf.data.TFRecordDataset(files).batch(4096).map(
-        lambda records: tf.io.parse_example(records, features)[schema.CROP_LABEL])
+    batches = (
+        tf.data.TFRecordDataset(files)
+        .batch(4096)
+        .map(lambda records: tf.io.parse_example(records, features)[schema.CROP_LABEL])
+    )
     labels = [batch.numpy() for batch in batches]
     return np.concatenate(labels).astype(np.int32) if labels else np.zeros([0], np.int32)

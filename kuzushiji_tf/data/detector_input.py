@@ -5,6 +5,7 @@ sees exactly what the detector will see in use.
 Each stage is a pure dict -> dict function a test can call eagerly on one example; `detector_dataset`
 chains them over page records.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,11 +34,13 @@ def crop_page(example: dict, window: tf.Tensor) -> dict:
     their boxes shifted and clipped to the crop. `labels` and `codes` follow their boxes. An image given
     as JPEG bytes is decoded here, only the window (`image_ops.crop_image`)."""
     boxes, keep = image_ops.crop_boxes(example["boxes"], window)
-    return {**example,
-            "image": image_ops.crop_image(example["image"], window),
-            "boxes": boxes,  # [M, 4] crop pixels
-            "labels": tf.boolean_mask(example["labels"], keep),
-            "codes": tf.boolean_mask(example["codes"], keep)}
+    return {
+        **example,
+        "image": image_ops.crop_image(example["image"], window),
+        "boxes": boxes,  # [M, 4] crop pixels
+        "labels": tf.boolean_mask(example["labels"], keep),
+        "codes": tf.boolean_mask(example["codes"], keep),
+    }
 
 
 # Training crops shrink by 1-2.4x to the input size: plain bilinear reads every source pixel up to 2x, and
@@ -62,8 +65,9 @@ def train_view(example: dict, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_S
     # From the JPEG header when the image is still bytes: the same window for the same seed.
     window = image_ops.sample_crop_window(image_ops.image_size(example["image"]), crop_seed)
     cropped = crop_page(example, window)
-    image, boxes = image_ops.resize_with_boxes(cropped["image"], cropped["boxes"], [input_size, input_size],
-                                               antialias_below=TRAIN_ANTIALIAS_BELOW)
+    image, boxes = image_ops.resize_with_boxes(
+        cropped["image"], cropped["boxes"], [input_size, input_size], antialias_below=TRAIN_ANTIALIAS_BELOW
+    )
     image = tf.ensure_shape(image_ops.augment(image, augment_seed), [input_size, input_size, 3])
     view = {key: value for key, value in cropped.items() if key not in ("scale", "original_size")}
     return {**view, "image": image, "boxes": boxes}
@@ -82,8 +86,9 @@ def eval_view(example: dict, short_side: int = DEFAULT_EVAL_SHORT_SIDE) -> dict:
     return {**example, "image": image, "boxes": boxes, "scale": example["scale"] * factor}
 
 
-def with_targets(example: dict, output_size=None, max_chars: int = DEFAULT_TRAIN_MAX_CHARS,
-                 stride: int = DEFAULT_STRIDE) -> dict:
+def with_targets(
+    example: dict, output_size=None, max_chars: int = DEFAULT_TRAIN_MAX_CHARS, stride: int = DEFAULT_STRIDE
+) -> dict:
     """Adds the CenterNet target keys (see `centernet_targets`) for the example's image and boxes.
     `output_size` (Ho, Wo) defaults to the image size / stride, which eval pages need (sizes vary).
     Boxes labelled `schema.UNCERTAIN_LABEL` (a pseudo-labelled scan's unsure detections) are uncertain."""
@@ -93,13 +98,24 @@ def with_targets(example: dict, output_size=None, max_chars: int = DEFAULT_TRAIN
     return {**example, **centernet_targets(example["boxes"], output_size, max_chars, stride, uncertain=uncertain)}
 
 
-def detector_dataset(records_dir: str | Path, split: str, *, training: bool, batch_size: int,
-                     input_size: int = DEFAULT_INPUT_SIZE, eval_short_side: int = DEFAULT_EVAL_SHORT_SIDE,
-                     max_chars: int | None = None, stride: int = DEFAULT_STRIDE, seed: int | None = None,
-                     input_context: tf.distribute.InputContext | None = None,
-                     num_parallel_calls: int | None = None, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
-                     include_meta: bool = False, extra_records=None,
-                     extra_weight: float = DEFAULT_EXTRA_WEIGHT) -> tf.data.Dataset:
+def detector_dataset(
+    records_dir: str | Path,
+    split: str,
+    *,
+    training: bool,
+    batch_size: int,
+    input_size: int = DEFAULT_INPUT_SIZE,
+    eval_short_side: int = DEFAULT_EVAL_SHORT_SIDE,
+    max_chars: int | None = None,
+    stride: int = DEFAULT_STRIDE,
+    seed: int | None = None,
+    input_context: tf.distribute.InputContext | None = None,
+    num_parallel_calls: int | None = None,
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+    include_meta: bool = False,
+    extra_records=None,
+    extra_weight: float = DEFAULT_EXTRA_WEIGHT,
+) -> tf.data.Dataset:
     """Batches of (image float32 [B, H, W, 3] 0..255, targets {HEATMAP [B, Ho, Wo, 1], SIZE, OFFSET
     [B, max_chars, 2], INDICES, MASK [B, max_chars]}) from page records.
 
@@ -125,8 +141,9 @@ def detector_dataset(records_dir: str | Path, split: str, *, training: bool, bat
         if value < SIZE_MULTIPLE or value % SIZE_MULTIPLE:
             raise ValueError(f"{name} must be a positive multiple of {SIZE_MULTIPLE}; received {value}")
     if not training and batch_size != 1:
-        raise ValueError(f"eval pages differ in size, so the eval view batches one page at a time; "
-                         f"received batch_size={batch_size}")
+        raise ValueError(
+            f"eval pages differ in size, so the eval view batches one page at a time; received batch_size={batch_size}"
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; received {batch_size}")
     if max_chars is None:
@@ -136,18 +153,33 @@ def detector_dataset(records_dir: str | Path, split: str, *, training: bool, bat
     workers = input_context.num_input_pipelines if input_context is not None else 1
     # Each input pipeline reads whole files: fewer training shards than pipelines is a clear error.
     files = pipeline.list_shards(records_dir, "pages", split, min_shards=workers if training else 1)
-    records = pipeline.record_dataset(files, input_context=input_context, shuffle_files=training, seed=seed,
-                                      repeat=training, num_parallel_reads=num_parallel_calls)
+    records = pipeline.record_dataset(
+        files,
+        input_context=input_context,
+        shuffle_files=training,
+        seed=seed,
+        repeat=training,
+        num_parallel_reads=num_parallel_calls,
+    )
     if training:
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         if extra_records and extra_weight > 0:
             folders = [extra_records] if isinstance(extra_records, (str, Path)) else list(extra_records)
-            extra_files = [f for folder in folders for f in pipeline.list_shards(folder, "pages", None, min_shards=workers)]
-            extra = pipeline.record_dataset(extra_files, input_context=input_context, shuffle_files=True, seed=seed,
-                                            repeat=True, num_parallel_reads=num_parallel_calls)
+            extra_files = [
+                f for folder in folders for f in pipeline.list_shards(folder, "pages", None, min_shards=workers)
+            ]
+            extra = pipeline.record_dataset(
+                extra_files,
+                input_context=input_context,
+                shuffle_files=True,
+                seed=seed,
+                repeat=True,
+                num_parallel_reads=num_parallel_calls,
+            )
             extra = extra.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-            records = tf.data.Dataset.sample_from_datasets([records, extra], weights=[1.0, float(extra_weight)],
-                                                           seed=seed)
+            records = tf.data.Dataset.sample_from_datasets(
+                [records, extra], weights=[1.0, float(extra_weight)], seed=seed
+            )
         seeds = tf.data.Dataset.random(seed=seed).batch(2)  # one int64 [2] seed per example
         output_size = (input_size // stride, input_size // stride)
 
@@ -157,9 +189,11 @@ def detector_dataset(records_dir: str | Path, split: str, *, training: bool, bat
             example = train_view(schema.decode_page(record, decode_image=False), example_seed, input_size)
             return _split(with_targets(example, output_size, max_chars, stride), include_meta)
 
-        dataset = tf.data.Dataset.zip(records, seeds).map(parse, num_parallel_calls=parallel,
-                                                          deterministic=seed is not None)
+        dataset = tf.data.Dataset.zip(records, seeds).map(
+            parse, num_parallel_calls=parallel, deterministic=seed is not None
+        )
     else:
+
         def parse(record):
             example = eval_view(schema.decode_page(record), eval_short_side)
             return _split(with_targets(example, None, max_chars, stride), include_meta)

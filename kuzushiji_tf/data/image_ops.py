@@ -6,6 +6,7 @@ Every random op is stateless and takes an explicit int32/int64 seed [2], so a vi
 (example, seed): reproducible in tests and identical across runs for a seeded pipeline. Images are float32
 on the 0..255 scale throughout; normalisation is the model's first layer.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -17,7 +18,7 @@ CROP_ASPECT_RANGE = (1.0, 1.3)
 RGB_SHIFT_LIMIT = 20.0  # per-channel shift, 0..255 scale (RGBShift)
 BRIGHTNESS_LIMIT = 0.2  # beta x 255 added (RandomBrightnessContrast)
 CONTRAST_LIMIT = 0.2  # alpha = 1 +- 0.2 around the image mean
-NOISE_STD_RANGE = (10.0 ** 0.5, 50.0 ** 0.5)  # GaussNoise var_limit (10, 50)
+NOISE_STD_RANGE = (10.0**0.5, 50.0**0.5)  # GaussNoise var_limit (10, 50)
 DROPOUT_SIDE_RANGE = (0.05, 0.2)  # one hole, side as a fraction of the image side
 # Each of the three groups (colour, brightness/contrast, noise-or-dropout) fires with this probability.
 AUGMENT_PROBABILITY = 0.5
@@ -27,8 +28,9 @@ def _uniform(seed, shape=(), low=0.0, high=1.0) -> tf.Tensor:
     return tf.random.stateless_uniform(shape, seed, minval=low, maxval=high)
 
 
-def sample_crop_window(image_size: tf.Tensor, seed: tf.Tensor, scale_range=CROP_SCALE_RANGE,
-                       aspect_range=CROP_ASPECT_RANGE) -> tf.Tensor:
+def sample_crop_window(
+    image_size: tf.Tensor, seed: tf.Tensor, scale_range=CROP_SCALE_RANGE, aspect_range=CROP_ASPECT_RANGE
+) -> tf.Tensor:
     """A random crop window of the training view: short side U(scale_range) x the page's short side,
     long side that times U(aspect_range), the long axis vertical or horizontal with equal chance, placed
     uniformly inside the page (sides are clipped to the page).
@@ -101,7 +103,9 @@ def decode_jpeg_window(data: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
     return tf.slice(decoded, tf.concat([before, [0]], 0), tf.concat([size, [-1]], 0))
 
 
-def resize_with_boxes(image: tf.Tensor, boxes: tf.Tensor, size, antialias_below: float = 1.0) -> tuple[tf.Tensor, tf.Tensor]:
+def resize_with_boxes(
+    image: tf.Tensor, boxes: tf.Tensor, size, antialias_below: float = 1.0
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Resizes an image to size (height, width) and moves xyxy pixel boxes with it, each axis by its own
     factor. Bilinear, antialiased (like PIL's resize in the original) when an axis shrinks to less than
     `antialias_below` of its size: below 1 (every shrink, the default) for whole pages, 0.5 for training
@@ -114,9 +118,11 @@ def resize_with_boxes(image: tf.Tensor, boxes: tf.Tensor, size, antialias_below:
     old = tf.cast(tf.shape(image)[:2], tf.float32)
     factor = tf.cast(size, tf.float32) / old  # (fy, fx)
     # uint8 in: the resize kernels read it directly, without a float32 copy of the input.
-    resized = tf.cond(tf.reduce_min(factor) < antialias_below,
-                      lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
-                      lambda: tf.image.resize(image, size, method="bilinear"))
+    resized = tf.cond(
+        tf.reduce_min(factor) < antialias_below,
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+        lambda: tf.image.resize(image, size, method="bilinear"),
+    )
     boxes = tf.reshape(boxes, [-1, 4]) * tf.stack([factor[1], factor[0], factor[1], factor[0]])
     return tf.cast(resized, tf.float32), boxes
 
@@ -167,8 +173,7 @@ def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         std = _uniform(seeds[5], (), *NOISE_STD_RANGE)
         return image + std * tf.random.stateless_normal(tf.shape(image), seeds[6])
 
-    image = tf.cond(fire[2], lambda: tf.cond(pick[1], noise, lambda: coarse_dropout(image, seeds[7])),
-                    lambda: image)
+    image = tf.cond(fire[2], lambda: tf.cond(pick[1], noise, lambda: coarse_dropout(image, seeds[7])), lambda: image)
     return tf.clip_by_value(image, 0.0, 255.0)
 
 

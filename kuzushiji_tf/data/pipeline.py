@@ -4,6 +4,7 @@ Training pipelines of the detector and classifier start from these datasets and 
 targets and batching. Parallelism is a parameter so benchmarks can pin it (AUTOTUNE on 2 cores is
 unstable from run to run).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,13 +28,21 @@ def list_shards(records_dir: str | Path, kind: str, split: str | None, *, min_sh
     if len(files) < min_shards:
         raise FileNotFoundError(
             f"{records_dir}: found {len(files)} {kind}-{split or '*'} shard(s), need at least {min_shards}; "
-            f"build them with tools/build_records.py (more --shards if this is for several workers)")
+            f"build them with tools/build_records.py (more --shards if this is for several workers)"
+        )
     return files
 
 
-def record_dataset(files: list[str], *, input_context: tf.distribute.InputContext | None = None,
-                   shuffle_files: bool = False, seed: int | None = None, repeat: bool = False,
-                   cycle_length: int = 4, num_parallel_reads: int | None = None) -> tf.data.Dataset:
+def record_dataset(
+    files: list[str],
+    *,
+    input_context: tf.distribute.InputContext | None = None,
+    shuffle_files: bool = False,
+    seed: int | None = None,
+    repeat: bool = False,
+    cycle_length: int = 4,
+    num_parallel_reads: int | None = None,
+) -> tf.data.Dataset:
     """Serialized records from shards. Files are shuffled and sharded per input pipeline before they are
     interleaved, so each worker reads whole files and never the same record as another."""
     dataset = tf.data.Dataset.from_tensor_slices(files)
@@ -46,17 +55,21 @@ def record_dataset(files: list[str], *, input_context: tf.distribute.InputContex
     cycle_length = min(cycle_length, len(files))
     # tf.data refuses a fixed parallelism above the cycle length (one shard, two parallel reads).
     parallel = min(num_parallel_reads, cycle_length) if num_parallel_reads is not None else tf.data.AUTOTUNE
-    return dataset.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length,
-                              num_parallel_calls=parallel,
-                              # With a seed the order is reproducible; without one, any ready file may go first.
-                              deterministic=seed is not None or not shuffle_files)
+    return dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=cycle_length,
+        num_parallel_calls=parallel,
+        # With a seed the order is reproducible; without one, any ready file may go first.
+        deterministic=seed is not None or not shuffle_files,
+    )
 
 
 def _read(records_dir, kind, split, decode_fn, *, decode_image=True, num_parallel_calls=None, **kwargs):
     files = list_shards(records_dir, kind, split)
     parallel = num_parallel_calls if num_parallel_calls is not None else tf.data.AUTOTUNE
-    return record_dataset(files, **kwargs).map(lambda record: decode_fn(record, decode_image),
-                                                num_parallel_calls=parallel, deterministic=True)
+    return record_dataset(files, **kwargs).map(
+        lambda record: decode_fn(record, decode_image), num_parallel_calls=parallel, deterministic=True
+    )
 
 
 def read_pages(records_dir, split: str = "train", **kwargs) -> tf.data.Dataset:

@@ -3,6 +3,7 @@ crops from the full-resolution pixels, then shrink the page for the detector's r
 
 Plain numpy/OpenCV so that worker processes start fast and never import TensorFlow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,7 @@ def shrink_to_short_side(image: np.ndarray, short_side: int) -> tuple[np.ndarray
     return resized, new_w / width, new_h / height
 
 
-def cut_square_crops(image: np.ndarray, boxes: np.ndarray, size: int,
-                     factor: float = STORED_CROP_FACTOR) -> np.ndarray:
+def cut_square_crops(image: np.ndarray, boxes: np.ndarray, size: int, factor: float = STORED_CROP_FACTOR) -> np.ndarray:
     """[N, size, size, 3] uint8 squares of `factor` x each box's longer side around its centre.
     Parts beyond the page edge repeat the edge pixels, so a crop never shows an artificial black frame."""
     height, width = image.shape[:2]
@@ -46,7 +46,7 @@ def cut_square_crops(image: np.ndarray, boxes: np.ndarray, size: int,
     for i, (x0, y0, x1, y1) in enumerate(np.round(square_boxes(boxes, factor)).astype(int)):
         side = max(x1 - x0, y1 - y0, 1)
         x1, y1 = x0 + side, y0 + side
-        inner = image[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)]
+        inner = image[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
         if inner.size == 0:
             inner = np.zeros((1, 1, 3), np.uint8)
         pad = (max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width))
@@ -78,9 +78,17 @@ class PreparedPage:
     crop_jpegs: tuple[bytes, ...]  # one per box, in label order; empty for test pages
 
 
-def prepare_page(image_path, image_id: str, boxes: np.ndarray, *, page_short_side: int = DEFAULT_PAGE_SHORT_SIDE,
-                 crop_size: int = DEFAULT_CROP_SIZE, with_crops: bool = True,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, formats: tuple[str, ...] = ("JPEG",)) -> PreparedPage:
+def prepare_page(
+    image_path,
+    image_id: str,
+    boxes: np.ndarray,
+    *,
+    page_short_side: int = DEFAULT_PAGE_SHORT_SIDE,
+    crop_size: int = DEFAULT_CROP_SIZE,
+    with_crops: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    formats: tuple[str, ...] = ("JPEG",),
+) -> PreparedPage:
     """Decodes the page (ImageError if it is corrupt or not of `formats`, Pillow's format names), cuts
     crops and shrinks it. `boxes` in original pixels."""
     image = load_image(image_path, max_pixels=max_pixels, formats=formats)

@@ -5,6 +5,7 @@ records its count and sha256. A rerun of the same build skips shards whose state
 so a killed build finishes where it stopped and ends with the same manifest; the manifest is written
 last, so a folder with a manifest is a complete build.
 """
+
 from __future__ import annotations
 
 import csv
@@ -153,12 +154,26 @@ def _encode_page_records(prepared, page: Page, class_ids: dict[str, int]) -> tup
     codes = [char.code for char in page.chars]
     labels = [class_ids[code] for code in codes]
     page_record = schema.encode_page(
-        image_jpeg=prepared.page_jpeg, image_id=page.image_id, book=page.book,
-        original_size=(page.width, page.height), stored_size=(prepared.stored_width, prepared.stored_height),
-        scale=(prepared.scale_x, prepared.scale_y), boxes=prepared.stored_boxes, labels=labels, codes=codes)
+        image_jpeg=prepared.page_jpeg,
+        image_id=page.image_id,
+        book=page.book,
+        original_size=(page.width, page.height),
+        stored_size=(prepared.stored_width, prepared.stored_height),
+        scale=(prepared.scale_x, prepared.scale_y),
+        boxes=prepared.stored_boxes,
+        labels=labels,
+        codes=codes,
+    )
     crop_records = [
-        schema.encode_crop(image_jpeg=jpeg, label=label, code=char.code, image_id=page.image_id,
-                           book=page.book, source_box=char.box, index=i)
+        schema.encode_crop(
+            image_jpeg=jpeg,
+            label=label,
+            code=char.code,
+            image_id=page.image_id,
+            book=page.book,
+            source_box=char.box,
+            index=i,
+        )
         for i, (jpeg, label, char) in enumerate(zip(prepared.crop_jpegs, labels, page.chars))
     ]
     return page_record, crop_records
@@ -180,8 +195,9 @@ def _read_source(data_dir: Path, layout: str, options: RecordOptions):
     if layout == "codh":
         table = codh.translation_path(data_dir)
         translation = reader.read_unicode_translation(table)
-        train_read = codh.read_codh(data_dir, vocabulary=translation, on_error=options.on_error,
-                                    max_pixels=options.max_pixels)
+        train_read = codh.read_codh(
+            data_dir, vocabulary=translation, on_error=options.on_error, max_pixels=options.max_pixels
+        )
         test_read = reader.ReadResult(pages=[])  # CODH publishes no test pages
         for book in codh.find_books(data_dir):
             source[book.csv.relative_to(data_dir).as_posix() + "_sha256"] = file_sha256(book.csv)
@@ -189,8 +205,9 @@ def _read_source(data_dir: Path, layout: str, options: RecordOptions):
         source[reader.TRANSLATION_CSV + "_sha256"] = file_sha256(table)
         return translation, train_read, test_read, source
     translation = reader.read_unicode_translation(data_dir / reader.TRANSLATION_CSV)
-    train_read = reader.read_train(data_dir, vocabulary=translation, on_error=options.on_error,
-                                   max_pixels=options.max_pixels)
+    train_read = reader.read_train(
+        data_dir, vocabulary=translation, on_error=options.on_error, max_pixels=options.max_pixels
+    )
     test_read = reader.read_test(data_dir, on_error=options.on_error, max_pixels=options.max_pixels)
     for name in (reader.TRAIN_CSV, reader.TRANSLATION_CSV, reader.SAMPLE_SUBMISSION_CSV):
         if (data_dir / name).is_file():
@@ -198,8 +215,16 @@ def _read_source(data_dir: Path, layout: str, options: RecordOptions):
     return translation, train_read, test_read, source
 
 
-def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOptions = RecordOptions(), *,
-                  layout: str = "auto", workers: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
+def build_records(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    options: RecordOptions = RecordOptions(),
+    *,
+    layout: str = "auto",
+    workers: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
     """Builds (or finishes building) the records of `data_dir` in `out_dir`; returns the manifest.
 
     `layout` is "kaggle", "codh" or "auto" (decided by what the folder holds: `codh.detect_layout`).
@@ -211,8 +236,9 @@ def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOpti
     if overwrite and out_dir.exists():
         shutil.rmtree(out_dir)
     translation, train_read, test_read, source = _read_source(data_dir, layout, options)
-    train_pages, val_pages = split_pages(train_read.pages, fold=options.fold, num_folds=options.num_folds,
-                                         full_data=options.full_data)
+    train_pages, val_pages = split_pages(
+        train_read.pages, fold=options.fold, num_folds=options.num_folds, full_data=options.full_data
+    )
     vocabulary = _vocabulary(train_read.pages, translation)
     class_ids = {code: i for i, code in enumerate(vocabulary)}
 
@@ -221,21 +247,29 @@ def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOpti
     # Kaggle builds made before CODH support keep their fingerprint (and so can be resumed).
     fingerprinted = {key: value for key, value in source.items() if key != "layout"}
     fingerprint = hashlib.sha256(
-        json.dumps([options_dict, fingerprinted, FORMAT_VERSION], sort_keys=True).encode()).hexdigest()
+        json.dumps([options_dict, fingerprinted, FORMAT_VERSION], sort_keys=True).encode()
+    ).hexdigest()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state_dir = out_dir / STATE_DIR
     state_dir.mkdir(exist_ok=True)
     old_manifest = out_dir / MANIFEST
     if old_manifest.is_file() and json.loads(old_manifest.read_text()).get("fingerprint") != fingerprint:
-        raise DataError(out_dir, "already holds records built from other data or options; "
-                        "choose another --out or pass --overwrite")
+        raise DataError(
+            out_dir, "already holds records built from other data or options; choose another --out or pass --overwrite"
+        )
     _write_vocabulary(out_dir / VOCABULARY, vocabulary, translation)
 
-    shards = (plan_shards("train", train_pages, options.shards) + plan_shards("val", val_pages, options.shards)
-              + plan_shards("test", test_read.pages, options.shards))
-    worker_options = {"page_short_side": options.page_short_side, "crop_size": options.crop_size,
-                      "max_pixels": options.max_pixels}
+    shards = (
+        plan_shards("train", train_pages, options.shards)
+        + plan_shards("val", val_pages, options.shards)
+        + plan_shards("test", test_read.pages, options.shards)
+    )
+    worker_options = {
+        "page_short_side": options.page_short_side,
+        "crop_size": options.crop_size,
+        "max_pixels": options.max_pixels,
+    }
     skipped = list(train_read.skipped) + list(test_read.skipped)
     shard_states, reused = [], 0
     workers = workers or os.cpu_count() or 1
@@ -300,8 +334,12 @@ def build_records(data_dir: str | Path, out_dir: str | Path, options: RecordOpti
 def _write_shard(out_dir: Path, shard: Shard, class_ids, worker_options, options, pool, bar) -> dict:
     with_crops = shard.split != "test"
     tasks = [
-        (str(page.image_path), page.image_id, np.array([char.box for char in page.chars], np.float32).reshape(-1, 4),
-         {**worker_options, "with_crops": with_crops})
+        (
+            str(page.image_path),
+            page.image_id,
+            np.array([char.box for char in page.chars], np.float32).reshape(-1, 4),
+            {**worker_options, "with_crops": with_crops},
+        )
         for page in shard.pages
     ]
     results = pool.imap(prepare_task, tasks) if pool is not None else map(prepare_task, tasks)

@@ -5,6 +5,7 @@ Page records (detector training, test pages) hold the page shrunk to a capped sh
 those stored pixels and `image/scale_{x,y}` maps original pixels to stored ones. Crop records hold one
 square character crop each (1.4 x the box's longer side around its centre).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,9 @@ CROP_INDEX = "crop/index"  # position of the character in its page's labels
 
 
 def _bytes(values):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v if isinstance(v, bytes) else v.encode() for v in values]))
+    return tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[v if isinstance(v, bytes) else v.encode() for v in values])
+    )
 
 
 def _serialize(features: dict) -> bytes:
@@ -50,9 +53,18 @@ def _floats(values):
     return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
 
 
-def encode_page(*, image_jpeg: bytes, image_id: str, book: str, original_size: tuple[int, int],
-                stored_size: tuple[int, int], scale: tuple[float, float], boxes: np.ndarray,
-                labels, codes) -> bytes:
+def encode_page(
+    *,
+    image_jpeg: bytes,
+    image_id: str,
+    book: str,
+    original_size: tuple[int, int],
+    stored_size: tuple[int, int],
+    scale: tuple[float, float],
+    boxes: np.ndarray,
+    labels,
+    codes,
+) -> bytes:
     """Serialises a page. Sizes are (width, height); scale is (x, y); boxes [N, 4] xyxy stored pixels."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     features = {
@@ -118,8 +130,7 @@ def decode_page(serialized: tf.Tensor, decode_image: bool = True) -> dict:
     }
 
 
-def encode_crop(*, image_jpeg: bytes, label: int, code: str, image_id: str, book: str,
-                source_box, index: int) -> bytes:
+def encode_crop(*, image_jpeg: bytes, label: int, code: str, image_id: str, book: str, source_box, index: int) -> bytes:
     """Serialises one character crop; `source_box` is xyxy in original page pixels."""
     features = {
         IMAGE: _bytes([image_jpeg]),

@@ -1,6 +1,7 @@
 """Book-grouped K-fold split. Pages of one book look alike (one hand, one paper), so a page-level split
 would leak: validation must hold books the model never saw. Deterministic: the same ids give the same folds.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -11,8 +12,9 @@ from kuzushiji_tf.structures import Page, book_of
 DEFAULT_NUM_FOLDS = 4  # docs/recipe.md: 4 folds grouped by book
 
 
-def assign_book_folds(image_ids: Sequence[str], num_folds: int = DEFAULT_NUM_FOLDS, *,
-                      books: Sequence[str] | None = None) -> dict[str, int]:
+def assign_book_folds(
+    image_ids: Sequence[str], num_folds: int = DEFAULT_NUM_FOLDS, *, books: Sequence[str] | None = None
+) -> dict[str, int]:
     """{book: fold}. Largest books first, each to the fold with the fewest pages so far (ties: lowest fold),
     which balances page counts as GroupKFold does, without depending on input order. `books`, one per
     image id, overrides `book_of` (a source that names its books, as CODH's folders do)."""
@@ -35,8 +37,9 @@ def assign_book_folds(image_ids: Sequence[str], num_folds: int = DEFAULT_NUM_FOL
     return folds
 
 
-def split_pages(pages: Sequence[Page], *, fold: int = 0, num_folds: int = DEFAULT_NUM_FOLDS,
-                full_data: bool = False) -> tuple[list[Page], list[Page]]:
+def split_pages(
+    pages: Sequence[Page], *, fold: int = 0, num_folds: int = DEFAULT_NUM_FOLDS, full_data: bool = False
+) -> tuple[list[Page], list[Page]]:
     """(train, val). Fold `fold` is validation; with `full_data` every page trains and val is empty,
     as for the recipe's final models."""
     if full_data:

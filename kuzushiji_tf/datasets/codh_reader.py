@@ -15,6 +15,7 @@ under `on_error="skip"` a problem in any row skips the whole page (all its rows)
 Images without rows are not read: CODH lists no rows for pages it did not annotate, and reading such a page
 as empty would teach the detector that its ink is background.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,8 +46,10 @@ IMAGES = "images"
 BUNDLED_TRANSLATION = SAMPLE_KAGGLE_DIR / TRANSLATION_CSV
 LAYOUTS = ("kaggle", "codh")
 LAYOUT_CHOICES = ("auto",) + LAYOUTS
-LOOKED_FOR = (f"looked for {TRAIN_CSV} (Kaggle layout) and for *{COORDINATE_SUFFIX} in the folder itself or "
-              f"<book>/<book>{COORDINATE_SUFFIX} in its sub-folders (CODH layout)")
+LOOKED_FOR = (
+    f"looked for {TRAIN_CSV} (Kaggle layout) and for *{COORDINATE_SUFFIX} in the folder itself or "
+    f"<book>/<book>{COORDINATE_SUFFIX} in its sub-folders (CODH layout)"
+)
 _INTEGER_FIELDS = (("X", 2), ("Y", 3), ("Width", 6), ("Height", 7))
 
 
@@ -82,21 +85,33 @@ def find_books(data_dir: str | Path) -> list[Book]:
         raise DataError(data_dir, "folder is missing")
     direct, nested = _direct_and_nested(data_dir)
     if direct and nested:
-        raise DataError(data_dir, f"holds both {direct[0].name} and book folders with their own coordinate CSV "
-                        f"({nested[0].relative_to(data_dir).as_posix()}); point --data-dir at the root of the "
-                        "book folders or at one book folder")
+        raise DataError(
+            data_dir,
+            f"holds both {direct[0].name} and book folders with their own coordinate CSV "
+            f"({nested[0].relative_to(data_dir).as_posix()}); point --data-dir at the root of the "
+            "book folders or at one book folder",
+        )
     if len(direct) > 1:
-        raise DataError(data_dir, f"holds {len(direct)} coordinate CSVs ({', '.join(p.name for p in direct)}); "
-                        f"a CODH book folder holds one, <book>{COORDINATE_SUFFIX}")
+        raise DataError(
+            data_dir,
+            f"holds {len(direct)} coordinate CSVs ({', '.join(p.name for p in direct)}); "
+            f"a CODH book folder holds one, <book>{COORDINATE_SUFFIX}",
+        )
     if direct:
         return [Book(data_dir.resolve().name, direct[0])]
     if not nested:
-        raise DataError(data_dir, f"no CODH data: looked for *{COORDINATE_SUFFIX} in the folder itself and "
-                        f"<book>/<book>{COORDINATE_SUFFIX} in its sub-folders")
+        raise DataError(
+            data_dir,
+            f"no CODH data: looked for *{COORDINATE_SUFFIX} in the folder itself and "
+            f"<book>/<book>{COORDINATE_SUFFIX} in its sub-folders",
+        )
     for path in nested:
         if path.name != path.parent.name + COORDINATE_SUFFIX:
-            raise DataError(path, f"a CODH book folder names its CSV after itself: expected "
-                            f"{path.parent.name}/{path.parent.name}{COORDINATE_SUFFIX}")
+            raise DataError(
+                path,
+                f"a CODH book folder names its CSV after itself: expected "
+                f"{path.parent.name}/{path.parent.name}{COORDINATE_SUFFIX}",
+            )
     return [Book(path.parent.name, path) for path in nested]
 
 
@@ -114,8 +129,9 @@ def detect_layout(data_dir: str | Path) -> str:
         raise DataError(data_dir, "--data-dir is not a folder")
     kaggle, codh = (data_dir / TRAIN_CSV).is_file(), is_codh_dir(data_dir)
     if kaggle and codh:
-        raise DataError(data_dir, f"holds both layouts ({LOOKED_FOR}); choose one with --layout kaggle or "
-                        "--layout codh")
+        raise DataError(
+            data_dir, f"holds both layouts ({LOOKED_FOR}); choose one with --layout kaggle or --layout codh"
+        )
     if not (kaggle or codh):
         raise DataError(data_dir, f"is neither a Kaggle nor a CODH folder: {LOOKED_FOR}")
     return "kaggle" if kaggle else "codh"
@@ -136,15 +152,20 @@ class _PageRows:
     error: DataError | None = None
 
 
-def _parse_row(path: Path, line: int, fields: list[str], image_id: str | None, vocabulary: dict[str, str],
-               table: Path) -> tuple[int, str, int, int, int, int]:
+def _parse_row(
+    path: Path, line: int, fields: list[str], image_id: str | None, vocabulary: dict[str, str], table: Path
+) -> tuple[int, str, int, int, int, int]:
     if image_id is not None:
         problem = check_image_id(image_id)
         if problem:
             raise DataError(path, problem, line=line)
     if len(fields) != len(CODH_HEADER):
-        raise DataError(path, f"expected {len(CODH_HEADER)} fields ({','.join(CODH_HEADER)}), found {len(fields)}",
-                        line=line, image_id=image_id)
+        raise DataError(
+            path,
+            f"expected {len(CODH_HEADER)} fields ({','.join(CODH_HEADER)}), found {len(fields)}",
+            line=line,
+            image_id=image_id,
+        )
     code = fields[0].strip()
     if not CODE_PATTERN.match(code):
         raise DataError(path, f"code {code!r} is not {CODE_RULE}", line=line, image_id=image_id)
@@ -164,8 +185,9 @@ def _parse_row(path: Path, line: int, fields: list[str], image_id: str | None, v
     return line, code, x, y, w, h
 
 
-def _read_book_rows(book: Book, vocabulary: dict[str, str], table: Path, on_error: str,
-                    result: ReadResult) -> dict[str, _PageRows]:
+def _read_book_rows(
+    book: Book, vocabulary: dict[str, str], table: Path, on_error: str, result: ReadResult
+) -> dict[str, _PageRows]:
     """{image_id: its rows}, pages in order of first appearance. A row that names no page is skipped alone."""
     pages: dict[str, _PageRows] = {}
     for line, fields in csv_rows(book.csv, CODH_HEADER):
@@ -188,8 +210,7 @@ def _read_book_rows(book: Book, vocabulary: dict[str, str], table: Path, on_erro
     return pages
 
 
-def _make_page(book: Book, image_id: str, rows: _PageRows, check_images: bool,
-               max_pixels: int) -> tuple[Page, int]:
+def _make_page(book: Book, image_id: str, rows: _PageRows, check_images: bool, max_pixels: int) -> tuple[Page, int]:
     image_path = book.image_dir / f"{image_id}.jpg"
     width = height = 0
     if check_images:
@@ -205,8 +226,14 @@ def _make_page(book: Book, image_id: str, rows: _PageRows, check_images: bool,
     return Page(image_id, image_path, width, height, tuple(chars), source_book=book.name), clipped
 
 
-def read_codh(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None, on_error: str = "raise",
-              check_images: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> ReadResult:
+def read_codh(
+    data_dir: str | Path,
+    *,
+    vocabulary: dict[str, str] | None = None,
+    on_error: str = "raise",
+    check_images: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ReadResult:
     """Reads every book's coordinate CSV and checks each page's image header and boxes.
 
     Pages come book by book (books sorted by name), each book's pages in order of their first row.
@@ -228,9 +255,13 @@ def read_codh(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None,
                 if rows.error is not None:
                     raise rows.error
                 if first[0] is not book:
-                    raise DataError(book.csv, f"image id is also used by book {first[0].name} "
-                                    f"({first[0].csv}:{first[1]}); a page belongs to one book",
-                                    line=rows.first_line, image_id=image_id)
+                    raise DataError(
+                        book.csv,
+                        f"image id is also used by book {first[0].name} "
+                        f"({first[0].csv}:{first[1]}); a page belongs to one book",
+                        line=rows.first_line,
+                        image_id=image_id,
+                    )
                 page, clipped = _make_page(book, image_id, rows, check_images, max_pixels)
             except DataError as error:
                 if on_error == "raise":

@@ -4,6 +4,7 @@
 reader, the submission module and the metric all parse these strings, so a malformed file fails the
 same way everywhere: `LabelsError` says which group is wrong, `LabelsFileError` adds file, line and id.
 """
+
 from __future__ import annotations
 
 import csv
@@ -66,7 +67,7 @@ def _split_groups(text: object, size: int, layout: str) -> list[str]:
     tokens = text.split()
     if len(tokens) % size:
         last = len(tokens) // size + 1
-        tail = " ".join(tokens[(last - 1) * size:])
+        tail = " ".join(tokens[(last - 1) * size :])
         raise LabelsError(
             f"{len(tokens)} fields do not make groups of {size} ({layout}): group {last} {tail!r} is incomplete",
             group=last,
@@ -75,7 +76,7 @@ def _split_groups(text: object, size: int, layout: str) -> list[str]:
 
 
 def _group_text(tokens: list[str], size: int, index: int) -> str:
-    return " ".join(tokens[index * size:(index + 1) * size])
+    return " ".join(tokens[index * size : (index + 1) * size])
 
 
 def _check_codes(tokens: list[str], size: int) -> np.ndarray:

@@ -9,6 +9,7 @@ character is background.
 Boxes partly outside the image are clipped to it (scans are sometimes cropped after annotation, and a
 clipped box still marks real ink); a box with no area left inside the image is an error.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -62,7 +63,9 @@ def check_image_id(image_id: str) -> str | None:
     if not image_id or image_id != image_id.strip():
         return f"image id {image_id!r} is empty or has surrounding spaces"
     if "/" in image_id or "\\" in image_id or ".." in image_id:
-        return f"image id {image_id!r} contains '/', '\\' or '..'; refused (it would name a file outside the image folder)"
+        return (
+            f"image id {image_id!r} contains '/', '\\' or '..'; refused (it would name a file outside the image folder)"
+        )
     if PurePosixPath(image_id).is_absolute() or PureWindowsPath(image_id).is_absolute() or ":" in image_id:
         return f"image id {image_id!r} is an absolute path; refused"
     return None
@@ -114,8 +117,9 @@ class BoxError(KuzushijiError, ValueError):
     """A box that cannot be used; the message is the problem alone, for callers to locate."""
 
 
-def checked_box(code: str, x: int, y: int, w: int, h: int, width: int = 0, height: int = 0,
-                clip: bool = True) -> tuple[tuple[float, float, float, float], bool]:
+def checked_box(
+    code: str, x: int, y: int, w: int, h: int, width: int = 0, height: int = 0, clip: bool = True
+) -> tuple[tuple[float, float, float, float], bool]:
     """xywh -> ((x0, y0, x1, y1), clipped). With `clip`, the box is clipped to the width x height image
     (see the module docstring); raises BoxError for a box with no width or height, or none left inside."""
     if w <= 0 or h <= 0:
@@ -146,8 +150,9 @@ def _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels
         raise DataError(path, str(error), line=line, image_id=image_id) from None
     for index, code in enumerate(codes):
         if code not in vocabulary:
-            raise DataError(path, f"group {index + 1}: code {code} is not in {TRANSLATION_CSV}",
-                            line=line, image_id=image_id)
+            raise DataError(
+                path, f"group {index + 1}: code {code} is not in {TRANSLATION_CSV}", line=line, image_id=image_id
+            )
     image_path = image_dir / f"{image_id}.jpg"
     width = height = 0
     if check_images:
@@ -163,8 +168,14 @@ def _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels
     return Page(image_id, image_path, width, height, tuple(chars)), clipped
 
 
-def read_train(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None, on_error: str = "raise",
-               check_images: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> ReadResult:
+def read_train(
+    data_dir: str | Path,
+    *,
+    vocabulary: dict[str, str] | None = None,
+    on_error: str = "raise",
+    check_images: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ReadResult:
     """Reads `train.csv` and checks each page's image header (existence, format, size) and boxes.
 
     Pixel data is not decoded here (that is the record builder's job, which reports corrupt data the
@@ -179,8 +190,7 @@ def read_train(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None
     for line, fields in csv_rows(path, HEADER):
         result.rows += 1
         try:
-            page, clipped = _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels,
-                                             check_images)
+            page, clipped = _parse_train_row(path, line, fields, vocabulary, image_dir, seen, max_pixels, check_images)
         except DataError as error:
             if on_error == "raise":
                 raise
@@ -192,8 +202,9 @@ def read_train(data_dir: str | Path, *, vocabulary: dict[str, str] | None = None
     return result
 
 
-def read_test(data_dir: str | Path, *, on_error: str = "raise", check_images: bool = True,
-              max_pixels: int = DEFAULT_MAX_PIXELS) -> ReadResult:
+def read_test(
+    data_dir: str | Path, *, on_error: str = "raise", check_images: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> ReadResult:
     """Test pages, unlabelled: the ids of `sample_submission.csv`, or the `test_images/` folder without one."""
     check_on_error(on_error)
     data_dir = Path(data_dir)
@@ -216,8 +227,9 @@ def read_test(data_dir: str | Path, *, on_error: str = "raise", check_images: bo
             if problem:
                 raise DataError(path, problem, line=line)
             if image_id in seen:
-                raise DataError(path, f"duplicate image id (first seen on line {seen[image_id]})",
-                                line=line, image_id=image_id)
+                raise DataError(
+                    path, f"duplicate image id (first seen on line {seen[image_id]})", line=line, image_id=image_id
+                )
             image_path, width, height = image_dir / f"{image_id}.jpg", 0, 0
             if check_images:
                 width, height = page_image_size(path, line, image_id, image_path, max_pixels)

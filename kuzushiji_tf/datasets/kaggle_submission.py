@@ -4,6 +4,7 @@ Reader and writer enforce the same rules (code format, finite coordinates, at mo
 page, unique ids, and the expected id set when one is given), so a file we write is a file we can read
 back, and a bad file fails before upload with its file, line and image id in the message.
 """
+
 from __future__ import annotations
 
 import csv
@@ -74,9 +75,7 @@ def _unique_ids(path: str | Path, expected_ids: Sequence[str]) -> set[str]:
     return expected
 
 
-def read_submission(
-    path: str | Path, expected_ids: Sequence[str] | None = None
-) -> dict[str, list[Prediction]]:
+def read_submission(path: str | Path, expected_ids: Sequence[str] | None = None) -> dict[str, list[Prediction]]:
     """Read and validate a submission CSV.
 
     Args:
@@ -146,7 +145,9 @@ def _validated_labels(path: Path, line: int, image_id: str, predictions: Iterabl
             except (TypeError, ValueError):
                 finite = False
             if not finite:
-                raise SubmissionError(path, line, image_id, f"prediction {k} ({code}): {name} {value!r} is not a finite number")
+                raise SubmissionError(
+                    path, line, image_id, f"prediction {k} ({code}): {name} {value!r} is not a finite number"
+                )
     return format_labels((code, float(x), float(y)) for code, x, y in predictions)
 
 

@@ -4,6 +4,7 @@ NMS at a low IoU picks the base boxes; every detection overlapping a base box at
 moves it to the score-weighted mean of the voters, so a character seen at three scales gets one box
 placed by all three instead of the single best guess.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -28,8 +29,14 @@ def pairwise_iou(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(inter, union)
 
 
-def box_voting(boxes: tf.Tensor, scores: tf.Tensor, *, nms_iou: float = BASE_NMS_IOU, vote_iou: float = VOTE_IOU,
-               max_detections: int = MAX_CHARS_PER_PAGE) -> tuple[tf.Tensor, tf.Tensor]:
+def box_voting(
+    boxes: tf.Tensor,
+    scores: tf.Tensor,
+    *,
+    nms_iou: float = BASE_NMS_IOU,
+    vote_iou: float = VOTE_IOU,
+    max_detections: int = MAX_CHARS_PER_PAGE,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Base boxes by NMS, each replaced by the score-weighted mean of the boxes voting for it.
 
     Args:
@@ -40,8 +47,9 @@ def box_voting(boxes: tf.Tensor, scores: tf.Tensor, *, nms_iou: float = BASE_NMS
         is the base box's own (the best of its cluster, since NMS keeps the best first).
     """
     boxes, scores = tf.cast(boxes, tf.float32), tf.cast(scores, tf.float32)
-    keep = tf.image.non_max_suppression(tf.gather(boxes, [1, 0, 3, 2], axis=1), scores,
-                                        max_output_size=max_detections, iou_threshold=nms_iou)
+    keep = tf.image.non_max_suppression(
+        tf.gather(boxes, [1, 0, 3, 2], axis=1), scores, max_output_size=max_detections, iou_threshold=nms_iou
+    )
     base, base_scores = tf.gather(boxes, keep), tf.gather(scores, keep)  # [K, 4], [K]
     votes = tf.cast(pairwise_iou(base, boxes) >= vote_iou, tf.float32) * scores[None, :]  # [K, N]
     # A base box always votes for itself (IoU 1), so the weights never sum to zero unless its score is 0.

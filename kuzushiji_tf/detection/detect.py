@@ -4,6 +4,7 @@ the scale back to the original page. Kept outside `models/` because NMS is a TF 
 `detect_page` is the one entry point for a whole scan: resize to the inference short side, detect, and
 optionally the recipe's adaptive multi-scale pass with box voting.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,14 +26,24 @@ ADAPTIVE_SCALES = (0.8, 1.0, 1.25)
 MIN_SHORT_SIDE, MAX_SHORT_SIDE = 320, 2048
 
 
-def detect(model, images: tf.Tensor, *, score_threshold: float = 0.3, nms_iou: float = 0.5,
-           max_detections: int = MAX_CHARS_PER_PAGE, contained_share: float = CONTAINED_SHARE) -> list[tuple[tf.Tensor, tf.Tensor]]:
+def detect(
+    model,
+    images: tf.Tensor,
+    *,
+    score_threshold: float = 0.3,
+    nms_iou: float = 0.5,
+    max_detections: int = MAX_CHARS_PER_PAGE,
+    contained_share: float = CONTAINED_SHARE,
+) -> list[tuple[tf.Tensor, tf.Tensor]]:
     """Per image: (boxes float32 [n, 4] xyxy input pixels, scores float32 [n]) after NMS, best first."""
     outputs = model(images, training=False)
-    decoded = centernet_postprocess(outputs, max_detections=max_detections, score_threshold=score_threshold,
-                                    stride=getattr(model, "output_stride", 4))
-    return [_suppressed(decoded, i, nms_iou, max_detections, contained_share)
-            for i in range(int(tf.shape(images)[0]))]
+    decoded = centernet_postprocess(
+        outputs,
+        max_detections=max_detections,
+        score_threshold=score_threshold,
+        stride=getattr(model, "output_stride", 4),
+    )
+    return [_suppressed(decoded, i, nms_iou, max_detections, contained_share) for i in range(int(tf.shape(images)[0]))]
 
 
 def contained_mask(boxes: tf.Tensor, share: float) -> tf.Tensor:
@@ -50,15 +61,17 @@ def contained_mask(boxes: tf.Tensor, share: float) -> tf.Tensor:
     return tf.reduce_any(tf.logical_and(before, inside > share), axis=1)
 
 
-def _suppressed(decoded: dict, i, nms_iou: float, max_detections: int,
-                contained_share: float = CONTAINED_SHARE) -> tuple[tf.Tensor, tf.Tensor]:
+def _suppressed(
+    decoded: dict, i, nms_iou: float, max_detections: int, contained_share: float = CONTAINED_SHARE
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Image i's decoded peaks after NMS and the contained-box step, best first; graph-safe (i and the
     count may be tensors)."""
     n = decoded[NUM_DETECTIONS][i]
     boxes, scores = decoded[BOXES][i, :n], decoded[SCORES][i, :n]
     # TF's NMS wants (y0, x0, y1, x1).
-    keep = tf.image.non_max_suppression(tf.gather(boxes, [1, 0, 3, 2], axis=1), scores,
-                                        max_output_size=max_detections, iou_threshold=nms_iou)
+    keep = tf.image.non_max_suppression(
+        tf.gather(boxes, [1, 0, 3, 2], axis=1), scores, max_output_size=max_detections, iou_threshold=nms_iou
+    )
     boxes, scores = tf.gather(boxes, keep), tf.gather(scores, keep)
     if contained_share >= 1.0:
         return boxes, scores
@@ -96,23 +109,43 @@ class PageDetections:
         return (self.boxes[:, :2] + self.boxes[:, 2:]) / 2.0
 
 
-def detect_scan(model, image, short_side: int, *, score_threshold: float = 0.3, nms_iou: float = 0.5,
-                max_detections: int = MAX_CHARS_PER_PAGE,
-                contained_share: float = CONTAINED_SHARE) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def detect_scan(
+    model,
+    image,
+    short_side: int,
+    *,
+    score_threshold: float = 0.3,
+    nms_iou: float = 0.5,
+    max_detections: int = MAX_CHARS_PER_PAGE,
+    contained_share: float = CONTAINED_SHARE,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """One pass over a scan (uint8 [H, W, 3]) at `short_side`: (boxes float32 [n, 4] xyxy scan pixels,
     scores float32 [n] best first, scale_yx float32 [2] scan -> input pixels). Graph-safe: the exported
     page recogniser runs this same function inside its serving graph."""
     inputs, scale = resize_page(image, short_side)
-    decoded = centernet_postprocess(model(inputs, training=False), max_detections=max_detections,
-                                    score_threshold=score_threshold, stride=getattr(model, "output_stride", 4))
+    decoded = centernet_postprocess(
+        model(inputs, training=False),
+        max_detections=max_detections,
+        score_threshold=score_threshold,
+        stride=getattr(model, "output_stride", 4),
+    )
     boxes, scores = _suppressed(decoded, 0, nms_iou, max_detections, contained_share)
     return to_original_pixels(boxes, scale), scores, scale
 
 
-def detect_page(model, image, *, short_side: int = 832, score_threshold: float = 0.3, nms_iou: float = 0.5,
-                max_detections: int = MAX_CHARS_PER_PAGE, contained_share: float = CONTAINED_SHARE, adaptive: bool = False,
-                target_char_size: float = TARGET_CHAR_SIZE,
-                scales: tuple[float, ...] = ADAPTIVE_SCALES) -> PageDetections:
+def detect_page(
+    model,
+    image,
+    *,
+    short_side: int = 832,
+    score_threshold: float = 0.3,
+    nms_iou: float = 0.5,
+    max_detections: int = MAX_CHARS_PER_PAGE,
+    contained_share: float = CONTAINED_SHARE,
+    adaptive: bool = False,
+    target_char_size: float = TARGET_CHAR_SIZE,
+    scales: tuple[float, ...] = ADAPTIVE_SCALES,
+) -> PageDetections:
     """Characters on one scan (uint8 [H, W, 3] RGB), boxes in its own pixels.
 
     With `adaptive`, the first pass only measures the characters: the short side is rescaled so their
@@ -120,8 +153,9 @@ def detect_page(model, image, *, short_side: int = 832, score_threshold: float =
     short side times each of `scales`, and the passes are merged by box voting (docs/recipe.md). This helps
     books whose script is much larger or smaller than the training crops' typical 35 px.
     """
-    options = dict(score_threshold=score_threshold, nms_iou=nms_iou, max_detections=max_detections,
-                   contained_share=contained_share)
+    options = dict(
+        score_threshold=score_threshold, nms_iou=nms_iou, max_detections=max_detections, contained_share=contained_share
+    )
     boxes, scores, scale = detect_scan(model, image, short_side, **options)
     if not adaptive or int(tf.shape(boxes)[0]) == 0:
         return PageDetections(boxes.numpy(), scores.numpy(), (short_side,))
@@ -130,6 +164,7 @@ def detect_page(model, image, *, short_side: int = 832, score_threshold: float =
     adapted = short_side * target_char_size / max(mean_size, 1.0)
     sides = tuple(int(np.clip(round(adapted * s), MIN_SHORT_SIDE, MAX_SHORT_SIDE)) for s in scales)
     passes = [detect_scan(model, image, side, **options)[:2] for side in sides]
-    merged, merged_scores = box_voting(tf.concat([b for b, _ in passes], 0), tf.concat([s for _, s in passes], 0),
-                                       max_detections=max_detections)
+    merged, merged_scores = box_voting(
+        tf.concat([b for b, _ in passes], 0), tf.concat([s for _, s in passes], 0), max_detections=max_detections
+    )
     return PageDetections(merged.numpy(), merged_scores.numpy(), sides)

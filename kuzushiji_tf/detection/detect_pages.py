@@ -1,5 +1,6 @@
 """Detection over a Kaggle-layout folder: which pages (split, fold), their scans, and each page's boxes.
 `tools/detect.py` is a thin shell around it; the output is a submission-format CSV (points only)."""
+
 from __future__ import annotations
 
 import csv
@@ -57,8 +58,9 @@ def write_truth_csv(path: str | Path, pages: Iterable[Page]) -> Path:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("image_id", "labels"))
     for page in pages:
-        groups = (f"{c.code} {round(x)} {round(y)} {round(w)} {round(h)}" for c in page.chars
-                  for x, y, w, h in [c.xywh])
+        groups = (
+            f"{c.code} {round(x)} {round(y)} {round(w)} {round(h)}" for c in page.chars for x, y, w, h in [c.xywh]
+        )
         writer.writerow((page.image_id, " ".join(groups)))
     path = Path(path)
     write_atomic(path, buffer.getvalue())

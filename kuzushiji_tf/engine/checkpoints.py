@@ -4,6 +4,7 @@ position) and the global step, through `tf.train.CheckpointManager`.
 TensorFlow writes a checkpoint's data files first and updates the `checkpoint` index file last, so a
 process killed mid-save leaves the previous checkpoint as the latest: never a half-written one.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf

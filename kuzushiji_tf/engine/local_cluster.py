@@ -7,6 +7,7 @@ Workers are only ever addressed on 127.0.0.1. TensorFlow's gRPC server itself li
 interface (its bind address is fixed to 0.0.0.0), so on a machine reachable from an untrusted network
 those ports want a firewall while the workers run.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,7 @@ def tf_config(ports: list[int], index: int) -> dict:
     """The TF_CONFIG of worker `index` in a cluster of workers on `ports` of 127.0.0.1 (worker 0 is chief)."""
     if not 0 <= index < len(ports):
         raise ValueError(f"worker index must be in [0, {len(ports)}); received {index}")
-    return {"cluster": {"worker": [f"{LOOPBACK}:{port}" for port in ports]},
-            "task": {"type": "worker", "index": index}}
+    return {"cluster": {"worker": [f"{LOOPBACK}:{port}" for port in ports]}, "task": {"type": "worker", "index": index}}
 
 
 def train_command(train_args: list[str]) -> list[str]:
@@ -82,9 +82,15 @@ def _pump(index: int, stream, lines: queue.Queue) -> None:
     stream.close()
 
 
-def run_cluster(train_args: list[str], workers: int, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
-                out: TextIO | None = None, env: dict | None = None,
-                on_start: Callable[[list[subprocess.Popen]], None] | None = None) -> int:
+def run_cluster(
+    train_args: list[str],
+    workers: int,
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    out: TextIO | None = None,
+    env: dict | None = None,
+    on_start: Callable[[list[subprocess.Popen]], None] | None = None,
+) -> int:
     """Starts `workers` training processes on free 127.0.0.1 ports and waits for them.
 
     Returns 0 when every worker exits 0. When one exits non-zero the others are stopped (SIGTERM, SIGKILL
@@ -103,8 +109,15 @@ def run_cluster(train_args: list[str], workers: int, *, grace_seconds: float = D
     try:
         for index in range(workers):
             worker_env = {**base, "TF_CONFIG": json.dumps(tf_config(ports, index))}
-            process = subprocess.Popen(command, env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, text=True, bufsize=1)
+            process = subprocess.Popen(
+                command,
+                env=worker_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+            )
             processes.append(process)
             pumps.append(threading.Thread(target=_pump, args=(index, process.stdout, lines), daemon=True))
             pumps[-1].start()
@@ -116,8 +129,11 @@ def run_cluster(train_args: list[str], workers: int, *, grace_seconds: float = D
             codes = [process.poll() for process in processes]
             failed = next((i for i, code in enumerate(codes) if code not in (None, 0)), None)
             if failed is not None:
-                print(f"[cluster] worker {failed} exited with status {_exit_code(codes[failed])}; stopping the others",
-                      file=out, flush=True)
+                print(
+                    f"[cluster] worker {failed} exited with status {_exit_code(codes[failed])}; stopping the others",
+                    file=out,
+                    flush=True,
+                )
                 status = _exit_code(codes[failed])
                 break
             if all(code == 0 for code in codes):

@@ -12,6 +12,7 @@ seeded from the restored step (`Task.train_dataset(..., start_step)`), so it dra
 rather than replaying the examples of the first steps; the pages left unseen in the interrupted pass are
 not made up for. A worker other than the chief saves to a private folder but resumes from the chief's.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,14 @@ class LoopConfig:
     history: list = field(default_factory=list)
 
 
-def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
-          make_optimizer: Callable[[int], keras.optimizers.Optimizer], *, log: Callable[[str], None] = print) -> tuple[keras.Model, list[dict]]:
+def train(
+    task: Task,
+    strategy: tf.distribute.Strategy,
+    config: LoopConfig,
+    make_optimizer: Callable[[int], keras.optimizers.Optimizer],
+    *,
+    log: Callable[[str], None] = print,
+) -> tuple[keras.Model, list[dict]]:
     """Trains, checkpointing every `checkpoint_every_steps` and each epoch; resumes from the last checkpoint.
 
     `make_optimizer(total_steps)` builds the optimizer (with its LR schedule and `global_clipnorm`, which
@@ -86,12 +93,15 @@ def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
         optimizer.build(model.trainable_variables)
     chief_checkpoints = str(Path(config.out_dir) / "checkpoints")
     checkpoint_dir = writable_dir(chief_checkpoints, strategy)
-    checkpoint = TrainingCheckpoint(checkpoint_dir, model=model, optimizer=optimizer,
-                                    keep=config.keep_checkpoints, restore_dir=chief_checkpoints)
+    checkpoint = TrainingCheckpoint(
+        checkpoint_dir, model=model, optimizer=optimizer, keep=config.keep_checkpoints, restore_dir=chief_checkpoints
+    )
     start_step = checkpoint.restore_latest()
     _check_same_start(strategy, start_step)
     if start_step:
-        log(f"resumed from {checkpoint.latest_path()} at step {start_step} (epoch {start_step // config.steps_per_epoch + 1})")
+        log(
+            f"resumed from {checkpoint.latest_path()} at step {start_step} (epoch {start_step // config.steps_per_epoch + 1})"
+        )
 
     dataset = strategy.distribute_datasets_from_function(lambda context: task.train_dataset(context, start_step))
     iterator = iter(dataset)
@@ -156,8 +166,11 @@ def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
             if step % config.log_every_steps == 0 or step == total_steps:
                 rate = count / (time.perf_counter() - epoch_start)
                 lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-                log(f"epoch {epoch + 1}/{config.epochs} step {step}/{total_steps} "
-                    + " ".join(f"{k} {float(v):.4f}" for k, v in losses.items()) + f" lr {lr:.2e} {rate:.2f} steps/s")
+                log(
+                    f"epoch {epoch + 1}/{config.epochs} step {step}/{total_steps} "
+                    + " ".join(f"{k} {float(v):.4f}" for k, v in losses.items())
+                    + f" lr {lr:.2e} {rate:.2f} steps/s"
+                )
                 with writer.as_default(step=step):
                     for k, v in losses.items():
                         tf.summary.scalar(f"train/{k}", v)
@@ -165,8 +178,12 @@ def train(task: Task, strategy: tf.distribute.Strategy, config: LoopConfig,
             if step % config.checkpoint_every_steps == 0 and step % config.steps_per_epoch:
                 save(step)
         save(step)
-        record = {"epoch": epoch + 1, "step": step, "seconds": round(time.perf_counter() - epoch_start, 2),
-                  **{f"train_{k}": v / max(count, 1) for k, v in sums.items()}}
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "seconds": round(time.perf_counter() - epoch_start, 2),
+            **{f"train_{k}": v / max(count, 1) for k, v in sums.items()},
+        }
         if chief and ((epoch + 1) % config.eval_every_epochs == 0 or epoch + 1 == config.epochs):
             metrics = task.evaluate(model)
             record.update({f"val_{k}": v for k, v in metrics.items()})
@@ -190,5 +207,7 @@ def _check_same_start(strategy: tf.distribute.Strategy, start_step: int) -> None
     gather = tf.function(lambda: strategy.gather(strategy.run(lambda: tf.constant([start_step], tf.int64)), axis=0))
     steps = gather().numpy()
     if len(set(steps.tolist())) > 1:
-        raise ValueError(f"workers restored different checkpoint steps {sorted(set(steps.tolist()))}: every "
-                         f"worker must read the chief's --out/checkpoints (a shared filesystem)")
+        raise ValueError(
+            f"workers restored different checkpoint steps {sorted(set(steps.tolist()))}: every "
+            f"worker must read the chief's --out/checkpoints (a shared filesystem)"
+        )

@@ -3,6 +3,7 @@
 `auto` picks what a user on that machine wants: MirroredStrategy over several GPUs, the default strategy
 on one device. Mixed precision `auto` is float32 on CPU (measured slower there) and mixed_float16 on GPU.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,10 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         raise ValueError(f"--strategy must be one of {STRATEGIES}; received {name!r}")
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy multi_worker needs TF_CONFIG (cluster and task) in the environment; "
-                             "see README 'Scaling out' or tools/launch_local_cluster.py")
+            raise ValueError(
+                "--strategy multi_worker needs TF_CONFIG (cluster and task) in the environment; "
+                "see README 'Scaling out' or tools/launch_local_cluster.py"
+            )
         # Must be the first TensorFlow call of the process: it configures the runtime's collective ops.
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
@@ -79,5 +82,4 @@ def wait_for_workers(strategy: tf.distribute.Strategy) -> None:
     """A barrier (one all-reduce) so that no worker exits while another still saves: the chief's exit takes
     the cluster's coordination service down with it."""
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        tf.function(lambda: strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.ones([])),
-                                            axis=None))()
+        tf.function(lambda: strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.ones([])), axis=None))()

@@ -1,6 +1,7 @@
 """Tasks: the seam between the loop and a model (Model Garden's task idea). A task builds its model and
 inputs from its config, names its losses and computes its validation metrics. `examples_per_epoch` is
 what the loop's epoch counts: pages for the detector, a fixed number of sampled crops for the classifier."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,15 @@ def check_not_test_pages(folder: str | Path, what: str, kind: str = "crops") -> 
     the real test set as its source or whose records come from a real test page, by their image ids."""
     assert_not_test_records(folder, what)
     files = pipeline.list_shards(folder, kind, None)
-    ids = tf.data.TFRecordDataset(files).batch(256).map(
-        lambda records: tf.io.parse_example(records, {schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string)})[schema.IMAGE_ID])
+    ids = (
+        tf.data.TFRecordDataset(files)
+        .batch(256)
+        .map(
+            lambda records: tf.io.parse_example(records, {schema.IMAGE_ID: tf.io.FixedLenFeature([], tf.string)})[
+                schema.IMAGE_ID
+            ]
+        )
+    )
     for batch in ids:
         assert_no_test_ids(set(batch.numpy().tolist()), folder, what)
 
@@ -55,20 +63,26 @@ def load_init_weights(model: keras.Model, init_file: Path, described: str) -> ke
     try:
         model.load_weights(str(init_file))
     except ValueError as error:
-        raise ValueError(f"--init {init_file}: its weights do not fit a {described} "
-                         f"({str(error).splitlines()[0]})") from error
+        raise ValueError(
+            f"--init {init_file}: its weights do not fit a {described} ({str(error).splitlines()[0]})"
+        ) from error
     return model
 
 
 def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
     """SGD Nesterov (or AdamW) with the recipe's step schedule: lr x `lr_drop_factor` at each `lr_drops`."""
     boundaries = [max(1, int(total_steps * f)) for f in train.lr_drops]
-    values = [train.lr * train.lr_drop_factor ** i for i in range(len(boundaries) + 1)]
+    values = [train.lr * train.lr_drop_factor**i for i in range(len(boundaries) + 1)]
     # `--lr-drops` given no fractions: a constant lr (PiecewiseConstantDecay fails without a boundary).
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else train.lr
     if train.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=train.momentum, nesterov=True,
-                                    weight_decay=train.weight_decay, global_clipnorm=train.clip_norm)
+        return keras.optimizers.SGD(
+            schedule,
+            momentum=train.momentum,
+            nesterov=True,
+            weight_decay=train.weight_decay,
+            global_clipnorm=train.clip_norm,
+        )
     if train.optimizer == "adamw":
         return keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay, global_clipnorm=train.clip_norm)
     raise ValueError(f"optimizer must be 'sgd' or 'adamw'; received {train.optimizer!r}")
@@ -89,8 +103,15 @@ class DetectorTask:
     nor a pseudo-label folder may hold the real test set.
     """
 
-    def __init__(self, records_dir: str, model_config: DetectorConfig, train_config: TrainConfig, *,
-                 init: str | None = None, pseudo_dir: str | list[str] | tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        records_dir: str,
+        model_config: DetectorConfig,
+        train_config: TrainConfig,
+        *,
+        init: str | None = None,
+        pseudo_dir: str | list[str] | tuple[str, ...] | None = None,
+    ):
         self.records_dir = records_dir
         self.config = model_config
         self.train_config = train_config
@@ -113,17 +134,26 @@ class DetectorTask:
         model = build_centernet(self.config.backbone, head_channels=self.config.head_channels)
         if self.init_file is not None:
             model(np.zeros((1, 64, 64, 3), np.float32))  # build the variables before loading
-            load_init_weights(model, self.init_file, f"detector with backbone={self.config.backbone}, "
-                                                     f"head_channels={self.config.head_channels}")
+            load_init_weights(
+                model,
+                self.init_file,
+                f"detector with backbone={self.config.backbone}, head_channels={self.config.head_channels}",
+            )
         return model
 
     def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
         return detector_dataset(
-            self.records_dir, "train", training=True,
+            self.records_dir,
+            "train",
+            training=True,
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
-            input_size=self.config.input_size, max_chars=self.config.max_chars,
-            seed=input_seed(self.train_config.seed, input_context, start_step), input_context=input_context,
-            extra_records=self.pseudo_dirs or None, extra_weight=self.config.pseudo_ratio)
+            input_size=self.config.input_size,
+            max_chars=self.config.max_chars,
+            seed=input_seed(self.train_config.seed, input_context, start_step),
+            input_context=input_context,
+            extra_records=self.pseudo_dirs or None,
+            extra_weight=self.config.pseudo_ratio,
+        )
 
     def model_inputs(self, inputs):
         return inputs  # the input pipeline sends the finished views
@@ -138,13 +168,24 @@ class DetectorTask:
         """Detection F1 (labels ignored, Kaggle's point-in-box rule) on whole pages, in scan pixels."""
         if self.manifest["splits"][split]["pages"] == 0:
             return {}
-        dataset = detector_dataset(self.records_dir, split, training=False, batch_size=1,
-                                   eval_short_side=self.config.eval_short_side, include_meta=True)
+        dataset = detector_dataset(
+            self.records_dir,
+            split,
+            training=False,
+            batch_size=1,
+            eval_short_side=self.config.eval_short_side,
+            include_meta=True,
+        )
         tp = fp = fn = 0
         for image, _, meta in dataset:
-            boxes, _ = detect(model, image, score_threshold=self.config.score_threshold,
-                              nms_iou=self.config.nms_iou, max_detections=self.config.max_detections,
-                              contained_share=self.config.contained_share)[0]
+            boxes, _ = detect(
+                model,
+                image,
+                score_threshold=self.config.score_threshold,
+                nms_iou=self.config.nms_iou,
+                max_detections=self.config.max_detections,
+                contained_share=self.config.contained_share,
+            )[0]
             predicted = to_original_pixels(boxes, meta["scale"][0]).numpy()
             truth = to_original_pixels(meta["boxes"][0], meta["scale"][0]).numpy()
             points = (predicted[:, :2] + predicted[:, 2:]) / 2
@@ -158,8 +199,9 @@ class DetectorTask:
 def saved_vocabulary(other_dir: Path, what: str) -> list[tuple[str, str]]:
     """[(code, char)], by class id, of the `vocabulary.csv` beside a saved model or in a crop folder."""
     if not (other_dir / VOCABULARY).is_file():
-        raise FileNotFoundError(f"{what} {other_dir}: no {VOCABULARY}, so its class ids cannot be checked "
-                                f"against the records' vocabulary")
+        raise FileNotFoundError(
+            f"{what} {other_dir}: no {VOCABULARY}, so its class ids cannot be checked against the records' vocabulary"
+        )
     return read_vocabulary(other_dir)
 
 
@@ -171,11 +213,13 @@ def check_same_vocabulary(codes: list[str], other_dir: Path, what: str, also: li
         first = next((i for i, (a, b) in enumerate(zip(other, codes)) if a != b), min(len(other), len(codes)))
         raise ValueError(
             f"{what} {other_dir}: its {VOCABULARY} ({len(other)} classes) differs from the records' "
-            f"({len(codes)} classes) from class id {first} on; train on records built with the same vocabulary")
+            f"({len(codes)} classes) from class id {first} on; train on records built with the same vocabulary"
+        )
 
 
-def vocabulary_transfer(source: keras.Model, source_codes: list[str], target: keras.Model,
-                        target_codes: list[str]) -> keras.Model:
+def vocabulary_transfer(
+    source: keras.Model, source_codes: list[str], target: keras.Model, target_codes: list[str]
+) -> keras.Model:
     """Copies a classifier's weights into one of another vocabulary: every layer but the logits as they
     are, and the logits' kernel column and bias of each code both vocabularies hold; the target's other
     columns keep their fresh initialisation. Returns `target`."""
@@ -207,8 +251,15 @@ class ClassifierTask:
     the records' or the model's. Neither the records nor a pseudo-label folder may hold the real test set.
     """
 
-    def __init__(self, records_dir: str, model_config: ClassifierConfig, train_config: TrainConfig, *,
-                 init: str | None = None, pseudo_dir: str | list[str] | tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        records_dir: str,
+        model_config: ClassifierConfig,
+        train_config: TrainConfig,
+        *,
+        init: str | None = None,
+        pseudo_dir: str | list[str] | tuple[str, ...] | None = None,
+    ):
         self.records_dir = records_dir
         self.config = model_config
         self.train_config = train_config
@@ -243,16 +294,23 @@ class ClassifierTask:
     def build_model(self) -> keras.Model:
         keras.utils.set_random_seed(self.train_config.seed)
         cfg = self.config
-        model = build_classifier(self.num_classes, cfg.input_size, alpha=cfg.alpha, minimalistic=cfg.minimalistic,
-                                 dropout=cfg.dropout)
+        model = build_classifier(
+            self.num_classes, cfg.input_size, alpha=cfg.alpha, minimalistic=cfg.minimalistic, dropout=cfg.dropout
+        )
         if self.init_file is not None:
-            described = (f"classifier with input_size={cfg.input_size}, alpha={cfg.alpha}, "
-                         f"minimalistic={cfg.minimalistic}")
+            described = (
+                f"classifier with input_size={cfg.input_size}, alpha={cfg.alpha}, minimalistic={cfg.minimalistic}"
+            )
             if self.init_codes == self.codes:
                 load_init_weights(model, self.init_file, described)
             else:
-                saved = build_classifier(len(self.init_codes), cfg.input_size, alpha=cfg.alpha,
-                                         minimalistic=cfg.minimalistic, dropout=cfg.dropout)
+                saved = build_classifier(
+                    len(self.init_codes),
+                    cfg.input_size,
+                    alpha=cfg.alpha,
+                    minimalistic=cfg.minimalistic,
+                    dropout=cfg.dropout,
+                )
                 load_init_weights(saved, self.init_file, f"{described}, {len(self.init_codes)} classes")
                 vocabulary_transfer(saved, self.init_codes, model, self.codes)
         return model
@@ -263,19 +321,29 @@ class ClassifierTask:
             return None
         shared = len(set(self.init_codes) & set(self.record_codes))
         added = len(self.codes) - len(self.record_codes)
-        return (f"--init's vocabulary ({len(self.init_codes)} classes) differs from the records' "
-                f"({len(self.record_codes)}): {shared} classes keep their trained weights, "
-                f"{len(self.record_codes) - shared} start fresh, {added} of its classes the records lack "
-                f"{'is' if added == 1 else 'are'} kept after them ({len(self.codes)} classes in all)")
+        return (
+            f"--init's vocabulary ({len(self.init_codes)} classes) differs from the records' "
+            f"({len(self.record_codes)}): {shared} classes keep their trained weights, "
+            f"{len(self.record_codes) - shared} start fresh, {added} of its classes the records lack "
+            f"{'is' if added == 1 else 'are'} kept after them ({len(self.codes)} classes in all)"
+        )
 
     def train_dataset(self, input_context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
         cfg = self.config
         return classifier_dataset(
-            self.records_dir, "train", training=True,
+            self.records_dir,
+            "train",
+            training=True,
             batch_size=input_context.get_per_replica_batch_size(self.train_config.batch_size),
-            input_size=cfg.input_size, seed=input_seed(self.train_config.seed, input_context, start_step),
-            input_context=input_context, extra_records=self.pseudo_dirs or None, extra_weight=cfg.pseudo_ratio,
-            crop_range=cfg.train_crop_range, max_shift=cfg.max_shift, num_classes=self.num_classes)
+            input_size=cfg.input_size,
+            seed=input_seed(self.train_config.seed, input_context, start_step),
+            input_context=input_context,
+            extra_records=self.pseudo_dirs or None,
+            extra_weight=cfg.pseudo_ratio,
+            crop_range=cfg.train_crop_range,
+            max_shift=cfg.max_shift,
+            num_classes=self.num_classes,
+        )
 
     def model_inputs(self, inputs):
         return self.train_view(inputs[CROPS], inputs[VIEW])
@@ -301,11 +369,19 @@ class ClassifierTask:
         cached_model, predict = self._predict
         if cached_model is not model:
             size = self.config.input_size
-            predict = tf.function(lambda images: model(images, training=False)[LOGITS],
-                                  input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+            predict = tf.function(
+                lambda images: model(images, training=False)[LOGITS],
+                input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
+            )
             self._predict = (model, predict)
-        dataset = classifier_dataset(self.records_dir, split, training=False, batch_size=self.config.eval_batch_size,
-                                     input_size=self.config.input_size, eval_fraction=self.config.eval_crop_fraction)
+        dataset = classifier_dataset(
+            self.records_dir,
+            split,
+            training=False,
+            batch_size=self.config.eval_batch_size,
+            input_size=self.config.input_size,
+            eval_fraction=self.config.eval_crop_fraction,
+        )
         k = min(5, self.num_classes)
         labels, top1, topk, cross_entropy = [], [], [], []
         for images, targets in dataset:
@@ -314,14 +390,20 @@ class ClassifierTask:
             best = tf.math.top_k(logits, k).indices  # [B, k]; ties go to the lower id, never all counted right
             top1.append((best[:, 0] == label).numpy())
             topk.append(tf.reduce_any(best == label[:, None], axis=1).numpy())
-            cross_entropy.append(keras.ops.convert_to_numpy(
-                keras.ops.sparse_categorical_crossentropy(label, logits, from_logits=True)))
+            cross_entropy.append(
+                keras.ops.convert_to_numpy(keras.ops.sparse_categorical_crossentropy(label, logits, from_logits=True))
+            )
             labels.append(label.numpy())
         labels = np.concatenate(labels)
         unseen = ~np.isin(labels, self.train_classes())
-        return {"top1": float(np.concatenate(top1).mean()), "top5": float(np.concatenate(topk).mean()),
-                "loss": float(np.concatenate(cross_entropy).mean()), "crops": float(len(labels)),
-                "unseen_crops": float(unseen.sum()), "unseen_classes": float(len(np.unique(labels[unseen])))}
+        return {
+            "top1": float(np.concatenate(top1).mean()),
+            "top5": float(np.concatenate(topk).mean()),
+            "loss": float(np.concatenate(cross_entropy).mean()),
+            "crops": float(len(labels)),
+            "unseen_crops": float(unseen.sum()),
+            "unseen_classes": float(len(np.unique(labels[unseen]))),
+        }
 
 
 TASKS = {"detector": DetectorTask, "classifier": ClassifierTask}

@@ -5,6 +5,7 @@ submission order, that has its label, lies strictly inside it (X < x < X+W, Y < 
 Unused predictions are false positives, unmatched boxes false negatives; counts are summed over pages
 before precision and recall (micro), so big pages weigh more. Plain numpy: no Kaggle file parsing here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -157,9 +158,7 @@ def _prediction_arrays(value: PagePredictions) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate(
-    truth: Mapping[str, PageTruth],
-    predictions: Mapping[str, PagePredictions],
-    unknown_ids: str = "raise",
+    truth: Mapping[str, PageTruth], predictions: Mapping[str, PagePredictions], unknown_ids: str = "raise"
 ) -> Evaluation:
     """Score predictions against truth, labelled and detection-only, summed over the truth's pages.
 

@@ -4,6 +4,7 @@ predicted), under the same Kaggle matching rule as the score (`evaluation.match_
 A confusion is a truth box that no prediction of its label took, but that a prediction of another label
 would have taken with labels ignored: the detector found the character, the classifier misnamed it.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,8 +22,12 @@ def _rates(tp: int, fp: int, fn: int) -> dict:
     return {"tp": tp, "fp": fp, "fn": fn, "support": tp + fn, "precision": precision, "recall": recall}
 
 
-def class_report(truth: Mapping[str, PageTruth], predictions: Mapping[str, PagePredictions],
-                 translation: Mapping[str, str] | None = None, top: int = 20) -> dict:
+def class_report(
+    truth: Mapping[str, PageTruth],
+    predictions: Mapping[str, PagePredictions],
+    translation: Mapping[str, str] | None = None,
+    top: int = 20,
+) -> dict:
     """Per-class counts and rates, and the `top` confusions, over the truth's pages.
 
     Returns:
@@ -45,19 +50,30 @@ def class_report(truth: Mapping[str, PageTruth], predictions: Mapping[str, PageP
         missed = np.nonzero(taken < 0)[0]
         spare = np.nonzero(~used)[0]
         if len(missed) and len(spare):
-            found = match_page(codes[missed], np.asarray(boxes).reshape(-1, 4)[missed], pred_codes[spare],
-                               points[spare], ignore_labels=True)
+            found = match_page(
+                codes[missed],
+                np.asarray(boxes).reshape(-1, 4)[missed],
+                pred_codes[spare],
+                points[spare],
+                ignore_labels=True,
+            )
             for box, j in zip(missed, found):
                 if j >= 0:
                     confusions[(codes[box], pred_codes[spare][j])] += 1
     name = (lambda code: translation.get(code, code_to_char(code))) if translation else code_to_char
-    classes = {code: {"char": name(code), **_rates(tp[code], fp[code], fn[code])}
-               for code in sorted(set(tp) | set(fp) | set(fn), key=lambda c: (-(tp[c] + fn[c]), c))}
+    classes = {
+        code: {"char": name(code), **_rates(tp[code], fp[code], fn[code])}
+        for code in sorted(set(tp) | set(fp) | set(fn), key=lambda c: (-(tp[c] + fn[c]), c))
+    }
     top_pairs = sorted(confusions.items(), key=lambda item: (-item[1], item[0]))[:top]
-    return {"classes": classes,
-            "confusions": [{"truth": t, "truth_char": name(t), "predicted": p, "predicted_char": name(p), "count": n}
-                           for (t, p), n in top_pairs],
-            "confused_boxes": int(sum(confusions.values()))}
+    return {
+        "classes": classes,
+        "confusions": [
+            {"truth": t, "truth_char": name(t), "predicted": p, "predicted_char": name(p), "count": n}
+            for (t, p), n in top_pairs
+        ],
+        "confused_boxes": int(sum(confusions.values())),
+    }
 
 
 def format_report(report: dict, rows: int = 10) -> str:

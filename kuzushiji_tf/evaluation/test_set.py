@@ -18,6 +18,7 @@ What it cannot see: a real test page that was re-encoded, resized or cropped and
 see those pages inside another data set under their own ids, such as Kaggle's full train.csv, which
 includes book 100241706. Records of that set are not refused.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,16 +43,20 @@ class RealTestSetError(KuzushijiError, ValueError):
 def _load() -> tuple[dict[str, str], frozenset[str]]:
     """({sha256 of the page's bytes: image id}, sha256s of the label CSVs), from the bundled files."""
     if not TRUTH_CSV.is_file():
-        raise ImportError(f"{TRUTH_CSV} is missing: the real test set cannot be guarded without it "
-                          "(reinstall kuzushiji_tf with its sample_data)")
+        raise ImportError(
+            f"{TRUTH_CSV} is missing: the real test set cannot be guarded without it "
+            "(reinstall kuzushiji_tf with its sample_data)"
+        )
     with open(TRUTH_CSV, newline="", encoding="utf-8") as handle:
         ids = [row["image_id"] for row in csv.DictReader(handle)]
     pages = {}
     for image_id in ids:
         path = IMAGE_DIR / f"{image_id}.jpg"
         if not path.is_file():
-            raise ImportError(f"{path} is missing: the real test set cannot be guarded without it "
-                              "(reinstall kuzushiji_tf with its sample_data)")
+            raise ImportError(
+                f"{path} is missing: the real test set cannot be guarded without it "
+                "(reinstall kuzushiji_tf with its sample_data)"
+            )
         pages[file_sha256(path)] = image_id
     # The same labels in CODH's format; the translation table and sample_submission.csv hold no labels.
     label_files = [TRUTH_CSV, *sorted(SAMPLE_DIR.glob("*_coordinate*.csv"))]
@@ -88,7 +93,8 @@ def assert_not_test_page(path_or_bytes: str | Path | bytes, image_id: str | None
         what = "these bytes are" if isinstance(path_or_bytes, (bytes, bytearray, memoryview)) else f"{path_or_bytes} is"
         raise RealTestSetError(
             f"{what} the real test page {found} ({IMAGE_DIR.name}/{found}.jpg of the bundled kaggle_5p sample): "
-            "the 5 labelled real pages are the project's test set and never become training data")
+            "the 5 labelled real pages are the project's test set and never become training data"
+        )
 
 
 def assert_not_test_records(folder: str | Path, what: str = "records") -> None:
@@ -105,18 +111,24 @@ def assert_not_test_records(folder: str | Path, what: str = "records") -> None:
     if data_dir is not None and Path(data_dir).resolve() == SAMPLE_DIR:
         raise RealTestSetError(
             f"{what} {folder}: built from the bundled labelled sample {SAMPLE_DIR}, the project's real test set; "
-            "it is for evaluation only and never trained on")
+            "it is for evaluation only and never trained on"
+        )
     for key, value in source.items():
         if key.endswith("_sha256") and value in LABEL_CSV_SHA256:
             raise RealTestSetError(
-                f"{what} {folder}: built from a {key[:-len('_sha256')]} identical to a label file of the bundled "
+                f"{what} {folder}: built from a {key[: -len('_sha256')]} identical to a label file of the bundled "
                 f"sample (sha256 {value[:12]}...), the project's real test set; it is for evaluation only and "
-                "never trained on")
+                "never trained on"
+            )
     for page in manifest.get("page_files", []):
-        found = page.get("image_id") if page.get("image_id") in TEST_PAGE_IDS else _PAGES_BY_SHA256.get(page.get("sha256"))
+        found = (
+            page.get("image_id") if page.get("image_id") in TEST_PAGE_IDS else _PAGES_BY_SHA256.get(page.get("sha256"))
+        )
         if found is not None:
-            raise RealTestSetError(f"{what} {folder}: holds crops of the real test page {found}, the project's "
-                                   "real test set; it never becomes training data")
+            raise RealTestSetError(
+                f"{what} {folder}: holds crops of the real test page {found}, the project's "
+                "real test set; it never becomes training data"
+            )
 
 
 def assert_no_test_ids(image_ids, folder: str | Path, what: str = "records") -> None:
@@ -124,5 +136,7 @@ def assert_no_test_ids(image_ids, folder: str | Path, what: str = "records") -> 
     for image_id in image_ids:
         image_id = image_id.decode() if isinstance(image_id, bytes) else str(image_id)
         if image_id in TEST_PAGE_IDS:
-            raise RealTestSetError(f"{what} {folder}: holds the real test page {image_id} (or crops of it), "
-                                   "the project's real test set; it never becomes training data")
+            raise RealTestSetError(
+                f"{what} {folder}: holds the real test page {image_id} (or crops of it), "
+                "the project's real test set; it never becomes training data"
+            )

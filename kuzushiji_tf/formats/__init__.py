@@ -5,6 +5,7 @@ page_record` (characters in reading order with boxes, columns and blocks) and a 
 and coordinate frame). Per-page formats expose `render(record, source) -> str`; TEI, one file per run,
 exposes `render_document(pages, *, created) -> str`. No TensorFlow is imported here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,17 +33,32 @@ class Format:
         return page_name + self.suffix
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("txt", ".txt", True, txt.render, "plain text, one column a line in reading order"),
-    Format("json", ".json", True, json_record.render, "the page record: every character, box and score"),
-    Format("page", ".page.xml", True, page_xml.render, "PRImA PAGE-XML 2019-07-15 (Transkribus, eScriptorium, OCR-D)"),
-    Format("alto", ".alto.xml", True, alto.render, "ALTO v4.4 XML (library digitisation, METS/ALTO)"),
-    Format("hocr", ".hocr.html", True, hocr.render, "hOCR 1.2 XHTML (hocr-tools, text layers, browsers)"),
-    Format("tei", "tei.xml", False, tei.render_document,
-           "one TEI P5 document for the run, text linked to facsimile zones"),
-    Format("iiif", ".annotations.json", True, iiif_annotations.render,
-           "IIIF Presentation 3 AnnotationPage (viewers such as Mirador)"),
-)}
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("txt", ".txt", True, txt.render, "plain text, one column a line in reading order"),
+        Format("json", ".json", True, json_record.render, "the page record: every character, box and score"),
+        Format(
+            "page", ".page.xml", True, page_xml.render, "PRImA PAGE-XML 2019-07-15 (Transkribus, eScriptorium, OCR-D)"
+        ),
+        Format("alto", ".alto.xml", True, alto.render, "ALTO v4.4 XML (library digitisation, METS/ALTO)"),
+        Format("hocr", ".hocr.html", True, hocr.render, "hOCR 1.2 XHTML (hocr-tools, text layers, browsers)"),
+        Format(
+            "tei",
+            "tei.xml",
+            False,
+            tei.render_document,
+            "one TEI P5 document for the run, text linked to facsimile zones",
+        ),
+        Format(
+            "iiif",
+            ".annotations.json",
+            True,
+            iiif_annotations.render,
+            "IIIF Presentation 3 AnnotationPage (viewers such as Mirador)",
+        ),
+    )
+}
 DEFAULT_FORMATS = "txt,json"
 
 
@@ -56,6 +72,8 @@ def parse_formats(spec: str) -> list[str]:
         return list(FORMATS)
     unknown = [name for name in names if name not in FORMATS]
     if unknown:
-        raise ValueError(f"unknown output format{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(repr(n) for n in unknown)}; known formats: {', '.join(FORMATS)} (or 'all')")
+        raise ValueError(
+            f"unknown output format{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(n) for n in unknown)}; known formats: {', '.join(FORMATS)} (or 'all')"
+        )
     return list(dict.fromkeys(names))

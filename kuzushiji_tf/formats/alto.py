@@ -11,6 +11,7 @@ right-to-left order of the columns is the order of the TextLine elements, ALTO's
 
 Processing history goes in `Processing`, not `OCRProcessing`: ALTO 4 deprecates the latter in its schema.
 """
+
 from __future__ import annotations
 
 from lxml import etree
@@ -51,12 +52,21 @@ def render(record: dict, source: PageSource) -> str:
     root.set(f"{{{XSI}}}schemaLocation", f"{NS} {SCHEMA_URL}")
     _description(root, source)
     n = source.page_number
-    page = _el(_el(root, "Layout"), "Page", ID=f"page_{n}", PHYSICAL_IMG_NR=n, WIDTH=source.width,
-               HEIGHT=source.height, PROCESSINGREFS="processing_1", LANG="ja")
+    page = _el(
+        _el(root, "Layout"),
+        "Page",
+        ID=f"page_{n}",
+        PHYSICAL_IMG_NR=n,
+        WIDTH=source.width,
+        HEIGHT=source.height,
+        PROCESSINGREFS="processing_1",
+        LANG="ja",
+    )
     space = _el(page, "PrintSpace", **_position((0, 0, source.width, source.height)))
     for block in page_blocks(record, source):
-        text_block = _el(space, "TextBlock", ID=f"block_{block.number + 1}", **_position(block.box),
-                         LANG="ja", BASEDIRECTION="ttb")
+        text_block = _el(
+            space, "TextBlock", ID=f"block_{block.number + 1}", **_position(block.box), LANG="ja", BASEDIRECTION="ttb"
+        )
         for column in block.columns:
             line_id = f"line_{column.number + 1}"
             line = _el(text_block, "TextLine", ID=line_id, **_position(column.box))
@@ -64,6 +74,12 @@ def render(record: dict, source: PageSource) -> str:
             for glyph in column.glyphs:
                 # CONTENT is exactly one character; a translation longer than that falls back to the code point.
                 content = glyph.char if len(glyph.char) == 1 else chr(int(glyph.code[2:], 16))
-                _el(string, "Glyph", ID=f"glyph_{glyph.index + 1}", CONTENT=content,
-                    GC=f"{glyph.probability:.4f}", **_position(glyph.box))
+                _el(
+                    string,
+                    "Glyph",
+                    ID=f"glyph_{glyph.index + 1}",
+                    CONTENT=content,
+                    GC=f"{glyph.probability:.4f}",
+                    **_position(glyph.box),
+                )
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode("utf-8")

@@ -12,6 +12,7 @@ and kuzushiji characters stand upright in their columns.
 
 No whitespace goes inside a line: between inline spans it would render as spaces between characters.
 """
+
 from __future__ import annotations
 
 from lxml import etree
@@ -47,27 +48,58 @@ def render(record: dict, source: PageSource) -> str:
     head.text = "\n"
     _el(head, "title", "\n").text = source.image
     _el(head, "meta", "\n", **{"http-equiv": "Content-Type", "content": "text/html; charset=utf-8"})
-    for name, content in (("ocr-system", source.software), ("ocr-capabilities", CAPABILITIES),
-                          ("ocr-number-of-pages", "1"), ("ocr-langs", "ja"), ("ocr-scripts", "Jpan")):
+    for name, content in (
+        ("ocr-system", source.software),
+        ("ocr-capabilities", CAPABILITIES),
+        ("ocr-number-of-pages", "1"),
+        ("ocr-langs", "ja"),
+        ("ocr-scripts", "Jpan"),
+    ):
         _el(head, "meta", "\n", name=name, content=content)
     body = _el(html, "body", "\n")
     body.text = "\n"
     n = source.page_number
-    page = _el(body, "div", "\n", **{
-        "class": "ocr_page", "id": f"page_{n}", "style": "writing-mode: vertical-rl",
-        "title": f"image {quoted(source.image)}; bbox 0 0 {source.width} {source.height}; ppageno {n - 1}"})
+    page = _el(
+        body,
+        "div",
+        "\n",
+        **{
+            "class": "ocr_page",
+            "id": f"page_{n}",
+            "style": "writing-mode: vertical-rl",
+            "title": f"image {quoted(source.image)}; bbox 0 0 {source.width} {source.height}; ppageno {n - 1}",
+        },
+    )
     page.text = "\n"
     for block in page_blocks(record, source):
-        area = _el(page, "div", "\n", **{"class": "ocr_carea", "id": f"block_{n}_{block.number + 1}",
-                                         "title": f"bbox {_bbox(block.box)}"})
+        area = _el(
+            page,
+            "div",
+            "\n",
+            **{"class": "ocr_carea", "id": f"block_{n}_{block.number + 1}", "title": f"bbox {_bbox(block.box)}"},
+        )
         area.text = "\n"
         for column in block.columns:
-            line = _el(area, "span", "\n", **{"class": "ocr_line", "id": f"line_{n}_{column.number + 1}",
-                                               "title": f"bbox {_bbox(column.box)}"})
+            line = _el(
+                area,
+                "span",
+                "\n",
+                **{"class": "ocr_line", "id": f"line_{n}_{column.number + 1}", "title": f"bbox {_bbox(column.box)}"},
+            )
             for glyph in column.glyphs:
                 percent = 100 * glyph.probability
-                word = _el(line, "span", **{"class": "ocrx_word", "id": f"word_{n}_{glyph.index + 1}",
-                                            "title": f"bbox {_bbox(glyph.box)}; x_wconf {round(percent)}"})
-                _el(word, "span", **{"class": "ocrx_cinfo",
-                                     "title": f"x_bboxes {_bbox(glyph.box)}; x_conf {percent:.2f}"}).text = glyph.char
+                word = _el(
+                    line,
+                    "span",
+                    **{
+                        "class": "ocrx_word",
+                        "id": f"word_{n}_{glyph.index + 1}",
+                        "title": f"bbox {_bbox(glyph.box)}; x_wconf {round(percent)}",
+                    },
+                )
+                _el(
+                    word,
+                    "span",
+                    **{"class": "ocrx_cinfo", "title": f"x_bboxes {_bbox(glyph.box)}; x_conf {percent:.2f}"},
+                ).text = glyph.char
     return etree.tostring(html, xml_declaration=True, encoding="UTF-8", doctype="<!DOCTYPE html>").decode("utf-8")

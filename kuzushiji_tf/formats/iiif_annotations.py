@@ -14,6 +14,7 @@ the page is published; the page's and annotations' ids hang under the canvas id 
 Plain dicts, not iiif-prezi3: its Annotation model refuses `textGranularity` (no extension support), it
 has no way to list the extension's context, and it pins Pillow<=12.0.0, below this project's Pillow.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,10 @@ from urllib.parse import quote
 from kuzushiji_tf.formats.layout import Box, page_blocks
 from kuzushiji_tf.formats.source import PageSource
 
-CONTEXT = ["http://iiif.io/api/extension/text-granularity/context.json",
-           "http://iiif.io/api/presentation/3/context.json"]
+CONTEXT = [
+    "http://iiif.io/api/extension/text-granularity/context.json",
+    "http://iiif.io/api/presentation/3/context.json",
+]
 PLACEHOLDER_CANVAS = "urn:kuzushiji-tf:canvas:"
 
 
@@ -33,10 +36,14 @@ def canvas_id(source: PageSource) -> str:
 
 def _annotation(annotation_id: str, granularity: str, text: str, canvas: str, box: Box) -> dict:
     x0, y0, x1, y1 = box
-    return {"id": annotation_id, "type": "Annotation", "motivation": "supplementing",
-            "textGranularity": granularity,
-            "body": {"type": "TextualBody", "value": text, "format": "text/plain", "language": "ja"},
-            "target": f"{canvas}#xywh={x0},{y0},{x1 - x0},{y1 - y0}"}
+    return {
+        "id": annotation_id,
+        "type": "Annotation",
+        "motivation": "supplementing",
+        "textGranularity": granularity,
+        "body": {"type": "TextualBody", "value": text, "format": "text/plain", "language": "ja"},
+        "target": f"{canvas}#xywh={x0},{y0},{x1 - x0},{y1 - y0}",
+    }
 
 
 def annotation_page(record: dict, source: PageSource) -> dict:
@@ -46,8 +53,9 @@ def annotation_page(record: dict, source: PageSource) -> dict:
     for block in page_blocks(record, source):
         for column in block.columns:
             items.append(_annotation(f"{page_id}/line-{column.number + 1}", "line", column.text, canvas, column.box))
-            items.extend(_annotation(f"{page_id}/glyph-{g.index + 1}", "glyph", g.char, canvas, g.box)
-                         for g in column.glyphs)
+            items.extend(
+                _annotation(f"{page_id}/glyph-{g.index + 1}", "glyph", g.char, canvas, g.box) for g in column.glyphs
+            )
     return {"@context": CONTEXT, "id": page_id, "type": "AnnotationPage", "items": items}
 
 

@@ -1,4 +1,5 @@
 """The page record itself as JSON: the project's own, lossless format (every score, the codes)."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ Boxes are rounded outwards (floor/ceil) so every box still holds its character, 
 frame: PAGE allows only non-negative integer points, and a detection a pixel past the edge is no reason
 to write a file that fails validation.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,12 @@ def pixel_box(box, width: int, height: int) -> Box:
     x0, x1 = sorted((x0, x1))
     y0, y1 = sorted((y0, y1))
     clip = lambda v, hi: min(max(v, 0), hi)  # noqa: E731
-    return (clip(math.floor(x0), width), clip(math.floor(y0), height),
-            clip(math.ceil(x1), width), clip(math.ceil(y1), height))
+    return (
+        clip(math.floor(x0), width),
+        clip(math.floor(y0), height),
+        clip(math.ceil(x1), width),
+        clip(math.ceil(y1), height),
+    )
 
 
 def union(boxes) -> Box:
@@ -58,8 +63,13 @@ def page_blocks(record: dict, source: PageSource) -> list[Block]:
     columns are runs of it; a column's text is the record's own, not rebuilt."""
     runs: list[tuple[int, list[tuple[int, list[Glyph]]]]] = []
     for c in record["characters"]:
-        glyph = Glyph(int(c["index"]), c["char"], pixel_box(c["box"], source.width, source.height),
-                      float(c["class_probability"]), c["code"])
+        glyph = Glyph(
+            int(c["index"]),
+            c["char"],
+            pixel_box(c["box"], source.width, source.height),
+            float(c["class_probability"]),
+            c["code"],
+        )
         if not runs or runs[-1][0] != c["block"]:
             runs.append((c["block"], []))
         columns = runs[-1][1]
@@ -68,8 +78,9 @@ def page_blocks(record: dict, source: PageSource) -> list[Block]:
         columns[-1][1].append(glyph)
     blocks = []
     for number, columns in runs:
-        built = tuple(Column(col, record["columns"][col], tuple(glyphs), union(g.box for g in glyphs))
-                      for col, glyphs in columns)
+        built = tuple(
+            Column(col, record["columns"][col], tuple(glyphs), union(g.box for g in glyphs)) for col, glyphs in columns
+        )
         blocks.append(Block(number, built, union(col.box for col in built)))
     return blocks
 

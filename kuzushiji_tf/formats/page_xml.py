@@ -6,6 +6,7 @@ character. Vertical writing is stated with PAGE's own attributes, on the Page (i
 each region for tools that only read the region: readingDirection="top-to-bottom" (characters in a line)
 and textLineOrder="right-to-left" (lines in a region).
 """
+
 from __future__ import annotations
 
 from lxml import etree
@@ -37,8 +38,15 @@ def render(record: dict, source: PageSource) -> str:
     stamp = source.timestamp()
     _el(meta, "Created").text = stamp
     _el(meta, "LastChange").text = stamp
-    page = _el(root, "Page", imageFilename=source.image, imageWidth=source.width, imageHeight=source.height,
-               **LANGUAGE, **VERTICAL)
+    page = _el(
+        root,
+        "Page",
+        imageFilename=source.image,
+        imageWidth=source.width,
+        imageHeight=source.height,
+        **LANGUAGE,
+        **VERTICAL,
+    )
     blocks = page_blocks(record, source)
     if blocks:  # an OrderedGroup must hold at least one region
         group = _el(_el(page, "ReadingOrder"), "OrderedGroup", id="ro_1")

@@ -1,4 +1,5 @@
 """Where a recognised page comes from: what every output format needs beside the page record."""
+
 from __future__ import annotations
 
 import datetime

@@ -7,6 +7,7 @@ inside that a <zone> per column, inside that a <zone> per character. <body> carr
 column's characters, each a <c facs="#character zone">, so any character leads back to its place on the
 scan. Vertical writing is declared once as a CSS rendition (writing-mode: vertical-rl) that <body> uses.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,14 +39,16 @@ def _header(tei, pages: Sequence[tuple[dict, PageSource]], created: str) -> None
     header = _el(tei, "teiHeader")
     file_desc = _el(header, "fileDesc")
     _el(_el(file_desc, "titleStmt"), "title", f"Machine transcription of {len(pages)} page(s) of kuzushiji")
-    _el(_el(file_desc, "publicationStmt"), "p",
-        f"Unpublished: written by {software.software}, not checked by a reader.")
+    _el(
+        _el(file_desc, "publicationStmt"), "p", f"Unpublished: written by {software.software}, not checked by a reader."
+    )
     sources = _el(_el(file_desc, "sourceDesc"), "list", type="sources")
     for image in dict.fromkeys(source.image for _, source in pages):  # in order, once each
         _el(sources, "item", image)
     encoding = _el(header, "encodingDesc")
-    application = _el(_el(encoding, "appInfo"), "application", ident=software.software_name,
-                      version=software.software_version or "0")
+    application = _el(
+        _el(encoding, "appInfo"), "application", ident=software.software_name, version=software.software_version or "0"
+    )
     _el(application, "label", software.software_name)
     rendition = _el(_el(encoding, "tagsDecl"), "rendition", "writing-mode: vertical-rl;", scheme="css")
     rendition.set(XML_ID, "vertical-rl")
@@ -65,8 +68,15 @@ def render_document(pages: Sequence[tuple[dict, PageSource]], *, created: str) -
     body = _el(text, "body", rendition="#vertical-rl")
     for number, (record, source) in enumerate(pages, start=1):
         page_id = f"page-{number}"
-        surface = _el(facsimile, "surface", ulx=0, uly=0, lrx=source.width, lry=source.height,
-                      **({"sameAs": source.canvas} if source.canvas else {}))
+        surface = _el(
+            facsimile,
+            "surface",
+            ulx=0,
+            uly=0,
+            lrx=source.width,
+            lry=source.height,
+            **({"sameAs": source.canvas} if source.canvas else {}),
+        )
         surface.set(XML_ID, page_id)
         _el(surface, "graphic", url=source.image, width=f"{source.width}px", height=f"{source.height}px")
         _el(body, "pb", n=number, facs=f"#{page_id}")

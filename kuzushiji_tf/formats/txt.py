@@ -1,4 +1,5 @@
 """Plain text: the transcription, one column a line in reading order."""
+
 from __future__ import annotations
 
 from kuzushiji_tf.formats.source import PageSource

@@ -13,6 +13,7 @@ the deployed model would get:
 - page recogniser (an exported SavedModel): Kaggle F1 and detection-only F1 of
   `batch_recognition.submission_points` (what `tools/make_submission.py` writes), scored by `evaluation`.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,6 +55,7 @@ class MeasureError(KuzushijiError, ValueError):
 
 # --- data ---------------------------------------------------------------------------------------------
 
+
 def labelled_pages(data_dir: str | Path) -> list[Page]:
     """The labelled pages (train.csv) of a Kaggle-layout folder; MeasureError when there are none."""
     data_dir = Path(data_dir)
@@ -73,6 +75,7 @@ def decode_page(page: Page) -> tf.Tensor:
 
 
 # --- models -------------------------------------------------------------------------------------------
+
 
 def model_file(path: str | Path, what: str) -> Path:
     """The `.keras` file of a training output folder (or the file itself), or MeasureError naming the path."""
@@ -101,8 +104,10 @@ def recognizer_folder(path: str | Path) -> Path:
     from kuzushiji_tf.recognition.contract import is_page_model
 
     if not is_page_model(path):
-        raise MeasureError(f"{path}: no saved_model.pb nor detector.onnx + classifier.onnx (export a page "
-                           f"recogniser with tools/export.py)")
+        raise MeasureError(
+            f"{path}: no saved_model.pb nor detector.onnx + classifier.onnx (export a page "
+            f"recogniser with tools/export.py)"
+        )
     return path
 
 
@@ -115,8 +120,9 @@ def load_classifier(path: str | Path):
     classifier = load_model(model_file(path, "classifier"))
     codes = [code for code, _ in read_vocabulary(vocabulary_file.parent)]
     if num_classes(classifier) != len(codes):
-        raise MeasureError(f"{vocabulary_file}: lists {len(codes)} classes but the classifier has "
-                           f"{num_classes(classifier)}")
+        raise MeasureError(
+            f"{vocabulary_file}: lists {len(codes)} classes but the classifier has {num_classes(classifier)}"
+        )
     return classifier, codes
 
 
@@ -131,6 +137,7 @@ def detector_short_side(path: str | Path) -> int:
 
 
 # --- classifier on the true boxes ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Accuracy:
@@ -170,10 +177,16 @@ class ClassifierScores:
         return self.in_vocabulary / self.overall.count if self.overall.count else 0.0
 
     def as_dict(self) -> dict:
-        return {"overall": self.overall.as_dict(), "kana": self.kana.as_dict(), "kanji": self.kanji.as_dict(),
-                "in_vocabulary": self.in_vocabulary, "in_vocabulary_share": self.in_vocabulary_share,
-                "in_vocabulary_accuracy": self.known.as_dict(), "classes": self.classes,
-                "input_size": self.input_size}
+        return {
+            "overall": self.overall.as_dict(),
+            "kana": self.kana.as_dict(),
+            "kanji": self.kanji.as_dict(),
+            "in_vocabulary": self.in_vocabulary,
+            "in_vocabulary_share": self.in_vocabulary_share,
+            "in_vocabulary_accuracy": self.known.as_dict(),
+            "classes": self.classes,
+            "input_size": self.input_size,
+        }
 
 
 def true_codes(pages: Iterable[Page]) -> list[str]:
@@ -181,8 +194,14 @@ def true_codes(pages: Iterable[Page]) -> list[str]:
     return [char.code for page in pages for char in page.chars]
 
 
-def classify_true_boxes(classifier, pages: Sequence[Page], *, batch_size: int = 256,
-                        load: Callable[[Page], tf.Tensor] = decode_page, progress: bool = True) -> np.ndarray:
+def classify_true_boxes(
+    classifier,
+    pages: Sequence[Page],
+    *,
+    batch_size: int = 256,
+    load: Callable[[Page], tf.Tensor] = decode_page,
+    progress: bool = True,
+) -> np.ndarray:
     """int32 [N, min(5, classes)] class ids, best first, of every true box (pages in order, characters in
     train.csv order). Each crop is what the exported recogniser would classify for that box:
     `crop_characters` at `INFERENCE_CROP_FACTOR` and the classifier's input size, from the page as the
@@ -199,8 +218,9 @@ def classify_true_boxes(classifier, pages: Sequence[Page], *, batch_size: int = 
             image = load(page)
             boxes = np.asarray([char.box for char in page.chars], np.float32)
             for start in range(0, len(boxes), batch_size):
-                crops = crop_characters(image, tf.constant(boxes[start:start + batch_size]), size,
-                                        INFERENCE_CROP_FACTOR)
+                crops = crop_characters(
+                    image, tf.constant(boxes[start : start + batch_size]), size, INFERENCE_CROP_FACTOR
+                )
                 probabilities = class_probabilities(classifier(crops, training=False))
                 # top_k puts the lower index first among ties, as the recogniser's argmax does.
                 ranked.append(tf.math.top_k(probabilities, k=k).indices.numpy().astype(np.int32))
@@ -208,8 +228,9 @@ def classify_true_boxes(classifier, pages: Sequence[Page], *, batch_size: int = 
     return np.concatenate(ranked, 0)
 
 
-def score_classifier(codes: Sequence[str], vocabulary: Sequence[str], ranked: np.ndarray,
-                     input_size: int = 0) -> ClassifierScores:
+def score_classifier(
+    codes: Sequence[str], vocabulary: Sequence[str], ranked: np.ndarray, input_size: int = 0
+) -> ClassifierScores:
     """Scores of ranked class ids ([N, k], best first) against the true `codes` [N]; `vocabulary` maps a
     class id to its code. A character whose code is not in the vocabulary is wrong at every rank."""
     ranked = np.asarray(ranked).reshape(len(codes), -1)
@@ -225,12 +246,20 @@ def score_classifier(codes: Sequence[str], vocabulary: Sequence[str], ranked: np
         return Accuracy(int(mask.sum()), int(top1[mask].sum()), int(top5[mask].sum()))
 
     everything = np.ones(len(codes), bool)
-    return ClassifierScores(accuracy(everything), accuracy(kana), accuracy(~kana), int(known.sum()),
-                            accuracy(known), len(vocabulary), input_size)
+    return ClassifierScores(
+        accuracy(everything),
+        accuracy(kana),
+        accuracy(~kana),
+        int(known.sum()),
+        accuracy(known),
+        len(vocabulary),
+        input_size,
+    )
 
 
-def measure_classifier(classifier, vocabulary: Sequence[str], pages: Sequence[Page], *, batch_size: int = 256,
-                       progress: bool = True) -> ClassifierScores:
+def measure_classifier(
+    classifier, vocabulary: Sequence[str], pages: Sequence[Page], *, batch_size: int = 256, progress: bool = True
+) -> ClassifierScores:
     """`score_classifier` of `classify_true_boxes`: the classifier alone on the pages' true boxes."""
     ranked = classify_true_boxes(classifier, pages, batch_size=batch_size, progress=progress)
     return score_classifier(true_codes(pages), vocabulary, ranked, int(classifier.input_shape[1]))
@@ -238,25 +267,38 @@ def measure_classifier(classifier, vocabulary: Sequence[str], pages: Sequence[Pa
 
 # --- detector and page recogniser ---------------------------------------------------------------------
 
-def measure_detector(detector, pages: Sequence[Page], *, short_side: int = DEFAULT_SHORT_SIDE,
-                     score_threshold: float = DEFAULT_SCORE_THRESHOLD, nms_iou: float = DEFAULT_NMS_IOU,
-                     contained_share: float = DEFAULT_CONTAINED_SHARE,
-                     progress: bool = True) -> Score:
+
+def measure_detector(
+    detector,
+    pages: Sequence[Page],
+    *,
+    short_side: int = DEFAULT_SHORT_SIDE,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    nms_iou: float = DEFAULT_NMS_IOU,
+    contained_share: float = DEFAULT_CONTAINED_SHARE,
+    progress: bool = True,
+) -> Score:
     """Detection-only score of the detector alone, by the code `tools/detect.py` runs."""
-    found = page_detection.detect_pages(detector, pages, progress=progress, short_side=short_side,
-                                        score_threshold=score_threshold, nms_iou=nms_iou,
-                                        contained_share=contained_share)
+    found = page_detection.detect_pages(
+        detector,
+        pages,
+        progress=progress,
+        short_side=short_side,
+        score_threshold=score_threshold,
+        nms_iou=nms_iou,
+        contained_share=contained_share,
+    )
     return evaluate(truth_from_pages(pages), page_detection.as_submission(found)).detection
 
 
 def measure_recognizer(model, pages: Sequence[Page], *, batch_size: int = 4, progress: bool = True) -> Evaluation:
     """Kaggle (labelled) and detection-only scores of an exported page recogniser (`page_model.PageModel`),
     by the code `tools/make_submission.py` runs."""
-    return evaluate(truth_from_pages(pages), submission_points(model, pages, batch_size=batch_size,
-                                                               progress=progress))
+    return evaluate(truth_from_pages(pages), submission_points(model, pages, batch_size=batch_size, progress=progress))
 
 
 # --- reporting ----------------------------------------------------------------------------------------
+
 
 def _cell(figures: dict, *keys: str) -> str:
     value = figures
@@ -269,10 +311,15 @@ def _cell(figures: dict, *keys: str) -> str:
 
 def markdown_row(figures: dict) -> str:
     """One row of the ablation table (`TABLE_HEADER`); a stage that was not measured shows `–`."""
-    cells = [str(figures.get("label", "")).replace("|", "\\|"),
-             _cell(figures, "classifier", "overall", "top1"), _cell(figures, "classifier", "kana", "top1"),
-             _cell(figures, "classifier", "kanji", "top1"), _cell(figures, "detector", "detection", "f1"),
-             _cell(figures, "recognizer", "labelled", "f1"), _cell(figures, "recognizer", "detection", "f1")]
+    cells = [
+        str(figures.get("label", "")).replace("|", "\\|"),
+        _cell(figures, "classifier", "overall", "top1"),
+        _cell(figures, "classifier", "kana", "top1"),
+        _cell(figures, "classifier", "kanji", "top1"),
+        _cell(figures, "detector", "detection", "f1"),
+        _cell(figures, "recognizer", "labelled", "f1"),
+        _cell(figures, "recognizer", "detection", "f1"),
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -282,7 +329,7 @@ def append_markdown_row(path: str | Path, figures: dict) -> Path:
     path = Path(path)
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     if not text.strip():
-        text = ("| " + " | ".join(TABLE_HEADER) + " |\n" + "|" + " --- |" * len(TABLE_HEADER) + "\n")
+        text = "| " + " | ".join(TABLE_HEADER) + " |\n" + "|" + " --- |" * len(TABLE_HEADER) + "\n"
     elif not text.endswith("\n"):
         text += "\n"
     return write_atomic(path, text + markdown_row(figures) + "\n", make_parents=True)
@@ -293,33 +340,52 @@ def write_json(path: str | Path, figures: dict) -> Path:
 
 
 def _score_text(score: dict) -> str:
-    return (f"F1 {score['f1']:.4f}  P {score['precision']:.4f}  R {score['recall']:.4f}  "
-            f"(TP {score['tp']}  FP {score['fp']}  FN {score['fn']})")
+    return (
+        f"F1 {score['f1']:.4f}  P {score['precision']:.4f}  R {score['recall']:.4f}  "
+        f"(TP {score['tp']}  FP {score['fp']}  FN {score['fn']})"
+    )
 
 
 def format_table(figures: dict) -> str:
     """The figures as a readable text table."""
-    rows = [f"label: {figures.get('label', '')}",
-            f"data:  {figures['data_dir']}  ({figures['pages']} pages, {figures['characters']} characters)"]
+    rows = [
+        f"label: {figures.get('label', '')}",
+        f"data:  {figures['data_dir']}  ({figures['pages']} pages, {figures['characters']} characters)",
+    ]
     c = figures.get("classifier")
     if c:
+
         def acc(name: str, a: dict) -> str:
-            return f"  {name:<26}top-1 {a['top1']:.4f} ({a['top1_correct']}/{a['count']})  " \
-                   f"top-5 {a['top5']:.4f} ({a['top5_correct']}/{a['count']})"
-        rows += [f"classifier  {c['model']}  ({c['classes']} classes, {c['input_size']} px crops of the true boxes)",
-                 acc("all characters", c["overall"]), acc("kana", c["kana"]), acc("kanji", c["kanji"]),
-                 f"  {'in vocabulary':<26}{c['in_vocabulary_share']:.4f} ({c['in_vocabulary']}/{c['overall']['count']})",
-                 acc("of those in vocabulary", c["in_vocabulary_accuracy"])]
+            return (
+                f"  {name:<26}top-1 {a['top1']:.4f} ({a['top1_correct']}/{a['count']})  "
+                f"top-5 {a['top5']:.4f} ({a['top5_correct']}/{a['count']})"
+            )
+
+        rows += [
+            f"classifier  {c['model']}  ({c['classes']} classes, {c['input_size']} px crops of the true boxes)",
+            acc("all characters", c["overall"]),
+            acc("kana", c["kana"]),
+            acc("kanji", c["kanji"]),
+            f"  {'in vocabulary':<26}{c['in_vocabulary_share']:.4f} ({c['in_vocabulary']}/{c['overall']['count']})",
+            acc("of those in vocabulary", c["in_vocabulary_accuracy"]),
+        ]
     d = figures.get("detector")
     if d:
-        rows += [f"detector    {d['model']}  (short side {d['short_side']}, threshold {d['score_threshold']})",
-                 f"  {'detection-only':<26}{_score_text(d['detection'])}"]
+        rows += [
+            f"detector    {d['model']}  (short side {d['short_side']}, threshold {d['score_threshold']})",
+            f"  {'detection-only':<26}{_score_text(d['detection'])}",
+        ]
     r = figures.get("recognizer")
     if r:
         options = r.get("options") or {}
-        settings = ", ".join(f"{name.replace('_', ' ')} {options[name]}"
-                             for name in ("short_side", "det_threshold", "cls_threshold") if name in options)
-        rows += [f"recogniser  {r['model']}" + (f"  ({settings})" if settings else ""),
-                 f"  {'Kaggle (labelled)':<26}{_score_text(r['labelled'])}",
-                 f"  {'detection-only':<26}{_score_text(r['detection'])}"]
+        settings = ", ".join(
+            f"{name.replace('_', ' ')} {options[name]}"
+            for name in ("short_side", "det_threshold", "cls_threshold")
+            if name in options
+        )
+        rows += [
+            f"recogniser  {r['model']}" + (f"  ({settings})" if settings else ""),
+            f"  {'Kaggle (labelled)':<26}{_score_text(r['labelled'])}",
+            f"  {'detection-only':<26}{_score_text(r['detection'])}",
+        ]
     return "\n".join(rows)

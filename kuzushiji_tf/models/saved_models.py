@@ -1,4 +1,5 @@
 """Loading what `python -m kuzushiji_tf.train` wrote: a training output folder or its `model.keras`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,10 @@ def resolve_keras_file(path: str | Path) -> Path:
     candidate = path / KERAS_FILE
     if candidate.is_file():
         return candidate
-    raise FileNotFoundError(f"{path}: not a .keras file nor a training output folder with {KERAS_FILE} "
-                            f"(train one with python -m kuzushiji_tf.train)")
+    raise FileNotFoundError(
+        f"{path}: not a .keras file nor a training output folder with {KERAS_FILE} "
+        f"(train one with python -m kuzushiji_tf.train)"
+    )
 
 
 def load_model(path: str | Path) -> keras.Model:

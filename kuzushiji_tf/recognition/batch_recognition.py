@@ -2,6 +2,7 @@
 ONNX export), a batch at a time, with bounded memory: only one batch of encoded pages is in memory. A
 page the recogniser refuses (corrupt, not an image, too large) is retried alone, so one bad page costs
 its own result, not its batch's. No TensorFlow here: the ONNX backend runs without it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
@@ -54,19 +55,27 @@ def run_batch(model, pages: list[bytes]) -> list[tuple[dict | None, str | None]]
         return found
 
 
-def recognize_files(model, items: Iterable, *, batch_size: int = 4, progress: bool = True,
-                    label: str = "recognize ", load: Callable[[Any], bytes] = read_path) -> Iterator[PageResult]:
+def recognize_files(
+    model,
+    items: Iterable,
+    *,
+    batch_size: int = 4,
+    progress: bool = True,
+    label: str = "recognize ",
+    load: Callable[[Any], bytes] = read_path,
+) -> Iterator[PageResult]:
     """Yields a `PageResult` per item, in order. `model` is a `page_model.PageModel` (list of encoded
     pages -> padded outputs, `PageRefused` for a refused page); `load` turns an item (by default a file path) into the encoded bytes the graph takes (JPEG or PNG) or
     raises OSError/ValueError. Items are loaded a batch at a time, just before their batch runs."""
     items = list(items)
     with Progress(len(items), "pages", label=label, enabled=progress) as bar:
         for start in range(0, len(items), batch_size):
-            batch = items[start:start + batch_size]
+            batch = items[start : start + batch_size]
             data = [_read(item, load) for item in batch]
             good = [i for i, (blob, _) in enumerate(data) if blob is not None]
-            results: dict[int, PageResult] = {i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch))
-                                              if data[i][0] is None}
+            results: dict[int, PageResult] = {
+                i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch)) if data[i][0] is None
+            }
             for i, found in zip(good, run_batch(model, [data[i][0] for i in good])):
                 results[i] = PageResult(batch[i], *found)
             del data  # the batch's bytes go before the next batch is read
@@ -75,8 +84,9 @@ def recognize_files(model, items: Iterable, *, batch_size: int = 4, progress: bo
             bar.update(len(batch))
 
 
-def submission_points(model, pages: Iterable, *, batch_size: int = 4, progress: bool = True,
-                      label: str = "recognize ") -> dict[str, list[tuple[str, float, float]]]:
+def submission_points(
+    model, pages: Iterable, *, batch_size: int = 4, progress: bool = True, label: str = "recognize "
+) -> dict[str, list[tuple[str, float, float]]]:
     """`{image_id: [(code, x, y), ...]}` of Pages (with `image_path`) through the recogniser, in page order:
     each character's point is its box centre, as a Kaggle submission gives it. A page the recogniser
     cannot read raises ValueError naming the file. `tools/make_submission.py` and
@@ -84,8 +94,10 @@ def submission_points(model, pages: Iterable, *, batch_size: int = 4, progress: 
     pages = list(pages)
     points = {}
     # The generator first: zip then resumes it after the last page, so its progress bar reaches the end.
-    for found, page in zip(recognize_files(model, [p.image_path for p in pages], batch_size=batch_size,
-                                           progress=progress, label=label), pages):
+    for found, page in zip(
+        recognize_files(model, [p.image_path for p in pages], batch_size=batch_size, progress=progress, label=label),
+        pages,
+    ):
         if found.error:
             raise ValueError(f"{found.item}: {found.error}")
         centres = (found.result[OUT_BOXES][:, :2] + found.result[OUT_BOXES][:, 2:]) / 2

@@ -10,6 +10,7 @@ Two backends read an export folder:
 Both folders carry `assets/vocabulary.csv` and `assets/recognizer.json` (the export options).
 `kuzushiji_tf.backends.loading.load_page_model` picks the backend for a folder.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,7 +27,13 @@ from kuzushiji_tf import config
 
 # Output keys of the serving signature, each padded to [B, max_chars] (boxes [B, max_chars, 4]).
 CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
-    "codepoints", "codes", "detection_scores", "class_probabilities", "boxes", "count")
+    "codepoints",
+    "codes",
+    "detection_scores",
+    "class_probabilities",
+    "boxes",
+    "count",
+)
 OUTPUT_KEYS = (CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT)
 
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -96,10 +103,13 @@ def page_results(outputs: dict, index: int = 0) -> dict:
     `outputs` may hold numpy arrays or eager tensors."""
     n = int(np.asarray(outputs[COUNT])[index])
     codes = np.asarray(outputs[CODES])[index][:n]
-    return {CODES: [c.decode() if isinstance(c, bytes) else str(c) for c in codes],
-            CODEPOINTS: np.asarray(outputs[CODEPOINTS])[index][:n], OUT_BOXES: np.asarray(outputs[OUT_BOXES])[index][:n],
-            DET_SCORES: np.asarray(outputs[DET_SCORES])[index][:n],
-            CLASS_PROBS: np.asarray(outputs[CLASS_PROBS])[index][:n]}
+    return {
+        CODES: [c.decode() if isinstance(c, bytes) else str(c) for c in codes],
+        CODEPOINTS: np.asarray(outputs[CODEPOINTS])[index][:n],
+        OUT_BOXES: np.asarray(outputs[OUT_BOXES])[index][:n],
+        DET_SCORES: np.asarray(outputs[DET_SCORES])[index][:n],
+        CLASS_PROBS: np.asarray(outputs[CLASS_PROBS])[index][:n],
+    }
 
 
 def read_vocabulary_asset(path: str | Path) -> list[tuple[str, str]]:
@@ -136,7 +146,9 @@ def check_version_dir(path: str | Path) -> Path:
     """`path` must end in an integer version folder (TF Serving's `name/<version>/`) that is not there yet."""
     path = Path(path)
     if not path.name.isdigit():
-        raise ValueError(f"{path}: the export folder must be name/<integer version>, e.g. saved_models/kuzushiji_page/1")
+        raise ValueError(
+            f"{path}: the export folder must be name/<integer version>, e.g. saved_models/kuzushiji_page/1"
+        )
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(f"{path} already holds a model; export to a new version number")
     return path
@@ -155,8 +167,10 @@ def model_backend(path: str | Path) -> str:
         return "tf"
     if all((path / name).is_file() for name in ONNX_FILES):
         return "onnx"
-    raise FileNotFoundError(f"{path}: neither a SavedModel ({SAVED_MODEL_FILE}) nor an ONNX export "
-                            f"({' + '.join(ONNX_FILES)}); export one with tools/export.py")
+    raise FileNotFoundError(
+        f"{path}: neither a SavedModel ({SAVED_MODEL_FILE}) nor an ONNX export "
+        f"({' + '.join(ONNX_FILES)}); export one with tools/export.py"
+    )
 
 
 def is_page_model(path: str | Path) -> bool:
@@ -169,9 +183,11 @@ def is_page_model(path: str | Path) -> bool:
 
 def newest_version(models: str | Path) -> Path:
     """The highest integer version folder under `models` (e.g. saved_models/kuzushiji_page) holding an export."""
-    versions = sorted((p for p in Path(models).glob("*") if p.name.isdigit() and is_page_model(p)),
-                      key=lambda p: int(p.name))
+    versions = sorted(
+        (p for p in Path(models).glob("*") if p.name.isdigit() and is_page_model(p)), key=lambda p: int(p.name)
+    )
     if not versions:
-        raise FileNotFoundError(f"{models}: no exported page recogniser; pass --model, or run tools/export.py "
-                                f"(or make demo)")
+        raise FileNotFoundError(
+            f"{models}: no exported page recogniser; pass --model, or run tools/export.py (or make demo)"
+        )
     return versions[-1]

@@ -8,6 +8,7 @@ formats is complete and a rerun skips it. A page that cannot be read or recognis
 summary.csv with its reason, never the end of the run. Memory stays bounded: one batch of pages is in
 flight at a time.
 """
+
 from __future__ import annotations
 
 import csv
@@ -68,15 +69,27 @@ def summary_row(name: str, record: dict | None, status: str = "ok") -> dict:
     if record is None:  # skipped, and its .json is not among the chosen formats
         return {"page": name, "status": status, "characters": "", "columns": "", "mean_confidence": "", "error": ""}
     probs = [c["class_probability"] for c in record["characters"]]
-    return {"page": name, "status": status, "characters": len(record["characters"]), "columns": len(record["columns"]),
-            "mean_confidence": f"{np.mean(probs):.4f}" if probs else "", "error": ""}
+    return {
+        "page": name,
+        "status": status,
+        "characters": len(record["characters"]),
+        "columns": len(record["columns"]),
+        "mean_confidence": f"{np.mean(probs):.4f}" if probs else "",
+        "error": "",
+    }
 
 
 def failed_row(page: ScanPage, error: str) -> dict:
     # A note (a PDF page rendered at a lower DPI) may explain the failure; otherwise it goes to the log only.
     message = f"{error} ({page.note})" if page.note and page.note not in error else error
-    return {"page": page.name, "status": "failed", "characters": "", "columns": "", "mean_confidence": "",
-            "error": message}
+    return {
+        "page": page.name,
+        "status": "failed",
+        "characters": "",
+        "columns": "",
+        "mean_confidence": "",
+        "error": message,
+    }
 
 
 def summary_text(rows: Sequence[dict]) -> str:
@@ -111,11 +124,20 @@ def _picture(data: bytes, result: dict, translation: dict) -> bytes:
     return buffer.getvalue()
 
 
-def recognize_pages(model, vocabulary: list[tuple[str, str]], pages: Sequence[ScanPage], out_dir: str | Path, *,
-                    formats: Sequence[str] = tuple(parse_formats(DEFAULT_FORMATS)), batch_size: int = 4,
-                    force: bool = False,
-                    visualize: bool = False, progress: bool = True, created: str | None = None,
-                    log: Callable[[str], None] = lambda line: None) -> list[dict]:
+def recognize_pages(
+    model,
+    vocabulary: list[tuple[str, str]],
+    pages: Sequence[ScanPage],
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = tuple(parse_formats(DEFAULT_FORMATS)),
+    batch_size: int = 4,
+    force: bool = False,
+    visualize: bool = False,
+    progress: bool = True,
+    created: str | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> list[dict]:
     """Runs `model` (a `page_model.PageModel`) over `pages` and writes every page's files in `formats` (format names of `kuzushiji_tf.formats.FORMATS`; "json" is
     added when "tei" is asked for), OUT/<page name>.png with `visualize`, tei.xml when asked for, and
     summary.csv; returns the summary rows (status `ok`, `skipped` = complete from an earlier run, or

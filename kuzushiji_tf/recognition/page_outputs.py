@@ -4,6 +4,7 @@ Every file is written atomically (a temporary name, then a rename) and the .json
 kill a page either has all its files or is redone; `complete` checks every file, not only the .json,
 because a run may ask for more formats than the earlier one wrote.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,15 @@ def complete(files: dict[str, Path]) -> bool:
 
 def page_source(page: ScanPage, record: dict, page_number: int, created: str) -> PageSource:
     """The frame is the record's (already mapped to the canvas for IIIF pages); the image is the page's source."""
-    return PageSource(image=page.source, width=record["width"], height=record["height"], canvas=page.canvas,
-                      manifest=page.manifest, page_number=page_number, created=created)
+    return PageSource(
+        image=page.source,
+        width=record["width"],
+        height=record["height"],
+        canvas=page.canvas,
+        manifest=page.manifest,
+        page_number=page_number,
+        created=created,
+    )
 
 
 def write_page(files: dict[str, Path], record: dict, source: PageSource, picture: bytes | None = None) -> None:
@@ -67,15 +75,17 @@ def read_record(path: Path) -> dict:
 def _created_of(text: str) -> str | None:
     """The creation date an earlier run wrote into its tei.xml, or None."""
     try:
-        found = etree.fromstring(text.encode("utf-8")).find(f"{{{tei.NS}}}teiHeader/{{{tei.NS}}}profileDesc/"
-                                                            f"{{{tei.NS}}}creation/{{{tei.NS}}}date")
+        found = etree.fromstring(text.encode("utf-8")).find(
+            f"{{{tei.NS}}}teiHeader/{{{tei.NS}}}profileDesc/{{{tei.NS}}}creation/{{{tei.NS}}}date"
+        )
     except etree.XMLSyntaxError:
         return None
     return None if found is None else found.get("when")
 
 
-def tei_text(existing: str | None, pages: Sequence[tuple[dict, PageSource]], created: str, *,
-             new_pages: bool) -> str | None:
+def tei_text(
+    existing: str | None, pages: Sequence[tuple[dict, PageSource]], created: str, *, new_pages: bool
+) -> str | None:
     """The run's TEI over `pages`, or None when the `existing` document (None: no file yet) stays as it is.
     A run that recognised no page (`new_pages` False) keeps the earlier document's date, so a rerun over
     finished pages rewrites nothing."""

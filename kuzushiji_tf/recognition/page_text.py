@@ -1,5 +1,6 @@
 """A recognised page as data: characters in reading order with their columns, the record that
 `kuzushiji-transcribe` prints and every output format in `kuzushiji_tf.formats` is written from."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,11 +21,20 @@ def page_record(name: str, result: dict, translation: Mapping[str, str], size: t
     """
     codes, boxes = result[CODES], result[OUT_BOXES]
     order, column_of, block_of = reading_layout(boxes)
-    chars = [{"index": k, "code": codes[i], "codepoint": int(codes[i][2:], 16),
-              "char": translation.get(codes[i]) or code_to_char(codes[i]),
-              "box": [round(float(v), 1) for v in boxes[i]], "column": int(column_of[i]), "block": int(block_of[i]),
-              "detection_score": round(float(result[DET_SCORES][i]), 4),
-              "class_probability": round(float(result[CLASS_PROBS][i]), 4)} for k, i in enumerate(order)]
+    chars = [
+        {
+            "index": k,
+            "code": codes[i],
+            "codepoint": int(codes[i][2:], 16),
+            "char": translation.get(codes[i]) or code_to_char(codes[i]),
+            "box": [round(float(v), 1) for v in boxes[i]],
+            "column": int(column_of[i]),
+            "block": int(block_of[i]),
+            "detection_score": round(float(result[DET_SCORES][i]), 4),
+            "class_probability": round(float(result[CLASS_PROBS][i]), 4),
+        }
+        for k, i in enumerate(order)
+    ]
     columns = [""] * (int(column_of.max()) + 1 if len(order) else 0)
     for c in chars:
         columns[c["column"]] += c["char"]
@@ -32,4 +42,3 @@ def page_record(name: str, result: dict, translation: Mapping[str, str], size: t
     if size is not None:
         record.update(width=int(size[0]), height=int(size[1]))
     return {**record, "columns": columns, "characters": chars}
-

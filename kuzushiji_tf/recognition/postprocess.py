@@ -1,6 +1,7 @@
 """After the exported graph: its padded outputs to one page's characters, and the class threshold. The
 graph (either backend) stops at every detection with its top-k classes; what is kept and how it is read
 happens here, in Python without TensorFlow, once for both backends, the server and TF Serving clients."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -8,6 +8,7 @@ choice is mutual; links only compare neighbours, so slanted columns and small ka
 together. (3) Columns: chains broken by a gap or a misdetection are merged into the column whose fitted
 centre line they lie on, longest chains first; what fits nowhere starts a column of its own.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -21,15 +22,17 @@ MAX_SHARED_HEIGHT = 0.3  # a multi-character chain beside a column (split text) 
 MAX_SLANT = 0.15  # |dx/dy| of a fitted column line; steeper fits come from stray members
 
 
-def reading_order(boxes_xyxy: np.ndarray, *, min_overlap: float = MIN_OVERLAP,
-                  block_gap: float = BLOCK_GAP) -> tuple[np.ndarray, np.ndarray]:
+def reading_order(
+    boxes_xyxy: np.ndarray, *, min_overlap: float = MIN_OVERLAP, block_gap: float = BLOCK_GAP
+) -> tuple[np.ndarray, np.ndarray]:
     """Orders a page's character boxes for reading: `reading_layout` without the blocks."""
     order, column_of, _ = reading_layout(boxes_xyxy, min_overlap=min_overlap, block_gap=block_gap)
     return order, column_of
 
 
-def reading_layout(boxes_xyxy: np.ndarray, *, min_overlap: float = MIN_OVERLAP,
-                   block_gap: float = BLOCK_GAP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reading_layout(
+    boxes_xyxy: np.ndarray, *, min_overlap: float = MIN_OVERLAP, block_gap: float = BLOCK_GAP
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Orders a page's character boxes for reading, in blocks of columns.
 
     Args:
@@ -49,8 +52,10 @@ def reading_layout(boxes_xyxy: np.ndarray, *, min_overlap: float = MIN_OVERLAP,
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     if not np.isfinite(boxes).all():
-        raise ValueError(f"boxes must be finite; received {int((~np.isfinite(boxes)).any(axis=1).sum())} "
-                         f"rows with NaN or inf out of {n}")
+        raise ValueError(
+            f"boxes must be finite; received {int((~np.isfinite(boxes)).any(axis=1).sum())} "
+            f"rows with NaN or inf out of {n}"
+        )
     boxes = np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], 1)
     size = np.maximum(np.median(boxes[:, 2:] - boxes[:, :2], axis=0), 1.0)  # (width, height), page median
     order, column_of, block_of, column = [], np.zeros(n, np.int64), np.zeros(n, np.int64), 0
@@ -155,8 +160,11 @@ def _columns(b: np.ndarray, min_overlap: float) -> list[np.ndarray]:
             offset = float(np.max(np.abs(cx - (x0 + slope * cy))) / width)
             # A lone box beside a column (a pair of small kana side by side) joins it; a run of them is
             # split text (warichu), read after the column as a column of its own.
-            if offset <= COLUMN_TOLERANCE and offset < best_offset and (
-                    len(chain) == 1 or _shared_height(b, chain, columns[k]) <= MAX_SHARED_HEIGHT):
+            if (
+                offset <= COLUMN_TOLERANCE
+                and offset < best_offset
+                and (len(chain) == 1 or _shared_height(b, chain, columns[k]) <= MAX_SHARED_HEIGHT)
+            ):
                 best, best_offset = k, offset
         if best < 0:
             columns.append(chain.tolist())

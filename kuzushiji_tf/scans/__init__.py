@@ -4,6 +4,7 @@
 the page recogniser takes, or raises `ScanError` naming the page. `images` opens image files safely.
 Importing this package stays light: PDF and HTTP code load only when such an input is given.
 """
+
 from kuzushiji_tf.scans.inputs import open_scans
 from kuzushiji_tf.scans.source import ScanError, ScanPage, encoded_size, safe_name
 

@@ -1,5 +1,6 @@
 """Image files as pages, and the one lister of image folders. A page's name is its path relative to the
 folder (or its file name), suffix included, so `a.jpg` and `a.png` stay apart."""
+
 from __future__ import annotations
 
 import functools

@@ -7,6 +7,7 @@ v2: sequences[0].canvases[].images[0].resource (+ .service). v3: items[] canvase
 fetched. A manifest that is not one fails as a whole (ScanError naming the missing key); a canvas that is
 unusable becomes a page whose load() says why, so the rest of the book is still read.
 """
+
 from __future__ import annotations
 
 import functools
@@ -188,8 +189,9 @@ def read_manifest(location: str, limits: Limits = Limits()) -> dict:
     try:
         return json.loads(data)
     except json.JSONDecodeError as error:
-        raise ScanError(f"{location}: manifest is not JSON ({error.msg} at line {error.lineno} column "
-                        f"{error.colno})") from None
+        raise ScanError(
+            f"{location}: manifest is not JSON ({error.msg} at line {error.lineno} column {error.colno})"
+        ) from None
     except (UnicodeDecodeError, RecursionError) as error:
         raise ScanError(f"{location}: manifest is not readable JSON ({type(error).__name__})") from None
 
@@ -210,8 +212,14 @@ def _load_canvas(url: str, what: str, limits: Limits, max_pixels: int) -> bytes:
     return recogniser_bytes(fetch(url, what=what, limits=limits, image=True), f"{what}: {url}", max_pixels)
 
 
-def manifest_pages(location: str, *, short_side: int = DEFAULT_SHORT_SIDE, limits: Limits = Limits(),
-                   max_pixels: int = DEFAULT_MAX_PIXELS, prefix: str | None = None) -> list[ScanPage]:
+def manifest_pages(
+    location: str,
+    *,
+    short_side: int = DEFAULT_SHORT_SIDE,
+    limits: Limits = Limits(),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    prefix: str | None = None,
+) -> list[ScanPage]:
     """One ScanPage per canvas, named `<prefix>/0001[-<label>]` (safe whatever the manifest says)."""
     if short_side < 1:
         raise ValueError(f"short_side must be positive, not {short_side}")
@@ -223,8 +231,15 @@ def manifest_pages(location: str, *, short_side: int = DEFAULT_SHORT_SIDE, limit
         if not isinstance(canvas, Canvas):
             index, canvas_id, problem = canvas
             name = f"{prefix}/{index:04d}"
-            pages.append(failed_page(name, location, f"{name} (canvas {canvas_id or index} of {location}): {problem}",
-                                     canvas=canvas_id, manifest=manifest_id))
+            pages.append(
+                failed_page(
+                    name,
+                    location,
+                    f"{name} (canvas {canvas_id or index} of {location}): {problem}",
+                    canvas=canvas_id,
+                    manifest=manifest_id,
+                )
+            )
             continue
         label = safe_name(canvas.label)
         name = f"{prefix}/{canvas.index:04d}" + (f"-{label}" if label else "")
@@ -235,6 +250,14 @@ def manifest_pages(location: str, *, short_side: int = DEFAULT_SHORT_SIDE, limit
         except ScanError as error:
             pages.append(failed_page(name, str(url), str(error), canvas=canvas.id, manifest=manifest_id))
             continue
-        pages.append(ScanPage(name, url, functools.partial(_load_canvas, url, what, limits, max_pixels),
-                              canvas=canvas.id, manifest=manifest_id, canvas_size=(canvas.width, canvas.height)))
+        pages.append(
+            ScanPage(
+                name,
+                url,
+                functools.partial(_load_canvas, url, what, limits, max_pixels),
+                canvas=canvas.id,
+                manifest=manifest_id,
+                canvas_size=(canvas.width, canvas.height),
+            )
+        )
     return pages

@@ -4,6 +4,7 @@ Pages come from many scanners, so grayscale, CMYK and 16-bit files are converted
 what cannot be a page (empty, corrupt, absurdly large, the wrong format) raises `ImageError` with the path.
 Pillow reads the header lazily, so size and mode are known before a decompression bomb is decoded.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -67,8 +68,9 @@ def _check_format(image: Image.Image, path: Path, formats: tuple[str, ...] | Non
         raise ImageError(f"{path}: not a {'/'.join(formats)} file (its content is {image.format or 'unknown'})")
 
 
-def inspect_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  formats: tuple[str, ...] | None = ("JPEG",)) -> ImageInfo:
+def inspect_image(
+    path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, formats: tuple[str, ...] | None = ("JPEG",)
+) -> ImageInfo:
     """Reads only the header: size, mode and format. Raises ImageError for anything unusable."""
     path = Path(path)
     image = _open(path, max_pixels)
@@ -93,8 +95,9 @@ def to_rgb8(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               formats: tuple[str, ...] | None = ("JPEG",)) -> np.ndarray:
+def load_image(
+    path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, formats: tuple[str, ...] | None = ("JPEG",)
+) -> np.ndarray:
     """Decodes a page to [H, W, 3] uint8 RGB; a truncated or corrupt file raises ImageError."""
     path = Path(path)
     image = _open(path, max_pixels)

@@ -1,4 +1,5 @@
 """`open_scans`: whatever the user named on the command line, as one list of ScanPages."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,9 +19,17 @@ def _scheme(text: str) -> str:
     return scheme if len(scheme) > 1 else ""
 
 
-def open_scans(inputs: list[str], *, dpi: int = 300, short_side: int = 832, timeout: float = 30.0,
-               retries: int = 3, max_bytes: int = 50_000_000, backoff: float = 1.0,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> list[ScanPage]:
+def open_scans(
+    inputs: list[str],
+    *,
+    dpi: int = 300,
+    short_side: int = 832,
+    timeout: float = 30.0,
+    retries: int = 3,
+    max_bytes: int = 50_000_000,
+    backoff: float = 1.0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[ScanPage]:
     """Every page of `inputs`, listed now and loaded later (`ScanPage.load`). How each input is told apart:
 
     - `http://` or `https://` at the start: a IIIF manifest URL (any other scheme is refused);
@@ -47,8 +56,14 @@ def open_scans(inputs: list[str], *, dpi: int = 300, short_side: int = 832, time
         root = Path(inputs[0])
         for path in folder_files(root, SCAN_SUFFIXES + (PDF_SUFFIX,)):
             name = path.relative_to(root).as_posix()
-            listed.append((str(path), _pdf(path, name, dpi, max_pixels) if path.suffix.lower() == PDF_SUFFIX
-                           else [file_page(path, name, max_pixels)]))
+            listed.append(
+                (
+                    str(path),
+                    _pdf(path, name, dpi, max_pixels)
+                    if path.suffix.lower() == PDF_SUFFIX
+                    else [file_page(path, name, max_pixels)],
+                )
+            )
     else:
         for item in inputs:
             scheme = _scheme(item)
@@ -74,8 +89,9 @@ def open_scans(inputs: list[str], *, dpi: int = 300, short_side: int = 832, time
     for item, pages in listed:
         for page in pages:
             if page.name in seen:
-                raise ValueError(f"{seen[page.name]} and {item} both give the page name {page.name!r}: "
-                                 "their outputs would collide")
+                raise ValueError(
+                    f"{seen[page.name]} and {item} both give the page name {page.name!r}: their outputs would collide"
+                )
             seen[page.name] = item
     return [page for _, pages in listed for page in pages]
 
@@ -84,7 +100,7 @@ def _pdf(path: Path, name: str, dpi: int, max_pixels: int) -> list[ScanPage]:
     from kuzushiji_tf.scans.pdf import pdf_pages
 
     try:
-        return pdf_pages(path, dpi=dpi, max_pixels=max_pixels, stem=name[:-len(PDF_SUFFIX)])
+        return pdf_pages(path, dpi=dpi, max_pixels=max_pixels, stem=name[: -len(PDF_SUFFIX)])
     except ScanError as error:
         return [failed_page(name, str(path), str(error))]
 

@@ -7,6 +7,7 @@ scanners), so a 6000-px scan becomes an 83-inch page that is 400 MP at 300 DPI, 
 would fail whole books that read well at a lower DPI. Outputs are in the rendered page's pixels.
 pypdfium2 is not thread-safe: load pages from one thread.
 """
+
 from __future__ import annotations
 
 import functools
@@ -69,8 +70,9 @@ def render_page(path: Path, index: int, dpi: int, what: str) -> bytes:
         document.close()
 
 
-def pdf_pages(path: str | Path, *, dpi: int = DEFAULT_DPI, max_pixels: int = DEFAULT_MAX_PIXELS,
-              stem: str | None = None) -> list[ScanPage]:
+def pdf_pages(
+    path: str | Path, *, dpi: int = DEFAULT_DPI, max_pixels: int = DEFAULT_MAX_PIXELS, stem: str | None = None
+) -> list[ScanPage]:
     """One ScanPage per page, named `<stem>/page-0001` (`stem`: the file's, unless given). Reads only the
     page sizes now; raises ScanError naming the file when it is missing, encrypted or not a PDF."""
     path = Path(path)
@@ -99,14 +101,22 @@ def pdf_pages(path: str | Path, *, dpi: int = DEFAULT_DPI, max_pixels: int = DEF
                 continue
             used = fit_dpi(width, height, dpi, max_pixels)
             if used == 0:
-                pages.append(failed_page(name, source, f"{what}: {width / 72:.0f} x {height / 72:.0f} in page "
-                                         f"exceeds {max_pixels:,} pixels even at 1 dpi"))
+                pages.append(
+                    failed_page(
+                        name,
+                        source,
+                        f"{what}: {width / 72:.0f} x {height / 72:.0f} in page "
+                        f"exceeds {max_pixels:,} pixels even at 1 dpi",
+                    )
+                )
                 continue
             note = ""
             if used != dpi:
-                note = (f"{what}: {width / 72:.1f} x {height / 72:.1f} in would be "
-                        f"{raster_pixels(width, height, dpi):,} pixels at {dpi} dpi, above the limit of "
-                        f"{max_pixels:,}; rendered at {used} dpi")
+                note = (
+                    f"{what}: {width / 72:.1f} x {height / 72:.1f} in would be "
+                    f"{raster_pixels(width, height, dpi):,} pixels at {dpi} dpi, above the limit of "
+                    f"{max_pixels:,}; rendered at {used} dpi"
+                )
             pages.append(ScanPage(name, source, functools.partial(render_page, path, index, used, what), note=note))
         return pages
     finally:

@@ -5,6 +5,7 @@ Pages are listed up front (cheap) and loaded one at a time (costly), so memory s
 pages a PDF or manifest has. A page that cannot be listed properly still becomes a page whose `load()`
 raises, so one bad input is one failed page, not the end of a run.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,8 +24,15 @@ from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError, to_rgb8
 
 # Formats and modes the serving graph decodes itself; anything else (TIFF, CMYK JPEG, 16-bit PNG) is
 # decoded here and sent as an 8-bit RGB PNG.
-PASS_THROUGH = {("JPEG", "RGB"), ("JPEG", "L"),
-                ("PNG", "RGB"), ("PNG", "L"), ("PNG", "RGBA"), ("PNG", "P"), ("PNG", "LA")}
+PASS_THROUGH = {
+    ("JPEG", "RGB"),
+    ("JPEG", "L"),
+    ("PNG", "RGB"),
+    ("PNG", "L"),
+    ("PNG", "RGBA"),
+    ("PNG", "P"),
+    ("PNG", "LA"),
+}
 MAX_NAME_PART = 64  # characters of a label kept in a page name: file names stay well under 255 bytes
 
 

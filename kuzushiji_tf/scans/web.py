@@ -5,6 +5,7 @@ trickles bytes cannot hold a run), `max_bytes` read at most, `retries` more atte
 backoff on connection failures, timeouts, 429 and 5xx (never on other 4xx: a missing image stays missing).
 Only http and https, redirects included. Failures raise ScanError naming `what` and the URL.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -80,8 +81,13 @@ def fetch(url: str, *, what: str, limits: Limits = Limits(), image: bool = False
 
 
 def _attempt(url: str, limits: Limits, image: bool) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": f"kuzushiji_tf/{__version__}",
-                                                   "Accept": "image/*" if image else "application/json, */*"})
+    request = urllib.request.Request(
+        url,
+        headers={
+            "User-Agent": f"kuzushiji_tf/{__version__}",
+            "Accept": "image/*" if image else "application/json, */*",
+        },
+    )
     try:
         response = _OPENER.open(request, timeout=limits.timeout)
     except urllib.error.HTTPError as error:

@@ -16,6 +16,7 @@ classifier's training view treats them exactly as its other crops. `max_per_clas
 crops of each class, the most probable first, so that frequent classes do not swamp the set. The manifest
 counts the crops per class and describes their class probabilities (mean and histogram).
 """
+
 from __future__ import annotations
 
 import glob
@@ -70,11 +71,14 @@ class PseudoLabelOptions:
         if self.max_per_class is not None and self.max_per_class < 0:
             raise ValueError(f"max_per_class must be >= 0 (0: no cap); received {self.max_per_class}")
         if self.det_unsure is not None and not 0.0 < self.det_unsure < self.det_threshold:
-            raise ValueError(f"det_unsure must be above 0 and below det_threshold ({self.det_threshold}); "
-                             f"received {self.det_unsure}")
+            raise ValueError(
+                f"det_unsure must be above 0 and below det_threshold ({self.det_threshold}); received {self.det_unsure}"
+            )
 
 
-def confident(det_scores: np.ndarray, class_probs: np.ndarray, det_threshold: float, cls_threshold: float) -> np.ndarray:
+def confident(
+    det_scores: np.ndarray, class_probs: np.ndarray, det_threshold: float, cls_threshold: float
+) -> np.ndarray:
     """bool [n]: the predictions kept as pseudo-labels, those at or above both thresholds."""
     return (np.asarray(det_scores) >= det_threshold) & (np.asarray(class_probs) >= cls_threshold)
 
@@ -112,8 +116,9 @@ def class_statistics(class_ids: np.ndarray, probs: np.ndarray, vocabulary: list[
     }
 
 
-def label_page(recognizer: PageRecognizer, image: tf.Tensor, options: PseudoLabelOptions, *,
-               with_detections: bool = False):
+def label_page(
+    recognizer: PageRecognizer, image: tf.Tensor, options: PseudoLabelOptions, *, with_detections: bool = False
+):
     """(boxes float32 [k, 4] page pixels, class ids int32 [k], det scores [k], class probs [k]) kept; with
     `with_detections` also the detector's boxes for its pseudo-labelled pages, float32 [m, 4], and their
     labels int32 [m]: 0 for every box it is confident of (det score >= det_threshold) whatever its class
@@ -133,8 +138,9 @@ def label_page(recognizer: PageRecognizer, image: tf.Tensor, options: PseudoLabe
         return kept
     unsure = ~sure & (det_scores >= (options.det_unsure if options.det_unsure is not None else np.inf))
     page_boxes = np.concatenate([boxes[sure], boxes[unsure]]).reshape(-1, 4)
-    labels = np.concatenate([np.zeros(int(sure.sum()), np.int32),
-                             np.full(int(unsure.sum()), schema.UNCERTAIN_LABEL, np.int32)])
+    labels = np.concatenate(
+        [np.zeros(int(sure.sum()), np.int32), np.full(int(unsure.sum()), schema.UNCERTAIN_LABEL, np.int32)]
+    )
     return (*kept, page_boxes, labels)
 
 
@@ -166,7 +172,9 @@ def _encode_jpeg(crop: np.ndarray) -> bytes:
 
 def _read_source(records_dir: Path) -> dict:
     if not (records_dir / MANIFEST).is_file():
-        raise FileNotFoundError(f"{records_dir / MANIFEST} is missing: build the records with tools/build_records.py first")
+        raise FileNotFoundError(
+            f"{records_dir / MANIFEST} is missing: build the records with tools/build_records.py first"
+        )
     return json.loads((records_dir / MANIFEST).read_text())
 
 
@@ -175,13 +183,17 @@ def _prepare_out_dir(out_dir: Path, records_dir: Path) -> list[str]:
     the folder is not a complete set. Returns the shard names the old manifest listed (removed at commit
     unless rewritten). Anything else with a manifest there is refused."""
     if out_dir.resolve() == records_dir.resolve():
-        raise ValueError(f"--out {out_dir} is the records folder itself; write the pseudo-labels to a folder of their own")
+        raise ValueError(
+            f"--out {out_dir} is the records folder itself; write the pseudo-labels to a folder of their own"
+        )
     manifest, old_shards = out_dir / MANIFEST, []
     if manifest.is_file():
         old = json.loads(manifest.read_text())
         if old.get("kind") != "pseudo_labels":
-            raise ValueError(f"--out {out_dir} already holds other records ({MANIFEST} of kind {old.get('kind')!r}); "
-                             "choose another --out")
+            raise ValueError(
+                f"--out {out_dir} already holds other records ({MANIFEST} of kind {old.get('kind')!r}); "
+                "choose another --out"
+            )
         old_shards = [entry["file"] for entry in old.get("shards", []) + old.get("page_shards", [])]
         manifest.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,16 +213,32 @@ class _Writer:
         self.file = tf.io.TFRecordWriter(str(self.candidates))
         self.class_ids, self.probs, self.pages, self.points = [], [], [], []
 
-    def add_page(self, page_index: int, image_id: str, image: tf.Tensor, scale: np.ndarray, boxes: np.ndarray,
-                 class_ids: np.ndarray, class_probs: np.ndarray) -> None:
+    def add_page(
+        self,
+        page_index: int,
+        image_id: str,
+        image: tf.Tensor,
+        scale: np.ndarray,
+        boxes: np.ndarray,
+        class_ids: np.ndarray,
+        class_probs: np.ndarray,
+    ) -> None:
         """`boxes` in stored-page pixels, `scale` (sy, sx) original -> stored pixels."""
         original = boxes / np.array([scale[1], scale[0], scale[1], scale[0]], np.float32)
         crops = crop_characters(image, boxes, self.crop_size, STORED_CROP_FACTOR).numpy() if len(boxes) else []
         book = book_of(image_id)
         for index, (crop, class_id, prob, box) in enumerate(zip(crops, class_ids, class_probs, original)):
-            self.file.write(schema.encode_crop(image_jpeg=_encode_jpeg(crop), label=int(class_id),
-                                               code=self.codes[class_id], image_id=image_id, book=book,
-                                               source_box=box.tolist(), index=index))
+            self.file.write(
+                schema.encode_crop(
+                    image_jpeg=_encode_jpeg(crop),
+                    label=int(class_id),
+                    code=self.codes[class_id],
+                    image_id=image_id,
+                    book=book,
+                    source_box=box.tolist(),
+                    index=index,
+                )
+            )
             centre = (box[:2] + box[2:]) / 2
             self.class_ids.append(int(class_id))
             self.probs.append(float(prob))
@@ -242,11 +270,17 @@ class _Writer:
 
     def summary(self, keep: np.ndarray, vocabulary, max_per_class: int | None) -> dict:
         class_ids, probs = np.array(self.class_ids, np.int64)[keep], np.array(self.probs)[keep]
-        at_cap = int(sum(1 for c in set(class_ids.tolist()) if max_per_class and (class_ids == c).sum() >= max_per_class))
-        return {"crops": int(keep.sum()), "classes": len(set(class_ids.tolist())), "crop_size": self.crop_size,
-                "candidates": len(keep), "capped": {"max_per_class": max_per_class or None,
-                                                    "dropped": int((~keep).sum()), "classes_at_cap": at_cap},
-                **class_statistics(class_ids, probs, vocabulary)}
+        at_cap = int(
+            sum(1 for c in set(class_ids.tolist()) if max_per_class and (class_ids == c).sum() >= max_per_class)
+        )
+        return {
+            "crops": int(keep.sum()),
+            "classes": len(set(class_ids.tolist())),
+            "crop_size": self.crop_size,
+            "candidates": len(keep),
+            "capped": {"max_per_class": max_per_class or None, "dropped": int((~keep).sum()), "classes_at_cap": at_cap},
+            **class_statistics(class_ids, probs, vocabulary),
+        }
 
 
 def classifier_vocabulary(records_dir: Path, vocabulary: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
@@ -256,21 +290,35 @@ def classifier_vocabulary(records_dir: Path, vocabulary: list[tuple[str, str]] |
     records = read_vocabulary(records_dir)
     if vocabulary is None:
         return records
-    if list(vocabulary[:len(records)]) != records:
-        raise ValueError(f"the classifier's vocabulary ({len(vocabulary)} classes) does not begin with the records' "
-                         f"{records_dir / VOCABULARY} ({len(records)} classes): pass the records it was trained on")
+    if list(vocabulary[: len(records)]) != records:
+        raise ValueError(
+            f"the classifier's vocabulary ({len(vocabulary)} classes) does not begin with the records' "
+            f"{records_dir / VOCABULARY} ({len(records)} classes): pass the records it was trained on"
+        )
     return list(vocabulary)
 
 
 def _recognizer(detector, classifier, codes, options: PseudoLabelOptions) -> PageRecognizer:
     floor = options.det_threshold if options.det_unsure is None else options.det_unsure
-    return PageRecognizer(detector, classifier, codes, RecognizerOptions(
-        short_side=options.short_side, det_threshold=floor, nms_iou=options.nms_iou))
+    return PageRecognizer(
+        detector,
+        classifier,
+        codes,
+        RecognizerOptions(short_side=options.short_side, det_threshold=floor, nms_iou=options.nms_iou),
+    )
 
 
-def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: str | Path,
-                        options: PseudoLabelOptions = PseudoLabelOptions(), *, truth=None,
-                        vocabulary: list[tuple[str, str]] | None = None, progress: bool = True) -> dict:
+def write_pseudo_labels(
+    detector,
+    classifier,
+    records_dir: str | Path,
+    out_dir: str | Path,
+    options: PseudoLabelOptions = PseudoLabelOptions(),
+    *,
+    truth=None,
+    vocabulary: list[tuple[str, str]] | None = None,
+    progress: bool = True,
+) -> dict:
     """Labels the test pages of `records_dir` and writes `crops-train-*.tfrecord` + manifest.json to `out_dir`.
 
     Shards are written under temporary names and renamed when complete; the manifest is written last.
@@ -304,9 +352,14 @@ def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: 
         raise
     write_vocabulary(out_dir / VOCABULARY, vocabulary)
     manifest = {
-        "kind": "pseudo_labels", "source": "records_test_pages", "source_records": str(records_dir),
-        "options": asdict(options), "pages": pages, **writer.summary(keep, vocabulary, options.max_per_class),
-        "seconds": round(time.perf_counter() - start, 2), "shards": files,
+        "kind": "pseudo_labels",
+        "source": "records_test_pages",
+        "source_records": str(records_dir),
+        "options": asdict(options),
+        "pages": pages,
+        **writer.summary(keep, vocabulary, options.max_per_class),
+        "seconds": round(time.perf_counter() - start, 2),
+        "shards": files,
     }
     if truth is not None:
         predictions = {image_id: [] for image_id in page_ids}
@@ -315,17 +368,29 @@ def write_pseudo_labels(detector, classifier, records_dir: str | Path, out_dir: 
                 predictions[image_id].append((code, x, y))
         scored = {i: truth[i] for i in predictions if i in truth}
         result = evaluate(scored, {i: predictions[i] for i in scored})
-        manifest["precision_vs_truth"] = {"pages": len(scored), "precision": result.labelled.precision,
-                                          "tp": result.labelled.tp, "fp": result.labelled.fp,
-                                          "detection_precision": result.detection.precision}
+        manifest["precision_vs_truth"] = {
+            "pages": len(scored),
+            "precision": result.labelled.precision,
+            "tp": result.labelled.tp,
+            "fp": result.labelled.fp,
+            "detection_precision": result.detection.precision,
+        }
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
     return manifest
 
 
-def write_image_pseudo_labels(detector, classifier, images, records_dir: str | Path, out_dir: str | Path,
-                              options: PseudoLabelOptions = PseudoLabelOptions(max_per_class=DEFAULT_MAX_PER_CLASS),
-                              *, max_pixels: int | None = None, vocabulary: list[tuple[str, str]] | None = None,
-                              progress: bool = True) -> dict:
+def write_image_pseudo_labels(
+    detector,
+    classifier,
+    images,
+    records_dir: str | Path,
+    out_dir: str | Path,
+    options: PseudoLabelOptions = PseudoLabelOptions(max_per_class=DEFAULT_MAX_PER_CLASS),
+    *,
+    max_pixels: int | None = None,
+    vocabulary: list[tuple[str, str]] | None = None,
+    progress: bool = True,
+) -> dict:
     """Labels real scans with no labels: `images` (folders, globs or files, see `list_images`) and writes
     `crops-train-*.tfrecord` + manifest.json to `out_dir`, as `write_pseudo_labels`.
 
@@ -358,34 +423,59 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
                 image_id = path.stem
                 try:
                     # The record builder's own page preparation: decode (size checks first), shrink, JPEG.
-                    prepared = prepare_page(path, image_id, np.zeros((0, 4), np.float32), page_short_side=page_short_side,
-                                            crop_size=crop_size, with_crops=False, max_pixels=max_pixels,
-                                            formats=IMAGE_FORMATS)
+                    prepared = prepare_page(
+                        path,
+                        image_id,
+                        np.zeros((0, 4), np.float32),
+                        page_short_side=page_short_side,
+                        crop_size=crop_size,
+                        with_crops=False,
+                        max_pixels=max_pixels,
+                        formats=IMAGE_FORMATS,
+                    )
                 except (ValueError, OSError) as error:  # ImageError is a ValueError
                     skipped.append({"file": str(path), "image_id": image_id, "problem": str(error)})
                     continue
                 image = tf.io.decode_jpeg(prepared.page_jpeg, channels=3)  # as schema.decode_page reads a page
                 scale = np.array([prepared.scale_y, prepared.scale_x], np.float32)
                 boxes, class_ids, _, class_probs, detected, detected_labels = label_page(
-                    recognizer, image, options, with_detections=True)
+                    recognizer, image, options, with_detections=True
+                )
                 writer.add_page(k, image_id, image, scale, boxes, class_ids, class_probs)
                 # The detector learns from every confident box, whatever the classifier thinks of it.
-                pages.write(k % len(page_names), schema.encode_page(
-                    image_jpeg=prepared.page_jpeg, image_id=image_id, book=book_of(image_id),
-                    original_size=(round(prepared.stored_width / prepared.scale_x),
-                                   round(prepared.stored_height / prepared.scale_y)),
-                    stored_size=(prepared.stored_width, prepared.stored_height),
-                    scale=(prepared.scale_x, prepared.scale_y), boxes=detected,
-                    labels=detected_labels.tolist(), codes=[""] * len(detected)))
+                pages.write(
+                    k % len(page_names),
+                    schema.encode_page(
+                        image_jpeg=prepared.page_jpeg,
+                        image_id=image_id,
+                        book=book_of(image_id),
+                        original_size=(
+                            round(prepared.stored_width / prepared.scale_x),
+                            round(prepared.stored_height / prepared.scale_y),
+                        ),
+                        stored_size=(prepared.stored_width, prepared.stored_height),
+                        scale=(prepared.scale_x, prepared.scale_y),
+                        boxes=detected,
+                        labels=detected_labels.tolist(),
+                        codes=[""] * len(detected),
+                    ),
+                )
                 labelled.append(k)
-                page_files.append({"image_id": image_id, "file": str(path),
-                                   "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                                   "original_size": [round(prepared.stored_width / prepared.scale_x),
-                                                     round(prepared.stored_height / prepared.scale_y)],
-                                   "stored_size": [prepared.stored_width, prepared.stored_height],
-                                   "candidates": len(boxes),
-                                   "page_boxes": int((detected_labels != schema.UNCERTAIN_LABEL).sum()),
-                                   "uncertain_boxes": int((detected_labels == schema.UNCERTAIN_LABEL).sum())})
+                page_files.append(
+                    {
+                        "image_id": image_id,
+                        "file": str(path),
+                        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                        "original_size": [
+                            round(prepared.stored_width / prepared.scale_x),
+                            round(prepared.stored_height / prepared.scale_y),
+                        ],
+                        "stored_size": [prepared.stored_width, prepared.stored_height],
+                        "candidates": len(boxes),
+                        "page_boxes": int((detected_labels != schema.UNCERTAIN_LABEL).sum()),
+                        "uncertain_boxes": int((detected_labels == schema.UNCERTAIN_LABEL).sum()),
+                    }
+                )
         files, keep = writer.commit(options.max_per_class)
         page_shards = [{"file": name, **info} for name, info in pages.commit().items()]
     except BaseException:
@@ -397,12 +487,21 @@ def write_image_pseudo_labels(detector, classifier, images, records_dir: str | P
         entry["crops"] = int(kept_per_page[k])
     write_vocabulary(out_dir / VOCABULARY, vocabulary)
     manifest = {
-        "kind": "pseudo_labels", "source": "images", "images": [str(s) for s in ([images] if isinstance(images, (str, Path)) else images)],
-        "source_records": str(records_dir), "options": asdict(options), "page_short_side": page_short_side,
-        "max_pixels": max_pixels, "pages": len(paths), "pages_labelled": len(page_files),
+        "kind": "pseudo_labels",
+        "source": "images",
+        "images": [str(s) for s in ([images] if isinstance(images, (str, Path)) else images)],
+        "source_records": str(records_dir),
+        "options": asdict(options),
+        "page_short_side": page_short_side,
+        "max_pixels": max_pixels,
+        "pages": len(paths),
+        "pages_labelled": len(page_files),
         **writer.summary(keep, vocabulary, options.max_per_class),
         "seconds": round(time.perf_counter() - start, 2),
-        "skipped": skipped, "page_files": page_files, "shards": files, "page_shards": page_shards,
+        "skipped": skipped,
+        "page_files": page_files,
+        "shards": files,
+        "page_shards": page_shards,
         "splits": {"train": {"pages": len(page_files)}},
     }
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))

@@ -4,6 +4,7 @@ Every refusal is a 4xx with a one-line JSON body `{"error": "..."}`; an unexpect
 the same shape and no traceback (the traceback goes to the server's log). Client input never becomes a
 path: uploads stay in memory, and a file name is only a label in the outputs.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,9 +34,15 @@ from kuzushiji_tf.serving.uploads import UploadError, display_name, file_from_mu
 
 STATIC = Path(__file__).parent / "static"
 MODEL_NAME = "kuzushiji_page"
-MEDIA_TYPES = {"txt": "text/plain; charset=utf-8", "json": "application/json", "page": "application/xml",
-               "alto": "application/xml", "hocr": "application/xhtml+xml", "tei": "application/xml",
-               "iiif": "application/ld+json"}
+MEDIA_TYPES = {
+    "txt": "text/plain; charset=utf-8",
+    "json": "application/json",
+    "page": "application/xml",
+    "alto": "application/xml",
+    "hocr": "application/xhtml+xml",
+    "tei": "application/xml",
+    "iiif": "application/ld+json",
+}
 log = logging.getLogger("kuzushiji_tf.serve")
 
 
@@ -81,8 +88,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
     """The server for `model` (a `page_model.PageModel`: the SavedModel or the ONNX export)."""
     metrics = Metrics()
-    batcher = Batcher(model_runner(model), max_batch=config.max_batch, max_wait=config.batch_wait,
-                      max_queue=config.max_queue, on_batch=metrics.observe_batch)
+    batcher = Batcher(
+        model_runner(model),
+        max_batch=config.max_batch,
+        max_wait=config.batch_wait,
+        max_queue=config.max_queue,
+        on_batch=metrics.observe_batch,
+    )
     max_pixels = config.max_pixels or model.options.max_pixels
     max_chars = model.options.max_chars
     translation = dict(model.vocabulary)
@@ -94,8 +106,9 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
         yield
         await batcher.stop()
 
-    app = FastAPI(title="kuzushiji_tf page recogniser", version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="kuzushiji_tf page recogniser", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
+    )
     app.state.batcher, app.state.metrics, app.state.config = batcher, metrics, config
 
     @app.middleware("http")
@@ -143,8 +156,9 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
         try:
             found = await asyncio.wait_for(batcher.submit(data), config.timeout)
         except QueueFull:
-            raise _Refused(503, "server busy: too many pages waiting; retry later",
-                           {"Retry-After": str(config.retry_after)}) from None
+            raise _Refused(
+                503, "server busy: too many pages waiting; retry later", {"Retry-After": str(config.retry_after)}
+            ) from None
         except asyncio.TimeoutError:
             raise _Refused(504, f"recognition took longer than {config.timeout:g} s") from None
         if found.error:
@@ -159,8 +173,13 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok", "model": config.model_name, "version": version, "backend": model.backend,
-                "queue": batcher.pending}
+        return {
+            "status": "ok",
+            "model": config.model_name,
+            "version": version,
+            "backend": model.backend,
+            "queue": batcher.pending,
+        }
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus():
@@ -174,8 +193,11 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
     @app.get("/v1/models/{name}")
     async def model_status(name: str):
         check_name(name)
-        return {"model_version_status": [{"version": version, "state": "AVAILABLE",
-                                          "status": {"error_code": "OK", "error_message": ""}}]}
+        return {
+            "model_version_status": [
+                {"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            ]
+        }
 
     async def predict(request: Request, name: str):
         check_name(name)
@@ -191,8 +213,9 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
         results = await asyncio.gather(*(recognise(page) for page in pages), return_exceptions=True)
         for k, result in enumerate(results):
             if isinstance(result, _Refused):
-                raise _Refused(result.status, f"instance {k}: {result}" if result.status == 400 else str(result),
-                               result.headers)
+                raise _Refused(
+                    result.status, f"instance {k}: {result}" if result.status == 400 else str(result), result.headers
+                )
             if isinstance(result, BaseException):
                 raise result
         return predict_response([padded_outputs(r, max_chars) for r in results], row)

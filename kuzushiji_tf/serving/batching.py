@@ -3,6 +3,7 @@ waits at most `max_wait` seconds for others, a batch holds at most `max_batch` p
 on one worker thread, off the event loop. The queue is bounded: past `max_queue` pages waiting or
 running, `submit` raises `QueueFull` at once (the server answers 503 with Retry-After) instead of letting
 latency and memory grow without bound."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,18 +19,27 @@ class QueueFull(RuntimeError):
 
 def model_runner(model) -> Callable[[Sequence[bytes]], list[PageResult]]:
     """A batch of encoded pages -> one PageResult each; a refused page fails alone (`recognize_files`)."""
+
     def run(pages: Sequence[bytes]) -> list[PageResult]:
-        return list(recognize_files(model, list(pages), batch_size=max(len(pages), 1), progress=False,
-                                    load=lambda page: page))
+        return list(
+            recognize_files(model, list(pages), batch_size=max(len(pages), 1), progress=False, load=lambda page: page)
+        )
+
     return run
 
 
 class Batcher:
     """`await batcher.submit(page_bytes)` -> PageResult. Start with `start()` on the serving loop."""
 
-    def __init__(self, run: Callable[[Sequence[bytes]], list[PageResult]], *, max_batch: int = 4,
-                 max_wait: float = 0.005, max_queue: int = 32,
-                 on_batch: Callable[[int, float], None] = lambda size, seconds: None):
+    def __init__(
+        self,
+        run: Callable[[Sequence[bytes]], list[PageResult]],
+        *,
+        max_batch: int = 4,
+        max_wait: float = 0.005,
+        max_queue: int = 32,
+        on_batch: Callable[[int, float], None] = lambda size, seconds: None,
+    ):
         if max_batch < 1 or max_queue < 1 or max_wait < 0:
             raise ValueError("max_batch and max_queue must be at least 1 and max_wait at least 0")
         self.run, self.max_batch, self.max_wait, self.max_queue = run, max_batch, max_wait, max_queue

@@ -1,4 +1,5 @@
 """The server's Prometheus metrics, in a registry of its own (one per app, so tests can start several)."""
+
 from __future__ import annotations
 
 from prometheus_client import (
@@ -17,16 +18,34 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 class Metrics:
     def __init__(self):
         self.registry = CollectorRegistry()
-        self.requests = Counter("kuzushiji_requests_total", "HTTP requests answered, by route and status code",
-                                ["route", "status"], registry=self.registry)
-        self.errors = Counter("kuzushiji_request_errors_total", "Requests answered with a 4xx or 5xx, by route and status",
-                              ["route", "status"], registry=self.registry)
-        self.latency = Histogram("kuzushiji_request_seconds", "Time from request to response, by route",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.batch_size = Histogram("kuzushiji_batch_size", "Pages per model call", buckets=BATCH_BUCKETS,
-                                    registry=self.registry)
-        self.model_seconds = Histogram("kuzushiji_model_seconds", "Time of one model call (one batch)",
-                                       buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "kuzushiji_requests_total",
+            "HTTP requests answered, by route and status code",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "kuzushiji_request_errors_total",
+            "Requests answered with a 4xx or 5xx, by route and status",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "kuzushiji_request_seconds",
+            "Time from request to response, by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "kuzushiji_batch_size", "Pages per model call", buckets=BATCH_BUCKETS, registry=self.registry
+        )
+        self.model_seconds = Histogram(
+            "kuzushiji_model_seconds",
+            "Time of one model call (one batch)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.pages = Counter("kuzushiji_pages_total", "Pages recognised", registry=self.registry)
         self.queue = Gauge("kuzushiji_queue_pages", "Pages waiting or in the running batch", registry=self.registry)
 

@@ -7,6 +7,7 @@ columnar `{"inputs": {"images": [{"b64": ...}]}}` (or `{"inputs": [{"b64": ...}]
 Response: `{"predictions": [{output: value, ...} per page]}` for the row format, `{"outputs": {output:
 [value per page]}}` for the columnar one. Errors: `{"error": "..."}`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,7 @@ def _decode_instance(instance, index: int) -> bytes:
     if isinstance(instance, dict) and INPUT_NAME in instance and len(instance) == 1:
         instance = instance[INPUT_NAME]
     if not (isinstance(instance, dict) and set(instance) == {"b64"} and isinstance(instance["b64"], str)):
-        raise UploadError(400, f"instance {index}: expected {{\"b64\": \"<base64 of a JPEG/PNG page>\"}}")
+        raise UploadError(400, f'instance {index}: expected {{"b64": "<base64 of a JPEG/PNG page>"}}')
     try:
         return base64.b64decode(instance["b64"], validate=True)
     except (binascii.Error, ValueError):
@@ -35,17 +36,17 @@ def _decode_instance(instance, index: int) -> bytes:
 def parse_predict(body, max_instances: int) -> tuple[list[bytes], bool]:
     """(encoded pages, row_format) of a predict request body (already parsed JSON)."""
     if not isinstance(body, dict):
-        raise UploadError(400, "request body must be a JSON object with \"instances\" or \"inputs\"")
+        raise UploadError(400, 'request body must be a JSON object with "instances" or "inputs"')
     signature = body.get("signature_name", SIGNATURE)
     if signature != SIGNATURE:
-        raise UploadError(400, f"serving signature name: \"{signature}\" not found in signature def")
+        raise UploadError(400, f'serving signature name: "{signature}" not found in signature def')
     if ("instances" in body) == ("inputs" in body):
-        raise UploadError(400, "request must have exactly one of \"instances\" (row format) or \"inputs\" (columnar)")
+        raise UploadError(400, 'request must have exactly one of "instances" (row format) or "inputs" (columnar)')
     row = "instances" in body
     values = body["instances"] if row else body["inputs"]
     if not row and isinstance(values, dict):
         if set(values) != {INPUT_NAME}:
-            raise UploadError(400, f"inputs: the signature's only input is \"{INPUT_NAME}\"")
+            raise UploadError(400, f'inputs: the signature\'s only input is "{INPUT_NAME}"')
         values = values[INPUT_NAME]
     if not isinstance(values, list) or not values:
         raise UploadError(400, "instances/inputs must be a non-empty list of pages")
@@ -66,12 +67,14 @@ def padded_outputs(result: dict, max_chars: int) -> dict:
             array = np.pad(array, width, constant_values=fill)
         return array
 
-    return {CODEPOINTS: padded(result[CODEPOINTS], 0, np.int64).tolist(),
-            CODES: list(result[CODES]) + [""] * pad,
-            DET_SCORES: padded(result[DET_SCORES], 0, np.float64).round(6).tolist(),
-            CLASS_PROBS: padded(result[CLASS_PROBS], 0, np.float64).round(6).tolist(),
-            OUT_BOXES: padded(np.reshape(result[OUT_BOXES], (n, 4)), 0, np.float64).round(3).tolist(),
-            COUNT: n}
+    return {
+        CODEPOINTS: padded(result[CODEPOINTS], 0, np.int64).tolist(),
+        CODES: list(result[CODES]) + [""] * pad,
+        DET_SCORES: padded(result[DET_SCORES], 0, np.float64).round(6).tolist(),
+        CLASS_PROBS: padded(result[CLASS_PROBS], 0, np.float64).round(6).tolist(),
+        OUT_BOXES: padded(np.reshape(result[OUT_BOXES], (n, 4)), 0, np.float64).round(3).tolist(),
+        COUNT: n,
+    }
 
 
 def predict_response(pages: list[dict], row: bool) -> dict:
@@ -93,9 +96,13 @@ def results_from_response(response: dict) -> list[dict]:
     results = []
     for page in pages:
         n = int(page[COUNT])
-        results.append({CODES: [c.decode() if isinstance(c, bytes) else c for c in page[CODES][:n]],
-                        CODEPOINTS: np.asarray(page[CODEPOINTS][:n], np.int32),
-                        OUT_BOXES: np.asarray(page[OUT_BOXES][:n], np.float32).reshape(n, 4),
-                        DET_SCORES: np.asarray(page[DET_SCORES][:n], np.float32),
-                        CLASS_PROBS: np.asarray(page[CLASS_PROBS][:n], np.float32)})
+        results.append(
+            {
+                CODES: [c.decode() if isinstance(c, bytes) else c for c in page[CODES][:n]],
+                CODEPOINTS: np.asarray(page[CODEPOINTS][:n], np.int32),
+                OUT_BOXES: np.asarray(page[OUT_BOXES][:n], np.float32).reshape(n, 4),
+                DET_SCORES: np.asarray(page[DET_SCORES][:n], np.float32),
+                CLASS_PROBS: np.asarray(page[CLASS_PROBS][:n], np.float32),
+            }
+        )
     return results

@@ -1,6 +1,7 @@
 """An uploaded scan, read under a byte cap, its type sniffed from its first bytes (never from the file
 name or the Content-Type header), its pixel count read from its header before anything is decoded. TIFF,
 which the recogniser's graph does not decode, is converted to PNG in memory. Nothing touches the disk."""
+
 from __future__ import annotations
 
 import io
@@ -94,8 +95,17 @@ def file_from_multipart(body: bytes, content_type: str, limit: int) -> tuple[byt
     def data(chunk, start, end):
         parts[-1]["data"].append(chunk[start:end])
 
-    parser = MultipartParser(boundary, {"on_part_begin": begin, "on_header_field": field, "on_header_value": value,
-                                        "on_header_end": header_end, "on_part_data": data}, max_size=limit)
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": begin,
+            "on_header_field": field,
+            "on_header_value": value,
+            "on_header_end": header_end,
+            "on_part_data": data,
+        },
+        max_size=limit,
+    )
     try:
         parser.write(body)
         parser.finalize()

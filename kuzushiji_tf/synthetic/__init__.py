@@ -3,6 +3,7 @@
 The Kaggle set is not redistributable, so brush-font pages stand in for it: `generate_dataset` writes a
 complete Kaggle-layout folder, `render_page` draws one page (image + labelled characters in reading order).
 """
+
 from kuzushiji_tf.synthetic.charset import NAMED_CHARSETS, Charset, build_charset
 from kuzushiji_tf.synthetic.dataset import generate_dataset
 from kuzushiji_tf.synthetic.fonts import FONT_DIR_ENV, FontFace, FontNotFoundError, FontSet, find_fonts
@@ -10,6 +11,17 @@ from kuzushiji_tf.synthetic.render import PageDebug, render_page
 from kuzushiji_tf.synthetic.style import BookStyle, sample_book_style
 
 __all__ = [
-    "FONT_DIR_ENV", "NAMED_CHARSETS", "BookStyle", "Charset", "FontFace", "FontNotFoundError", "FontSet",
-    "PageDebug", "build_charset", "find_fonts", "generate_dataset", "render_page", "sample_book_style",
+    "FONT_DIR_ENV",
+    "NAMED_CHARSETS",
+    "BookStyle",
+    "Charset",
+    "FontFace",
+    "FontNotFoundError",
+    "FontSet",
+    "PageDebug",
+    "build_charset",
+    "find_fonts",
+    "generate_dataset",
+    "render_page",
+    "sample_book_style",
 ]

@@ -9,6 +9,7 @@ common kanji are far more frequent than rare ones. Kana with hentaigana also car
 (`variants`), drawn in place of the standard form at the book's `hentaigana_rate`, labelled with the
 standard kana's code.
 """
+
 from __future__ import annotations
 
 import csv
@@ -70,8 +71,9 @@ class Charset:
 
     def forms(self, char: str) -> list[tuple[str, str | None]]:
         """The hentaigana `char` may be written as: (glyph, face to draw it with, or None for any)."""
-        return ([(v, None) for v in self.variants.get(char, ())]
-                + [(char, face) for face in self.form_faces.get(char, ())])
+        return [(v, None) for v in self.variants.get(char, ())] + [
+            (char, face) for face in self.form_faces.get(char, ())
+        ]
 
     def __len__(self) -> int:
         return len(self.kana) + len(self.kanji)
@@ -102,8 +104,14 @@ def _named(name: str, table_chars: list[str]) -> list[str]:
     hiragana = [c for c in table_chars if 0x3041 <= ord(c) <= 0x3096]
     katakana = [c for c in table_chars if 0x30A1 <= ord(c) <= 0x30FA]
     kanji = list(dict.fromkeys(COMMON_KANJI))
-    return {"default": table_chars, "common": hiragana + katakana + kanji, "kana": hiragana + katakana,
-            "hiragana": hiragana, "kanji": kanji, "full": table_chars}[name]
+    return {
+        "default": table_chars,
+        "common": hiragana + katakana + kanji,
+        "kana": hiragana + katakana,
+        "hiragana": hiragana,
+        "kanji": kanji,
+        "full": table_chars,
+    }[name]
 
 
 def _read_file(path: Path) -> list[str]:
@@ -172,8 +180,9 @@ def build_charset(spec: str | Path | None, fonts: FontSet, table: dict[str, str]
         for char in sorted(drawn_chars(face, kana)):
             form_faces[char] = form_faces.get(char, ()) + (face.name,)
     ranked = _rank_kanji(kanji, faces, fonts)
-    return Charset(tuple(kana), _kana_weights(kana), tuple(ranked), _zipf(len(ranked)), faces, name, variants,
-                   form_faces)
+    return Charset(
+        tuple(kana), _kana_weights(kana), tuple(ranked), _zipf(len(ranked)), faces, name, variants, form_faces
+    )
 
 
 def _rank_kanji(kanji: list[str], faces: dict[str, tuple[str, ...]], fonts: FontSet) -> list[str]:

@@ -7,6 +7,7 @@ reading order: columns right to left, top to bottom inside a column. Every file 
 temporary name and renamed, so an interrupted run never leaves a CSV that looks complete. Pages are pure
 functions of (seed, book, page), so the output is byte-identical for a seed whatever `workers` is.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,13 +69,16 @@ def _split_evenly(total: int, parts: int) -> list[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
 
-def plan_pages(num_pages: int, num_test_pages: int, num_books: int, num_test_books: int, seed: int,
-               empty_fraction: float) -> list[PageTask]:
+def plan_pages(
+    num_pages: int, num_test_pages: int, num_books: int, num_test_books: int, seed: int, empty_fraction: float
+) -> list[PageTask]:
     """Train pages over `num_books` books, then test pages over their own `num_test_books` books."""
     tasks: list[PageTask] = []
     test_ids: set[str] = set()
-    for split, total, first, count in (("train", num_pages, 0, num_books),
-                                       ("test", num_test_pages, num_books, num_test_books)):
+    for split, total, first, count in (
+        ("train", num_pages, 0, num_books),
+        ("test", num_test_pages, num_books, num_test_books),
+    ):
         code = 0 if split == "train" else 1
         n_empty = round(empty_fraction * total)
         empty = set(np.random.default_rng([seed, _EMPTY, code]).permutation(total)[:n_empty].tolist())
@@ -123,9 +127,15 @@ def _init_worker(context: _Context, threads: int | None) -> None:
 def _render_task(task: PageTask) -> tuple[str, str, str, int]:
     ctx = _CONTEXT
     style = ctx.styles[task.book_index]
-    image, chars = render_page([ctx.seed, _PAGE, task.book_index, task.page_index], style,
-                               page_height=ctx.page_height, charset=ctx.charset, fonts=ctx.fonts,
-                               empty=task.empty, side=task.side)
+    image, chars = render_page(
+        [ctx.seed, _PAGE, task.book_index, task.page_index],
+        style,
+        page_height=ctx.page_height,
+        charset=ctx.charset,
+        fonts=ctx.fonts,
+        empty=task.empty,
+        side=task.side,
+    )
     ok, jpeg = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, style.jpeg_quality])
     if not ok:
         raise RuntimeError(f"OpenCV could not encode page {task.image_id} as JPEG")
@@ -155,9 +165,14 @@ def _csv(rows: list[tuple[str, str]]) -> bytes:
 
 
 def _check_args(num_pages, num_test_pages, num_books, num_test_books, page_height, workers, empty_fraction):
-    for name, value, low in (("num_pages", num_pages, 0), ("num_test_pages", num_test_pages, 0),
-                             ("num_books", num_books, 1), ("num_test_books", num_test_books, 1),
-                             ("page_height", page_height, 64), ("workers", workers, 1)):
+    for name, value, low in (
+        ("num_pages", num_pages, 0),
+        ("num_test_pages", num_test_pages, 0),
+        ("num_books", num_books, 1),
+        ("num_test_books", num_test_books, 1),
+        ("page_height", page_height, 64),
+        ("workers", workers, 1),
+    ):
         if int(value) != value or value < low:
             raise ValueError(f"{name} must be an integer >= {low}; received {name}={value!r}")
     if not 0.0 <= empty_fraction <= 1.0:
@@ -170,12 +185,22 @@ def _role(face, fonts) -> str:
     return "hentaigana" if face in fonts.hentaigana else "kana-forms" if face in fonts.kana_forms else "primary"
 
 
-def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 0, num_books: int = 4,
-                     seed: int = 0, page_height: int = REAL_HEIGHT, charset: str | Path | None = None,
-                     workers: int = 1, num_test_books: int | None = None, empty_fraction: float = 0.03,
-                     overwrite: bool = False, fonts: FontSet | None = None,
-                     progress: Callable[[int, int], None] | None = None,
-                     features: str | tuple[str, ...] | None = None) -> dict:
+def generate_dataset(
+    out_dir: str | Path,
+    num_pages: int,
+    num_test_pages: int = 0,
+    num_books: int = 4,
+    seed: int = 0,
+    page_height: int = REAL_HEIGHT,
+    charset: str | Path | None = None,
+    workers: int = 1,
+    num_test_books: int | None = None,
+    empty_fraction: float = 0.03,
+    overwrite: bool = False,
+    fonts: FontSet | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    features: str | tuple[str, ...] | None = None,
+) -> dict:
     """Write a synthetic Kaggle-layout dataset to `out_dir` and return a summary.
 
     Args:
@@ -215,14 +240,17 @@ def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 
     out = Path(out_dir)
     _prepare_out_dir(out, overwrite)
     tasks = plan_pages(num_pages, num_test_pages, num_books, num_test_books, seed, empty_fraction)
-    styles = {b: with_features(sample_book_style(np.random.default_rng([seed, _STYLE, b]), fonts), features)
-              for b in sorted({t.book_index for t in tasks})}
+    styles = {
+        b: with_features(sample_book_style(np.random.default_rng([seed, _STYLE, b]), fonts), features)
+        for b in sorted({t.book_index for t in tasks})
+    }
     context = _Context(str(out), seed, int(page_height), fonts, charset_obj, styles)
     results = []
     if workers > 1 and len(tasks) > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
-        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(context, 1)) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(tasks)), mp_context=ctx, initializer=_init_worker, initargs=(context, 1)
+        ) as pool:
             for result in pool.map(_render_task, tasks):
                 results.append(result)
                 if progress:
@@ -233,12 +261,22 @@ def generate_dataset(out_dir: str | Path, num_pages: int, num_test_pages: int = 
             results.append(_render_task(task))
             if progress:
                 progress(len(results), len(tasks))
-    return _write_tables(out, seed, page_height, charset_obj, fonts, tasks, styles, results, empty_fraction,
-                         time.perf_counter() - started, features)
+    return _write_tables(
+        out,
+        seed,
+        page_height,
+        charset_obj,
+        fonts,
+        tasks,
+        styles,
+        results,
+        empty_fraction,
+        time.perf_counter() - started,
+        features,
+    )
 
 
-def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds,
-                  features):
+def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds, features):
     rows = {"train": [], "test": []}
     books: dict[str, dict] = {}
     classes: set[str] = set()
@@ -248,19 +286,32 @@ def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results
         chars[split] += n
         if split == "train":
             classes.update(labels.split()[0::5])
-        book = books.setdefault(task.book, {"split": split, "pages": 0, "empty_pages": 0, "chars": 0,
-                                            "style": styles[task.book_index].to_dict()})
+        book = books.setdefault(
+            task.book,
+            {"split": split, "pages": 0, "empty_pages": 0, "chars": 0, "style": styles[task.book_index].to_dict()},
+        )
         book["pages"] += 1
         book["empty_pages"] += task.empty
         book["chars"] += n
     info = {
-        "generator": "kuzushiji_tf.synthetic", "version": __version__, "seed": seed,
-        "options": {"page_height": int(page_height), "empty_fraction": empty_fraction, "charset": charset.name,
-                    "features": list(features)},
+        "generator": "kuzushiji_tf.synthetic",
+        "version": __version__,
+        "seed": seed,
+        "options": {
+            "page_height": int(page_height),
+            "empty_fraction": empty_fraction,
+            "charset": charset.name,
+            "features": list(features),
+        },
         "fonts": [{"name": f.name, "path": f.path, "index": f.index, "role": _role(f, fonts)} for f in fonts.faces],
-        "charset_size": len(charset), "train_pages": len(rows["train"]), "test_pages": len(rows["test"]),
-        "empty_pages": sum(t.empty for t in tasks), "chars": chars["train"], "test_chars": chars["test"],
-        "classes": len(classes), "books": books,
+        "charset_size": len(charset),
+        "train_pages": len(rows["train"]),
+        "test_pages": len(rows["test"]),
+        "empty_pages": sum(t.empty for t in tasks),
+        "chars": chars["train"],
+        "test_chars": chars["test"],
+        "classes": len(classes),
+        "books": books,
         "reading_order": "label groups per page: columns right to left, top to bottom inside a column",
     }
     write_atomic(out / "unicode_translation.csv", TABLE_PATH.read_bytes())
@@ -268,8 +319,14 @@ def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results
     write_atomic(out / "test_truth.csv", _csv(rows["test"]))
     write_atomic(out / "train.csv", _csv(rows["train"]))
     write_atomic(out / INFO_FILE, (json.dumps(info, indent=2, ensure_ascii=False) + "\n").encode())
-    summary = {k: info[k] for k in ("seed", "charset_size", "train_pages", "test_pages", "empty_pages", "chars",
-                                    "test_chars", "classes")}
-    summary.update(out_dir=str(out), seconds=round(seconds, 2), fonts=[f.name for f in fonts.faces],
-                   books={b: {k: v for k, v in d.items() if k != "style"} for b, d in books.items()})
+    summary = {
+        k: info[k]
+        for k in ("seed", "charset_size", "train_pages", "test_pages", "empty_pages", "chars", "test_chars", "classes")
+    }
+    summary.update(
+        out_dir=str(out),
+        seconds=round(seconds, 2),
+        fonts=[f.name for f in fonts.faces],
+        books={b: {k: v for k, v in d.items() if k != "style"} for b, d in books.items()},
+    )
     return summary

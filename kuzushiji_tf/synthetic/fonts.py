@@ -5,6 +5,7 @@ Brush and handwriting faces (Debian's packages and, from npm, Google Fonts' Yuji
 lacks. A face "lacks" a glyph when Pillow draws its `.notdef` for it, so coverage is tested by rendering,
 not trusted from the font's name.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,7 +50,7 @@ HAND_FILES = {
 # Faces whose standard hiragana codes draw hentaigana (a brush あ from 阿, labelled あ as drawn): they
 # supply kana forms only, never a book's hand (they have no kanji).
 KANA_FORM_FILES = {
-    "yuji-hentaigana-akebono-all-400-normal.woff": "yuji-hentaigana-akebono",  # npm @fontsource/...
+    "yuji-hentaigana-akebono-all-400-normal.woff": "yuji-hentaigana-akebono"  # npm @fontsource/...
 }
 # Faces that draw the Kana Supplement / Kana Extended-A hentaigana; used for those glyphs only (they are
 # Mincho faces, whose other glyphs look printed, not written).
@@ -61,16 +62,31 @@ HENTAIGANA_FILES = {
 # Kept back for evaluation (a hand no model has seen): never drawn with, even from $KUZUSHIJI_FONT_DIR.
 EXCLUDED_FILES = ("aoyagi-soseki.ttf",)
 # The Debian packages `make` installs; the same list is in the Makefile's `fonts` target.
-FONT_PACKAGES = ("fonts-kouzan-mouhitsu", "fonts-aoyagi-kouzan-t", "fonts-kiloji", "fonts-seto", "fonts-klee",
-                 "fonts-yozvox-yozfont-antique", "fonts-yozvox-yozfont-standard-kana", "fonts-babelstone-han",
-                 "fonts-hanazono", "fonts-ipamj-mincho", "fonts-noto-cjk")
+FONT_PACKAGES = (
+    "fonts-kouzan-mouhitsu",
+    "fonts-aoyagi-kouzan-t",
+    "fonts-kiloji",
+    "fonts-seto",
+    "fonts-klee",
+    "fonts-yozvox-yozfont-antique",
+    "fonts-yozvox-yozfont-standard-kana",
+    "fonts-babelstone-han",
+    "fonts-hanazono",
+    "fonts-ipamj-mincho",
+    "fonts-noto-cjk",
+)
 # Fallback files in order of preference: serif first, it is closer to woodblock print than sans.
-FALLBACK_FILES = ("notoserifcjk-regular.ttc", "notoserifcjkjp-regular.otf", "notoserifcjk-bold.ttc",
-                  "notosanscjk-regular.ttc", "notosanscjkjp-regular.otf")
+FALLBACK_FILES = (
+    "notoserifcjk-regular.ttc",
+    "notoserifcjkjp-regular.otf",
+    "notoserifcjk-bold.ttc",
+    "notosanscjk-regular.ttc",
+    "notosanscjkjp-regular.otf",
+)
 REF_EM = 160  # glyphs are drawn once at this em size and resized: one FreeType call per (face, char)
 _STROKE_PROBE = "あのにし日人事"  # common kana and kanji whose strokes give a face's stroke width
 _PROBE = "あ日"  # a Japanese face must really have these
-HENTAIGANA_PROBE = "\U0001B002"  # HENTAIGANA LETTER A-1: a hentaigana face must really have it
+HENTAIGANA_PROBE = "\U0001b002"  # HENTAIGANA LETTER A-1: a hentaigana face must really have it
 _MISSING = "\uffff"  # a noncharacter: no cmap maps it, so it draws `.notdef`
 _PROBE_EM = 32  # big enough that no real glyph draws exactly like `.notdef`
 
@@ -111,9 +127,11 @@ class FontSet:
 
 
 def missing_font_message(searched: list[str]) -> str:
-    return ("no Japanese font found (searched " + ", ".join(searched or ["nothing"]) + "): install the Debian "
-            "packages " + " ".join(FONT_PACKAGES) + " (`make fonts` does), or set "
-            f"{FONT_DIR_ENV} to a folder of .ttf/.otf/.ttc fonts")
+    return (
+        "no Japanese font found (searched " + ", ".join(searched or ["nothing"]) + "): install the Debian "
+        "packages " + " ".join(FONT_PACKAGES) + " (`make fonts` does), or set "
+        f"{FONT_DIR_ENV} to a folder of .ttf/.otf/.ttc fonts"
+    )
 
 
 def font_search_dirs() -> list[Path]:
@@ -212,9 +230,14 @@ def drawn_chars(face: FontFace, chars) -> frozenset[str]:
         checked.update(todo)
         if path is not None:
             try:
-                write_atomic(path, json.dumps({"font": face.path, "checked": "".join(sorted(checked)),
-                                               "drawn": "".join(sorted(drawn))}, ensure_ascii=False),
-                             make_parents=True)
+                write_atomic(
+                    path,
+                    json.dumps(
+                        {"font": face.path, "checked": "".join(sorted(checked)), "drawn": "".join(sorted(drawn))},
+                        ensure_ascii=False,
+                    ),
+                    make_parents=True,
+                )
             except OSError:
                 pass  # a read-only home: correct, only slower
     return frozenset(c for c in chars if c in drawn)
@@ -289,8 +312,8 @@ def crop_to_ink(mask: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(mask.any(axis=1))
     if not len(rows):
         return np.zeros((1, 1), np.uint8)
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
-    return mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 class GlyphCache:
@@ -338,12 +361,13 @@ class GlyphCache:
             self._masks[key] = mask
         return mask
 
-    def glyph(self, face_name: str, char: str, em: float, weight: int = 0, aspect: float = 1.0,
-              angle: float = 0.0) -> np.ndarray:
+    def glyph(
+        self, face_name: str, char: str, em: float, weight: int = 0, aspect: float = 1.0, angle: float = 0.0
+    ) -> np.ndarray:
         """uint8 [h, w] ink of `char` at em size `em` px, squeezed by `aspect` (w/h) and turned `angle` deg."""
         ref = self.reference(face_name, char, weight)
         scale = em / REF_EM
-        fx, fy = scale * aspect ** 0.5, scale / aspect ** 0.5
+        fx, fy = scale * aspect**0.5, scale / aspect**0.5
         w, h = max(1, round(ref.shape[1] * fx)), max(1, round(ref.shape[0] * fy))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         mask = cv2.resize(ref, (w, h), interpolation=interp)

@@ -7,6 +7,7 @@ glyph costs a few small OpenCV calls. `connector` draws the cursive stroke that 
 into the next down a column; the labelled boxes stay the characters' own ink, so, as on real pages,
 the box edges cut through it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,9 +42,14 @@ class Hand:
 
 
 def sample_hand(rng: np.random.Generator) -> Hand:
-    return Hand(warp=float(rng.uniform(0.025, 0.07)), slant=float(rng.uniform(0.03, 0.12)),
-                pressure=float(rng.uniform(0.25, 0.75)), pressure_var=float(rng.uniform(0.2, 0.5)),
-                dry_prob=float(rng.uniform(0.0, 0.25)), connect_prob=float(rng.uniform(0.05, 0.45)))
+    return Hand(
+        warp=float(rng.uniform(0.025, 0.07)),
+        slant=float(rng.uniform(0.03, 0.12)),
+        pressure=float(rng.uniform(0.25, 0.75)),
+        pressure_var=float(rng.uniform(0.2, 0.5)),
+        dry_prob=float(rng.uniform(0.0, 0.25)),
+        connect_prob=float(rng.uniform(0.05, 0.45)),
+    )
 
 
 def _pressure(mask: np.ndarray, rng: np.random.Generator, hand: Hand) -> np.ndarray:
@@ -74,11 +80,15 @@ def _warp(mask: np.ndarray, rng: np.random.Generator, hand: Hand) -> np.ndarray:
 def _dry(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Streaks along the stroke direction where the brush ran out of ink."""
     h, w = mask.shape
-    streaks = cv2.resize(rng.standard_normal((max(2, h // 6), max(2, w // 2))).astype(np.float32), (w, h),
-                         interpolation=cv2.INTER_LINEAR)
+    streaks = cv2.resize(
+        rng.standard_normal((max(2, h // 6), max(2, w // 2))).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR
+    )
     if rng.random() < 0.5:  # horizontal strokes streak across, vertical ones down
-        streaks = cv2.resize(rng.standard_normal((max(2, h // 2), max(2, w // 6))).astype(np.float32), (w, h),
-                             interpolation=cv2.INTER_LINEAR)
+        streaks = cv2.resize(
+            rng.standard_normal((max(2, h // 2), max(2, w // 6))).astype(np.float32),
+            (w, h),
+            interpolation=cv2.INTER_LINEAR,
+        )
     keep = np.where(streaks > rng.uniform(0.6, 1.2), rng.uniform(0.15, 0.5), 1.0).astype(np.float32)
     return (mask * keep).astype(np.uint8)
 
@@ -105,7 +115,7 @@ def connector(start: tuple[float, float], end: tuple[float, float], width: float
     bow = rng.normal(0, 0.25) * (y1 - y0)
     t = np.linspace(0.0, 1.0, 12)[:, None]
     mid = np.array([(x0 + x1) / 2 + bow, (y0 + y1) / 2])
-    pts = (1 - t) ** 2 * np.array([x0, y0]) + 2 * (1 - t) * t * mid + t ** 2 * np.array([x1, y1])
+    pts = (1 - t) ** 2 * np.array([x0, y0]) + 2 * (1 - t) * t * mid + t**2 * np.array([x1, y1])
     pad = int(np.ceil(width)) + 2
     left, top = int(np.floor(pts[:, 0].min())) - pad, int(np.floor(pts[:, 1].min())) - pad
     w = int(np.ceil(pts[:, 0].max())) + pad - left + 1

@@ -6,6 +6,7 @@ code (`U+306F`). Unicode encodes 285 of them in the Kana Supplement and Kana Ext
 no hand-typed table can drift from Unicode. Letters with several readings (`N-MU-MO-1`) are left out:
 their label would be a guess.
 """
+
 from __future__ import annotations
 
 import re

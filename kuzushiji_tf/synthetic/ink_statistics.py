@@ -16,6 +16,7 @@ own Otsu threshold splitting ink from paper:
 
 The medians are robust to the odd false detection (a seal, a frame corner).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -64,7 +65,7 @@ def box_figures(gray: np.ndarray, box: Sequence[float], crop_factor: float) -> t
     sx0, sy0 = max(0, int(round(cx - half))), max(0, int(round(cy - half)))
     sx1, sy1 = min(w, int(round(cx + half))), min(h, int(round(cy + half)))
     ring = np.ones((sy1 - sy0, sx1 - sx0), bool)
-    ring[max(0, y0 - sy0):y1 - sy0, max(0, x0 - sx0):x1 - sx0] = False
+    ring[max(0, y0 - sy0) : y1 - sy0, max(0, x0 - sx0) : x1 - sx0] = False
     square = gray[sy0:sy1, sx0:sx1]
     surround = float((square[ring] <= threshold).mean()) if ring.any() else 0.0
     return float(ink.mean()), stroke, contrast, surround

@@ -4,6 +4,7 @@ Placements come out in reading order (columns right to left, top to bottom insid
 order becomes the order of the label groups in train.csv; transcription tests rely on it. Characters are
 stacked by their ink extents, as a carver would, so the labelled box is the glyph's tight ink box.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def ink_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     rows = np.flatnonzero((mask >= INK_THRESHOLD).any(axis=1))
     if not len(rows):
         return None
-    cols = np.flatnonzero((mask[rows[0]:rows[-1] + 1] >= INK_THRESHOLD).any(axis=0))
+    cols = np.flatnonzero((mask[rows[0] : rows[-1] + 1] >= INK_THRESHOLD).any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
@@ -66,8 +67,7 @@ def _solid(mask: np.ndarray) -> np.ndarray:
 class ColumnWriter:
     """Lays out one page's glyphs for a book style; one instance per page (it holds the page's rng)."""
 
-    def __init__(self, rng: np.random.Generator, style: BookStyle, charset: Charset, fonts: FontSet,
-                 cache: GlyphCache):
+    def __init__(self, rng: np.random.Generator, style: BookStyle, charset: Charset, fonts: FontSet, cache: GlyphCache):
         self.rng, self.style, self.charset, self.fonts, self.cache = rng, style, charset, fonts, cache
         self._pending: list[str] = []
         self.connectors: list[Placement] = []  # cursive strokes between characters: ink, never labelled
@@ -105,7 +105,7 @@ class ColumnWriter:
         x0, y0, x1, y1 = box
         # Keep a 1-px fringe of the sub-threshold anti-aliasing around the box: it is the glyph's edge.
         fx0, fy0 = max(0, x0 - 1), max(0, y0 - 1)
-        mask = mask[fy0:y1 + 1, fx0:x1 + 1]
+        mask = mask[fy0 : y1 + 1, fx0 : x1 + 1]
         return mask, (x0 - fx0, y0 - fy0, x1 - fx0, y1 - fy0)
 
     def _next_char(self) -> str:
@@ -133,11 +133,19 @@ class ColumnWriter:
         stroke = connector(start, end, max(1.0, 0.035 * em * self.rng.uniform(0.5, 1.0)), self.rng)
         if stroke is not None:
             mask, x, y = stroke
-            self.connectors.append(Placement("", mask, x, y, (x, y, x + mask.shape[1], y + mask.shape[0]),
-                                             gloss=True, column=upper.column))
+            self.connectors.append(
+                Placement("", mask, x, y, (x, y, x + mask.shape[1], y + mask.shape[0]), gloss=True, column=upper.column)
+            )
 
-    def columns(self, area: tuple[float, float, float, float], em: float, n_cols: int, title: bool = False,
-                max_chars: int | None = None, gap: int = MIN_GAP) -> list[Placement]:
+    def columns(
+        self,
+        area: tuple[float, float, float, float],
+        em: float,
+        n_cols: int,
+        title: bool = False,
+        max_chars: int | None = None,
+        gap: int = MIN_GAP,
+    ) -> list[Placement]:
         """Glyphs filling `area` (x0, y0, x1, y1) in `n_cols` columns, in reading order.
 
         `gap` pixels are kept free between boxes (MIN_GAP for labelled text; 0 is fine for show-through).
@@ -187,8 +195,9 @@ class ColumnWriter:
                 x = float(np.clip(x, slot_x0, max(slot_x0, slot_x1 - w)))
                 px, py = round(x) - bx0, round(y) - by0
                 box = (px + bx0, py + by0, px + bx1, py + by1)
-                placed = Placement(char, mask, px, py, box, column=col, drawn=form if form != char else "",
-                                   form_face=form_face or "")
+                placed = Placement(
+                    char, mask, px, py, box, column=col, drawn=form if form != char else "", form_face=form_face or ""
+                )
                 if previous is not None and gap and rng.random() < st.hand.connect_prob:
                     self._connect(previous, placed, e)
                 out.append(placed)

@@ -8,6 +8,7 @@ out of it into a user font folder that `fonts.SYSTEM_FONT_DIRS` searches, so not
 are drawn. `tools/install_fonts.py` runs it from `make fonts`; this module needs only the standard library
 and `atomic_files`.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -43,8 +44,9 @@ class NpmFont:
 
 
 def _expo(slug: str, stem: str, version: str = "0.4.1") -> NpmFont:
-    return NpmFont(f"@expo-google-fonts/{slug}", version, f"package/400Regular/{stem}_400Regular.ttf",
-                   "package/LICENSE_FONT")
+    return NpmFont(
+        f"@expo-google-fonts/{slug}", version, f"package/400Regular/{stem}_400Regular.ttf", "package/LICENSE_FONT"
+    )
 
 
 NPM_FONTS = (
@@ -54,8 +56,9 @@ NPM_FONTS = (
     _expo("yomogi", "Yomogi"),  # pen handwriting
     _expo("yusei-magic", "YuseiMagic", "0.4.2"),  # marker handwriting
     # Its hiragana ARE hentaigana: each standard kana code draws a brush hentaigana of that kana.
-    NpmFont("@fontsource/yuji-hentaigana-akebono", "4.5.8",
-            "package/files/yuji-hentaigana-akebono-all-400-normal.woff"),
+    NpmFont(
+        "@fontsource/yuji-hentaigana-akebono", "4.5.8", "package/files/yuji-hentaigana-akebono-all-400-normal.woff"
+    ),
 )
 
 
@@ -83,8 +86,12 @@ def install(folder: Path = DEFAULT_DIR, fonts: tuple[NpmFont, ...] | None = None
     written = []
     with tempfile.TemporaryDirectory(prefix="kuzushiji-fonts-") as tmp:
         for font in todo:
-            run = subprocess.run([npm, "pack", font.spec, "--pack-destination", tmp, "--silent"],
-                                 capture_output=True, text=True, timeout=600)
+            run = subprocess.run(
+                [npm, "pack", font.spec, "--pack-destination", tmp, "--silent"],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             if run.returncode != 0:
                 raise FontInstallError(f"npm pack {font.spec} failed: {(run.stderr or run.stdout).strip()[-500:]}")
             tarball = Path(tmp) / run.stdout.strip().splitlines()[-1]

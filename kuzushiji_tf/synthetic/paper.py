@@ -3,6 +3,7 @@
 Fields are drawn at low resolution and resized, so a 2400x3900 page costs a few full-size array passes;
 detectors trained on the pages must learn to ignore blotches, fibres, frame lines and show-through.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -24,7 +25,7 @@ def paper_luminance(rng: np.random.Generator, size: tuple[int, int], blotch: flo
     for _ in range(int(rng.integers(0, 6))):  # foxing: small brown spots
         cy, cx = rng.uniform(0, mid[0]), rng.uniform(0, mid[1])
         r = rng.uniform(0.3, 2.5) * mid[1] / 100
-        yy, xx = np.ogrid[:mid[0], :mid[1]]
+        yy, xx = np.ogrid[: mid[0], : mid[1]]
         field -= rng.uniform(0.03, 0.12) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)).astype(np.float32)
     # Darker towards the sheet's edges, where handling and light have aged it.
     ey = np.minimum(np.arange(mid[0]), np.arange(mid[0])[::-1])[:, None] / mid[0]
@@ -40,8 +41,10 @@ def paper_luminance(rng: np.random.Generator, size: tuple[int, int], blotch: flo
     for _ in range(n):
         x, y = rng.uniform(0, w), rng.uniform(0, h)
         length, angle = rng.uniform(10, 60) * scale, rng.uniform(0, np.pi)
-        pts = np.cumsum(np.stack([np.cos(angle + rng.normal(0, 0.3, 4)), np.sin(angle + rng.normal(0, 0.3, 4))], 1)
-                        * length / 4, axis=0) + (x, y)
+        pts = np.cumsum(
+            np.stack([np.cos(angle + rng.normal(0, 0.3, 4)), np.sin(angle + rng.normal(0, 0.3, 4))], 1) * length / 4,
+            axis=0,
+        ) + (x, y)
         cv2.polylines(fibre, [pts.astype(np.int32)], False, int(rng.integers(60, 255)), 1, cv2.LINE_AA)
     lum -= fibre.astype(np.float32) * (0.05 / 255)
     return lum
@@ -79,8 +82,12 @@ def frame_rect(rng: np.random.Generator, sheet: tuple[int, int, int, int], side:
     w, h = sx1 - sx0, sy1 - sy0
     wide, narrow = rng.uniform(0.07, 0.12) * w, rng.uniform(0.03, 0.06) * w
     left, right = (wide, narrow) if side == 1 else (narrow, wide)
-    return (int(sx0 + left), int(sy0 + rng.uniform(0.13, 0.23) * h),
-            int(sx1 - right), int(sy1 - rng.uniform(0.035, 0.07) * h))
+    return (
+        int(sx0 + left),
+        int(sy0 + rng.uniform(0.13, 0.23) * h),
+        int(sx1 - right),
+        int(sy1 - rng.uniform(0.035, 0.07) * h),
+    )
 
 
 def draw_picture(rng: np.random.Generator, ink: np.ndarray, rect: tuple[int, int, int, int], stroke: float) -> None:
@@ -106,12 +113,26 @@ def draw_picture(rng: np.random.Generator, ink: np.ndarray, rect: tuple[int, int
         for k in np.linspace(-r, r, int(rng.integers(4, 12))):
             dx, dy = np.cos(angle) * r, np.sin(angle) * r
             ox, oy = -np.sin(angle) * k, np.cos(angle) * k
-            cv2.line(ink, (int(cx + ox - dx), int(cy + oy - dy)), (int(cx + ox + dx), int(cy + oy + dy)), 255,
-                     max(1, t // 2), cv2.LINE_AA)
+            cv2.line(
+                ink,
+                (int(cx + ox - dx), int(cy + oy - dy)),
+                (int(cx + ox + dx), int(cy + oy + dy)),
+                255,
+                max(1, t // 2),
+                cv2.LINE_AA,
+            )
     for _ in range(int(rng.integers(0, 4))):  # round shapes: a moon, a roof tile, a face
-        cv2.ellipse(ink, (int(rng.uniform(x0, x1)), int(rng.uniform(y0, y1))),
-                    (int(rng.uniform(0.03, 0.12) * w) + 1, int(rng.uniform(0.03, 0.12) * h) + 1),
-                    float(rng.uniform(0, 180)), 0, float(rng.uniform(120, 360)), 255, t, cv2.LINE_AA)
+        cv2.ellipse(
+            ink,
+            (int(rng.uniform(x0, x1)), int(rng.uniform(y0, y1))),
+            (int(rng.uniform(0.03, 0.12) * w) + 1, int(rng.uniform(0.03, 0.12) * h) + 1),
+            float(rng.uniform(0, 180)),
+            0,
+            float(rng.uniform(120, 360)),
+            255,
+            t,
+            cv2.LINE_AA,
+        )
 
 
 def stamp_seal(rng: np.random.Generator, image: np.ndarray, centre: tuple[float, float], side: float) -> None:
@@ -135,7 +156,7 @@ def stamp_seal(rng: np.random.Generator, image: np.ndarray, centre: tuple[float,
     xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
     if xb <= xa or yb <= ya:
         return
-    alpha = mask[ya - y0:yb - y0, xa - x0:xb - x0].astype(np.float32)[..., None] / 255 * rng.uniform(0.5, 0.85)
+    alpha = mask[ya - y0 : yb - y0, xa - x0 : xb - x0].astype(np.float32)[..., None] / 255 * rng.uniform(0.5, 0.85)
     red = np.array([rng.uniform(160, 210), rng.uniform(30, 70), rng.uniform(30, 60)], np.float32)
     region = image[ya:yb, xa:xb].astype(np.float32)
     image[ya:yb, xa:xb] = np.clip(region * (1 - alpha) + red * alpha, 0, 255).astype(np.uint8)
@@ -144,10 +165,11 @@ def stamp_seal(rng: np.random.Generator, image: np.ndarray, centre: tuple[float,
 def stain(rng: np.random.Generator, image: np.ndarray) -> None:
     """A large water or oil stain (in place): a soft brown blotch with a darker tide line."""
     h, w = image.shape[:2]
-    field = cv2.resize(rng.standard_normal((6, 6)).astype(np.float32), (w // 8 + 1, h // 8 + 1),
-                       interpolation=cv2.INTER_CUBIC)
+    field = cv2.resize(
+        rng.standard_normal((6, 6)).astype(np.float32), (w // 8 + 1, h // 8 + 1), interpolation=cv2.INTER_CUBIC
+    )
     cy, cx, r = rng.uniform(0, h // 8), rng.uniform(0, w // 8), rng.uniform(0.1, 0.35) * w / 8
-    yy, xx = np.ogrid[:h // 8 + 1, :w // 8 + 1]
+    yy, xx = np.ogrid[: h // 8 + 1, : w // 8 + 1]
     blob = ((yy - cy) ** 2 + (xx - cx) ** 2) ** 0.5 / r + 0.4 * field < 1.0
     soft = cv2.GaussianBlur(blob.astype(np.float32), (0, 0), 2.0)
     tide = np.clip(soft * (1 - soft) * 4, 0, 1) * 0.5

@@ -3,6 +3,7 @@
 The page is a pure function of (seed, style, size, charset, fonts), which is what makes datasets
 byte-identical for a seed whatever the number of worker processes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -78,7 +79,7 @@ def _paste(canvas: np.ndarray, p: Placement) -> None:
     y1, x1 = min(canvas.shape[0], p.y + h), min(canvas.shape[1], p.x + w)
     if y1 > y0 and x1 > x0:
         region = canvas[y0:y1, x0:x1]
-        np.maximum(region, p.mask[y0 - p.y:y1 - p.y, x0 - p.x:x1 - p.x], out=region)
+        np.maximum(region, p.mask[y0 - p.y : y1 - p.y, x0 - p.x : x1 - p.x], out=region)
 
 
 def _show_through(rng, style, charset, fonts, cache, size, area, em, frame) -> np.ndarray:
@@ -102,9 +103,17 @@ def _show_through(rng, style, charset, fonts, cache, size, area, em, frame) -> n
     return alpha * (style.show_through / 255.0)
 
 
-def render_page(seed: int | Sequence[int], style: BookStyle | None = None, *, page_height: int = REAL_HEIGHT,
-                charset: Charset | None = None, fonts: FontSet | None = None, empty: bool = False,
-                side: int = 1, return_debug: bool = False):
+def render_page(
+    seed: int | Sequence[int],
+    style: BookStyle | None = None,
+    *,
+    page_height: int = REAL_HEIGHT,
+    charset: Charset | None = None,
+    fonts: FontSet | None = None,
+    empty: bool = False,
+    side: int = 1,
+    return_debug: bool = False,
+):
     """Draw one page.
 
     Args:
@@ -134,8 +143,11 @@ def render_page(seed: int | Sequence[int], style: BookStyle | None = None, *, pa
     placed: list[Placement] = []
     glosses: list[Placement] = []
     pad_x, pad_y = 0.018 * w, 0.012 * h
-    area = (frame[0] + pad_x, frame[1] + pad_y, frame[2] - pad_x, frame[3] - pad_y) if frame else \
-        (0.1 * w, 0.15 * h, 0.9 * w, 0.93 * h)
+    area = (
+        (frame[0] + pad_x, frame[1] + pad_y, frame[2] - pad_x, frame[3] - pad_y)
+        if frame
+        else (0.1 * w, 0.15 * h, 0.9 * w, 0.93 * h)
+    )
     em = style.em * w * float(np.exp(rng.normal(0, 0.05)))
     if frame:
         draw_frame(ink, frame, style.frame_width * w, style.frame_double)
@@ -179,10 +191,20 @@ def render_page(seed: int | Sequence[int], style: BookStyle | None = None, *, pa
     _page_marks(extras, style, image, sheet, side, em)
     chars = [Char(char_to_code(p.char), tuple(float(v) for v in p.box)) for p in placed]
     if return_debug:
-        return image, chars, PageDebug([tuple(float(v) for v in g.box) for g in glosses],
-                                       [p.column for p in placed], debug_ink, frame, [p.drawn or p.char for p in placed],
-                                       [tuple(float(v) for v in c.box) for c in connectors], picture,
-                                       [p.form_face for p in placed])
+        return (
+            image,
+            chars,
+            PageDebug(
+                [tuple(float(v) for v in g.box) for g in glosses],
+                [p.column for p in placed],
+                debug_ink,
+                frame,
+                [p.drawn or p.char for p in placed],
+                [tuple(float(v) for v in c.box) for c in connectors],
+                picture,
+                [p.form_face for p in placed],
+            ),
+        )
     return image, chars
 
 
@@ -207,7 +229,7 @@ def _grain(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     h, w = size
     oy, ox = (int(v) for v in rng.integers(0, 1031, 2))
     reps = (-(-(h + oy) // 1031), -(-(w + ox) // 1031))
-    return np.tile(_GRAIN_TILE, reps)[oy:oy + h, ox:ox + w]
+    return np.tile(_GRAIN_TILE, reps)[oy : oy + h, ox : ox + w]
 
 
 def _compose(rng, style: BookStyle, ink: np.ndarray, show: np.ndarray | None, sheet) -> np.ndarray:
@@ -261,4 +283,4 @@ def _scanner_background(rng, image: np.ndarray, sheet, paper_rgb) -> None:
             band = int((hi - lo - gap) * rng.uniform(0.3, 0.8))
             a = lo + gap if lo > 0 else hi - gap - band
             colour = np.clip(np.array(paper_rgb) * rng.uniform(0.6, 0.85), 0, 255).astype(np.uint8)
-            image[y0 + gap:y1 - gap, a:a + band] = colour
+            image[y0 + gap : y1 - gap, a : a + band] = colour

@@ -3,6 +3,7 @@
 A book-grouped split is only a meaningful test when books differ the way real ones do: hand (font mix),
 character size and weight, paper, ink and scan quality all live here, not in the per-page randomness.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -97,8 +98,9 @@ def parse_features(spec: str | tuple[str, ...] | None) -> tuple[str, ...]:
         return ()
     unknown = [n for n in names if n not in FEATURES]
     if unknown:
-        raise ValueError(f"unknown generator feature(s) {', '.join(unknown)}; choose from {', '.join(FEATURES)}, "
-                         "`all` or `none`")
+        raise ValueError(
+            f"unknown generator feature(s) {', '.join(unknown)}; choose from {', '.join(FEATURES)}, `all` or `none`"
+        )
     return tuple(n for n in FEATURES if n in names)
 
 
@@ -110,9 +112,15 @@ def with_features(style: BookStyle, features: tuple[str, ...]) -> BookStyle:
     if "handwriting" not in features:
         # Type as the fonts draw it: no warp, slant, pressure, dry brush or cursive, the fonts' aspect and
         # the earlier stroke weights (dilation only).
-        changes.update(hand=Hand(warp=0.0, slant=0.0, pressure=0.5, pressure_var=0.0, dry_prob=0.0,
-                                 connect_prob=0.0, enabled=False),
-                       glyph_aspect=1.0, weight=style.weight + 3, stroke=0.0, bleed=0.0)
+        changes.update(
+            hand=Hand(
+                warp=0.0, slant=0.0, pressure=0.5, pressure_var=0.0, dry_prob=0.0, connect_prob=0.0, enabled=False
+            ),
+            glyph_aspect=1.0,
+            weight=style.weight + 3,
+            stroke=0.0,
+            bleed=0.0,
+        )
     if "pages" not in features:
         # The earlier page: larger characters, no fold, stain, seal or picture.
         changes.update(em=style.em * 1.15, fold=0.0, seal_prob=0.0, picture_prob=0.0, stain_prob=0.0)

@@ -11,6 +11,7 @@ and onnx: `pip install -e .[onnx]`):
 `out` is `name/<integer version>` as for the SavedModel, and is written whole or not at all: into a
 temporary sibling, renamed when complete.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -44,13 +45,24 @@ def check_onnx_export_available() -> None:
 
 def runtime_settings(detector, classifier) -> dict:
     """What `OnnxPageModel` needs besides the two networks and the options."""
-    return {"format": RUNTIME_FORMAT, "output_stride": int(getattr(detector, "output_stride", 4)),
-            "crop_size": int(classifier.input_shape[1]), "crop_factor": INFERENCE_CROP_FACTOR,
-            "crop_oversample": CROP_OVERSAMPLE, "size_multiple": SIZE_MULTIPLE, "num_classes": num_classes(classifier)}
+    return {
+        "format": RUNTIME_FORMAT,
+        "output_stride": int(getattr(detector, "output_stride", 4)),
+        "crop_size": int(classifier.input_shape[1]),
+        "crop_factor": INFERENCE_CROP_FACTOR,
+        "crop_oversample": CROP_OVERSAMPLE,
+        "size_multiple": SIZE_MULTIPLE,
+        "num_classes": num_classes(classifier),
+    }
 
 
-def export_onnx_recognizer(detector, classifier, vocabulary: list[tuple[str, str]], out: str | Path,
-                           options: RecognizerOptions = RecognizerOptions()) -> Path:
+def export_onnx_recognizer(
+    detector,
+    classifier,
+    vocabulary: list[tuple[str, str]],
+    out: str | Path,
+    options: RecognizerOptions = RecognizerOptions(),
+) -> Path:
     """Writes the ONNX page recogniser folder (see the module); `vocabulary` is [(code, char)] by class id."""
     check_onnx_export_available()
     out = check_version_dir(out)
@@ -60,10 +72,18 @@ def export_onnx_recognizer(detector, classifier, vocabulary: list[tuple[str, str
     tmp.mkdir(parents=True)
     try:
         detector_file, classifier_file = (tmp / name for name in ONNX_FILES)
-        detector.export(str(detector_file), format="onnx", verbose=False,
-                        input_signature=[keras.InputSpec(shape=(None, None, None, 3), dtype="float32")])
-        classifier.export(str(classifier_file), format="onnx", verbose=False,
-                          input_signature=[keras.InputSpec(shape=(None, crop, crop, 3), dtype="float32")])
+        detector.export(
+            str(detector_file),
+            format="onnx",
+            verbose=False,
+            input_signature=[keras.InputSpec(shape=(None, None, None, 3), dtype="float32")],
+        )
+        classifier.export(
+            str(classifier_file),
+            format="onnx",
+            verbose=False,
+            input_signature=[keras.InputSpec(shape=(None, crop, crop, 3), dtype="float32")],
+        )
         assets = write_assets(tmp, vocabulary, options)
         (assets / RUNTIME_ASSET).write_text(json.dumps(runtime_settings(detector, classifier), indent=2))
         if out.exists():  # an empty version folder (check_version_dir refused a full one)

@@ -14,6 +14,7 @@ weights are computed here as the op computes them, in float32, and applied in it
 columns): Pillow's BILINEAR resampling of a float image is the same filter but computes its sample
 positions in double, which moved pixels of a 3874 -> 1344 resize by up to 0.01 of 255.
 """
+
 from __future__ import annotations
 
 import cv2

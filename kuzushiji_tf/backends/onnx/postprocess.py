@@ -1,6 +1,7 @@
 """The page recogniser's glue in numpy, step for step as the SavedModel's graph computes it (float32):
 CenterNet peaks (`centernet_postprocess`), greedy NMS (`tf.image.non_max_suppression`) and the character
 crops (`page_recognizer.crop_characters`). No TensorFlow."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,9 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.concatenate([packets, e / (F32(1.0) + e)]).astype(F32).reshape(x.shape)
 
 
-def centernet_peaks(outputs: dict, max_detections: int, score_threshold: float,
-                    stride: int) -> tuple[np.ndarray, np.ndarray]:
+def centernet_peaks(
+    outputs: dict, max_detections: int, score_threshold: float, stride: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One image's (boxes float32 [n, 4] xyxy input pixels, scores float32 [n] descending) from its detector
     maps (`HEATMAP` logits [Ho, Wo, 1] or [1, Ho, Wo, 1], `SIZE`, `OFFSET`): the valid entries of
     `centernet_postprocess`. A peak equals the maximum of its 3x3 neighbourhood (on the logits) and scores
@@ -47,7 +49,7 @@ def centernet_peaks(outputs: dict, max_detections: int, score_threshold: float,
     logits = np.asarray(outputs[HEATMAP], F32).reshape(np.shape(outputs[HEATMAP])[-3:])[..., 0]  # [Ho, Wo]
     height, width = logits.shape
     padded = np.pad(logits, 1, constant_values=-np.inf)  # max_pool "same": cells outside never win
-    pooled = np.max(np.stack([padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)]), axis=0)
+    pooled = np.max(np.stack([padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)]), axis=0)
     probs = sigmoid(logits)
     cells = np.flatnonzero((logits == pooled) & (probs >= F32(score_threshold)))
     scores = probs.reshape(-1)[cells]
@@ -63,8 +65,9 @@ def centernet_peaks(outputs: dict, max_detections: int, score_threshold: float,
     return boxes.astype(F32).reshape(-1, 4), scores.astype(F32)
 
 
-def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
-                        max_output_size: int) -> np.ndarray:
+def non_max_suppression(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_output_size: int
+) -> np.ndarray:
     """Indices kept by `tf.image.non_max_suppression` of xyxy `boxes`: best score first (ties: lower index
     first), a box is dropped when its IoU with a kept one is > `iou_threshold`; boxes of zero area overlap
     nothing. IoU in float32 as TensorFlow's kernel computes it."""
@@ -82,12 +85,13 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou_threshold: fl
         keep.append(i)
         if len(keep) >= max_output_size:
             break
-        rest = order[rank + 1:]
+        rest = order[rank + 1 :]
         rest = rest[alive[rest]]
         if len(rest) == 0 or areas[i] <= 0:
             continue
-        inter = (np.maximum(np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]), F32(0.0))
-                 * np.maximum(np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]), F32(0.0)))
+        inter = np.maximum(np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]), F32(0.0)) * np.maximum(
+            np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]), F32(0.0)
+        )
         iou = inter / (areas[rest] + areas[i] - inter)
         iou = np.where(areas[rest] <= 0, F32(0.0), iou)
         alive[rest[iou > threshold]] = False
@@ -114,8 +118,7 @@ def crop_geometry(shape: tuple[int, int], squares: np.ndarray) -> tuple[np.ndarr
     after = np.max(np.concatenate([last - (hw - 1).astype(F32) + F32(1.0), none]), axis=0)
     largest = np.ceil(np.max(np.concatenate([[F32(0.0)], np.abs(squares[:, 2] - squares[:, 0])])))
     limit = min(int(largest), int(hw.min()) - 1)
-    return (np.minimum(np.ceil(before).astype(np.int64), limit),
-            np.minimum(np.ceil(after).astype(np.int64), limit))
+    return (np.minimum(np.ceil(before).astype(np.int64), limit), np.minimum(np.ceil(after).astype(np.int64), limit))
 
 
 def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
@@ -159,12 +162,13 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
         lower -= upper
         lower *= (in_y - top)[:, None, None]
         lower += upper
-        out[n, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = lower
+        out[n, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = lower
     return out
 
 
-def crop_characters(image: np.ndarray, boxes: np.ndarray, size: int, factor: float, oversample: int,
-                    chunk: int = 64) -> np.ndarray:
+def crop_characters(
+    image: np.ndarray, boxes: np.ndarray, size: int, factor: float, oversample: int, chunk: int = 64
+) -> np.ndarray:
     """float32 [N, size, size, 3] 0..255 squares around xyxy pixel boxes of a uint8 [H, W, 3] image, as
     `page_recognizer.crop_characters`: mirror-padded page, crops at `oversample` x `size` then averaged.
     The padding is the whole page's (it sets every crop's sample positions); the crops are cut `chunk`
@@ -179,16 +183,23 @@ def crop_characters(image: np.ndarray, boxes: np.ndarray, size: int, factor: flo
         image = np.pad(image, [(before[0], after[0]), (before[1], after[1]), (0, 0)], mode="symmetric")
     shift = before.astype(F32) - F32(0.5)  # (y, x) page pixels -> padded sample positions
     extent = (np.array(image.shape[:2]) - 1).astype(F32)
-    normalised = np.stack([(squares[:, 1] + shift[0]) / extent[0], (squares[:, 0] + shift[1]) / extent[1],
-                           (squares[:, 3] + shift[0]) / extent[0], (squares[:, 2] + shift[1]) / extent[1]], 1)
+    normalised = np.stack(
+        [
+            (squares[:, 1] + shift[0]) / extent[0],
+            (squares[:, 0] + shift[1]) / extent[1],
+            (squares[:, 3] + shift[0]) / extent[0],
+            (squares[:, 2] + shift[1]) / extent[1],
+        ],
+        1,
+    )
     out = np.empty((len(boxes), size, size, channels), F32)
     for start in range(0, len(boxes), chunk):
-        crops = crop_and_resize(image, normalised[start:start + chunk], size * oversample)
+        crops = crop_and_resize(image, normalised[start : start + chunk], size * oversample)
         pooled = np.zeros((len(crops), size, size, channels), F32)
         for dy in range(oversample):  # avg_pool2d's sum, in its order (row by row), then the division
             for dx in range(oversample):
                 pooled += crops[:, dy::oversample, dx::oversample]
-        out[start:start + chunk] = pooled / F32(oversample * oversample)
+        out[start : start + chunk] = pooled / F32(oversample * oversample)
     return out
 
 

@@ -6,6 +6,7 @@ Each page: decode (`images.decode_page`), resize to the export's short side (`im
 detector, peaks and NMS (`postprocess`), boxes back to the scan's pixels, crops from the full-resolution
 scan, classifier (in batches), argmax, class threshold, padding to `max_chars`.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,12 @@ class OnnxPageModel:
 
     backend = "onnx"
 
-    def __init__(self, path: str | Path, intra_op_num_threads: int | None = None,
-                 providers: Sequence[str] = ("CPUExecutionProvider",)):
+    def __init__(
+        self,
+        path: str | Path,
+        intra_op_num_threads: int | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+    ):
         self.path = Path(path)
         self.vocabulary = read_vocabulary_asset(self.path)
         self.options = read_options_asset(self.path)
@@ -69,8 +74,10 @@ class OnnxPageModel:
         self._detector_outputs = [o.name for o in self.detector.get_outputs()]
         missing = {HEATMAP, OFFSET, SIZE} - set(self._detector_outputs)
         if missing:
-            raise ValueError(f"{detector_file}: no output named {', '.join(sorted(missing))}; "
-                             f"it has {', '.join(self._detector_outputs)}")
+            raise ValueError(
+                f"{detector_file}: no output named {', '.join(sorted(missing))}; "
+                f"it has {', '.join(self._detector_outputs)}"
+            )
         self._classifier_input = self.classifier.get_inputs()[0].name
         outputs = [o.name for o in self.classifier.get_outputs()]
         # MobileNetClassifier returns logits and probabilities; a plain softmax model its one output.
@@ -101,9 +108,14 @@ class OnnxPageModel:
             return np.zeros((0, self.num_classes), np.float32)
         r = self.runtime
         crops = crop_characters(image, boxes, self.crop_size, float(r["crop_factor"]), int(r["crop_oversample"]))
-        return np.concatenate([
-            self.classifier.run([self._classifier_output], {self._classifier_input: crops[i:i + CLASSIFIER_BATCH]})[0]
-            for i in range(0, len(crops), CLASSIFIER_BATCH)]).astype(np.float32)
+        return np.concatenate(
+            [
+                self.classifier.run(
+                    [self._classifier_output], {self._classifier_input: crops[i : i + CLASSIFIER_BATCH]}
+                )[0]
+                for i in range(0, len(crops), CLASSIFIER_BATCH)
+            ]
+        ).astype(np.float32)
 
     def recognize_image(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """One decoded page's outputs, padded to `max_chars` (the keys of `page_model`)."""
@@ -115,9 +127,14 @@ class OnnxPageModel:
         keep = np.flatnonzero(class_probs >= np.float32(self.options.cls_threshold))
         count = len(keep)
         class_ids = class_ids[keep]
-        out = {CODEPOINTS: np.zeros(max_chars, np.int32), CODES: np.full(max_chars, b"", dtype=object),
-               DET_SCORES: np.zeros(max_chars, np.float32), CLASS_PROBS: np.zeros(max_chars, np.float32),
-               OUT_BOXES: np.zeros((max_chars, 4), np.float32), COUNT: np.int32(count)}
+        out = {
+            CODEPOINTS: np.zeros(max_chars, np.int32),
+            CODES: np.full(max_chars, b"", dtype=object),
+            DET_SCORES: np.zeros(max_chars, np.float32),
+            CLASS_PROBS: np.zeros(max_chars, np.float32),
+            OUT_BOXES: np.zeros((max_chars, 4), np.float32),
+            COUNT: np.int32(count),
+        }
         out[CODEPOINTS][:count] = self.codepoints[class_ids]
         out[CODES][:count] = self.codes[class_ids]
         out[DET_SCORES][:count] = det_scores[keep]
@@ -137,8 +154,13 @@ class OnnxPageModel:
 
     def _empty(self, key: str) -> np.ndarray:
         max_chars = self.options.max_chars
-        shapes = {CODEPOINTS: ((0, max_chars), np.int32), CODES: ((0, max_chars), object),
-                  DET_SCORES: ((0, max_chars), np.float32), CLASS_PROBS: ((0, max_chars), np.float32),
-                  OUT_BOXES: ((0, max_chars, 4), np.float32), COUNT: ((0,), np.int32)}
+        shapes = {
+            CODEPOINTS: ((0, max_chars), np.int32),
+            CODES: ((0, max_chars), object),
+            DET_SCORES: ((0, max_chars), np.float32),
+            CLASS_PROBS: ((0, max_chars), np.float32),
+            OUT_BOXES: ((0, max_chars, 4), np.float32),
+            COUNT: ((0,), np.int32),
+        }
         shape, dtype = shapes[key]
         return np.zeros(shape, dtype)

@@ -4,6 +4,7 @@ detector and classifier each on their own, in the `name/<integer version>/` layo
 The recogniser's assets hold `vocabulary.csv` (class id, code, character) and `recognizer.json` (the
 export options), so a served model carries what is needed to read its outputs.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -36,16 +37,22 @@ def _write_out(archive: keras.export.ExportArchive, path: Path) -> None:
     tmp.rename(path)
 
 
-def export_page_recognizer(detector, classifier, vocabulary: list[tuple[str, str]], out: str | Path,
-                           options: RecognizerOptions = RecognizerOptions()) -> Path:
+def export_page_recognizer(
+    detector,
+    classifier,
+    vocabulary: list[tuple[str, str]],
+    out: str | Path,
+    options: RecognizerOptions = RecognizerOptions(),
+) -> Path:
     """Writes the page recogniser SavedModel; `vocabulary` is [(code, char)] by class id."""
     out = check_version_dir(out)
     recognizer = PageRecognizer(detector, classifier, [code for code, _ in vocabulary], options)
     archive = keras.export.ExportArchive()
     archive.track(detector)
     archive.track(classifier)
-    archive.add_endpoint(SIGNATURE, recognizer.recognize,
-                         input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
+    archive.add_endpoint(
+        SIGNATURE, recognizer.recognize, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)]
+    )
     _write_out(archive, out)
     write_assets(out, vocabulary, options)
     return out

@@ -3,6 +3,7 @@ character from the full-resolution scan, classify, threshold, pad. Only core Ten
 function runs eagerly in Python, inside `tools/pseudo_label.py`, and as the `serving_default` signature
 of the exported SavedModel that TF Serving loads.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -29,32 +30,45 @@ from kuzushiji_tf.recognition.contract import (
 
 def _image_hw(data: tf.Tensor, is_jpeg: tf.Tensor) -> tf.Tensor:
     """int32 [2] (height, width) read from the header, before any pixel is decoded."""
+
     def png_hw():
         raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8), tf.int32)  # [8] big-endian
         width = raw[0] * 16777216 + raw[1] * 65536 + raw[2] * 256 + raw[3]
         height = raw[4] * 16777216 + raw[5] * 65536 + raw[6] * 256 + raw[7]
         return tf.stack([height, width])
+
     return tf.cond(is_jpeg, lambda: tf.io.extract_jpeg_shape(data)[:2], png_hw)
 
 
-def decode_page_image(data: tf.Tensor, max_image_bytes: int = MAX_IMAGE_BYTES,
-                      max_pixels: int = MAX_PIXELS) -> tf.Tensor:
+def decode_page_image(
+    data: tf.Tensor, max_image_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_PIXELS
+) -> tf.Tensor:
     """JPEG or PNG bytes -> uint8 [H, W, 3]. Empty input, anything else, or an image over the limits fails
     with an InvalidArgumentError that says which, so a server answers the request with an error."""
     length = tf.strings.length(data)
-    checks = [tf.debugging.assert_greater(length, 0, message="input is empty (0 bytes), not an image"),
-              tf.debugging.assert_less_equal(length, max_image_bytes,
-                                             message=f"input is larger than {max_image_bytes} bytes")]
+    checks = [
+        tf.debugging.assert_greater(length, 0, message="input is empty (0 bytes), not an image"),
+        tf.debugging.assert_less_equal(
+            length, max_image_bytes, message=f"input is larger than {max_image_bytes} bytes"
+        ),
+    ]
     with tf.control_dependencies(checks):
         is_jpeg = tf.equal(tf.strings.substr(data, 0, 2), JPEG_MAGIC)
         is_png = tf.equal(tf.strings.substr(data, 0, 8), PNG_MAGIC)
-    with tf.control_dependencies([tf.debugging.Assert(tf.logical_or(is_jpeg, is_png),
-                                                      ["input is not a JPEG or PNG image"])]):
+    with tf.control_dependencies(
+        [tf.debugging.Assert(tf.logical_or(is_jpeg, is_png), ["input is not a JPEG or PNG image"])]
+    ):
         hw = _image_hw(data, is_jpeg)
     pixels = tf.cast(hw[0], tf.int64) * tf.cast(hw[1], tf.int64)
-    with tf.control_dependencies([tf.debugging.assert_less_equal(
-            pixels, tf.constant(max_pixels, tf.int64),
-            message=f"image has more than {max_pixels} pixels (refused as a decompression bomb)")]):
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_less_equal(
+                pixels,
+                tf.constant(max_pixels, tf.int64),
+                message=f"image has more than {max_pixels} pixels (refused as a decompression bomb)",
+            )
+        ]
+    ):
         image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
     return tf.ensure_shape(image, [None, None, 3])
 
@@ -91,10 +105,21 @@ def crop_characters(image: tf.Tensor, boxes: tf.Tensor, size: int, factor: float
     padded = tf.cond(tf.reduce_any(padding > 0), lambda: tf.pad(image, padding, mode="SYMMETRIC"), lambda: image)
     shift = tf.cast(before, tf.float32) - 0.5  # [2] (y, x) page pixels -> padded sample positions
     extent = tf.cast(tf.shape(padded)[:2] - 1, tf.float32)  # crop_and_resize maps normalised y to y * (H - 1)
-    normalised = tf.stack([(squares[:, 1] + shift[0]) / extent[0], (squares[:, 0] + shift[1]) / extent[1],
-                           (squares[:, 3] + shift[0]) / extent[0], (squares[:, 2] + shift[1]) / extent[1]], 1)
-    crops = tf.image.crop_and_resize(padded[None], normalised, tf.zeros(tf.shape(boxes)[:1], tf.int32),
-                                     [size * CROP_OVERSAMPLE, size * CROP_OVERSAMPLE])
+    normalised = tf.stack(
+        [
+            (squares[:, 1] + shift[0]) / extent[0],
+            (squares[:, 0] + shift[1]) / extent[1],
+            (squares[:, 3] + shift[0]) / extent[0],
+            (squares[:, 2] + shift[1]) / extent[1],
+        ],
+        1,
+    )
+    crops = tf.image.crop_and_resize(
+        padded[None],
+        normalised,
+        tf.zeros(tf.shape(boxes)[:1], tf.int32),
+        [size * CROP_OVERSAMPLE, size * CROP_OVERSAMPLE],
+    )
     return tf.nn.avg_pool2d(crops, CROP_OVERSAMPLE, CROP_OVERSAMPLE, "VALID")
 
 
@@ -126,13 +151,20 @@ class PageRecognizer:
     def detect(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n]) of a uint8 [H, W, 3] page."""
         o = self.options
-        boxes, scores, _ = detect_scan(self.detector, image, o.short_side, score_threshold=o.det_threshold,
-                                       nms_iou=o.nms_iou, max_detections=o.max_chars,
-                                       contained_share=o.contained_share)
+        boxes, scores, _ = detect_scan(
+            self.detector,
+            image,
+            o.short_side,
+            score_threshold=o.det_threshold,
+            nms_iou=o.nms_iou,
+            max_detections=o.max_chars,
+            contained_share=o.contained_share,
+        )
         return boxes, scores
 
     def classify(self, image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
         """float32 [n, classes] probabilities of the characters in `boxes` (scan pixels)."""
+
         def run():
             crops = crop_characters(image, boxes, self.crop_size)
             return class_probabilities(self.classifier(crops, training=False))
@@ -163,9 +195,16 @@ class PageRecognizer:
     def recognize(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """The serving function: a batch of encoded JPEG/PNG pages (tf.string [B]) -> padded outputs [B, ...]."""
         o = self.options
-        signature = {CODEPOINTS: tf.TensorSpec([o.max_chars], tf.int32), CODES: tf.TensorSpec([o.max_chars], tf.string),
-                     DET_SCORES: tf.TensorSpec([o.max_chars], tf.float32),
-                     CLASS_PROBS: tf.TensorSpec([o.max_chars], tf.float32),
-                     OUT_BOXES: tf.TensorSpec([o.max_chars, 4], tf.float32), COUNT: tf.TensorSpec([], tf.int32)}
-        return tf.map_fn(lambda data: self.recognize_image(decode_page_image(data, o.max_image_bytes, o.max_pixels)),
-                         images, fn_output_signature=signature)
+        signature = {
+            CODEPOINTS: tf.TensorSpec([o.max_chars], tf.int32),
+            CODES: tf.TensorSpec([o.max_chars], tf.string),
+            DET_SCORES: tf.TensorSpec([o.max_chars], tf.float32),
+            CLASS_PROBS: tf.TensorSpec([o.max_chars], tf.float32),
+            OUT_BOXES: tf.TensorSpec([o.max_chars, 4], tf.float32),
+            COUNT: tf.TensorSpec([], tf.int32),
+        }
+        return tf.map_fn(
+            lambda data: self.recognize_image(decode_page_image(data, o.max_image_bytes, o.max_pixels)),
+            images,
+            fn_output_signature=signature,
+        )

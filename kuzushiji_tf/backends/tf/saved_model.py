@@ -1,5 +1,6 @@
 """The `tf` backend of `page_model`: the exported SavedModel's `serving_default`, with TensorFlow's
 refusals turned into `PageRefused` and its outputs into numpy."""
+
 from __future__ import annotations
 
 import re
@@ -48,6 +49,9 @@ def refusal_message(message: str) -> str:
     if found:
         return found.group(1)
     noise = ("Graph execution error", "Detected at node", "File ", "[[", "Traceback")
-    lines = [line.strip() for line in message.splitlines()
-             if line.strip() and not line[:1].isspace() and not line.strip().startswith(noise)]
+    lines = [
+        line.strip()
+        for line in message.splitlines()
+        if line.strip() and not line[:1].isspace() and not line.strip().startswith(noise)
+    ]
     return lines[-1] if lines else "invalid input"

@@ -5,6 +5,7 @@ config here; `from_preset` would download weights and is never called. Any keras
 `FeaturePyramidBackbone` whose `pyramid_outputs` hold "P2".."P5" (strides 4..32) can be used instead:
 pass the instance to `CenterNetDetector`, or add one line to `BACKBONE_CONFIGS`.
 """
+
 from __future__ import annotations
 
 import keras_hub
@@ -19,17 +20,45 @@ _STEM = {"input_conv_filters": [64], "input_conv_kernel_sizes": [7], "stackwise_
 # gives back equal values.
 BACKBONE_CONFIGS = {
     # The 8th-place detector's encoder: ResNet18, taps of 64/128/256/512 channels (docs/recipe.md).
-    "resnet18": (_RESNET, {**_STEM, "stackwise_num_filters": [64, 128, 256, 512],
-                           "stackwise_num_blocks": [2, 2, 2, 2], "block_type": "basic_block"}),
-    "resnet34": (_RESNET, {**_STEM, "stackwise_num_filters": [64, 128, 256, 512],
-                           "stackwise_num_blocks": [3, 4, 6, 3], "block_type": "basic_block"}),
+    "resnet18": (
+        _RESNET,
+        {
+            **_STEM,
+            "stackwise_num_filters": [64, 128, 256, 512],
+            "stackwise_num_blocks": [2, 2, 2, 2],
+            "block_type": "basic_block",
+        },
+    ),
+    "resnet34": (
+        _RESNET,
+        {
+            **_STEM,
+            "stackwise_num_filters": [64, 128, 256, 512],
+            "stackwise_num_blocks": [3, 4, 6, 3],
+            "block_type": "basic_block",
+        },
+    ),
     # Bottleneck blocks: taps of 256/512/1024/2048 channels.
-    "resnet50": (_RESNET, {**_STEM, "stackwise_num_filters": [64, 128, 256, 512],
-                           "stackwise_num_blocks": [3, 4, 6, 3], "block_type": "bottleneck_block"}),
+    "resnet50": (
+        _RESNET,
+        {
+            **_STEM,
+            "stackwise_num_filters": [64, 128, 256, 512],
+            "stackwise_num_blocks": [3, 4, 6, 3],
+            "block_type": "bottleneck_block",
+        },
+    ),
     # For tests and smoke runs on CPU. keras-hub requires 64 filters in the first stack (the identity
     # shortcut after the 64-channel stem), so only the deeper stacks are narrow.
-    "resnet_tiny": (_RESNET, {**_STEM, "stackwise_num_filters": [64, 16, 32, 64],
-                              "stackwise_num_blocks": [1, 1, 1, 1], "block_type": "basic_block"}),
+    "resnet_tiny": (
+        _RESNET,
+        {
+            **_STEM,
+            "stackwise_num_filters": [64, 16, 32, 64],
+            "stackwise_num_blocks": [1, 1, 1, 1],
+            "block_type": "basic_block",
+        },
+    ),
 }
 
 

@@ -4,15 +4,12 @@ Normalisation is the model's first layer, saved in the `.keras` file, so trainin
 serving cannot drift apart (images stay 0..255 through tf.data). Decoding to boxes lives in
 `centernet_postprocess` and NMS outside the model, so the model's outputs are exactly what the loss reads.
 """
+
 from __future__ import annotations
 
 import keras
 
-from kuzushiji_tf.models.centernet.backbones import (
-    PYRAMID_LEVELS,
-    build_backbone,
-    check_pyramid_backbone,
-)
+from kuzushiji_tf.models.centernet.backbones import PYRAMID_LEVELS, build_backbone, check_pyramid_backbone
 from kuzushiji_tf.models.centernet.centernet_head import CenterNetHead
 from kuzushiji_tf.models.centernet.unet_upsampler import UNetUpsampler
 

@@ -3,6 +3,7 @@
 The last convolutions run in float32 whatever the layer's policy, so under mixed precision the logits
 that feed the focal loss and the sizes (up to ~100 cells) keep full precision.
 """
+
 from __future__ import annotations
 
 import math

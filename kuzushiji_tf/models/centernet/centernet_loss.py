@@ -7,6 +7,7 @@ gradient all-reduce do) then gives exactly the single-device loss of the global 
 or batch never divides by zero. Do not divide again by the replica count or the batch size. (The 8th-place
 code divided by 5, the length of its last image's channels, by mistake: docs/recipe.md.)
 """
+
 from __future__ import annotations
 
 import math
@@ -35,13 +36,7 @@ def gather_cells(feature_map, indices):
 
 
 def centernet_loss(
-    targets,
-    outputs,
-    num_objects=None,
-    alpha=2.0,
-    beta=4.0,
-    size_weight=SIZE_WEIGHT,
-    offset_weight=OFFSET_WEIGHT,
+    targets, outputs, num_objects=None, alpha=2.0, beta=4.0, size_weight=SIZE_WEIGHT, offset_weight=OFFSET_WEIGHT
 ):
     """Penalty-reduced focal loss on the heatmap plus L1 size and offset losses at the centres.
 
@@ -99,9 +94,4 @@ def centernet_loss(
 
     size_loss = size_weight * l1_at_centres(SIZE)
     offset_loss = offset_weight * l1_at_centres(OFFSET)
-    return {
-        HEATMAP: heatmap_loss,
-        SIZE: size_loss,
-        OFFSET: offset_loss,
-        TOTAL: heatmap_loss + size_loss + offset_loss,
-    }
+    return {HEATMAP: heatmap_loss, SIZE: size_loss, OFFSET: offset_loss, TOTAL: heatmap_loss + size_loss + offset_loss}

@@ -3,6 +3,7 @@
 Fixed shapes (padded to `max_detections`, with a valid count) keep it inside a compiled graph; NMS and
 the rescaling to the original page happen outside the model (inference/), where TF's NMS op is available.
 """
+
 from __future__ import annotations
 
 from keras import ops

@@ -6,6 +6,7 @@ boxes after, keeps one peak per character and the usual decoding (`centernet_pos
 so the ensemble drops in wherever a `CenterNetDetector` is called. It costs one pass per member (twice with
 the mirror), which is why it teaches (`tools/pseudo_label.py`) and is not exported.
 """
+
 from __future__ import annotations
 
 from keras import ops
@@ -50,5 +51,8 @@ class DetectorEnsemble:
                 sizes.append(size)
                 offsets.append(offset)
         prob = ops.clip(sum(heatmaps) / len(heatmaps), PROB_EPS, 1.0 - PROB_EPS)
-        return {HEATMAP: ops.log(prob) - ops.log1p(-prob), SIZE: sum(sizes) / len(sizes),
-                OFFSET: sum(offsets) / len(offsets)}
+        return {
+            HEATMAP: ops.log(prob) - ops.log1p(-prob),
+            SIZE: sum(sizes) / len(sizes),
+            OFFSET: sum(offsets) / len(offsets),
+        }

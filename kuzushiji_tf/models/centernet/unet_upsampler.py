@@ -4,6 +4,7 @@ Each level doubles the resolution with a learnt 4x4 stride-2 transposed convolut
 backbone's skip at that stride, so the stride-4 map sees both fine strokes and page-level context
 (docs/recipe.md, "Detector"). BatchNorm uses momentum 0.9 and epsilon 1e-5 like the keras-hub ResNet beneath it.
 """
+
 from __future__ import annotations
 
 import keras

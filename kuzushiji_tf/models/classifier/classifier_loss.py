@@ -3,6 +3,7 @@
 As in `centernet_loss`, each replica returns a SUM over its crops divided by the number of crops in the
 whole global batch, so summing over replicas gives the single-device loss of that batch.
 """
+
 from __future__ import annotations
 
 from keras import ops
@@ -32,5 +33,4 @@ def classifier_loss(labels, outputs, num_crops=None):
     denominator = ops.maximum(ops.cast(num_crops, "float32"), 1.0)
     cross_entropy = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)  # [B]
     correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), "float32")  # [B]
-    return {TOTAL: ops.sum(cross_entropy) / denominator,
-            ACCURACY: ops.stop_gradient(ops.sum(correct) / denominator)}
+    return {TOTAL: ops.sum(cross_entropy) / denominator, ACCURACY: ops.stop_gradient(ops.sum(correct) / denominator)}

@@ -20,14 +20,26 @@ View parameters (a dict, B crops):
         of the bank, and its cyclic shift (y, x).
     hole: float32 [B, 4] (y0, x0, h, w) output pixels set to 0 (h = w = 0: not fired).
 """
+
 from __future__ import annotations
 
 import keras
 import numpy as np
 from keras import ops
 
-VIEW_KEYS = ("window", "warp", "angle", "grid_stretch", "elastic", "rgb_shift", "contrast", "brightness",
-             "noise_std", "noise_pick", "hole")
+VIEW_KEYS = (
+    "window",
+    "warp",
+    "angle",
+    "grid_stretch",
+    "elastic",
+    "rgb_shift",
+    "contrast",
+    "brightness",
+    "noise_std",
+    "noise_pick",
+    "hole",
+)
 NO_WARP, ROTATION, GRID, ELASTIC = 0, 1, 2, 3
 # Standard-normal fields the noise is read from, cyclically shifted per crop: 8 fields x S^2 shifts give
 # enough variety for an augmentation, and reading them costs one gather instead of S^2 x 3 normal draws
@@ -72,8 +84,10 @@ def grid_distortion_coords(size: int, stretch):
     """[B, S, S, 2]: rows and columns stretched piecewise linearly; `stretch` [B, 2, steps] (y, x)."""
     ys, xs = stretch_axis(size, stretch[:, 0]), stretch_axis(size, stretch[:, 1])  # [B, S]
     batch = ops.shape(stretch)[0]
-    return ops.stack([ops.broadcast_to(ys[:, :, None], (batch, size, size)),
-                      ops.broadcast_to(xs[:, None, :], (batch, size, size))], axis=-1)
+    return ops.stack(
+        [ops.broadcast_to(ys[:, :, None], (batch, size, size)), ops.broadcast_to(xs[:, None, :], (batch, size, size))],
+        axis=-1,
+    )
 
 
 def elastic_field(size: int, control):
@@ -140,13 +154,18 @@ class CropTrainView(keras.layers.Layer):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if output_size < 1 or noise_bank_size < 1:
-            raise ValueError(f"output_size and noise_bank_size must be positive; received "
-                             f"output_size={output_size}, noise_bank_size={noise_bank_size}")
+            raise ValueError(
+                f"output_size and noise_bank_size must be positive; received "
+                f"output_size={output_size}, noise_bank_size={noise_bank_size}"
+            )
         self.output_size = output_size
         self.noise_bank_size = noise_bank_size
         # A numpy constant, not a weight: the layer holds no state to checkpoint or mirror.
-        self._noise_bank = np.random.default_rng(NOISE_BANK_SEED).standard_normal(
-            (noise_bank_size * output_size * output_size, 3)).astype(np.float32)
+        self._noise_bank = (
+            np.random.default_rng(NOISE_BANK_SEED)
+            .standard_normal((noise_bank_size * output_size * output_size, 3))
+            .astype(np.float32)
+        )
 
     def warp_coords(self, view):
         """[B, S, S, 2] output-pixel coordinates of each crop's warp (the identity where warp == 0)."""
@@ -202,4 +221,3 @@ class CropTrainView(keras.layers.Layer):
         config = super().get_config()
         config.update({"output_size": self.output_size, "noise_bank_size": self.noise_bank_size})
         return config
-

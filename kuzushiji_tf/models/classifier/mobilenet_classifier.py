@@ -5,6 +5,7 @@ The backbone is `keras.applications.MobileNetV3Small` without its top, randomly 
 so the crops of training, validation and serving cannot drift apart. The last layers are float32, so a
 mixed-precision model still returns float32 logits and probabilities.
 """
+
 from __future__ import annotations
 
 import keras
@@ -65,8 +66,9 @@ class MobileNetClassifier(keras.Model):
             raise ValueError(f"input_size must be at least {MIN_INPUT_SIZE}; received input_size={input_size}")
         # === Layers ===
         self.normalizer = keras.layers.Rescaling(PIXEL_SCALE, PIXEL_OFFSET, dtype=dtype, name="normalizer")
-        self.backbone = _mobilenet_v3_small(int(input_size), float(alpha), bool(minimalistic),
-                                            float(bn_momentum), dtype)
+        self.backbone = _mobilenet_v3_small(
+            int(input_size), float(alpha), bool(minimalistic), float(bn_momentum), dtype
+        )
         self.pooling = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pooling")
         self.dropout = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")
         # float32 whatever the policy: float16 logits of thousands of classes lose the small differences.
@@ -125,8 +127,14 @@ def _mobilenet_v3_small(input_size, alpha, minimalistic, bn_momentum, dtype) -> 
         keras.config.set_dtype_policy(dtype)
     try:
         backbone = keras.applications.MobileNetV3Small(
-            input_shape=(input_size, input_size, 3), alpha=alpha, minimalistic=minimalistic,
-            include_top=False, weights=None, include_preprocessing=False, name="backbone")
+            input_shape=(input_size, input_size, 3),
+            alpha=alpha,
+            minimalistic=minimalistic,
+            include_top=False,
+            weights=None,
+            include_preprocessing=False,
+            name="backbone",
+        )
     finally:
         keras.config.set_dtype_policy(previous)
     for layer in backbone.layers:
@@ -135,11 +143,28 @@ def _mobilenet_v3_small(input_size, alpha, minimalistic, bn_momentum, dtype) -> 
     return backbone
 
 
-def build_classifier(num_classes, input_size=112, dtype=None, *, alpha=1.0, minimalistic=False, dropout=0.2,
-                     bn_momentum=0.9, name="mobilenet_classifier") -> MobileNetClassifier:
+def build_classifier(
+    num_classes,
+    input_size=112,
+    dtype=None,
+    *,
+    alpha=1.0,
+    minimalistic=False,
+    dropout=0.2,
+    bn_momentum=0.9,
+    name="mobilenet_classifier",
+) -> MobileNetClassifier:
     """A randomly initialised `MobileNetClassifier` (see the class for the arguments)."""
-    return MobileNetClassifier(num_classes, input_size=input_size, alpha=alpha, minimalistic=minimalistic,
-                               dropout=dropout, bn_momentum=bn_momentum, dtype=dtype, name=name)
+    return MobileNetClassifier(
+        num_classes,
+        input_size=input_size,
+        alpha=alpha,
+        minimalistic=minimalistic,
+        dropout=dropout,
+        bn_momentum=bn_momentum,
+        dtype=dtype,
+        name=name,
+    )
 
 
 def num_classes(classifier) -> int:
