@@ -107,7 +107,7 @@ def export_both(args, root: Path, pages: list[bytes]) -> tuple[Path, Path, float
 
 def run_pages(model, pages: list[bytes], rounds: int) -> tuple[list[dict], list[float]]:
     """(each page's results, each page's median seconds over `rounds`), after one warm-up page."""
-    from kuzushiji_tf.recognition.contract import page_results
+    from kuzushiji_tf.recognition.postprocess import page_results
 
     model([pages[0]])
     seconds = [[] for _ in pages]

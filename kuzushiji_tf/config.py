@@ -23,6 +23,7 @@ CONTAINED_SHARE = 0.3
 # files whose header claims a size that would exhaust memory once decoded.
 MAX_PIXELS = 64_000_000
 MAX_IMAGE_BYTES = 50_000_000  # the page recogniser refuses larger encoded pages
+TOP_K = 5  # candidate classes the exported recogniser returns per character
 
 
 @dataclass(frozen=True)

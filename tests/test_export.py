@@ -1,6 +1,8 @@
 """The exported page recogniser: TF Serving layout, signature, same characters as the Python path,
 saved_model_cli, clear errors for bad inputs, and a well-formed PredictRequest."""
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +12,23 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY_VOCABULARY, page_bytes, save_training_folders, tiny_page_models
+from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer, load_recognizer
 from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
 from kuzushiji_tf.cli import export as export_tool
-from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, RecognizerOptions, page_results
+from kuzushiji_tf.recognition.contract import (
+    CLASS_PROBS,
+    CODES,
+    EXPORT_FORMAT,
+    OUT_BOXES,
+    OUTPUT_KEYS,
+    TOPK_CLASS_IDS,
+    TOPK_CODEPOINTS,
+    TOPK_PROBS,
+    ExportFormatError,
+    RecognizerOptions,
+)
+from kuzushiji_tf.recognition.postprocess import page_results
 
 VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
@@ -36,14 +51,39 @@ def test_layout_and_assets(exported):
     assert path.name == "1" and (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
     serve, vocabulary = load_recognizer(path)
     assert vocabulary == VOCABULARY
-    assert set(serve.structured_outputs) == {
-        "codepoints",
-        "codes",
-        "detection_scores",
-        "class_probabilities",
-        "boxes",
-        "count",
-    }
+    assert set(serve.structured_outputs) == set(OUTPUT_KEYS)
+    options = json.loads((path / "assets" / "recognizer.json").read_text())
+    # The tiny classifier has 3 classes: the export keeps 3 candidates, not the default 5.
+    assert options["export_format"] == EXPORT_FORMAT and options["top_k"] == 3
+
+
+def test_every_detection_comes_with_its_top_k_candidates(exported):
+    path, _, _ = exported
+    serve, vocabulary = load_recognizer(path)
+    result = page_results(serve(images=tf.constant([page_bytes(".jpg", seed=4)])))
+    n = len(result[CODES])
+    assert n > 0 and result[TOPK_PROBS].shape == (n, 3) and result[TOPK_CLASS_IDS].shape == (n, 3)
+    probs = result[TOPK_PROBS]
+    assert np.all(np.diff(probs, axis=1) <= 0) and np.all(probs.sum(axis=1) <= 1 + 1e-5)
+    # The top candidate is the character's class; each candidate's code point is its class's.
+    codes = [code for code, _ in vocabulary]
+    assert [codes[i] for i in result[TOPK_CLASS_IDS][:, 0]] == result[CODES]
+    np.testing.assert_array_equal(result[TOPK_PROBS][:, 0], result[CLASS_PROBS])
+    expected = [[int(codes[i][2:], 16) for i in row] for row in result[TOPK_CLASS_IDS]]
+    assert result[TOPK_CODEPOINTS].tolist() == expected
+    # 3 classes, 3 candidates: every class appears once per character.
+    assert all(sorted(row) == [0, 1, 2] for row in result[TOPK_CLASS_IDS].tolist())
+
+
+def test_an_export_of_an_earlier_format_is_refused_with_one_line(exported, tmp_path):
+    old = tmp_path / "kuzushiji_page" / "1"
+    shutil.copytree(exported[0], old)
+    options = json.loads((old / "assets" / "recognizer.json").read_text())
+    del options["export_format"]
+    (old / "assets" / "recognizer.json").write_text(json.dumps(options))
+    with pytest.raises(ExportFormatError, match="re-export it with kuzushiji-export") as refused:
+        load_page_model(old)
+    assert "\n" not in str(refused.value) and str(old) in str(refused.value)
 
 
 def test_same_characters_as_the_python_path_for_jpeg_and_png(exported):

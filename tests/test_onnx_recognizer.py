@@ -26,10 +26,12 @@ from kuzushiji_tf.recognition.contract import (
     DET_SCORES,
     OUT_BOXES,
     OUTPUT_KEYS,
+    TOPK_CLASS_IDS,
+    TOPK_PROBS,
     PageRefused,
     RecognizerOptions,
-    page_results,
 )
+from kuzushiji_tf.recognition.postprocess import page_results
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = RecognizerOptions(short_side=256, det_threshold=0.3, cls_threshold=0.0, max_chars=1200)
@@ -141,6 +143,9 @@ def _compare(tf_out: dict, onnx_out: dict, pages: int) -> tuple[int, int]:
         assert [a[CODES][j] for j in match] == b[CODES]
         np.testing.assert_allclose(b[DET_SCORES], a[DET_SCORES][match], rtol=0, atol=1e-3)
         np.testing.assert_allclose(b[CLASS_PROBS], a[CLASS_PROBS][match], rtol=0, atol=1e-3)
+        # The candidates too: the same classes in the same order, probabilities within 1e-3.
+        assert b[TOPK_CLASS_IDS].tolist() == a[TOPK_CLASS_IDS][match].tolist()
+        np.testing.assert_allclose(b[TOPK_PROBS], a[TOPK_PROBS][match], rtol=0, atol=1e-3)
         compared += n
         moved += int((match != np.arange(n)).sum())
     return compared, moved

@@ -21,7 +21,7 @@ from serving_helpers import REAL_PAGES, ThreadServer, http
 class HeldModel:
     """A page model that answers one character per page, but only once the test releases it."""
 
-    backend, path, options = "fake", Path("fake/1"), RecognizerOptions(max_chars=4)
+    backend, path, options = "fake", Path("fake/1"), RecognizerOptions(max_chars=4, top_k=1)
     vocabulary = [("U+3042", "あ")]
 
     def __init__(self):
@@ -42,6 +42,9 @@ class HeldModel:
             "detection_scores": np.full((n, 4), 0.9, np.float32),
             "class_probabilities": np.full((n, 4), 0.8, np.float32),
             "boxes": boxes,
+            "topk_class_ids": np.zeros((n, 4, 1), np.int32),
+            "topk_codepoints": np.full((n, 4, 1), 0x3042, np.int32),
+            "topk_probabilities": np.full((n, 4, 1), 0.8, np.float32),
             "count": np.ones(n, np.int32),
         }
 

@@ -56,7 +56,7 @@ def test_missing_model_fails_in_one_line(tmp_path, capsys):
     page = _page(tmp_path / "page.png")
     (tmp_path / "model" / "1").mkdir(parents=True)
     assert transcribe_tool.main([str(page), "--model", str(tmp_path / "model" / "1")]) == 2
-    assert "no saved_model.pb" in _error(capsys)
+    assert "neither a SavedModel (saved_model.pb) nor an ONNX export" in _error(capsys)
 
 
 @pytest.fixture(scope="module")

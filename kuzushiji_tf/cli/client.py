@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from kuzushiji_tf.cli.errors import user_errors
+from kuzushiji_tf.config import CLASS_THRESHOLD
 from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.recognition.contract import PAGE_MODEL
 
@@ -35,8 +36,8 @@ class ClientError(KuzushijiError, RuntimeError):
 
 
 def predict(url: str, pages: list[bytes], *, model_name: str = PAGE_MODEL, timeout: float = 300.0) -> list[dict]:
-    """The recogniser's results for `pages` (encoded JPEG/PNG) from the predict API at `url`: per page
-    {codes, codepoints, boxes, detection_scores, class_probabilities}, trimmed to its count."""
+    """The recogniser's results for `pages` (encoded JPEG/PNG) from the predict API at `url`: per page every
+    detection, as `recognition.postprocess.page_results` gives them (the class threshold not applied)."""
     from kuzushiji_tf.serving.tf_serving_rest import results_from_response
 
     body = json.dumps({"instances": [{"b64": base64.b64encode(page).decode("ascii")} for page in pages]}).encode()
@@ -83,6 +84,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per request (default %(default)s)")
     p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char) for the characters")
     p.add_argument("--out", help="write <out>/<image file name>.json page records instead of printing text")
+    p.add_argument(
+        "--cls-threshold",
+        type=float,
+        default=CLASS_THRESHOLD,
+        help="keep characters whose top class has at least this probability (default %(default)s, the export's "
+        "default; 0 keeps every detection)",
+    )
     return p.parse_args(argv)
 
 
@@ -92,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from kuzushiji_tf.atomic_files import write_atomic
     from kuzushiji_tf.formats import PageSource, json_record
     from kuzushiji_tf.recognition.page_text import page_record
+    from kuzushiji_tf.recognition.postprocess import confident
     from kuzushiji_tf.scans import encoded_size
 
     translation = read_translation(args.vocabulary)
@@ -107,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             failed += len(batch)
             continue
         for path, data, result in zip(batch, pages, results):
+            result = confident(result, args.cls_threshold)
             record = page_record(path.name, result, translation, size=encoded_size(data))
             if args.out:
                 out = Path(args.out) / f"{path.name}.json"

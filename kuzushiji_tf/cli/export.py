@@ -21,9 +21,9 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.cli.args import DETECTOR, add_nms, add_short_side
+from kuzushiji_tf.cli.args import DETECTOR, add_nms, add_short_side, positive
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.config import CLASS_THRESHOLD, MAX_IMAGE_BYTES, MAX_PIXELS
+from kuzushiji_tf.config import CLASS_THRESHOLD, MAX_IMAGE_BYTES, MAX_PIXELS, TOP_K
 
 FORMATS = ("savedmodel", "onnx")
 ONNX_EXTRA = "pip install -e .[onnx]"
@@ -44,6 +44,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_nms(p)
     p.add_argument("--max-image-bytes", type=int, default=MAX_IMAGE_BYTES)
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
+    p.add_argument(
+        "--top-k",
+        type=positive(int),
+        default=TOP_K,
+        help="candidate classes returned per character (default %(default)s; at most the number of classes)",
+    )
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             contained_share=args.contained_share,
             max_image_bytes=args.max_image_bytes,
             max_pixels=args.max_pixels,
+            top_k=args.top_k,
         )
         export = export_onnx_recognizer or export_page_recognizer
         written = [export(detector, classifier, vocabulary, out, options)]

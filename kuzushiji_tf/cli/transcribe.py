@@ -24,7 +24,9 @@ PROG = "transcribe"
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="+", help="page images (JPEG or PNG)")
-    p.add_argument("--model", required=True, help="exported page recogniser (saved_models/<name>/<version>)")
+    p.add_argument(
+        "--model", required=True, help="exported page recogniser, SavedModel or ONNX (saved_models/<name>/<version>)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON (columns and characters) instead of text")
     return p.parse_args(argv)
 
@@ -32,35 +34,33 @@ def parse_args(argv=None) -> argparse.Namespace:
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from kuzushiji_tf.recognition.contract import model_backend
     from kuzushiji_tf.scans.images import ImageError, load_image
 
     paths = [Path(p) for p in args.images]
     try:
         for path in paths:  # every page is checked before the model loads, which takes seconds
             load_image(path, formats=("JPEG", "PNG"))
-        if not (Path(args.model) / "saved_model.pb").is_file():
-            raise FileNotFoundError(f"{args.model}: no saved_model.pb; export one with kuzushiji-export")
+        model_backend(args.model)  # a clear error before the model loads, which takes seconds
     except (FileNotFoundError, ImageError) as error:
         return fail(PROG, error)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    from kuzushiji_tf.backends.tf.export import load_recognizer
-    from kuzushiji_tf.backends.tf.saved_model import refusal_message
-    from kuzushiji_tf.recognition.contract import page_results
+    from kuzushiji_tf.backends.loading import load_page_model
+    from kuzushiji_tf.recognition.contract import PageRefused
     from kuzushiji_tf.recognition.page_text import page_record
+    from kuzushiji_tf.recognition.postprocess import confident, page_results
 
     try:
-        serve, vocabulary = load_recognizer(args.model)
+        model = load_page_model(args.model)
     except (OSError, ValueError, KeyError) as error:
         return fail(PROG, f"{args.model}: cannot load the page recogniser ({error})")
-    translation = dict(vocabulary)
+    translation = dict(model.vocabulary)
     records = []
     for path in paths:
         try:
-            result = page_results(serve(images=tf.constant([path.read_bytes()])))
-        except tf.errors.InvalidArgumentError as error:
-            return fail(PROG, f"{path}: the model refused the image ({refusal_message(error.message)})")
+            result = confident(page_results(model([path.read_bytes()])), model.options.cls_threshold)
+        except PageRefused as error:
+            return fail(PROG, f"{path}: the model refused the image ({error})")
         record = page_record(path.name, result, translation)
         records.append(record)
         if not args.json:

@@ -27,7 +27,7 @@ DEFAULT_TRANSLATION = Path(__file__).resolve().parents[1] / "sample_data/kaggle_
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="exported page recogniser (saved_models/<name>/<version>)")
+    source.add_argument("--model", help="exported page recogniser, SavedModel or ONNX (saved_models/<name>/<version>)")
     source.add_argument("--pred", help="submission CSV (image_id,labels) holding this page's predictions")
     p.add_argument("--image", required=True, help="the page (JPEG or PNG)")
     p.add_argument("--truth", help="train.csv-style truth: colours predictions correct / wrong / missed")
@@ -42,22 +42,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _model_predictions(model: str, image: Path):
-    """(codes, boxes xyxy, {code: char}) from the exported recogniser; TensorFlow loads only here."""
-    if not (Path(model) / "saved_model.pb").is_file():  # before TensorFlow's import, which takes seconds
-        raise FileNotFoundError(f"{model}: no saved_model.pb; export one with kuzushiji-export")
+    """(codes, boxes xyxy, {code: char}) from the exported recogniser (SavedModel or ONNX), with its class
+    threshold; the model loads only here."""
+    from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused, model_backend
+
+    model_backend(model)  # a clear error before the model loads, which takes seconds
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from kuzushiji_tf.backends.loading import load_page_model
+    from kuzushiji_tf.recognition.postprocess import confident, page_results
 
-    from kuzushiji_tf.backends.tf.export import load_recognizer
-    from kuzushiji_tf.backends.tf.saved_model import refusal_message
-    from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, page_results
-
-    serve, vocabulary = load_recognizer(model)
+    recognizer = load_page_model(model)
     try:
-        result = page_results(serve(images=tf.constant([image.read_bytes()])))
-    except tf.errors.InvalidArgumentError as error:
-        raise ValueError(f"{image}: the model refused the image ({refusal_message(error.message)})") from None
-    return result[CODES], result[OUT_BOXES], dict(vocabulary)
+        result = confident(page_results(recognizer([image.read_bytes()])), recognizer.options.cls_threshold)
+    except PageRefused as error:
+        raise ValueError(f"{image}: the model refused the image ({error})") from None
+    return result[CODES], result[OUT_BOXES], dict(recognizer.vocabulary)
 
 
 @user_errors(PROG)

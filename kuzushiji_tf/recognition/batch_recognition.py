@@ -1,4 +1,4 @@
-"""Many pages through an exported page recogniser (`page_model.load_page_model`: the SavedModel or the
+"""Many pages through an exported page recogniser (`backends.loading.load_page_model`: the SavedModel or the
 ONNX export), a batch at a time, with bounded memory: only one batch of encoded pages is in memory. A
 page the recogniser refuses (corrupt, not an image, too large) is retried alone, so one bad page costs
 its own result, not its batch's. No TensorFlow here: the ONNX backend runs without it."""
@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from kuzushiji_tf.progress import Progress
-from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused, page_results
+from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused
+from kuzushiji_tf.recognition.postprocess import confident, page_results
 
 
 @dataclass(frozen=True)
 class PageResult:
-    """One page's outcome: `result` (see `page_recognizer.page_results`) or `error` (one line). `item` is
+    """One page's outcome: `result` (see `postprocess.page_results`) or `error` (one line). `item` is
     what the caller passed for the page (a path, a `ScanPage`)."""
 
     item: Any
@@ -37,19 +38,20 @@ def _read(item, load: Callable[[Any], bytes]) -> tuple[bytes | None, str | None]
         return None, str(error)
 
 
-def run_batch(model, pages: list[bytes]) -> list[tuple[dict | None, str | None]]:
-    """`(result, None)` or `(None, reason)` for each encoded page of one batch, in order. A batch the model
-    refuses is run again a page at a time, so a refused page costs its own result, not its batch's."""
+def run_batch(model, pages: list[bytes], cls_threshold: float) -> list[tuple[dict | None, str | None]]:
+    """`(result, None)` or `(None, reason)` for each encoded page of one batch, in order; a result keeps the
+    characters whose top class reaches `cls_threshold`. A batch the model refuses is run again a page at a
+    time, so a refused page costs its own result, not its batch's."""
     if not pages:
         return []
     try:
         outputs = model(pages)
-        return [(page_results(outputs, k), None) for k in range(len(pages))]
+        return [(confident(page_results(outputs, k), cls_threshold), None) for k in range(len(pages))]
     except PageRefused:
         found = []
         for page in pages:
             try:
-                found.append((page_results(model([page])), None))
+                found.append((confident(page_results(model([page])), cls_threshold), None))
             except PageRefused as error:
                 found.append((None, str(error)))
         return found
@@ -63,10 +65,15 @@ def recognize_files(
     progress: bool = True,
     label: str = "recognize ",
     load: Callable[[Any], bytes] = read_path,
+    cls_threshold: float | None = None,
 ) -> Iterator[PageResult]:
-    """Yields a `PageResult` per item, in order. `model` is a `page_model.PageModel` (list of encoded
-    pages -> padded outputs, `PageRefused` for a refused page); `load` turns an item (by default a file path) into the encoded bytes the graph takes (JPEG or PNG) or
-    raises OSError/ValueError. Items are loaded a batch at a time, just before their batch runs."""
+    """Yields a `PageResult` per item, in order. `model` is a `contract.PageModel` (list of encoded
+    pages -> padded outputs, `PageRefused` for a refused page); `load` turns an item (by default a file
+    path) into the encoded bytes the graph takes (JPEG or PNG) or raises OSError/ValueError. Items are
+    loaded a batch at a time, just before their batch runs. `cls_threshold`: the class threshold applied
+    to each page (None: the export's own, `model.options.cls_threshold`; 0: every detection)."""
+    if cls_threshold is None:
+        cls_threshold = model.options.cls_threshold
     items = list(items)
     with Progress(len(items), "pages", label=label, enabled=progress) as bar:
         for start in range(0, len(items), batch_size):
@@ -76,7 +83,7 @@ def recognize_files(
             results: dict[int, PageResult] = {
                 i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch)) if data[i][0] is None
             }
-            for i, found in zip(good, run_batch(model, [data[i][0] for i in good])):
+            for i, found in zip(good, run_batch(model, [data[i][0] for i in good], cls_threshold)):
                 results[i] = PageResult(batch[i], *found)
             del data  # the batch's bytes go before the next batch is read
             for i in range(len(batch)):

@@ -24,8 +24,12 @@ from typing import Protocol
 import numpy as np
 
 from kuzushiji_tf import config
+from kuzushiji_tf.errors import KuzushijiError
 
-# Output keys of the serving signature, each padded to [B, max_chars] (boxes [B, max_chars, 4]).
+# Output keys of the serving signature. Every detection above the detection threshold is returned, best
+# first, padded to [B, max_chars]: its box [B, max_chars, 4], score, top class (code, code point and
+# probability) and its top-k candidates [B, max_chars, k]; `count` [B] says how many entries are real.
+# The class threshold is not applied in the graph (recognition.postprocess.confident applies it).
 CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
     "codepoints",
     "codes",
@@ -34,7 +38,20 @@ CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
     "boxes",
     "count",
 )
-OUTPUT_KEYS = (CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT)
+TOPK_CLASS_IDS, TOPK_CODEPOINTS, TOPK_PROBS = "topk_class_ids", "topk_codepoints", "topk_probabilities"
+OUTPUT_KEYS = (
+    CODEPOINTS,
+    CODES,
+    DET_SCORES,
+    CLASS_PROBS,
+    OUT_BOXES,
+    TOPK_CLASS_IDS,
+    TOPK_CODEPOINTS,
+    TOPK_PROBS,
+    COUNT,
+)
+# 2: top-k candidates and no class threshold in the graph. An export of another format is refused.
+EXPORT_FORMAT = 2
 
 SAVED_MODEL_FILE = "saved_model.pb"
 ONNX_FILES = ("detector.onnx", "classifier.onnx")
@@ -66,20 +83,28 @@ class RecognizerOptions:
     max_chars: int = config.MAX_CHARS_PER_PAGE
     max_image_bytes: int = config.MAX_IMAGE_BYTES
     max_pixels: int = config.MAX_PIXELS
+    top_k: int = config.TOP_K  # candidates kept per character (at most the classifier's classes)
+
+    def for_classes(self, num_classes: int) -> RecognizerOptions:
+        """These options for a classifier of `num_classes` classes: top_k no larger than there are classes."""
+        return dataclasses.replace(self, top_k=max(1, min(self.top_k, int(num_classes))))
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2)
+        return json.dumps({"export_format": EXPORT_FORMAT, **dataclasses.asdict(self)}, indent=2)
 
     @classmethod
     def from_dict(cls, values: dict) -> RecognizerOptions:
         """Known fields from `values`, defaults for the rest (an export written before a field existed)."""
         fields = {f.name: f.type for f in dataclasses.fields(cls)}
-        # Exports made before the contained-box step lack the option: their graphs keep every box.
-        kept = {"contained_share": 1.0} if values else {}
+        kept = {}
         for name, value in values.items():
             if name in fields:
                 kept[name] = int(value) if fields[name] == "int" else float(value)
         return cls(**kept)
+
+
+class ExportFormatError(KuzushijiError, ValueError):
+    """An export folder written by another version of the exporter, with what to do about it."""
 
 
 class PageRefused(ValueError):
@@ -98,20 +123,6 @@ class PageModel(Protocol):
     def __call__(self, pages: Sequence[bytes]) -> dict[str, np.ndarray]: ...
 
 
-def page_results(outputs: dict, index: int = 0) -> dict:
-    """One page's valid entries as numpy: codes (str), codepoints, boxes [n, 4], scores, probabilities.
-    `outputs` may hold numpy arrays or eager tensors."""
-    n = int(np.asarray(outputs[COUNT])[index])
-    codes = np.asarray(outputs[CODES])[index][:n]
-    return {
-        CODES: [c.decode() if isinstance(c, bytes) else str(c) for c in codes],
-        CODEPOINTS: np.asarray(outputs[CODEPOINTS])[index][:n],
-        OUT_BOXES: np.asarray(outputs[OUT_BOXES])[index][:n],
-        DET_SCORES: np.asarray(outputs[DET_SCORES])[index][:n],
-        CLASS_PROBS: np.asarray(outputs[CLASS_PROBS])[index][:n],
-    }
-
-
 def read_vocabulary_asset(path: str | Path) -> list[tuple[str, str]]:
     """[(code, char)] by class id from an export folder's assets/vocabulary.csv."""
     file = Path(path) / ASSETS_DIR / VOCABULARY_ASSET
@@ -122,13 +133,20 @@ def read_vocabulary_asset(path: str | Path) -> list[tuple[str, str]]:
 
 
 def read_options_asset(path: str | Path) -> RecognizerOptions:
-    """The export options (short side, thresholds, limits) from assets/recognizer.json; the defaults for a
-    folder without one or with an unreadable one."""
+    """The export options (short side, thresholds, limits, top-k) from assets/recognizer.json. An export of
+    another format (or none: written before formats were numbered) is an `ExportFormatError`."""
+    file = Path(path) / ASSETS_DIR / OPTIONS_ASSET
     try:
-        values = json.loads((Path(path) / ASSETS_DIR / OPTIONS_ASSET).read_text())
+        values = json.loads(file.read_text())
     except (OSError, ValueError):
-        return RecognizerOptions()
-    return RecognizerOptions.from_dict(values if isinstance(values, dict) else {})
+        values = None
+    found = values.get("export_format") if isinstance(values, dict) else None
+    if found != EXPORT_FORMAT:
+        raise ExportFormatError(
+            f"{path}: exported by an earlier version of kuzushiji_tf (export format {found or 1}, this version "
+            f"reads {EXPORT_FORMAT}: top-k candidates, class threshold after the graph); re-export it with kuzushiji-export"
+        )
+    return RecognizerOptions.from_dict(values)
 
 
 def write_assets(out: str | Path, vocabulary: list[tuple[str, str]], options: RecognizerOptions) -> Path:
@@ -169,7 +187,7 @@ def model_backend(path: str | Path) -> str:
         return "onnx"
     raise FileNotFoundError(
         f"{path}: neither a SavedModel ({SAVED_MODEL_FILE}) nor an ONNX export "
-        f"({' + '.join(ONNX_FILES)}); export one with tools/export.py"
+        f"({' + '.join(ONNX_FILES)}); export one with kuzushiji-export"
     )
 
 
@@ -188,6 +206,6 @@ def newest_version(models: str | Path) -> Path:
     )
     if not versions:
         raise FileNotFoundError(
-            f"{models}: no exported page recogniser; pass --model, or run tools/export.py (or make demo)"
+            f"{models}: no exported page recogniser; pass --model, or run kuzushiji-export (or make demo)"
         )
     return versions[-1]

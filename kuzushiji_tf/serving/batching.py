@@ -22,7 +22,14 @@ def model_runner(model) -> Callable[[Sequence[bytes]], list[PageResult]]:
 
     def run(pages: Sequence[bytes]) -> list[PageResult]:
         return list(
-            recognize_files(model, list(pages), batch_size=max(len(pages), 1), progress=False, load=lambda page: page)
+            recognize_files(
+                model,
+                list(pages),
+                batch_size=max(len(pages), 1),
+                progress=False,
+                load=lambda page: page,
+                cls_threshold=0.0,  # every detection: TF Serving's predict answers with all; /recognize filters
+            )
         )
 
     return run

@@ -15,11 +15,20 @@ import binascii
 
 import numpy as np
 
-from kuzushiji_tf.recognition.contract import CLASS_PROBS, CODEPOINTS, CODES, COUNT, DET_SCORES, OUT_BOXES
+from kuzushiji_tf.recognition.contract import (
+    CLASS_PROBS,
+    CODEPOINTS,
+    CODES,
+    COUNT,
+    DET_SCORES,
+    INPUT_NAME,
+    OUT_BOXES,
+    SIGNATURE,
+    TOPK_CLASS_IDS,
+    TOPK_CODEPOINTS,
+    TOPK_PROBS,
+)
 from kuzushiji_tf.serving.uploads import UploadError
-
-INPUT_NAME = "images"
-SIGNATURE = "serving_default"
 
 
 def _decode_instance(instance, index: int) -> bytes:
@@ -67,7 +76,11 @@ def padded_outputs(result: dict, max_chars: int) -> dict:
             array = np.pad(array, width, constant_values=fill)
         return array
 
+    k = np.shape(result[TOPK_PROBS])[-1] if np.ndim(result[TOPK_PROBS]) == 2 else 0
     return {
+        TOPK_CLASS_IDS: padded(np.reshape(result[TOPK_CLASS_IDS], (n, k)), 0, np.int64).tolist(),
+        TOPK_CODEPOINTS: padded(np.reshape(result[TOPK_CODEPOINTS], (n, k)), 0, np.int64).tolist(),
+        TOPK_PROBS: padded(np.reshape(result[TOPK_PROBS], (n, k)), 0, np.float64).round(6).tolist(),
         CODEPOINTS: padded(result[CODEPOINTS], 0, np.int64).tolist(),
         CODES: list(result[CODES]) + [""] * pad,
         DET_SCORES: padded(result[DET_SCORES], 0, np.float64).round(6).tolist(),
@@ -84,8 +97,9 @@ def predict_response(pages: list[dict], row: bool) -> dict:
 
 
 def results_from_response(response: dict) -> list[dict]:
-    """A predict response (row or columnar, from this server or TF Serving) -> per page the valid
-    entries: {codes, codepoints, boxes, detection_scores, class_probabilities} trimmed to `count`."""
+    """A predict response (row or columnar, from this server or TF Serving) -> per page the valid entries
+    trimmed to `count`, as `recognition.postprocess.page_results` gives them (every detection: apply the
+    class threshold with `postprocess.confident`)."""
     if "predictions" in response:
         pages = response["predictions"]
     elif "outputs" in response:
@@ -96,6 +110,7 @@ def results_from_response(response: dict) -> list[dict]:
     results = []
     for page in pages:
         n = int(page[COUNT])
+        k = len(page[TOPK_PROBS][0]) if len(page[TOPK_PROBS]) else 0  # the padding rows say k on an empty page
         results.append(
             {
                 CODES: [c.decode() if isinstance(c, bytes) else c for c in page[CODES][:n]],
@@ -103,6 +118,9 @@ def results_from_response(response: dict) -> list[dict]:
                 OUT_BOXES: np.asarray(page[OUT_BOXES][:n], np.float32).reshape(n, 4),
                 DET_SCORES: np.asarray(page[DET_SCORES][:n], np.float32),
                 CLASS_PROBS: np.asarray(page[CLASS_PROBS][:n], np.float32),
+                TOPK_CLASS_IDS: np.asarray(page[TOPK_CLASS_IDS][:n], np.int32).reshape(n, k),
+                TOPK_CODEPOINTS: np.asarray(page[TOPK_CODEPOINTS][:n], np.int32).reshape(n, k),
+                TOPK_PROBS: np.asarray(page[TOPK_PROBS][:n], np.float32).reshape(n, k),
             }
         )
     return results

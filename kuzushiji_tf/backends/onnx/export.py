@@ -84,7 +84,7 @@ def export_onnx_recognizer(
             verbose=False,
             input_signature=[keras.InputSpec(shape=(None, crop, crop, 3), dtype="float32")],
         )
-        assets = write_assets(tmp, vocabulary, options)
+        assets = write_assets(tmp, vocabulary, options.for_classes(num_classes(classifier)))
         (assets / RUNTIME_ASSET).write_text(json.dumps(runtime_settings(detector, classifier), indent=2))
         if out.exists():  # an empty version folder (check_version_dir refused a full one)
             out.rmdir()

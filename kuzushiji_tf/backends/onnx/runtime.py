@@ -1,10 +1,11 @@
-"""The `onnx` backend of `page_model`: the page recogniser of an ONNX export folder (`detector.onnx`,
+"""The `onnx` backend (`backends.loading.load_page_model`): the page recogniser of an ONNX export folder (`detector.onnx`,
 `classifier.onnx`, `assets/`) run by ONNX Runtime, with numpy and OpenCV for the glue. It gives what the
 SavedModel's `serving_default` gives, padded the same way, and imports no TensorFlow or Keras.
 
 Each page: decode (`images.decode_page`), resize to the export's short side (`images.resize_page`),
 detector, peaks and NMS (`postprocess`), boxes back to the scan's pixels, crops from the full-resolution
-scan, classifier (in batches), argmax, class threshold, padding to `max_chars`.
+scan, classifier (in batches), top-k classes, padding to `max_chars`; the class threshold comes after
+(`recognition.postprocess.confident`), as for the SavedModel.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from kuzushiji_tf.recognition.contract import (
     DET_SCORES,
     ONNX_FILES,
     OUT_BOXES,
+    OUTPUT_KEYS,
+    TOPK_CLASS_IDS,
+    TOPK_CODEPOINTS,
+    TOPK_PROBS,
     read_options_asset,
     read_vocabulary_asset,
 )
@@ -118,28 +123,26 @@ class OnnxPageModel:
         ).astype(np.float32)
 
     def recognize_image(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """One decoded page's outputs, padded to `max_chars` (the keys of `page_model`)."""
-        max_chars = self.options.max_chars
+        """One decoded page's outputs, padded to `max_chars` (the contract's keys): every detection with its
+        top-k classes, as the SavedModel's graph gives them."""
+        max_chars, k = self.options.max_chars, self.options.top_k
         boxes, det_scores = self.detect(image)
-        probs = self.classify(image, boxes)
-        class_ids = np.argmax(probs, axis=1).astype(np.int32)
-        class_probs = probs.max(axis=1) if len(probs) else np.zeros(0, np.float32)
-        keep = np.flatnonzero(class_probs >= np.float32(self.options.cls_threshold))
-        count = len(keep)
-        class_ids = class_ids[keep]
-        out = {
-            CODEPOINTS: np.zeros(max_chars, np.int32),
-            CODES: np.full(max_chars, b"", dtype=object),
-            DET_SCORES: np.zeros(max_chars, np.float32),
-            CLASS_PROBS: np.zeros(max_chars, np.float32),
-            OUT_BOXES: np.zeros((max_chars, 4), np.float32),
-            COUNT: np.int32(count),
-        }
-        out[CODEPOINTS][:count] = self.codepoints[class_ids]
-        out[CODES][:count] = self.codes[class_ids]
-        out[DET_SCORES][:count] = det_scores[keep]
-        out[CLASS_PROBS][:count] = class_probs[keep]
-        out[OUT_BOXES][:count] = boxes[keep]
+        probs = self.classify(image, boxes)  # [n, classes]
+        count = len(boxes)
+        # Descending, the lower class id first on ties: tf.math.top_k's order.
+        topk_ids = np.argsort(-probs, axis=1, kind="stable")[:, :k].astype(np.int32)  # [n, k]
+        topk_probs = np.take_along_axis(probs, topk_ids, axis=1)
+        out = {key: np.zeros(shape, dtype) for key, (shape, dtype) in self._shapes(max_chars).items()}
+        out[CODES] = np.full(max_chars, b"", dtype=object)
+        out[COUNT] = np.int32(count)
+        out[CODEPOINTS][:count] = self.codepoints[topk_ids[:, 0]]
+        out[CODES][:count] = self.codes[topk_ids[:, 0]]
+        out[DET_SCORES][:count] = det_scores
+        out[CLASS_PROBS][:count] = topk_probs[:, 0]
+        out[OUT_BOXES][:count] = boxes
+        out[TOPK_CLASS_IDS][:count] = topk_ids
+        out[TOPK_CODEPOINTS][:count] = self.codepoints[topk_ids]
+        out[TOPK_PROBS][:count] = topk_probs
         return out
 
     def __call__(self, pages: Sequence[bytes]) -> dict[str, np.ndarray]:
@@ -149,18 +152,21 @@ class OnnxPageModel:
         # Every page is decoded (and so checked) before any is run: a refused page costs no model run.
         images = [decode_page(data, o.max_image_bytes, o.max_pixels) for data in pages]
         results = [self.recognize_image(image) for image in images]
-        keys = (CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT)
-        return {key: np.stack([r[key] for r in results]) if results else self._empty(key) for key in keys}
+        if not results:
+            return {key: np.zeros((0, *shape), dtype) for key, (shape, dtype) in self._shapes(o.max_chars).items()}
+        return {key: np.stack([r[key] for r in results]) for key in OUTPUT_KEYS}
 
-    def _empty(self, key: str) -> np.ndarray:
-        max_chars = self.options.max_chars
-        shapes = {
-            CODEPOINTS: ((0, max_chars), np.int32),
-            CODES: ((0, max_chars), object),
-            DET_SCORES: ((0, max_chars), np.float32),
-            CLASS_PROBS: ((0, max_chars), np.float32),
-            OUT_BOXES: ((0, max_chars, 4), np.float32),
-            COUNT: ((0,), np.int32),
+    def _shapes(self, max_chars: int) -> dict[str, tuple[tuple[int, ...], type]]:
+        """Each output's shape for one page, and its dtype (codes are bytes objects, as TF's strings)."""
+        k = self.options.top_k
+        return {
+            CODEPOINTS: ((max_chars,), np.int32),
+            CODES: ((max_chars,), object),
+            DET_SCORES: ((max_chars,), np.float32),
+            CLASS_PROBS: ((max_chars,), np.float32),
+            OUT_BOXES: ((max_chars, 4), np.float32),
+            TOPK_CLASS_IDS: ((max_chars, k), np.int32),
+            TOPK_CODEPOINTS: ((max_chars, k), np.int32),
+            TOPK_PROBS: ((max_chars, k), np.float32),
+            COUNT: ((), np.int32),
         }
-        shape, dtype = shapes[key]
-        return np.zeros(shape, dtype)

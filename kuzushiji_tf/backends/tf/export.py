@@ -54,7 +54,7 @@ def export_page_recognizer(
         SIGNATURE, recognizer.recognize, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)]
     )
     _write_out(archive, out)
-    write_assets(out, vocabulary, options)
+    write_assets(out, vocabulary, recognizer.options)  # top_k as the graph has it (at most the classes)
     return out
 
 

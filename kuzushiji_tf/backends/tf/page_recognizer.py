@@ -1,7 +1,8 @@
 """One graph from an encoded page to its characters: decode, resize, detect, peaks, NMS, crop each
-character from the full-resolution scan, classify, threshold, pad. Only core TensorFlow ops, so the same
-function runs eagerly in Python, inside `tools/pseudo_label.py`, and as the `serving_default` signature
-of the exported SavedModel that TF Serving loads.
+character from the full-resolution scan, classify, top-k classes, pad. Only core TensorFlow ops, so the
+same function runs eagerly in Python, inside `kuzushiji-pseudo-label`, and as the `serving_default`
+signature of the exported SavedModel that TF Serving loads. The graph stops there: the class threshold and
+reading order are TF-free Python (`recognition.postprocess`) that every backend and client shares.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from kuzushiji_tf.recognition.contract import (
     JPEG_MAGIC,
     OUT_BOXES,
     PNG_MAGIC,
+    TOPK_CLASS_IDS,
+    TOPK_CODEPOINTS,
+    TOPK_PROBS,
     RecognizerOptions,
 )
 
@@ -142,11 +146,13 @@ class PageRecognizer:
     """
 
     def __init__(self, detector, classifier, codes, options: RecognizerOptions = RecognizerOptions()):
+        self.num_classes = num_classes(classifier)
+        options = options.for_classes(self.num_classes)
         self.detector, self.classifier, self.options = detector, classifier, options
         self.codes = tf.constant(list(codes))
         self.codepoints = tf.constant([int(code[2:], 16) for code in codes], tf.int32)
         self.crop_size = int(classifier.input_shape[1])
-        self.num_classes = num_classes(classifier)
+        self.top_k = options.top_k
 
     def detect(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n]) of a uint8 [H, W, 3] page."""
@@ -174,21 +180,22 @@ class PageRecognizer:
         return tf.cond(tf.shape(boxes)[0] > 0, run, lambda: tf.zeros([0, self.num_classes], tf.float32))
 
     def recognize_image(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Everything the signature returns for one decoded page, padded to `max_chars` (see module keys)."""
+        """Everything the signature returns for one decoded page, padded to `max_chars` (see the contract's
+        keys): every detection with its top-k classes; the class threshold is applied after the graph."""
         boxes, det_scores = self.detect(image)
-        probs = self.classify(image, boxes)
-        class_ids = tf.argmax(probs, axis=1, output_type=tf.int32)
-        class_probs = tf.reduce_max(probs, axis=1)
-        keep = tf.where(class_probs >= self.options.cls_threshold)[:, 0]
-        count = tf.shape(keep)[0]
+        probs = self.classify(image, boxes)  # [n, classes]
+        topk_probs, topk_ids = tf.math.top_k(probs, k=self.top_k)  # [n, k]; ties: the lower class id first
+        count = tf.shape(boxes)[0]
         pad = self.options.max_chars - count
-        class_ids = tf.gather(class_ids, keep)
         return {
-            CODEPOINTS: tf.pad(tf.gather(self.codepoints, class_ids), [[0, pad]]),
-            CODES: tf.pad(tf.gather(self.codes, class_ids), [[0, pad]]),
-            DET_SCORES: tf.pad(tf.gather(det_scores, keep), [[0, pad]]),
-            CLASS_PROBS: tf.pad(tf.gather(class_probs, keep), [[0, pad]]),
-            OUT_BOXES: tf.pad(tf.gather(boxes, keep), [[0, pad], [0, 0]]),
+            CODEPOINTS: tf.pad(tf.gather(self.codepoints, topk_ids[:, 0]), [[0, pad]]),
+            CODES: tf.pad(tf.gather(self.codes, topk_ids[:, 0]), [[0, pad]]),
+            DET_SCORES: tf.pad(det_scores, [[0, pad]]),
+            CLASS_PROBS: tf.pad(topk_probs[:, 0], [[0, pad]]),
+            OUT_BOXES: tf.pad(boxes, [[0, pad], [0, 0]]),
+            TOPK_CLASS_IDS: tf.pad(topk_ids, [[0, pad], [0, 0]]),
+            TOPK_CODEPOINTS: tf.pad(tf.gather(self.codepoints, topk_ids), [[0, pad], [0, 0]]),
+            TOPK_PROBS: tf.pad(topk_probs, [[0, pad], [0, 0]]),
             COUNT: count,
         }
 
@@ -201,6 +208,9 @@ class PageRecognizer:
             DET_SCORES: tf.TensorSpec([o.max_chars], tf.float32),
             CLASS_PROBS: tf.TensorSpec([o.max_chars], tf.float32),
             OUT_BOXES: tf.TensorSpec([o.max_chars, 4], tf.float32),
+            TOPK_CLASS_IDS: tf.TensorSpec([o.max_chars, self.top_k], tf.int32),
+            TOPK_CODEPOINTS: tf.TensorSpec([o.max_chars, self.top_k], tf.int32),
+            TOPK_PROBS: tf.TensorSpec([o.max_chars, self.top_k], tf.float32),
             COUNT: tf.TensorSpec([], tf.int32),
         }
         return tf.map_fn(
