@@ -14,6 +14,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"  # the official PAGE and ALTO XSDs
+TINY_MAX_CHARS = 40  # outputs of the shared tiny recogniser are padded to this
 
 
 def write_page_image(path: Path, width: int, height: int, boxes=(), seed: int = 0) -> None:
@@ -126,3 +128,22 @@ def export_tiny_page_model(folder: Path, max_chars: int) -> Path:
     detector, classifier = tiny_page_models()
     options = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=max_chars)
     return export_page_recognizer(detector, classifier, TINY_VOCABULARY, folder / "kuzushiji_page" / "1", options)
+
+
+@pytest.fixture(scope="session")
+def tiny_recognizer(tmp_path_factory) -> Path:
+    """`tiny_page_models` exported once per test process (SavedModel, every peak kept, padded to
+    TINY_MAX_CHARS): the recogniser that the command, server, web page and Beam tests read. A test must not
+    write into its folder."""
+    return export_tiny_page_model(tmp_path_factory.mktemp("tiny_recognizer"), max_chars=TINY_MAX_CHARS)
+
+
+@pytest.fixture(scope="session")
+def schemas() -> dict:
+    """{"page", "alto"}: the official XSDs as lxml validators."""
+    from lxml import etree
+
+    return {
+        name: etree.XMLSchema(etree.parse(str(SCHEMAS / file)))
+        for name, file in (("page", "pagecontent-2019-07-15.xsd"), ("alto", "alto-4-4.xsd"))
+    }

@@ -19,7 +19,6 @@ import pytest
 
 pytest.importorskip("apache_beam", reason="the beam extra is not installed (pip install -e .[beam])")
 
-from conftest import export_tiny_page_model  # noqa: E402
 from iiif_server import serve_manifest, server, v3_canvas  # noqa: E402, F401 (server: a fixture)
 from kuzushiji_tf.beam_recognition import listing  # noqa: E402
 from kuzushiji_tf.beam_recognition.pipeline import DEAD_LETTER, _listing_path  # noqa: E402
@@ -31,9 +30,9 @@ BEAM = ["--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_runni
 from kuzushiji_tf.cli import recognize as tool  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return export_tiny_page_model(tmp_path_factory.mktemp("m"), max_chars=40)
+@pytest.fixture
+def model(tiny_recognizer):
+    return tiny_recognizer
 
 
 @pytest.fixture(scope="module")

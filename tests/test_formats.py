@@ -8,7 +8,6 @@ import math
 import re
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
@@ -32,7 +31,6 @@ from kuzushiji_tf.formats import (
 from kuzushiji_tf.recognition.contract import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
 from kuzushiji_tf.recognition.page_text import page_record
 
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
 WIDTH, HEIGHT = 600, 800
 IMAGE = 'scan "A&B" <1>.jpg'  # everything XML, hOCR's quoted strings and URIs must escape
 CREATED = "2024-05-06T07:08:09Z"
@@ -102,14 +100,6 @@ def empty() -> dict:
 @pytest.fixture(scope="module")
 def source(record) -> PageSource:
     return PageSource.from_record(record, created=CREATED)
-
-
-@pytest.fixture(scope="module")
-def schemas() -> dict:
-    return {
-        name: etree.XMLSchema(etree.parse(str(SCHEMAS / file)))
-        for name, file in (("page", "pagecontent-2019-07-15.xsd"), ("alto", "alto-4-4.xsd"))
-    }
 
 
 def parse(text: str):

@@ -2,16 +2,16 @@
 
 import pytest
 
-from conftest import TINY_VOCABULARY, export_tiny_page_model, make_kaggle_dir
+from conftest import TINY_MAX_CHARS, TINY_VOCABULARY, make_kaggle_dir
 from kuzushiji_tf.cli import make_submission as tool
 from kuzushiji_tf.datasets.kaggle_submission import read_submission
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return export_tiny_page_model(tmp_path_factory.mktemp("m"), max_chars=50)
+@pytest.fixture
+def model(tiny_recognizer):
+    return tiny_recognizer
 
 
 def test_every_test_page_gets_a_valid_row(model, tmp_path, capsys):
@@ -23,7 +23,7 @@ def test_every_test_page_gets_a_valid_row(model, tmp_path, capsys):
     )
     rows = read_submission(out, expected_ids=["test_a", "test_b", "test_c"])
     assert list(rows) == ["test_a", "test_b", "test_c"]
-    assert all(0 < len(preds) <= 50 for preds in rows.values())
+    assert all(0 < len(preds) <= TINY_MAX_CHARS for preds in rows.values())
     assert all(code in {c for c, _ in TINY_VOCABULARY} for preds in rows.values() for code, _, _ in preds)
     assert all(0 <= x <= 120 and 0 <= y <= 180 for preds in rows.values() for _, x, y in preds)
     assert "3 pages" in capsys.readouterr().out

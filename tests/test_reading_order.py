@@ -8,7 +8,8 @@ import pytest
 
 from conftest import SAMPLE_DIR
 from kuzushiji_tf.datasets.kaggle_labels import read_truth_csv
-from kuzushiji_tf.recognition.reading_order import reading_layout, reading_order, transcribe
+from kuzushiji_tf.recognition.page_text import page_record
+from kuzushiji_tf.recognition.reading_order import reading_layout, reading_order
 from kuzushiji_tf.synthetic import generate_dataset
 
 
@@ -102,7 +103,7 @@ def test_empty_and_single_box():
     assert order.shape == (0,) and column_of.shape == (0,) and order.dtype == np.int64
     order, column_of = reading_order([[5, 5, 20, 20]])
     assert order.tolist() == [0] and column_of.tolist() == [0]
-    assert transcribe([], np.zeros((0, 4)), {}) == []
+    assert columns([], np.zeros((0, 4)), {}) == []
 
 
 def test_single_column_with_gaps_and_small_kana():
@@ -142,19 +143,29 @@ def test_two_page_spread_reads_the_right_page_first():
     np.testing.assert_array_equal(_shuffled_order(boxes), np.arange(len(boxes)))
 
 
-def test_transcribe_gives_one_string_per_column():
+def columns(codes, boxes, translation) -> list[str]:
+    """The page record's columns (what every output format writes) for characters with these boxes."""
+    n = len(codes)
+    result = {
+        "codes": list(codes),
+        "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+        "detection_scores": np.ones(n, np.float32),
+        "class_probabilities": np.ones(n, np.float32),
+    }
+    return page_record("page", result, translation)["columns"]
+
+
+def test_the_page_record_gives_one_string_per_column():
     boxes = _grid(cols=2, rows=3)
     codes = ["U+3042", "U+3044", "U+3046", "U+304B", "U+304D", "U+25B2"]
     # The table wins over the code point; a code it lacks is written as its own code point.
-    assert transcribe(codes, boxes, {"U+3042": "a"}) == ["aいう", "かき▲"]
-    with pytest.raises(ValueError, match="2 codes but 6 boxes"):
-        transcribe(codes[:2], boxes, {})
+    assert columns(codes, boxes, {"U+3042": "a"}) == ["aいう", "かき▲"]
 
 
 def test_real_page_transcription_starts_with_the_title():
     translation = {"U+81EA": "自", "U+5E8F": "序"}
     codes, xywh = read_truth_csv(SAMPLE_DIR / "train.csv")["100241706_00004_2"]
-    lines = transcribe(list(codes), _xyxy(xywh), translation)
+    lines = columns(list(codes), _xyxy(xywh), translation)
     assert lines[0] == "自序" and len(lines) == 7 and sum(map(len, lines)) == 67
 
 

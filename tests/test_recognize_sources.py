@@ -14,13 +14,11 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from conftest import export_tiny_page_model
 from iiif_server import IMAGES, image_of, serve_manifest, server, v3_canvas  # noqa: F401 (server: a fixture)
 from kuzushiji_tf.cli import recognize as tool
 
 pytestmark = pytest.mark.slow
 
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
 PAGE_NS = {"p": "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"}
 ALTO_NS = {"a": "http://www.loc.gov/standards/alto/ns-v4#"}
 XHTML_NS = {"h": "http://www.w3.org/1999/xhtml"}
@@ -37,17 +35,9 @@ def _page_image(seed: int, size=(160, 224)) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return export_tiny_page_model(tmp_path_factory.mktemp("m"), max_chars=40)
-
-
-@pytest.fixture(scope="module")
-def schemas():
-    return {
-        name: etree.XMLSchema(etree.parse(str(SCHEMAS / file)))
-        for name, file in (("page", "pagecontent-2019-07-15.xsd"), ("alto", "alto-4-4.xsd"))
-    }
+@pytest.fixture
+def model(tiny_recognizer):
+    return tiny_recognizer
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import export_tiny_page_model
 from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.cli import recognize as tool
 from kuzushiji_tf.recognition.folder_recognition import recognize_pages
@@ -28,9 +27,9 @@ def _page(seed, size=(160, 224)):
     return image
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return export_tiny_page_model(tmp_path_factory.mktemp("m"), max_chars=40)
+@pytest.fixture
+def model(tiny_recognizer):
+    return tiny_recognizer
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from conftest import export_tiny_page_model
 from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.cli import client
 from kuzushiji_tf.formats import FORMATS
@@ -29,8 +28,8 @@ MAX_PIXELS = 30_000_000
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return export_tiny_page_model(tmp_path_factory.mktemp("served"), max_chars=40)
+def model_dir(tiny_recognizer):
+    return tiny_recognizer
 
 
 @pytest.fixture(scope="module")

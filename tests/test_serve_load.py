@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from conftest import export_tiny_page_model
 from serving_helpers import REAL_PAGES, ServerProcess, http
 
 pytestmark = pytest.mark.slow
@@ -22,15 +21,9 @@ def _post(url, data):
     return http("POST", f"{url}/recognize", data, {"Content-Type": "application/octet-stream"}, timeout=60)
 
 
-def test_mixed_load_is_answered_and_bounded(tmp_path):
+def test_mixed_load_is_answered_and_bounded(tiny_recognizer):
     server = ServerProcess(
-        export_tiny_page_model(tmp_path, max_chars=40),
-        "--max-queue",
-        "4",
-        "--max-batch",
-        "4",
-        "--max-upload-mb",
-        str(MAX_UPLOAD / 1e6),
+        tiny_recognizer, "--max-queue", "4", "--max-batch", "4", "--max-upload-mb", str(MAX_UPLOAD / 1e6)
     )
     try:
         good = [path.read_bytes() for path in REAL_PAGES]

@@ -9,7 +9,6 @@ import shutil
 import pytest
 from lxml import etree
 
-from conftest import export_tiny_page_model
 from serving_helpers import REAL_PAGES, ServerProcess, http
 
 pytestmark = pytest.mark.slow
@@ -31,8 +30,8 @@ if os.environ.get("KUZUSHIJI_SKIP_BROWSER") == "1":
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    process = ServerProcess(export_tiny_page_model(tmp_path_factory.mktemp("web"), max_chars=40))
+def server(tiny_recognizer):
+    process = ServerProcess(tiny_recognizer)
     yield process
     process.stop()
 

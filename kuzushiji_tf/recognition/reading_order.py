@@ -11,8 +11,6 @@ centre line they lie on, longest chains first; what fits nowhere starts a column
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 
 MIN_OVERLAP = 0.5  # of the narrower box's width: two characters above each other belong to one column
@@ -66,19 +64,6 @@ def reading_layout(
             column_of[block[members]] = column
             column += 1
     return np.asarray(order, np.int64), column_of, block_of
-
-
-def transcribe(codes: Sequence[str], boxes_xyxy: np.ndarray, translation: Mapping[str, str]) -> list[str]:
-    """One string per column, in reading order. A code missing from `translation` ({code: char}) is
-    written as its own code point, since a `U+XXXX` code names one."""
-    if len(codes) != len(np.asarray(boxes_xyxy).reshape(-1, 4)):
-        raise ValueError(f"{len(codes)} codes but {len(np.asarray(boxes_xyxy).reshape(-1, 4))} boxes")
-    order, column_of = reading_order(boxes_xyxy)
-    lines: list[list[str]] = [[] for _ in range(int(column_of.max()) + 1 if len(order) else 0)]
-    for i in order:
-        code = codes[i]
-        lines[column_of[i]].append(translation.get(code) or chr(int(code[2:], 16)))
-    return ["".join(line) for line in lines]
 
 
 def _gaps(lo: np.ndarray, hi: np.ndarray, min_gap: float) -> list[float]:
