@@ -6,7 +6,7 @@
     python benchmarks/extras_resolution.py --quick    # the same two resolutions (~40 s here): nothing to cut
 
 It needs the package index (PyPI, or pip's configured index); pip's cache makes a second run faster. pip
-resolves a copy of the project's metadata (setup.py, README.md, the package's __init__.py) in a temporary
+resolves a copy of the project's metadata (pyproject.toml, README.md, the package's __init__.py) in a temporary
 folder, so the run writes nothing into the repository (resolving "." in place leaves kuzushiji_tf.egg-info).
 
 It exits 1 when the two resolutions disagree on TensorFlow or Keras (the extra must not move them), and
@@ -28,8 +28,8 @@ import common
 PINNED = ("tensorflow", "keras", "keras-hub")
 
 
-# What pip reads to build the project's metadata (install_requires, extras); the rest is not needed to resolve.
-METADATA_FILES = ("setup.py", "README.md", "kuzushiji_tf/__init__.py")
+# What pip reads to build the project's metadata (dependencies, extras); the rest is not needed to resolve.
+METADATA_FILES = ("pyproject.toml", "README.md", "kuzushiji_tf/__init__.py")
 
 
 def project_copy(root: Path) -> Path:

@@ -159,7 +159,7 @@ def test_empty_pseudo_labels_are_a_clear_error_not_a_hang(tmp_path):
     pseudo = tmp_path / "p"
     pseudo.mkdir()
     tf.io.TFRecordWriter(str(pseudo / "crops-train-00000-of-00001.tfrecord")).close()
-    with pytest.raises(ValueError, match="no records; lower the thresholds of tools/pseudo_label.py"):
+    with pytest.raises(ValueError, match="no records; lower the thresholds of kuzushiji-pseudo-label"):
         ci.classifier_dataset(
             records, "train", training=True, batch_size=2, input_size=32, seed=0, extra_records=pseudo, extra_weight=0.5
         )

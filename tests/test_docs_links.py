@@ -24,11 +24,7 @@ TEXT_NAMES = {"Makefile"}
 # Tests and CI may read ../shared's data (not cite its documents), so they are not checked.
 UNCHECKED_FOLDERS = ("tests/", ".ci/")
 # Exceptions, each with its reason: (path, private string).
-ALLOWED = {
-    # A usage example in the tool's docstring that points --real at a folder of data scans, not at a
-    # document; the data lives outside the repository. (Owned by the tool's maintainers.)
-    ("tools/ink_statistics.py", "../shared/")
-}
+ALLOWED: set[tuple[str, str]] = set()  # (path, private string) exceptions, each with its reason
 
 
 def markdown_files() -> list[Path]:

@@ -53,7 +53,7 @@ def test_train_exports_and_resumes(tiny_split_records, tmp_path, capsys):
 def test_missing_records_is_a_one_line_error(tmp_path, capsys):
     code = train.main(TINY + ["--records", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--epochs", "1"])
     assert code == 2
-    assert "manifest.json is missing: build the records with tools/build_records.py" in capsys.readouterr().err
+    assert "manifest.json is missing: build the records with kuzushiji-build-records" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ the page recogniser where the export put it (<--models-dir>/kuzushiji_page/<next
 Each step runs the command a user would type (printed before it runs, `kuzushiji-train ...`; run here as
 `python -m kuzushiji_tf.cli.train ...` with this Python), so the demo is also the tutorial. It runs from any
 folder: --out and --models-dir are relative to the current directory, the sample data comes from the package.
-Sizes are cut to fit about 20 minutes on 2 CPU cores; the README gives the full-size commands.
+Sizes are cut to fit about 20 minutes on 2 CPU cores; docs/training.md gives the full-size commands.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--page-height", type=int, default=2000, help="synthetic page height in pixels")
     p.add_argument("--detector-backbone", default="resnet18", help="`resnet_tiny` makes a smoke run")
     # 192 px steps cost 0.6 of 256 px ones on 2 cores (0.9 against 0.54 steps/s). 180 of them left the real
-    # pages' detection F1 at 0.87-0.89 in four demo runs; 360 gave 0.899-0.911 in three (README "Measured") for
+    # pages' detection F1 at 0.87-0.89 in four demo runs; 360 gave 0.899-0.911 in three (docs/experiments.md) for
     # about 4 minutes more, which brings the demo near its 20-minute budget.
     p.add_argument("--detector-steps", type=int, default=360, help="detector training steps")
     p.add_argument("--detector-batch", type=int, default=8)
@@ -57,7 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="training crop side; the inference short side keeps the recipe's ratio (2x)",
     )
     # 9, not 7: the classifier is otherwise too unsure of real characters for the 0.5 class threshold
-    # (Kaggle F1 0.184 against 0.202, README "Measured"); 13 min in all on 2 cores.
+    # (Kaggle F1 0.184 against 0.202, docs/experiments.md); 13 min in all on 2 cores.
     p.add_argument("--classifier-epochs", type=int, default=9)
     p.add_argument("--classifier-crops", type=int, default=8000, help="crops per classifier epoch")
     p.add_argument("--classifier-input", type=int, default=64)
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds + stages.last_seconds,
     )
 
-    # The real test set: measured only, never trained on (kuzushiji-measure-real, README "On real pages").
+    # The real test set: measured only, never trained on (kuzushiji-measure-real, docs/evaluation.md).
     real_json = out / "real_pages.json"
     stages.run(
         "real pages: measured",

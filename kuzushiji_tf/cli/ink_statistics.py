@@ -3,10 +3,10 @@ width / box height, contrast and the ink around the box in the classifier's crop
 detector's confident boxes found the same way on both.
 
     kuzushiji-ink-statistics --detector saved_models/det \\
-        --real ../shared/data/kuzushiji-unlabelled/images --synthetic data/synth [--pages 36]
+        --real scans/unlabelled --synthetic data/synth [--pages 36]
 
 A realism check for the generator's stroke, pressure and ink ranges (`synthetic/style.py`,
-`synthetic/handwriting.py`); README, "Synthetic pages", gives the figures. Exit status 2 for a usage error
+`synthetic/handwriting.py`); docs/data.md, "Synthetic pages", gives the figures. Exit status 2 for a usage error
 (a missing folder, no images), 0 otherwise.
 """
 

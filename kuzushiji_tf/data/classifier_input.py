@@ -247,7 +247,7 @@ def classifier_dataset(
             _check_has_records(
                 files_of_folder,
                 f"{folder} (pseudo-labelled crops)",
-                "lower the thresholds of tools/pseudo_label.py, or leave this folder out of --pseudo",
+                "lower the thresholds of kuzushiji-pseudo-label, or leave this folder out of --pseudo",
             )
             extra_files += files_of_folder
         if len(extra_files) < workers:

@@ -134,7 +134,7 @@ def detector_dataset(
         include_meta: also yield meta {image_id string [B]; eval only: scale float32 [B, 2] original ->
             input pixels (y, x), boxes float32 [B, N, 4] input pixels}, for evaluation in scan pixels.
         extra_records: training only: a folder (or list of folders) of page shards of any split, e.g. real
-            scans pseudo-labelled by `tools/pseudo_label.py --images`; each page comes from them with
+            scans pseudo-labelled by `kuzushiji-pseudo-label --images`; each page comes from them with
             probability extra_weight / (1 + extra_weight), the folders pooled.
     """
     for name, value in (("input_size", input_size), ("eval_short_side", eval_short_side)):

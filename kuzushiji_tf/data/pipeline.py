@@ -28,7 +28,7 @@ def list_shards(records_dir: str | Path, kind: str, split: str | None, *, min_sh
     if len(files) < min_shards:
         raise FileNotFoundError(
             f"{records_dir}: found {len(files)} {kind}-{split or '*'} shard(s), need at least {min_shards}; "
-            f"build them with tools/build_records.py (more --shards if this is for several workers)"
+            f"build them with kuzushiji-build-records (more --shards if this is for several workers)"
         )
     return files
 

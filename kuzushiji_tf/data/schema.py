@@ -24,7 +24,7 @@ XMIN, YMIN, XMAX, YMAX = (f"image/object/bbox/{k}" for k in ("xmin", "ymin", "xm
 LABEL = "image/object/class/label"
 CODE = "image/object/class/code"
 # A page box with this label is not a character the page is sure of: a teacher's unsure detection on a
-# pseudo-labelled scan (`tools/pseudo_label.py --images`). The detector neither learns it as a character
+# pseudo-labelled scan (`kuzushiji-pseudo-label --images`). The detector neither learns it as a character
 # nor as background; every other label is a class id >= 0.
 UNCERTAIN_LABEL = -1
 CROP_LABEL = "crop/class/label"

@@ -1,6 +1,6 @@
 """Kaggle-layout folder -> validated `Page`s. Every error names the file, the line and the image id.
 
-Policy (README "Data layout"): by default the first problem stops the read with a `DataError`; with
+Policy (docs/data.md, "Data layout"): by default the first problem stops the read with a `DataError`; with
 `on_error="skip"` a bad row or image is left out whole and listed in `ReadResult.skipped`, so every
 row is accounted for: kept + skipped = rows read. A row is skipped whole rather than trimmed to its
 good groups, because a page with a character silently missing would teach the detector that the

@@ -1,5 +1,5 @@
 """Detection over a Kaggle-layout folder: which pages (split, fold), their scans, and each page's boxes.
-`tools/detect.py` is a thin shell around it; the output is a submission-format CSV (points only)."""
+`kuzushiji-detect` is a thin shell around it; the output is a submission-format CSV (points only)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def as_submission(detections: dict[str, PageDetections], code: str = UNKNOWN_COD
 
 
 def write_truth_csv(path: str | Path, pages: Iterable[Page]) -> Path:
-    """The pages' ground truth in `train.csv` format, so `tools/evaluate.py` scores exactly these pages."""
+    """The pages' ground truth in `train.csv` format, so `kuzushiji-evaluate` scores exactly these pages."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("image_id", "labels"))

@@ -24,7 +24,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         if "TF_CONFIG" not in os.environ:
             raise ValueError(
                 "--strategy multi_worker needs TF_CONFIG (cluster and task) in the environment; "
-                "see README 'Scaling out' or tools/launch_local_cluster.py"
+                "see docs/scaling.md or kuzushiji-launch-local-cluster"
             )
         # Must be the first TensorFlow call of the process: it configures the runtime's collective ops.
         return tf.distribute.MultiWorkerMirroredStrategy()

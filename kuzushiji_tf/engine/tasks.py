@@ -28,7 +28,7 @@ from kuzushiji_tf.structures import MASK
 def read_manifest(records_dir: str | Path) -> dict:
     path = Path(records_dir) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: build the records with tools/build_records.py first")
+        raise FileNotFoundError(f"{path} is missing: build the records with kuzushiji-build-records first")
     return json.loads(path.read_text())
 
 

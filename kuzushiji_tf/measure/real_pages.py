@@ -1,5 +1,5 @@
 """Trained models measured on labelled REAL pages only: by default the bundled 5 pages of one book
-(`sample_data/kaggle_5p`), the project's real test set. Nothing here trains or tunes; `tools/measure_real.py`
+(`sample_data/kaggle_5p`), the project's real test set. Nothing here trains or tunes; `kuzushiji-measure-real`
 is the command line around it.
 
 Three measurements, each through the code path the project uses elsewhere, so a figure here is the figure
@@ -9,9 +9,9 @@ the deployed model would get:
   inference crop factor and the classifier's input size from the page as the exported recogniser decodes
   it; overall, kana and kanji apart, and the share of characters whose code the classifier knows
   (out-of-vocabulary characters count as wrong).
-- detector: detection-only F1 of `page_detection.detect_pages` (what `tools/detect.py` runs).
+- detector: detection-only F1 of `page_detection.detect_pages` (what `kuzushiji-detect` runs).
 - page recogniser (an exported SavedModel): Kaggle F1 and detection-only F1 of
-  `batch_recognition.submission_points` (what `tools/make_submission.py` writes), scored by `evaluation`.
+  `batch_recognition.submission_points` (what `kuzushiji-make-submission` writes), scored by `evaluation`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from kuzushiji_tf.synthetic.charset import is_kana
 
 DEFAULT_DATA_DIR = SAMPLE_KAGGLE_DIR
 DEFAULT_SHORT_SIDE = DetectorConfig().eval_short_side  # 832, when the detector's config.json does not say
-DEFAULT_SCORE_THRESHOLD = DetectorConfig().score_threshold  # tools/detect.py's default
+DEFAULT_SCORE_THRESHOLD = DetectorConfig().score_threshold  # kuzushiji-detect's default
 DEFAULT_NMS_IOU = DetectorConfig().nms_iou
 DEFAULT_CONTAINED_SHARE = DetectorConfig().contained_share
 TOP_K = 5
@@ -106,7 +106,7 @@ def recognizer_folder(path: str | Path) -> Path:
     if not is_page_model(path):
         raise MeasureError(
             f"{path}: no saved_model.pb nor detector.onnx + classifier.onnx (export a page "
-            f"recogniser with tools/export.py)"
+            f"recogniser with kuzushiji-export)"
         )
     return path
 
@@ -278,7 +278,7 @@ def measure_detector(
     contained_share: float = DEFAULT_CONTAINED_SHARE,
     progress: bool = True,
 ) -> Score:
-    """Detection-only score of the detector alone, by the code `tools/detect.py` runs."""
+    """Detection-only score of the detector alone, by the code `kuzushiji-detect` runs."""
     found = page_detection.detect_pages(
         detector,
         pages,
@@ -293,7 +293,7 @@ def measure_detector(
 
 def measure_recognizer(model, pages: Sequence[Page], *, batch_size: int = 4, progress: bool = True) -> Evaluation:
     """Kaggle (labelled) and detection-only scores of an exported page recogniser (`page_model.PageModel`),
-    by the code `tools/make_submission.py` runs."""
+    by the code `kuzushiji-make-submission` runs."""
     return evaluate(truth_from_pages(pages), submission_points(model, pages, batch_size=batch_size, progress=progress))
 
 

@@ -96,7 +96,7 @@ def submission_points(
 ) -> dict[str, list[tuple[str, float, float]]]:
     """`{image_id: [(code, x, y), ...]}` of Pages (with `image_path`) through the recogniser, in page order:
     each character's point is its box centre, as a Kaggle submission gives it. A page the recogniser
-    cannot read raises ValueError naming the file. `tools/make_submission.py` and
+    cannot read raises ValueError naming the file. `kuzushiji-make-submission` and
     `real_evaluation.measure_recognizer` both score this."""
     pages = list(pages)
     points = {}

@@ -173,7 +173,7 @@ def _encode_jpeg(crop: np.ndarray) -> bytes:
 def _read_source(records_dir: Path) -> dict:
     if not (records_dir / MANIFEST).is_file():
         raise FileNotFoundError(
-            f"{records_dir / MANIFEST} is missing: build the records with tools/build_records.py first"
+            f"{records_dir / MANIFEST} is missing: build the records with kuzushiji-build-records first"
         )
     return json.loads((records_dir / MANIFEST).read_text())
 

@@ -232,7 +232,7 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
     @app.post("/recognize")
     async def recognize(request: Request, format: str = "json", name: str | None = None):
         """A scan (multipart `file` field, or the raw bytes as the body) -> the page in `format`:
-        json (the record of tools/recognize.py), txt, page, alto, hocr, iiif or tei."""
+        json (the record of kuzushiji-recognize), txt, page, alto, hocr, iiif or tei."""
         if format not in FORMATS:
             raise UploadError(400, f"unknown format {format!r}; known formats: {', '.join(FORMATS)}")
         content_type = request.headers.get("content-type", "")

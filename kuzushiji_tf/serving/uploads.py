@@ -67,7 +67,7 @@ def too_large(limit: int) -> UploadError:
 
 def file_from_multipart(body: bytes, content_type: str, limit: int) -> tuple[bytes, str]:
     """(the first file part's bytes, its file name or "upload") of a multipart/form-data body, in memory."""
-    # Here, not at the top: tools/client.py shares this package's REST code without the server's extras.
+    # Here, not at the top: kuzushiji-client shares this package's REST code without the server's extras.
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     _, params = parse_options_header(content_type)

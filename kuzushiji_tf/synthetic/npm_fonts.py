@@ -5,7 +5,7 @@ packages: `@expo-google-fonts/*` carry each face as one TTF, and `@fontsource/yu
 carries Yuji Hentaigana Akebono as one WOFF, which FreeType reads as it is. `npm pack` fetches a pinned
 version's tarball (checked against the registry's integrity hash); the font file and its licence are taken
 out of it into a user font folder that `fonts.SYSTEM_FONT_DIRS` searches, so nothing is fetched when pages
-are drawn. `tools/install_fonts.py` runs it from `make fonts`; this module needs only the standard library
+are drawn. `kuzushiji-install-fonts` runs it from `make fonts`; this module needs only the standard library
 and `atomic_files`.
 """
 

@@ -44,7 +44,7 @@ CLASSIFIER_BATCH = 64  # crops per classifier run: bounds the memory of a page o
 def read_runtime_asset(path: str | Path) -> dict:
     file = Path(path) / "assets" / RUNTIME_ASSET
     if not file.is_file():
-        raise FileNotFoundError(f"{file}: missing; re-export the model with tools/export.py --format onnx")
+        raise FileNotFoundError(f"{file}: missing; re-export the model with kuzushiji-export --format onnx")
     return json.loads(file.read_text())
 
 
@@ -52,7 +52,7 @@ class OnnxPageModel:
     """`model(pages)` -> padded outputs of the ONNX page recogniser at `path` (see `page_model`).
 
     Args:
-        path: the export folder (`tools/export.py --format onnx`).
+        path: the export folder (`kuzushiji-export --format onnx`).
         intra_op_num_threads: ONNX Runtime's threads per model run (default: its own choice, all cores).
         providers: ONNX Runtime execution providers (default CPU).
     """

@@ -4,7 +4,7 @@ CenterNet's own test-time trick is to average the heatmap of the page with that 
 Kaggle's solutions averaged several detectors. Averaging the maps before decoding, rather than voting over
 boxes after, keeps one peak per character and the usual decoding (`centernet_postprocess`, NMS) unchanged,
 so the ensemble drops in wherever a `CenterNetDetector` is called. It costs one pass per member (twice with
-the mirror), which is why it teaches (`tools/pseudo_label.py`) and is not exported.
+the mirror), which is why it teaches (`kuzushiji-pseudo-label`) and is not exported.
 """
 
 from __future__ import annotations
