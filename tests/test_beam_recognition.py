@@ -30,7 +30,7 @@ BEAM = ["--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_runni
 from kuzushiji_tf.cli import recognize as tool  # noqa: E402
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(tiny_recognizer):
     return tiny_recognizer
 

@@ -9,7 +9,7 @@ from kuzushiji_tf.datasets.kaggle_submission import read_submission
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(tiny_recognizer):
     return tiny_recognizer
 

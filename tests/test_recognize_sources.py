@@ -35,7 +35,7 @@ def _page_image(seed: int, size=(160, 224)) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(tiny_recognizer):
     return tiny_recognizer
 

@@ -27,7 +27,7 @@ def _page(seed, size=(160, 224)):
     return image
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(tiny_recognizer):
     return tiny_recognizer
 
@@ -100,6 +100,7 @@ def test_crash_mid_run_then_rerun_matches_a_clean_run(model, scans, tmp_path):
             raise Crash("killed")
         return serve(pages)
 
+    dying.options = serve.options  # a PageModel carries its export options (the class threshold)
     out = tmp_path / "resumed"
     with pytest.raises(Crash):
         recognize_pages(dying, vocabulary, good, out, batch_size=1, progress=False)
