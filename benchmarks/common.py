@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python benchmarks/x.py` from anywhere, without installing the package
     sys.path.insert(0, str(REPO))
 
+from kuzushiji_tf.config import INFERENCE_SHORT_SIDE  # noqa: E402  (after the path above; loads no TensorFlow)
+
 # Distribution names (metadata, so nothing is imported); the first installed name of each row is shown.
 VERSIONED = (
     ("tensorflow", ("tensorflow", "tensorflow-cpu")),
@@ -252,7 +254,13 @@ def untrained_page_models(size: str = "real", *, seed: int = 0, classes: int | N
 
 
 def tune_untrained_detector(
-    detector, images, threshold: float, chars: int, *, short_side: int = 832, char_size_px: float = CHAR_SIZE_PX
+    detector,
+    images,
+    threshold: float,
+    chars: int,
+    *,
+    short_side: int = INFERENCE_SHORT_SIDE,
+    char_size_px: float = CHAR_SIZE_PX,
 ) -> list[int]:
     """Shifts an untrained detector's heatmap bias so that `images` (uint8 [H, W, 3] pages, resized to
     `short_side` here) give `chars` peaks above `threshold` on average, and makes the size head a constant
@@ -305,7 +313,7 @@ def export_recognizer(
     *,
     fmt: str = "savedmodel",
     vocabulary: list[tuple[str, str]] | None = None,
-    short_side: int = 832,
+    short_side: int = INFERENCE_SHORT_SIDE,
     det_threshold: float = 0.3,
     cls_threshold: float = 0.0,
 ) -> Path:
@@ -338,7 +346,7 @@ def on_the_spot_export(
     size: str = "tiny",
     seed: int = 0,
     chars: int = 128,
-    short_side: int = 832,
+    short_side: int = INFERENCE_SHORT_SIDE,
     det_threshold: float = 0.3,
 ) -> tuple[dict[str, Path], str]:
     """Untrained models (`untrained_page_models(size)`), the detector tuned on the first 3 of `pages`

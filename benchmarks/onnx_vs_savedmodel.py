@@ -45,7 +45,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--vocabulary", default=None, help="vocabulary.csv (default: the classifier folder's)")
     parser.add_argument("--pages", default=None, help="a folder of JPEG/PNG pages (default: the 7 bundled real pages)")
-    parser.add_argument("--short-side", type=int, default=832, help="inference short side (default 832)")
+    parser.add_argument(
+        "--short-side", type=int, default=common.INFERENCE_SHORT_SIDE, help="inference short side (default %(default)s)"
+    )
     parser.add_argument("--det-threshold", type=float, default=0.3)
     parser.add_argument(
         "--cls-threshold",

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 import common
+from kuzushiji_tf.config import INFERENCE_SHORT_SIDE
 
 NUM_CLASSES = common.REAL_CLASSES  # docs/recipe.md: distinct labels in train.csv
-SHORT_SIDE = 832  # docs/recipe.md: inference short side
+SHORT_SIDE = INFERENCE_SHORT_SIDE  # docs/recipe.md: inference short side
 CHAR_SIZE_PX = common.CHAR_SIZE_PX  # docs/recipe.md: the median character is ~35 px at short side 832 (real pages)
 
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from kuzushiji_tf.config import INFERENCE_SHORT_SIDE
 from kuzushiji_tf.data import image_ops, pipeline, schema
 from kuzushiji_tf.data.centernet_targets import DEFAULT_STRIDE, centernet_targets
 from kuzushiji_tf.structures import HEATMAP, INDICES, MASK, OFFSET, SIZE
 
 TARGET_KEYS = (HEATMAP, SIZE, OFFSET, INDICES, MASK)
 DEFAULT_INPUT_SIZE = 416  # docs/recipe.md: training crops are resized to 416 x 416
-DEFAULT_EVAL_SHORT_SIDE = 832  # docs/recipe.md: inference resizes the short side to 832
+DEFAULT_EVAL_SHORT_SIDE = INFERENCE_SHORT_SIDE  # docs/recipe.md: inference resizes the short side to 832
 SIZE_MULTIPLE = 32  # the backbone's coarsest stride: every input side must divide by it
 # Per-character target slots. A training crop covers at most 0.65^2 x 1.3 = 0.55 of the square of the
 # page's short side, about 40 % of a portrait page, so 512 slots hold any page of up to ~1,250 characters,

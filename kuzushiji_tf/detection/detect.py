@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from kuzushiji_tf.config import CONTAINED_SHARE, MAX_CHARS_PER_PAGE
+from kuzushiji_tf.config import CONTAINED_SHARE, INFERENCE_SHORT_SIDE, MAX_CHARS_PER_PAGE
 from kuzushiji_tf.data.image_ops import short_side_size
 from kuzushiji_tf.detection.box_voting import box_voting
 from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
@@ -137,7 +137,7 @@ def detect_page(
     model,
     image,
     *,
-    short_side: int = 832,
+    short_side: int = INFERENCE_SHORT_SIDE,
     score_threshold: float = 0.3,
     nms_iou: float = 0.5,
     max_detections: int = MAX_CHARS_PER_PAGE,

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from kuzushiji_tf.config import INFERENCE_SHORT_SIDE
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.scans.source import ScanError, ScanPage, failed_page, recogniser_bytes, safe_name
 from kuzushiji_tf.scans.web import Limits, check_url, fetch, is_url
 
-DEFAULT_SHORT_SIDE = 832  # the page recogniser's inference short side (RecognizerOptions.short_side)
+DEFAULT_SHORT_SIDE = INFERENCE_SHORT_SIDE  # the page recogniser's (RecognizerOptions.short_side)
 _LABEL_LANGUAGES = ("none", "ja", "en")  # which of a v3 label's languages names a page, first found
 
 

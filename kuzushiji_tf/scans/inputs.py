@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kuzushiji_tf.config import INFERENCE_SHORT_SIDE
 from kuzushiji_tf.scans.files import SCAN_SUFFIXES, file_page, folder_files
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.scans.source import ScanError, ScanPage, failed_page
@@ -23,7 +24,7 @@ def open_scans(
     inputs: list[str],
     *,
     dpi: int = 300,
-    short_side: int = 832,
+    short_side: int = INFERENCE_SHORT_SIDE,
     timeout: float = 30.0,
     retries: int = 3,
     max_bytes: int = 50_000_000,

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer, crop_characters
+from kuzushiji_tf.config import INFERENCE_SHORT_SIDE
 from kuzushiji_tf.data import pipeline, schema
 from kuzushiji_tf.data.box_ops import STORED_CROP_FACTOR
 from kuzushiji_tf.data.record_images import prepare_page
@@ -60,7 +61,7 @@ class PseudoLabelOptions:
     # boxes (schema.UNCERTAIN_LABEL), which the detector learns as neither character nor background.
     # None: they are left out, so a student learns them as background.
     det_unsure: float | None = None
-    short_side: int = 832
+    short_side: int = INFERENCE_SHORT_SIDE
     nms_iou: float = 0.5
     shards: int = 4
     max_per_class: int | None = None  # None or 0: every confident crop (docs/recipe.md, for test pages)

@@ -9,7 +9,10 @@ import warnings
 
 from PIL import Image
 
-KINDS = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"II*\x00": "tiff", b"MM\x00*": "tiff"}
+from kuzushiji_tf.recognition.contract import JPEG_MAGIC, PNG_MAGIC
+
+# A JPEG's first marker follows its start-of-image bytes, hence the third 0xFF.
+KINDS = {JPEG_MAGIC + b"\xff": "jpeg", PNG_MAGIC: "png", b"II*\x00": "tiff", b"MM\x00*": "tiff"}
 MAX_PARTS = 8  # a form with more parts than this is not an upload from our page or client
 
 
