@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from conftest import TINY_VOCABULARY, page_bytes, save_training_folders, tiny_page_models
 from kuzushiji_tf.backends.loading import load_page_model
-from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer, load_recognizer
+from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer
 from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
 from kuzushiji_tf.cli import export as export_tool
 from kuzushiji_tf.recognition.contract import (
@@ -22,11 +22,13 @@ from kuzushiji_tf.recognition.contract import (
     EXPORT_FORMAT,
     OUT_BOXES,
     OUTPUT_KEYS,
+    SIGNATURE,
     TOPK_CLASS_IDS,
     TOPK_CODEPOINTS,
     TOPK_PROBS,
     ExportFormatError,
     RecognizerOptions,
+    read_vocabulary_asset,
 )
 from kuzushiji_tf.recognition.postprocess import page_results
 
@@ -34,6 +36,12 @@ VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
+
+
+def load_recognizer(path):
+    """(the SavedModel's raw serving signature, its vocabulary): what TF Serving runs, without the
+    PageModel wrapper, so the tests see the graph's own tensors and errors."""
+    return tf.saved_model.load(str(path)).signatures[SIGNATURE], read_vocabulary_asset(path)
 
 
 @pytest.fixture(scope="module")

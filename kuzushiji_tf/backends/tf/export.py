@@ -14,15 +14,7 @@ import keras
 import tensorflow as tf
 
 from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
-from kuzushiji_tf.recognition.contract import (
-    INPUT_NAME,
-    SAVED_MODEL_FILE,
-    SIGNATURE,
-    RecognizerOptions,
-    check_version_dir,
-    read_vocabulary_asset,
-    write_assets,
-)
+from kuzushiji_tf.recognition.contract import INPUT_NAME, SIGNATURE, RecognizerOptions, check_version_dir, write_assets
 
 
 def _write_out(archive: keras.export.ExportArchive, path: Path) -> None:
@@ -68,12 +60,3 @@ def export_model(model: keras.Model, out: str | Path) -> Path:
     archive.add_endpoint(SIGNATURE, lambda images: model(images, training=False), input_signature=[spec])
     _write_out(archive, out)
     return out
-
-
-def load_recognizer(path: str | Path):
-    """(the SavedModel's serving function, [(code, char)] vocabulary) of an exported page recogniser."""
-    path = Path(path)
-    if not (path / SAVED_MODEL_FILE).is_file():
-        raise FileNotFoundError(f"{path}: no {SAVED_MODEL_FILE}; export one with kuzushiji-export")
-    loaded = tf.saved_model.load(str(path))
-    return loaded.signatures[SIGNATURE], read_vocabulary_asset(path)
