@@ -300,7 +300,7 @@ def test_jpeg_and_png_decoding_matches_tensorflow():
     ]
     for data in pages:
         expected = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False).numpy()
-        np.testing.assert_array_equal(images.decode_page(data, 10**9, 10**9), expected)
+        np.testing.assert_array_equal(images.decode_page_image(data, 10**9, 10**9), expected)
 
 
 def test_without_simplejpeg_opencv_decodes_a_few_levels_off(monkeypatch):
@@ -309,11 +309,11 @@ def test_without_simplejpeg_opencv_decodes_a_few_levels_off(monkeypatch):
     monkeypatch.setattr(images, "simplejpeg", None)
     data = REAL_PAGES[0].read_bytes()
     expected = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False).numpy()
-    decoded = images.decode_page(data, 10**9, 10**9)
+    decoded = images.decode_page_image(data, 10**9, 10**9)
     assert decoded.shape == expected.shape  # the header read by Pillow
     assert np.abs(decoded.astype(int) - expected).max() <= 8  # accurate DCT, where TensorFlow's is the fast one
     with pytest.raises(PageRefused, match="Invalid JPEG data"):
-        images.decode_page(b"\xff\xd8\xff\xe0 not really a jpeg", 10**9, 10**9)
+        images.decode_page_image(b"\xff\xd8\xff\xe0 not really a jpeg", 10**9, 10**9)
 
 
 # --- refusals ------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def count_page(
     return tp, len(pred_codes) - tp, len(taken) - tp
 
 
-def _prediction_arrays(value: PagePredictions) -> tuple[np.ndarray, np.ndarray]:
+def prediction_arrays(value: PagePredictions) -> tuple[np.ndarray, np.ndarray]:
     """(codes [M], points_xy [M, 2]) from either accepted form of a page's predictions."""
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], np.ndarray):
         return np.asarray(value[0], dtype=str), value[1]
@@ -186,7 +186,7 @@ def evaluate(
     detection = np.zeros(3, dtype=np.int64)
     empty = (np.zeros(0, dtype=str), np.zeros((0, 2)))
     for image_id, (codes, boxes) in truth.items():
-        pred_codes, points = _prediction_arrays(predictions[image_id]) if image_id in predictions else empty
+        pred_codes, points = prediction_arrays(predictions[image_id]) if image_id in predictions else empty
         _check_lengths(codes, boxes, pred_codes, points)
         rows, cols = _inside_pairs(boxes, points)  # geometry once, for both scores
         same = np.asarray(codes, dtype=str)[rows] == pred_codes[cols]
@@ -194,7 +194,7 @@ def evaluate(
             tp = int((_greedy(len(codes), len(pred_codes), r, c) >= 0).sum())
             total += (tp, len(pred_codes) - tp, len(codes) - tp)
     if unknown_ids == "fp":
-        extra = sum(len(_prediction_arrays(predictions[i])[0]) for i in unknown)
+        extra = sum(len(prediction_arrays(predictions[i])[0]) for i in unknown)
         labelled[1] += extra
         detection[1] += extra
     return Evaluation(Score.from_counts(*labelled), Score.from_counts(*detection), pages=len(truth))

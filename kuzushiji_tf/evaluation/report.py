@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kuzushiji_tf.evaluation.metric import PagePredictions, PageTruth, _prediction_arrays, match_page
+from kuzushiji_tf.evaluation.metric import PagePredictions, PageTruth, match_page, prediction_arrays
 from kuzushiji_tf.structures import code_to_char
 
 
@@ -38,7 +38,7 @@ def class_report(
     tp, fp, fn, confusions = Counter(), Counter(), Counter(), Counter()
     empty = (np.zeros(0, dtype=str), np.zeros((0, 2)))
     for image_id, (codes, boxes) in truth.items():
-        pred_codes, points = _prediction_arrays(predictions[image_id]) if image_id in predictions else empty
+        pred_codes, points = prediction_arrays(predictions[image_id]) if image_id in predictions else empty
         codes = np.asarray(codes, dtype=str)
         taken = match_page(codes, boxes, pred_codes, points)
         used = np.zeros(len(pred_codes), dtype=bool)

@@ -69,7 +69,7 @@ def labelled_pages(data_dir: str | Path) -> list[Page]:
     return pages
 
 
-def decode_page(page: Page) -> tf.Tensor:
+def load_page_image(page: Page) -> tf.Tensor:
     """uint8 [H, W, 3]: the page decoded by the exported recogniser's own decoder, so crops see its pixels."""
     return decode_page_image(tf.constant(Path(page.image_path).read_bytes()))
 
@@ -199,7 +199,7 @@ def classify_true_boxes(
     pages: Sequence[Page],
     *,
     batch_size: int = 256,
-    load: Callable[[Page], tf.Tensor] = decode_page,
+    load: Callable[[Page], tf.Tensor] = load_page_image,
     progress: bool = True,
 ) -> np.ndarray:
     """int32 [N, min(5, classes)] class ids, best first, of every true box (pages in order, characters in

@@ -69,7 +69,7 @@ def _decode_cv2(data: bytes, failure: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def decode_page(data: bytes, max_image_bytes: int, max_pixels: int) -> np.ndarray:
+def decode_page_image(data: bytes, max_image_bytes: int, max_pixels: int) -> np.ndarray:
     """JPEG or PNG bytes -> uint8 [H, W, 3] RGB, or `PageRefused` with decode_page_image's message."""
     data = bytes(data)
     if len(data) == 0:

@@ -2,7 +2,7 @@
 `classifier.onnx`, `assets/`) run by ONNX Runtime, with numpy and OpenCV for the glue. It gives what the
 SavedModel's `serving_default` gives, padded the same way, and imports no TensorFlow or Keras.
 
-Each page: decode (`images.decode_page`), resize to the export's short side (`images.resize_page`),
+Each page: decode (`images.decode_page_image`), resize to the export's short side (`images.resize_page`),
 detector, peaks and NMS (`postprocess`), boxes back to the scan's pixels, crops from the full-resolution
 scan, classifier (in batches), top-k classes, padding to `max_chars`; the class threshold comes after
 (`recognition.postprocess.confident`), as for the SavedModel.
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from kuzushiji_tf.backends.onnx.images import decode_page, resize_page
+from kuzushiji_tf.backends.onnx.images import decode_page_image, resize_page
 from kuzushiji_tf.backends.onnx.postprocess import centernet_peaks, contained_mask, crop_characters, non_max_suppression
 from kuzushiji_tf.recognition.contract import (
     CLASS_PROBS,
@@ -150,7 +150,7 @@ class OnnxPageModel:
         (as the SavedModel fails the whole batch)."""
         o = self.options
         # Every page is decoded (and so checked) before any is run: a refused page costs no model run.
-        images = [decode_page(data, o.max_image_bytes, o.max_pixels) for data in pages]
+        images = [decode_page_image(data, o.max_image_bytes, o.max_pixels) for data in pages]
         results = [self.recognize_image(image) for image in images]
         if not results:
             return {key: np.zeros((0, *shape), dtype) for key, (shape, dtype) in self._shapes(o.max_chars).items()}
