@@ -50,6 +50,24 @@ OUTPUT_KEYS = (
     TOPK_PROBS,
     COUNT,
 )
+
+
+def output_specs(max_chars: int, top_k: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """{output key: (its shape for one page, its dtype name)}: the signature both backends give and TF
+    Serving clients read. "string" is TensorFlow's string (bytes objects in numpy)."""
+    return {
+        CODEPOINTS: ((max_chars,), "int32"),
+        CODES: ((max_chars,), "string"),
+        DET_SCORES: ((max_chars,), "float32"),
+        CLASS_PROBS: ((max_chars,), "float32"),
+        OUT_BOXES: ((max_chars, 4), "float32"),
+        TOPK_CLASS_IDS: ((max_chars, top_k), "int32"),
+        TOPK_CODEPOINTS: ((max_chars, top_k), "int32"),
+        TOPK_PROBS: ((max_chars, top_k), "float32"),
+        COUNT: ((), "int32"),
+    }
+
+
 # 2: top-k candidates and no class threshold in the graph. An export of another format is refused.
 EXPORT_FORMAT = 2
 

@@ -23,11 +23,14 @@ from kuzushiji_tf.recognition.contract import (
     DET_SCORES,
     INPUT_NAME,
     OUT_BOXES,
+    OUTPUT_KEYS,
     SIGNATURE,
     TOPK_CLASS_IDS,
     TOPK_CODEPOINTS,
     TOPK_PROBS,
+    output_specs,
 )
+from kuzushiji_tf.recognition.postprocess import page_results
 from kuzushiji_tf.serving.uploads import UploadError
 
 
@@ -98,29 +101,18 @@ def predict_response(pages: list[dict], row: bool) -> dict:
 
 def results_from_response(response: dict) -> list[dict]:
     """A predict response (row or columnar, from this server or TF Serving) -> per page the valid entries
-    trimmed to `count`, as `recognition.postprocess.page_results` gives them (every detection: apply the
-    class threshold with `postprocess.confident`)."""
+    trimmed to `count`, as `recognition.postprocess.page_results` gives them, in the signature's dtypes
+    (every detection: apply the class threshold with `postprocess.confident`)."""
     if "predictions" in response:
-        pages = response["predictions"]
+        outputs = {key: [page[key] for page in response["predictions"]] for key in OUTPUT_KEYS}
     elif "outputs" in response:
         outputs = response["outputs"]
-        pages = [{key: outputs[key][i] for key in outputs} for i in range(len(outputs[COUNT]))]
     else:
         raise ValueError(f"not a predict response: {str(response)[:200]}")
+    batch = {key: np.asarray(outputs[key]) for key in OUTPUT_KEYS}  # the padding rows keep k on an empty page
+    dtypes = {key: dtype for key, (_, dtype) in output_specs(0, 0).items()}
     results = []
-    for page in pages:
-        n = int(page[COUNT])
-        k = len(page[TOPK_PROBS][0]) if len(page[TOPK_PROBS]) else 0  # the padding rows say k on an empty page
-        results.append(
-            {
-                CODES: [c.decode() if isinstance(c, bytes) else c for c in page[CODES][:n]],
-                CODEPOINTS: np.asarray(page[CODEPOINTS][:n], np.int32),
-                OUT_BOXES: np.asarray(page[OUT_BOXES][:n], np.float32).reshape(n, 4),
-                DET_SCORES: np.asarray(page[DET_SCORES][:n], np.float32),
-                CLASS_PROBS: np.asarray(page[CLASS_PROBS][:n], np.float32),
-                TOPK_CLASS_IDS: np.asarray(page[TOPK_CLASS_IDS][:n], np.int32).reshape(n, k),
-                TOPK_CODEPOINTS: np.asarray(page[TOPK_CODEPOINTS][:n], np.int32).reshape(n, k),
-                TOPK_PROBS: np.asarray(page[TOPK_PROBS][:n], np.float32).reshape(n, k),
-            }
-        )
+    for index in range(len(batch[COUNT])):
+        result = page_results(batch, index)
+        results.append({key: value if key == CODES else value.astype(dtypes[key]) for key, value in result.items()})
     return results

@@ -31,6 +31,7 @@ from kuzushiji_tf.recognition.contract import (
     TOPK_CLASS_IDS,
     TOPK_CODEPOINTS,
     TOPK_PROBS,
+    output_specs,
     read_options_asset,
     read_vocabulary_asset,
 )
@@ -157,16 +158,6 @@ class OnnxPageModel:
         return {key: np.stack([r[key] for r in results]) for key in OUTPUT_KEYS}
 
     def _shapes(self, max_chars: int) -> dict[str, tuple[tuple[int, ...], type]]:
-        """Each output's shape for one page, and its dtype (codes are bytes objects, as TF's strings)."""
-        k = self.options.top_k
-        return {
-            CODEPOINTS: ((max_chars,), np.int32),
-            CODES: ((max_chars,), object),
-            DET_SCORES: ((max_chars,), np.float32),
-            CLASS_PROBS: ((max_chars,), np.float32),
-            OUT_BOXES: ((max_chars, 4), np.float32),
-            TOPK_CLASS_IDS: ((max_chars, k), np.int32),
-            TOPK_CODEPOINTS: ((max_chars, k), np.int32),
-            TOPK_PROBS: ((max_chars, k), np.float32),
-            COUNT: ((), np.int32),
-        }
+        """Each output's shape for one page and its numpy dtype (codes are bytes objects, as TF's strings)."""
+        specs = output_specs(max_chars, self.options.top_k)
+        return {key: (shape, object if dtype == "string" else np.dtype(dtype)) for key, (shape, dtype) in specs.items()}

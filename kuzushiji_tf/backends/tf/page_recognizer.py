@@ -29,6 +29,7 @@ from kuzushiji_tf.recognition.contract import (
     TOPK_CODEPOINTS,
     TOPK_PROBS,
     RecognizerOptions,
+    output_specs,
 )
 
 
@@ -203,15 +204,7 @@ class PageRecognizer:
         """The serving function: a batch of encoded JPEG/PNG pages (tf.string [B]) -> padded outputs [B, ...]."""
         o = self.options
         signature = {
-            CODEPOINTS: tf.TensorSpec([o.max_chars], tf.int32),
-            CODES: tf.TensorSpec([o.max_chars], tf.string),
-            DET_SCORES: tf.TensorSpec([o.max_chars], tf.float32),
-            CLASS_PROBS: tf.TensorSpec([o.max_chars], tf.float32),
-            OUT_BOXES: tf.TensorSpec([o.max_chars, 4], tf.float32),
-            TOPK_CLASS_IDS: tf.TensorSpec([o.max_chars, self.top_k], tf.int32),
-            TOPK_CODEPOINTS: tf.TensorSpec([o.max_chars, self.top_k], tf.int32),
-            TOPK_PROBS: tf.TensorSpec([o.max_chars, self.top_k], tf.float32),
-            COUNT: tf.TensorSpec([], tf.int32),
+            key: tf.TensorSpec(shape, dtype) for key, (shape, dtype) in output_specs(o.max_chars, self.top_k).items()
         }
         return tf.map_fn(
             lambda data: self.recognize_image(decode_page_image(data, o.max_image_bytes, o.max_pixels)),
