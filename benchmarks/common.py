@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python benchmarks/x.py` from anywhere, without installing the package
     sys.path.insert(0, str(REPO))
 
-from kuzushiji_tf.config import INFERENCE_SHORT_SIDE  # noqa: E402  (after the path above; loads no TensorFlow)
+# After the path above; loads no TensorFlow. The sample folders are for the scripts beside this one.
+from kuzushiji_tf.config import INFERENCE_SHORT_SIDE, SAMPLE_KAGGLE_DIR, SAMPLE_UNLABELLED_DIR  # noqa: E402, F401
 
 # Distribution names (metadata, so nothing is imported); the first installed name of each row is shown.
 VERSIONED = (

@@ -28,7 +28,7 @@ import numpy as np
 
 import common
 
-SAMPLE = common.REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"
+SAMPLE = common.SAMPLE_KAGGLE_DIR
 
 
 def parse_args(argv=None):

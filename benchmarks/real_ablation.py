@@ -34,11 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import common  # benchmarks/common.py, beside this file
+
 REPO = Path(__file__).resolve().parents[1]
-REAL_SCANS = REPO / "kuzushiji_tf" / "sample_data" / "unlabelled_real" / "images"
-REAL_PAGES = (
-    REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"
-)  # the 5 labelled real pages: measured, never trained on
+REAL_SCANS = common.SAMPLE_UNLABELLED_DIR
+REAL_PAGES = common.SAMPLE_KAGGLE_DIR  # the 5 labelled real pages: measured, never trained on
 QUICK_ROWS = "none;all"  # --quick: the ablation's two ends
 ROWS = (
     ("font pages", "none"),
@@ -113,8 +113,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def untrained_models(records: Path, cls: Path, det: Path, seed: int) -> None:
     """--quick: tiny untrained models saved as training runs leave them (det/model.keras; cls/model.keras
     and the records' vocabulary.csv), for tools/measure_real.py."""
-    import common  # benchmarks/common.py, beside this file
-
     vocabulary = (records / "vocabulary.csv").read_text(encoding="utf-8")
     classes = len(vocabulary.strip().splitlines()) - 1
     detector, classifier, _ = common.untrained_page_models("tiny", seed=seed, classes=classes)

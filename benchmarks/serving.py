@@ -34,7 +34,7 @@ from pathlib import Path
 
 import common
 
-SAMPLE = common.REPO / "kuzushiji_tf" / "sample_data" / "kaggle_5p"
+SAMPLE = common.SAMPLE_KAGGLE_DIR
 CONCURRENCY = (1, 4, 16)
 
 

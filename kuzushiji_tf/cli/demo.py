@@ -23,14 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-import kuzushiji_tf
 from kuzushiji_tf.cli import command_name
 from kuzushiji_tf.cli.errors import user_errors
+from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR, SAMPLE_UNLABELLED_DIR
 
 PROG = "demo"
-PACKAGE = Path(kuzushiji_tf.__file__).resolve().parent  # the installed package, wherever it is
-SAMPLE_DIR = PACKAGE / "sample_data" / "kaggle_5p"
-REAL_SCANS = PACKAGE / "sample_data" / "unlabelled_real" / "images"  # 6 real pages without labels
+SAMPLE_DIR = SAMPLE_KAGGLE_DIR
+REAL_SCANS = SAMPLE_UNLABELLED_DIR  # 6 real pages without labels
 REAL_PAGE = "100241706_00005_1"
 FORMATS_PAGE = REAL_SCANS / "200010454_00005_1.jpg"  # recognised into every output format at the end
 DEFAULT_MODELS_DIR = "saved_models"  # kuzushiji-recognize's default, relative to the current directory
