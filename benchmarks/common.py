@@ -24,6 +24,7 @@ if str(REPO) not in sys.path:  # `python benchmarks/x.py` from anywhere, without
 
 # After the path above; loads no TensorFlow. The sample folders are for the scripts beside this one.
 from kuzushiji_tf.config import INFERENCE_SHORT_SIDE, SAMPLE_KAGGLE_DIR, SAMPLE_UNLABELLED_DIR  # noqa: E402, F401
+from kuzushiji_tf.recognition.contract import MODELS_DIR, PAGE_MODEL  # noqa: E402
 
 # Distribution names (metadata, so nothing is imported); the first installed name of each row is shown.
 VERSIONED = (
@@ -216,7 +217,7 @@ def quiet_tensorflow() -> None:
 
 REAL_CLASSES = 4212  # docs/recipe.md: distinct labels in train.csv
 TINY_CLASSES = 48
-PAGE_MODEL_DIR = Path("saved_models") / "kuzushiji_page"  # relative to the current directory, as the tools
+PAGE_MODEL_DIR = Path(MODELS_DIR) / PAGE_MODEL  # relative to the current directory, as the tools
 CHAR_SIZE_PX = 35.0  # docs/recipe.md: the median character is ~35 px at short side 832 (real pages)
 
 

@@ -26,13 +26,14 @@ from pathlib import Path
 from kuzushiji_tf.cli import command_name
 from kuzushiji_tf.cli.errors import user_errors
 from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR, SAMPLE_UNLABELLED_DIR
+from kuzushiji_tf.recognition.contract import MODELS_DIR
 
 PROG = "demo"
 SAMPLE_DIR = SAMPLE_KAGGLE_DIR
 REAL_SCANS = SAMPLE_UNLABELLED_DIR  # 6 real pages without labels
 REAL_PAGE = "100241706_00005_1"
 FORMATS_PAGE = REAL_SCANS / "200010454_00005_1.jpg"  # recognised into every output format at the end
-DEFAULT_MODELS_DIR = "saved_models"  # kuzushiji-recognize's default, relative to the current directory
+DEFAULT_MODELS_DIR = MODELS_DIR  # kuzushiji-recognize's default, relative to the current directory
 EXPORTED = ("kuzushiji_page", "kuzushiji_detector", "kuzushiji_classifier")  # what kuzushiji-export writes per version
 
 

@@ -49,10 +49,10 @@ from pathlib import Path
 
 from kuzushiji_tf.cli.args import positive
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.recognition.contract import PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
+from kuzushiji_tf.recognition.contract import MODELS_DIR, PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
 
 PROG = "recognize"
-DEFAULT_MODELS_DIR = Path("saved_models")
+DEFAULT_MODELS_DIR = Path(MODELS_DIR)
 DEFAULT_MODELS = DEFAULT_MODELS_DIR / PAGE_MODEL
 
 

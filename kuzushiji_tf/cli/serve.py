@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kuzushiji_tf.cli.args import positive, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
+from kuzushiji_tf.recognition.contract import MODELS_DIR
 
 PROG = "serve"
 
@@ -40,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="exported page recogniser: SavedModel or ONNX folder (default: the newest version "
         "in <--models-dir>/kuzushiji_page)",
     )
-    p.add_argument("--models-dir", default="saved_models", help="default %(default)s")
+    p.add_argument("--models-dir", default=MODELS_DIR, help="default %(default)s")
     p.add_argument(
         "--backend",
         choices=("auto", "tf", "onnx"),

@@ -75,6 +75,7 @@ SAVED_MODEL_FILE = "saved_model.pb"
 ONNX_FILES = ("detector.onnx", "classifier.onnx")
 BACKENDS = ("auto", "tf", "onnx")
 PAGE_MODEL = "kuzushiji_page"  # exports live in <models dir>/kuzushiji_page/<version>, as TF Serving wants
+MODELS_DIR = "saved_models"  # the commands' default <models dir>, relative to the current directory
 SIGNATURE = "serving_default"  # the SavedModel's one signature, the name TF Serving serves by default
 INPUT_NAME = "images"  # its input: tf.string [B], encoded JPEG or PNG pages
 ASSETS_DIR = "assets"
