@@ -8,9 +8,11 @@ from pathlib import Path
 
 # Shared constants, each defined here once.
 # The bundled real samples: 5 labelled Kaggle pages (the real test set) with the class table, and 6 real
-# scans without labels (for self-training).
+# scans without labels (for self-training), and public-domain classical text the synthetic pages are written
+# with (its SOURCES.md).
 SAMPLE_KAGGLE_DIR = Path(__file__).resolve().parent / "sample_data" / "kaggle_5p"
 SAMPLE_UNLABELLED_DIR = Path(__file__).resolve().parent / "sample_data" / "unlabelled_real" / "images"
+SAMPLE_TEXT_DIR = Path(__file__).resolve().parent / "sample_data" / "classical_text"
 INFERENCE_SHORT_SIDE = 832  # docs/recipe.md: inference at short side 832
 MAX_CHARS_PER_PAGE = 1200  # Kaggle's cap on predictions per page (docs/recipe.md "Submission")
 DETECTION_THRESHOLD = 0.3  # docs/recipe.md: submission threshold on the detector's score
