@@ -1,6 +1,7 @@
 """Write a synthetic kuzushiji dataset in the Kaggle layout (train.csv, images, test pages and their truth).
 
 kuzushiji-make-synthetic --out data/synth --pages 200 --test-pages 40 --books 8 --seed 0
+kuzushiji-make-synthetic --out data/iid --pages 200 --text iid      # characters drawn one by one, as before
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--charset", default=None, help=f"one of {', '.join(NAMED_CHARSETS)}, or a file of characters / U+XXXX codes"
     )
+    parser.add_argument(
+        "--text",
+        default="sample",
+        help="what the columns write: sample (default: the public-domain classical text shipped with the "
+        "package), a folder of UTF-8 .txt documents (training books read its training documents, test books "
+        "its held-out ones), or iid (characters drawn one by one from the charset's frequency table)",
+    )
     parser.add_argument("--empty-fraction", type=float, default=0.03, help="share of pages without text")
     parser.add_argument(
         "--workers",
@@ -76,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             progress=progress,
             features=args.features,
+            text=args.text,
         )
     except (ValueError, FileExistsError, FontNotFoundError) as error:
         return fail(PROG, error)
@@ -86,7 +95,28 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['chars'] + summary['test_chars']} chars, {summary['classes']} classes "
         f"(charset {summary['charset_size']}), {summary['seconds']:.1f} s"
     )
+    print(f"{PROG}: {text_line(summary['text'])}")
     return 0
+
+
+def text_line(text: dict) -> str:
+    """One line on the text the pages wrote: its source, the characters drawn per split, and what was
+    skipped of the text they read for characters the charset lacks or no face draws."""
+    if text["source"] == "iid":
+        return "text: iid (characters drawn one by one from the charset's frequency table)"
+    parts = []
+    for split, side in (("train", "train"), ("test", "held_out")):
+        row = text["pages"].get(split)
+        if row:
+            docs = text["documents"][side]
+            parts.append(
+                f"{split} pages drew {row['chars_drawn']} characters from {docs} "
+                f"{'training' if side == 'train' else 'held-out'} document{'s' if docs != 1 else ''}, skipping "
+                f"{row['sentences_skipped']} sentences ({row['sentence_chars_skipped']} characters) and "
+                f"{row['chars_skipped']} single characters that no face draws or the charset lacks "
+                f"({100 * row['share_chars_lost']:.1f} % of the text read)"
+            )
+    return f"text {text['source']}: " + ("; ".join(parts) or "no page with text")
 
 
 if __name__ == "__main__":

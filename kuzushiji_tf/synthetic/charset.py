@@ -1,13 +1,18 @@
-"""Which characters the synthetic pages use, and how often: every one is a code of unicode_translation.csv
-that at least one installed face draws, so no page can carry a label the real data could not.
+"""Which characters the synthetic pages may use: every one is a code of unicode_translation.csv that at
+least one installed face draws, so no page can carry a label the real data could not. Kana with hentaigana
+also carry those variants (`variants`), drawn in place of the standard form at the book's
+`hentaigana_rate`, labelled with the standard kana's code.
 
-The default set is the whole table as far as the fonts draw it. Kana are about two thirds of a page (a
-book's `kanji_ratio`; 65 % on the bundled real pages), hiragana by their frequency in kuzushiji text (に,
-の, し, て lead), and kanji by a Zipf law over a rank: the common kanji of Edo books first, then the
-kanji most hands draw (a font's coverage follows a character's use: every hand has 日, few have 龘), so
-common kanji are far more frequent than rare ones. Kana with hentaigana also carry those variants
-(`variants`), drawn in place of the standard form at the book's `hentaigana_rate`, labelled with the
-standard kana's code.
+How often each is used is the text's business: pages write real classical text (`text_source`), whose
+frequencies and sequences are its own, and the charset only says which of its characters can be written.
+The hand-typed frequency table below serves what real text does not cover:
+
+- the i.i.d. pages (`--text iid`, `Charset.sample`, the generator before real text, kept for comparisons):
+  kana about two thirds of a page (a book's `kanji_ratio`; 65 % on the bundled real pages), hiragana by
+  their frequency in kuzushiji text (`HIRAGANA_ORDER`: に, の, し, て lead), kanji by a Zipf law over a rank
+  (`COMMON_KANJI`, the common kanji of Edo books, first, then the kanji most hands draw);
+- the named charsets `common` and `kanji`, which are `COMMON_KANJI` (and the kana);
+- the small unlabelled reading glosses beside kanji, drawn from `HIRAGANA_ORDER` (`layout.ColumnWriter.glosses`).
 """
 
 from __future__ import annotations

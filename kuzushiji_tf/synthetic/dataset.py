@@ -6,6 +6,10 @@ synthetic.json (what was generated). In train.csv and test_truth.csv the label g
 reading order: columns right to left, top to bottom inside a column. Every file is written under a
 temporary name and renamed, so an interrupted run never leaves a CSV that looks complete. Pages are pure
 functions of (seed, book, page), so the output is byte-identical for a seed whatever `workers` is.
+
+The columns write real text (`text_source`): each book reads on from a starting sentence, training books in
+the text's training documents, test books in its held-out ones. Which stretch a page reads is decided
+here, before any page is drawn, so it too depends on (seed, book, page) only.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from kuzushiji_tf.synthetic.charset import TABLE_PATH, Charset, build_charset
 from kuzushiji_tf.synthetic.fonts import FontSet, find_fonts, font_pages_only
 from kuzushiji_tf.synthetic.render import REAL_HEIGHT, render_page
 from kuzushiji_tf.synthetic.style import BookStyle, parse_features, sample_book_style, with_features
+from kuzushiji_tf.synthetic.text_source import LONG_SENTENCE, WINDOW, TextSource, load_text, text_split
 
 CSV_FILES = ("train.csv", "unicode_translation.csv", "sample_submission.csv", "test_truth.csv")
 INFO_FILE = "synthetic.json"
 IMAGE_DIRS = {"train": "train_images", "test": "test_images"}
 BOOK_PREFIX = "synth"
 # Streams of the seed: each purpose draws from its own, so adding pages never changes a book's style.
-_STYLE, _PAGE, _EMPTY, _NUMBERING = 0, 1, 2, 3
+_STYLE, _PAGE, _EMPTY, _NUMBERING, _TEXT = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ class _Context:
     fonts: FontSet
     charset: Charset
     styles: dict[int, BookStyle]
+    texts: dict[str, tuple[int, str, str]] | None = None  # per image id, `_page_texts`; None: i.i.d.
 
 
 _CONTEXT: _Context | None = None
@@ -124,10 +130,11 @@ def _init_worker(context: _Context, threads: int | None) -> None:
         cv2.setNumThreads(threads)  # one process per core: OpenCV's own threads would only contend
 
 
-def _render_task(task: PageTask) -> tuple[str, str, str, int]:
+def _render_task(task: PageTask) -> tuple[str, str, str, int, int, int]:
     ctx = _CONTEXT
     style = ctx.styles[task.book_index]
-    image, chars = render_page(
+    _, text, back = ctx.texts[task.image_id] if ctx.texts is not None else (0, None, None)
+    image, chars, debug = render_page(
         [ctx.seed, _PAGE, task.book_index, task.page_index],
         style,
         page_height=ctx.page_height,
@@ -135,12 +142,15 @@ def _render_task(task: PageTask) -> tuple[str, str, str, int]:
         fonts=ctx.fonts,
         empty=task.empty,
         side=task.side,
+        text=text,
+        back_text=back,
+        return_debug=True,
     )
     ok, jpeg = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, style.jpeg_quality])
     if not ok:
         raise RuntimeError(f"OpenCV could not encode page {task.image_id} as JPEG")
     write_atomic(Path(ctx.out_dir) / IMAGE_DIRS[task.split] / f"{task.image_id}.jpg", jpeg.tobytes())
-    return task.image_id, task.split, labels_text(chars), len(chars)
+    return task.image_id, task.split, labels_text(chars), len(chars), debug.text_read, debug.text_skipped
 
 
 def _prepare_out_dir(out: Path, overwrite: bool) -> None:
@@ -200,6 +210,7 @@ def generate_dataset(
     fonts: FontSet | None = None,
     progress: Callable[[int, int], None] | None = None,
     features: str | tuple[str, ...] | None = None,
+    text: str | Path | None = None,
 ) -> dict:
     """Write a synthetic Kaggle-layout dataset to `out_dir` and return a summary.
 
@@ -217,14 +228,18 @@ def generate_dataset(
         features: which of `style.FEATURES` (hentaigana, handwriting, pages) to draw; None or `all` is
             every one; the rest are left out (for ablations). `pages` left out also means the `common`
             charset unless `charset` is given.
+        text: what the columns write: None or `sample` is the classical text shipped with the package,
+            `iid` draws characters one by one from the charset's frequency table (the generator before
+            real text), anything else is a folder of UTF-8 .txt documents (`text_source`).
 
     Returns:
         dict with `train_pages`, `test_pages`, `empty_pages`, `chars` (train), `test_chars`, `classes`
-        (distinct train codes), `charset_size`, `books` ({book: {split, pages, chars}}), `fonts`, `seconds`.
+        (distinct train codes), `charset_size`, `books` ({book: {split, pages, chars}}), `fonts`, `seconds`,
+        `text` (its source and, per split, what the pages drew of it and skipped: `text_summary`).
 
     Raises:
-        ValueError: a bad argument or charset; FileExistsError: `out_dir` not empty;
-        FontNotFoundError: no Japanese font.
+        ValueError: a bad argument, charset or text folder (`TextSourceError`); FileExistsError: `out_dir`
+        not empty; FontNotFoundError: no Japanese font.
     """
     started = time.perf_counter()
     if num_test_books is None:
@@ -237,14 +252,16 @@ def generate_dataset(
     if charset is None and "pages" not in features:
         charset = "common"
     charset_obj = build_charset(charset, fonts)
+    source = load_text(text, charset_obj)
+    tasks = plan_pages(num_pages, num_test_pages, num_books, num_test_books, seed, empty_fraction)
+    texts = _page_texts(source, tasks, seed) if source is not None else None
     out = Path(out_dir)
     _prepare_out_dir(out, overwrite)
-    tasks = plan_pages(num_pages, num_test_pages, num_books, num_test_books, seed, empty_fraction)
     styles = {
         b: with_features(sample_book_style(np.random.default_rng([seed, _STYLE, b]), fonts), features)
         for b in sorted({t.book_index for t in tasks})
     }
-    context = _Context(str(out), seed, int(page_height), fonts, charset_obj, styles)
+    context = _Context(str(out), seed, int(page_height), fonts, charset_obj, styles, texts)
     results = []
     if workers > 1 and len(tasks) > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
@@ -273,15 +290,84 @@ def generate_dataset(
         empty_fraction,
         time.perf_counter() - started,
         features,
+        text_summary(source, tasks, results, texts),
     )
 
 
-def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds, features):
+def _page_texts(source: TextSource, tasks: list[PageTask], seed: int) -> dict[str, tuple[int, str, str]]:
+    """Per image id: (where in its side's text the page starts, the `WINDOW` characters it may write, the
+    next page's, which show through from the back). A book starts at a sentence drawn from its own seed
+    stream; its page p reads window p from there."""
+    for split in sorted({t.split for t in tasks}):
+        source.require(text_split(split))
+    starts = {}
+    for t in tasks:
+        if t.book_index not in starts:
+            starts[t.book_index] = source.book_start(
+                text_split(t.split), np.random.default_rng([seed, _TEXT, t.book_index])
+            )
+    texts = {}
+    for t in tasks:
+        side, start = text_split(t.split), starts[t.book_index]
+        offset, front = source.window(side, start, t.page_index)
+        texts[t.image_id] = (offset, front, source.window(side, start, t.page_index + 1)[1])
+    return texts
+
+
+def text_summary(source: TextSource | None, tasks, results, texts) -> dict:
+    """Where the text came from and, per page split, what the pages drew of it: `chars_drawn` labelled
+    characters of `chars_read` taken from the text (`glyphs_skipped` of them had no glyph that fit), and
+    within the text they read, the `sentences_skipped` (with `sentence_chars_skipped` characters) and
+    `chars_skipped` single characters that no face draws or the charset lacks; the whole text's own
+    figures under `corpus`."""
+    if source is None:
+        return {"source": "iid"}
+    pages = {}
+    for task, (_, split, _, n, read, glyphs_skipped) in zip(tasks, results):
+        row = pages.setdefault(
+            split,
+            dict.fromkeys(
+                (
+                    "pages",
+                    "chars_drawn",
+                    "chars_read",
+                    "glyphs_skipped",
+                    "sentences_skipped",
+                    "sentence_chars_skipped",
+                    "chars_skipped",
+                ),
+                0,
+            ),
+        )
+        sentences, sentence_chars, chars = source.skipped_within(text_split(split), texts[task.image_id][0], read)
+        row["pages"] += 1
+        row["chars_drawn"] += n
+        row["chars_read"] += read
+        row["glyphs_skipped"] += glyphs_skipped
+        row["sentences_skipped"] += sentences
+        row["sentence_chars_skipped"] += sentence_chars
+        row["chars_skipped"] += chars
+    for row in pages.values():
+        lost = row["sentence_chars_skipped"] + row["chars_skipped"]
+        row["share_chars_lost"] = round(lost / max(1, lost + row["chars_read"]), 4)
+    return {
+        "source": source.name,
+        "window": WINDOW,
+        "long_sentence": LONG_SENTENCE,
+        "documents": {side: {"count": len(names), "names": names} for side, names in source.documents.items()},
+        "corpus": {side: stats.to_dict() for side, stats in source.stats.items()},
+        "pages": pages,
+    }
+
+
+def _write_tables(
+    out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds, features, text
+):
     rows = {"train": [], "test": []}
     books: dict[str, dict] = {}
     classes: set[str] = set()
     chars = {"train": 0, "test": 0}
-    for task, (image_id, split, labels, n) in zip(tasks, results):
+    for task, (image_id, split, labels, n, _read, _skipped) in zip(tasks, results):
         rows[split].append((image_id, labels))
         chars[split] += n
         if split == "train":
@@ -302,6 +388,7 @@ def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results
             "empty_fraction": empty_fraction,
             "charset": charset.name,
             "features": list(features),
+            "text": text["source"],
         },
         "fonts": [{"name": f.name, "path": f.path, "index": f.index, "role": _role(f, fonts)} for f in fonts.faces],
         "charset_size": len(charset),
@@ -312,6 +399,7 @@ def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results
         "test_chars": chars["test"],
         "classes": len(classes),
         "books": books,
+        "text": text,
         "reading_order": "label groups per page: columns right to left, top to bottom inside a column",
     }
     write_atomic(out / "unicode_translation.csv", TABLE_PATH.read_bytes())
@@ -328,5 +416,7 @@ def _write_tables(out, seed, page_height, charset, fonts, tasks, styles, results
         seconds=round(seconds, 2),
         fonts=[f.name for f in fonts.faces],
         books={b: {k: v for k, v in d.items() if k != "style"} for b, d in books.items()},
+        text={k: v for k, v in text.items() if k in ("source", "pages")}
+        | ({"documents": {side: d["count"] for side, d in text["documents"].items()}} if "documents" in text else {}),
     )
     return summary

@@ -3,6 +3,10 @@
 Placements come out in reading order (columns right to left, top to bottom inside a column), and that
 order becomes the order of the label groups in train.csv; transcription tests rely on it. Characters are
 stacked by their ink extents, as a carver would, so the labelled box is the glyph's tight ink box.
+
+Given a text (`text_source`), the columns write it in order: a character that does not fit under the last
+one opens the next column, so the labels read in reading order are the text itself. Without one, characters
+are drawn one by one from the charset (`Charset.sample`), exactly as the generator did before real text.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from kuzushiji_tf.synthetic.style import BookStyle
 
 INK_THRESHOLD = 96  # uint8 alpha from which a pixel is ink for the box: the anti-aliased fringe is not
 MIN_GAP = 3  # pixels kept free between any two boxes, so each box's 1-px ring holds no other glyph's ink
+TEXT_TRIES = 3  # draws of one text character that fails to fit its column before it is skipped
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,28 @@ def _solid(mask: np.ndarray) -> np.ndarray:
 
 
 class ColumnWriter:
-    """Lays out one page's glyphs for a book style; one instance per page (it holds the page's rng)."""
+    """Lays out one page's glyphs for a book style; one instance per page (it holds the page's rng).
 
-    def __init__(self, rng: np.random.Generator, style: BookStyle, charset: Charset, fonts: FontSet, cache: GlyphCache):
+    `text`, when given, is what the columns write, in order (every character in `charset`); `read` counts
+    the characters taken from it and `skipped` those of them no glyph could be fitted for (`TEXT_TRIES`).
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        style: BookStyle,
+        charset: Charset,
+        fonts: FontSet,
+        cache: GlyphCache,
+        text: str | None = None,
+    ):
         self.rng, self.style, self.charset, self.fonts, self.cache = rng, style, charset, fonts, cache
         self._pending: list[str] = []
         self.connectors: list[Placement] = []  # cursive strokes between characters: ink, never labelled
+        self.text = text
+        self.read = 0
+        self.skipped = 0
+        self._tries = 0
 
     def _face_for(self, char: str, face: str) -> str:
         if face in self.charset.form_faces.get(char, ()):
@@ -108,7 +129,13 @@ class ColumnWriter:
         mask = mask[fy0 : y1 + 1, fx0 : x1 + 1]
         return mask, (x0 - fx0, y0 - fy0, x1 - fx0, y1 - fy0)
 
-    def _next_char(self) -> str:
+    def _next_char(self) -> str | None:
+        """The next character to write: the text's next one (None once it is all read), or an i.i.d. draw."""
+        if self.text is not None:
+            if self.read >= len(self.text):
+                return None
+            self.read += 1
+            return self.text[self.read - 1]
         if not self._pending:
             self._pending = self.charset.sample(self.rng, self.style.kanji_ratio, 64)
         return self._pending.pop()
@@ -174,6 +201,8 @@ class ColumnWriter:
                 if max_chars is not None and len(out) >= max_chars:
                     return out
                 char = self._next_char()
+                if char is None:
+                    return out
                 form, form_face = self._form(char) if gap else (char, None)
                 # Kanji are carved a little larger than kana (Kaggle samples: median 6.8% vs 4.3% of width);
                 # the size also wanders slowly down a column, as a writer's hand does.
@@ -185,11 +214,20 @@ class ColumnWriter:
                     glyph = self._glyph(form, e * 0.95 * (slot_x1 - slot_x0) / (glyph[1][2] - glyph[1][0]), form_face)
                 if glyph is None or glyph[1][2] - glyph[1][0] > slot_x1 - slot_x0:
                     misses += 1
+                    if self.text is not None:  # the text's next character must wait: try it again
+                        self._tries += 1
+                        if self._tries < TEXT_TRIES:
+                            self.read -= 1
+                        else:
+                            self.skipped, self._tries = self.skipped + 1, 0
                     continue
                 mask, (bx0, by0, bx1, by1) = glyph
                 w, h = bx1 - bx0, by1 - by0
                 if y + h > bottom:
+                    if self.text is not None:  # it opens the next column
+                        self.read -= 1
                     break
+                self._tries = 0
                 frac = (y - ay0) / max(1.0, ay1 - ay0)
                 x = centre + drift * frac - w / 2 + rng.normal(0, 0.03) * e
                 x = float(np.clip(x, slot_x0, max(slot_x0, slot_x1 - w)))

@@ -1,6 +1,6 @@
 """One synthetic page: layout, ink, paper and scan effects composed into an RGB image plus its labels.
 
-The page is a pure function of (seed, style, size, charset, fonts), which is what makes datasets
+The page is a pure function of (seed, style, size, charset, fonts, text), which is what makes datasets
 byte-identical for a seed whatever the number of worker processes.
 """
 
@@ -49,6 +49,8 @@ class PageDebug:
         connectors: xyxy boxes of the cursive strokes drawn between characters.
         picture: xyxy of the illustration, or None.
         form_faces: per labelled char, the kana-form face it was drawn with as a hentaigana, else "".
+        text_read: characters taken from `text` (0 without one); the labels are these in order, less
+            `text_skipped` ones no glyph could be fitted for.
     """
 
     glosses: list[tuple[float, float, float, float]] = field(default_factory=list)
@@ -59,6 +61,8 @@ class PageDebug:
     connectors: list[tuple[float, float, float, float]] = field(default_factory=list)
     picture: tuple[int, int, int, int] | None = None
     form_faces: list[str] = field(default_factory=list)
+    text_read: int = 0
+    text_skipped: int = 0
 
 
 @lru_cache(maxsize=4)
@@ -82,7 +86,7 @@ def _paste(canvas: np.ndarray, p: Placement) -> None:
         np.maximum(region, p.mask[y0 - p.y : y1 - p.y, x0 - p.x : x1 - p.x], out=region)
 
 
-def _show_through(rng, style, charset, fonts, cache, size, area, em, frame) -> np.ndarray:
+def _show_through(rng, style, charset, fonts, cache, size, area, em, frame, text=None) -> np.ndarray:
     """float32 [H, W] alpha of the back page's text and rules, mirrored and soaked through the paper.
 
     Drawn at half scale (its strokes are soft anyway) with no gap rule: none of it is labelled.
@@ -91,7 +95,7 @@ def _show_through(rng, style, charset, fonts, cache, size, area, em, frame) -> n
     f = 2 if h >= 1200 else 1
     small = (max(8, h // f), max(8, w // f))
     ink = np.zeros(small, np.uint8)
-    writer = ColumnWriter(rng, style, charset, fonts, cache)
+    writer = ColumnWriter(rng, style, charset, fonts, cache, text)
     for p in writer.columns(tuple(a / f for a in area), em / f, int(rng.integers(6, 9)), gap=0):
         _paste(ink, p)
     if frame is not None:
@@ -112,6 +116,8 @@ def render_page(
     fonts: FontSet | None = None,
     empty: bool = False,
     side: int = 1,
+    text: str | None = None,
+    back_text: str | None = None,
     return_debug: bool = False,
 ):
     """Draw one page.
@@ -123,6 +129,9 @@ def render_page(
         charset: characters to draw (default charset when None); fonts: faces (found when None).
         empty: a page without text (cover, blank leaf): paper, maybe a frame and show-through.
         side: 1 or 2, the leaf side: which margin is wide and where the gutter is.
+        text: what the columns write, in order (characters of `charset`; `text_source` prepares it):
+            the labels are its first characters. None draws characters one by one from `charset`.
+        back_text: what the back of the leaf shows through (unlabelled); None draws it from `charset`.
         return_debug: also return a `PageDebug` (gloss boxes, ink alpha, frame).
 
     Returns:
@@ -164,13 +173,15 @@ def render_page(
             picture, text_area = (area[0], cut + 0.02 * h, area[2], area[3]), (area[0], area[1], area[2], cut)
         picture = tuple(int(v) for v in picture)
     connectors: list[Placement] = []
+    text_read = text_skipped = 0
     if not empty:
-        writer = ColumnWriter(rng, style, charset, fonts, cache)
+        writer = ColumnWriter(rng, style, charset, fonts, cache, text)
         n_cols = int(rng.integers(style.columns[0], style.columns[1] + 1))
         max_chars = int(rng.integers(25, 90)) if rng.random() < 0.08 else None  # a chapter's last page
         placed = writer.columns(text_area, em, n_cols, title=rng.random() < style.title_prob, max_chars=max_chars)
         glosses = writer.glosses(placed, area[2] + pad_x * 0.6)
         connectors = writer.connectors
+        text_read, text_skipped = writer.read, writer.skipped
         for p in placed + glosses:
             _paste(ink, p)
     debug_ink = ink.copy() if return_debug else None
@@ -186,7 +197,7 @@ def render_page(
             np.maximum(ink, cv2.convertScaleAbs(spread, alpha=1.3), out=ink)
     show = None
     if style.show_through > 0:
-        show = _show_through(rng, style, charset, fonts, cache, (h, w), area, em, frame)
+        show = _show_through(rng, style, charset, fonts, cache, (h, w), area, em, frame, back_text)
     image = _compose(rng, style, ink, show, sheet)
     _page_marks(extras, style, image, sheet, side, em)
     chars = [Char(char_to_code(p.char), tuple(float(v) for v in p.box)) for p in placed]
@@ -203,6 +214,8 @@ def render_page(
                 [tuple(float(v) for v in c.box) for c in connectors],
                 picture,
                 [p.form_face for p in placed],
+                text_read,
+                text_skipped,
             ),
         )
     return image, chars

@@ -23,7 +23,7 @@ class BookStyle:
         aspect: page width / height.
         em: median character em size.
         size_sigma: log-normal spread of per-character size.
-        kanji_ratio: fraction of characters drawn from the kanji group.
+        kanji_ratio: fraction of characters drawn from the kanji group on i.i.d. pages (real text has its own).
         weight: stroke dilation (+) or erosion (-) in reference-em pixels (`fonts.REF_EM`).
         gap: vertical gap between characters, in em.
         columns: (min, max) columns per page.
