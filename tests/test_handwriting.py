@@ -116,6 +116,7 @@ def test_features_none_draws_the_earlier_font_pages(tmp_path):
     summary = generate_dataset(tmp_path / "d", 2, num_books=1, page_height=400, features="none")
     info = json.loads((tmp_path / "d" / "synthetic.json").read_text())
     assert info["options"]["features"] == [] and info["options"]["charset"] == "common"
+    assert info["options"]["text"] == "iid" and summary["text"] == {"source": "iid"}  # as the plain pages were
     hands = [f["name"] for f in info["fonts"] if f["role"] == "primary"]
     assert hands and all(name.startswith("kouzan") for name in hands)
     assert summary["train_pages"] == 2

@@ -43,10 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--text",
-        default="sample",
-        help="what the columns write: sample (default: the public-domain classical text shipped with the "
-        "package), a folder of UTF-8 .txt documents (training books read its training documents, test books "
-        "its held-out ones), or iid (characters drawn one by one from the charset's frequency table)",
+        default=None,
+        help="what the columns write: sample (the public-domain classical text shipped with the package; the "
+        "default, except iid when --features leaves out pages), a folder of UTF-8 .txt documents (training "
+        "books read its training documents, test books its held-out ones), or iid (characters drawn one by "
+        "one from the charset's frequency table, as the generator did before)",
     )
     parser.add_argument("--empty-fraction", type=float, default=0.03, help="share of pages without text")
     parser.add_argument(

@@ -227,7 +227,8 @@ def generate_dataset(
         progress: called as progress(done, total) after each page.
         features: which of `style.FEATURES` (hentaigana, handwriting, pages) to draw; None or `all` is
             every one; the rest are left out (for ablations). `pages` left out also means the `common`
-            charset unless `charset` is given.
+            charset and `iid` text unless `charset` or `text` is given: the plain font pages as they were
+            (real text written with the `common` charset's 600 characters would skip most sentences).
         text: what the columns write: None or `sample` is the classical text shipped with the package,
             `iid` draws characters one by one from the charset's frequency table (the generator before
             real text), anything else is a folder of UTF-8 .txt documents (`text_source`).
@@ -251,6 +252,8 @@ def generate_dataset(
         fonts = font_pages_only(fonts)
     if charset is None and "pages" not in features:
         charset = "common"
+    if text is None and "pages" not in features:
+        text = "iid"
     charset_obj = build_charset(charset, fonts)
     source = load_text(text, charset_obj)
     tasks = plan_pages(num_pages, num_test_pages, num_books, num_test_books, seed, empty_fraction)
