@@ -1,6 +1,7 @@
 """Synthetic page generator speed: pages/s of `render_page` with every feature (hentaigana, handwriting,
-page marks) against the plain font pages (`--features none`, the generator before them), in one process,
-alternating rounds on the same seeds. Goal: the full generator keeps at least half the plain rate.
+page marks, real text) against the plain font pages (`--features none`, the generator before them: i.i.d.
+characters), in one process, alternating rounds on the same seeds. Goal: the full generator keeps at least
+half the plain rate.
 
     python benchmarks/synthetic_pages.py --quick          # < 1 minute on 2 cores
     python benchmarks/synthetic_pages.py --pages 16 --page-height 3900
@@ -32,6 +33,7 @@ def main(argv=None) -> int:
     from kuzushiji_tf.synthetic import build_charset, find_fonts, render_page, sample_book_style
     from kuzushiji_tf.synthetic.fonts import font_pages_only
     from kuzushiji_tf.synthetic.style import with_features
+    from kuzushiji_tf.synthetic.text_source import TRAIN, load_text
 
     fonts = find_fonts()
     variants = {}
@@ -41,12 +43,19 @@ def main(argv=None) -> int:
         styles = [sample_book_style(np.random.default_rng([args.seed, b]), faces) for b in range(4)]
         if features == ():
             styles = [with_features(s, ()) for s in styles]
-        variants[name] = (faces, charset, styles)
-        render_page(0, styles[0], page_height=args.page_height, charset=charset, fonts=faces)  # warm caches
+        source = None if features == () else load_text(None, charset)  # as generate_dataset does
+        texts = [
+            source.window(TRAIN, source.book_start(TRAIN, np.random.default_rng([args.seed, page])), 0)[1]
+            if source
+            else None
+            for page in range(args.pages)
+        ]
+        variants[name] = (faces, charset, styles, texts)
+        render_page(0, styles[0], page_height=args.page_height, charset=charset, fonts=faces, text=texts[0])
     best = {name: 0.0 for name in variants}
     chars = {name: 0 for name in variants}
     for _ in range(args.rounds):
-        for name, (faces, charset, styles) in variants.items():
+        for name, (faces, charset, styles, texts) in variants.items():
             start, count = time.perf_counter(), 0
             for page in range(args.pages):
                 _, labelled = render_page(
@@ -55,6 +64,8 @@ def main(argv=None) -> int:
                     page_height=args.page_height,
                     charset=charset,
                     fonts=faces,
+                    text=texts[page],
+                    back_text=texts[page],
                 )
                 count += len(labelled)
             best[name] = max(best[name], args.pages / (time.perf_counter() - start))
