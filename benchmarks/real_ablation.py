@@ -1,7 +1,8 @@
 """What each step of the synthetic generator is worth on REAL pages: an ablation, rerunnable by anyone.
 
 For each row, synthetic pages are generated with the generator's features switched on one at a time
-(none -> +hentaigana -> +handwriting -> +pages), records built, a classifier trained at one stated size,
+(none -> +hentaigana -> +handwriting -> +pages, all four with i.i.d. characters as the generator drew them
+then, -> +real text: the same pages writing the shipped classical text, `--text sample`), records built, a classifier trained at one stated size,
 and `tools/measure_real.py` measures it on the 5 labelled real pages (the test set: nothing here trains
 on them). Detectors are trained for the rows named in --detector-rows. The last row then self-trains on
 real unlabelled scans (pseudo-labels of the bundled `unlabelled_real` pages, fine-tuning), and its models
@@ -40,11 +41,13 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_SCANS = common.SAMPLE_UNLABELLED_DIR
 REAL_PAGES = common.SAMPLE_KAGGLE_DIR  # the 5 labelled real pages: measured, never trained on
 QUICK_ROWS = "none;all"  # --quick: the ablation's two ends
+# (label, the row's name for --rows and --detector-rows, make_synthetic's --features, its --text)
 ROWS = (
-    ("font pages", "none"),
-    ("+ hentaigana", "hentaigana"),
-    ("+ handwriting", "hentaigana,handwriting"),
-    ("+ pages", "all"),
+    ("font pages", "none", "none", "iid"),
+    ("+ hentaigana", "hentaigana", "hentaigana", "iid"),
+    ("+ handwriting", "hentaigana,handwriting", "hentaigana,handwriting", "iid"),
+    ("+ pages", "all", "all", "iid"),
+    ("+ real text", "text", "all", "sample"),
 )
 
 
@@ -78,7 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--rows",
         default=None,
-        help=f"which rows to run, by their features (';'-separated), default all four ({QUICK_ROWS!r} with --quick)",
+        help=f"which rows to run, by their names (';'-separated: {';'.join(r[1] for r in ROWS)}), default all "
+        f"({QUICK_ROWS!r} with --quick)",
     )
     p.add_argument("--finetune-epochs", type=int, default=4)
     p.add_argument(
@@ -104,7 +108,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.out is None and not args.quick:
         p.error("--out is required without --quick")
     if args.rows is None:
-        args.rows = QUICK_ROWS if args.quick else ";".join(f for _, f in ROWS)
+        args.rows = QUICK_ROWS if args.quick else ";".join(r[1] for r in ROWS)
     if args.quick:
         args.pages, args.test_pages, args.books, args.page_height = 8, 2, 4, 800  # 4 books fill the folds
     return args
@@ -151,14 +155,14 @@ def ablation(args, out: Path) -> int:
             flush=True,
         )
     table = out / "table.md"
-    wanted = {f.strip() for f in args.rows.split(";") if f.strip()} or {f for _, f in ROWS}
+    wanted = {f.strip() for f in args.rows.split(";") if f.strip()} or {r[1] for r in ROWS}
     detector_rows = {f.strip() for f in args.detector_rows.split(",")}
     if not table.exists():
         table.write_text(
             "| row | cls top-1 | kana | kanji | det F1 | Kaggle F1 | det-only F1 |\n|---|---|---|---|---|---|---|\n"
         )
     last = None
-    for label, features in ROWS:
+    for label, features, generator_features, text in ROWS:
         if features not in wanted:
             continue
         if args.self_train_only:
@@ -186,7 +190,9 @@ def ablation(args, out: Path) -> int:
                 "--seed",
                 str(args.seed),
                 "--features",
-                features,
+                generator_features,
+                "--text",
+                text,
                 "--workers",
                 str(args.workers),
                 "--overwrite",

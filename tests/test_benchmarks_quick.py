@@ -63,7 +63,9 @@ def test_real_ablation_quick_needs_no_out_and_measures_the_bundled_pages():
     assert quick.out is None and quick.rows == module.QUICK_ROWS
     assert (Path(quick.data_dir) / "train.csv").is_file()
     full = module.parse_args(["--out", "ablation"])
-    assert full.rows == ";".join(features for _, features in module.ROWS) and full.pages == 160
+    assert full.rows == ";".join(row[1] for row in module.ROWS) and full.pages == 160
+    # The four rows that add the generator's features draw i.i.d. characters, as they did; one more writes real text.
+    assert [row[3] for row in module.ROWS] == ["iid"] * 4 + ["sample"] and module.ROWS[-1][2] == "all"
     with pytest.raises(SystemExit):
         module.parse_args([])
 
