@@ -317,6 +317,17 @@ def _page_texts(source: TextSource, tasks: list[PageTask], seed: int) -> dict[st
     return texts
 
 
+_PAGE_TEXT_COUNTS = (
+    "pages",
+    "chars_drawn",
+    "chars_read",
+    "glyphs_skipped",
+    "sentences_skipped",
+    "sentence_chars_skipped",
+    "chars_skipped",
+)
+
+
 def text_summary(source: TextSource | None, tasks, results, texts) -> dict:
     """Where the text came from and, per page split, what the pages drew of it: `chars_drawn` labelled
     characters of `chars_read` taken from the text (`glyphs_skipped` of them had no glyph that fit), and
@@ -327,21 +338,7 @@ def text_summary(source: TextSource | None, tasks, results, texts) -> dict:
         return {"source": "iid"}
     pages = {}
     for task, (_, split, _, n, read, glyphs_skipped) in zip(tasks, results):
-        row = pages.setdefault(
-            split,
-            dict.fromkeys(
-                (
-                    "pages",
-                    "chars_drawn",
-                    "chars_read",
-                    "glyphs_skipped",
-                    "sentences_skipped",
-                    "sentence_chars_skipped",
-                    "chars_skipped",
-                ),
-                0,
-            ),
-        )
+        row = pages.setdefault(split, dict.fromkeys(_PAGE_TEXT_COUNTS, 0))
         sentences, sentence_chars, chars = source.skipped_within(text_split(split), texts[task.image_id][0], read)
         row["pages"] += 1
         row["chars_drawn"] += n
@@ -414,12 +411,14 @@ def _write_tables(
         k: info[k]
         for k in ("seed", "charset_size", "train_pages", "test_pages", "empty_pages", "chars", "test_chars", "classes")
     }
+    brief = {"source": text["source"]}
+    if "pages" in text:  # real text: what the pages drew, and from how many documents
+        brief.update(pages=text["pages"], documents={side: d["count"] for side, d in text["documents"].items()})
     summary.update(
         out_dir=str(out),
         seconds=round(seconds, 2),
         fonts=[f.name for f in fonts.faces],
         books={b: {k: v for k, v in d.items() if k != "style"} for b, d in books.items()},
-        text={k: v for k, v in text.items() if k in ("source", "pages")}
-        | ({"documents": {side: d["count"] for side, d in text["documents"].items()}} if "documents" in text else {}),
+        text=brief,
     )
     return summary
