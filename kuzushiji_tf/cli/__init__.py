@@ -28,6 +28,7 @@ COMMANDS = (
     "serve",
     "train",
     "transcribe",
+    "tune_context",
     "visualize",
 )
 

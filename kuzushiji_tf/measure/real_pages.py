@@ -201,16 +201,17 @@ def classify_true_boxes(
     batch_size: int = 256,
     load: Callable[[Page], tf.Tensor] = load_page_image,
     progress: bool = True,
-) -> np.ndarray:
+    with_probabilities: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """int32 [N, min(5, classes)] class ids, best first, of every true box (pages in order, characters in
-    train.csv order). Each crop is what the exported recogniser would classify for that box:
-    `crop_characters` at `INFERENCE_CROP_FACTOR` and the classifier's input size, from the page as the
-    recogniser decodes it."""
+    train.csv order); with `with_probabilities`, also their float32 [N, k] probabilities. Each crop is what
+    the exported recogniser would classify for that box: `crop_characters` at `INFERENCE_CROP_FACTOR` and
+    the classifier's input size, from the page as the recogniser decodes it."""
     from kuzushiji_tf.progress import Progress
 
     size = int(classifier.input_shape[1])
     k = min(TOP_K, num_classes(classifier))
-    ranked = [np.zeros((0, k), np.int32)]
+    ranked, ranked_probabilities = [np.zeros((0, k), np.int32)], [np.zeros((0, k), np.float32)]
     with Progress(sum(len(p.chars) for p in pages), "crops", label="classify ", enabled=progress) as bar:
         for page in pages:
             if not page.chars:
@@ -223,8 +224,12 @@ def classify_true_boxes(
                 )
                 probabilities = class_probabilities(classifier(crops, training=False))
                 # top_k puts the lower index first among ties, as the recogniser's argmax does.
-                ranked.append(tf.math.top_k(probabilities, k=k).indices.numpy().astype(np.int32))
+                top = tf.math.top_k(probabilities, k=k)
+                ranked.append(top.indices.numpy().astype(np.int32))
+                ranked_probabilities.append(top.values.numpy().astype(np.float32))
                 bar.update(len(crops))
+    if with_probabilities:
+        return np.concatenate(ranked, 0), np.concatenate(ranked_probabilities, 0)
     return np.concatenate(ranked, 0)
 
 
