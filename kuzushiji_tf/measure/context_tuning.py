@@ -25,7 +25,7 @@ import numpy as np
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.errors import KuzushijiError
-from kuzushiji_tf.recognition.context import ContextOptions, LanguageModel, candidate_tokens, decode_run
+from kuzushiji_tf.recognition.context import ContextOptions, LanguageModel, boundary_of, candidate_tokens, decode_run
 from kuzushiji_tf.structures import Page
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.5, 8.0, 25), 3))
@@ -144,7 +144,7 @@ def decode_candidates(lm: LanguageModel | None, candidates: Candidates, options:
     chosen = np.zeros(len(candidates.truth), np.int64)
     if lm is not None and options is not None:
         tokens = candidate_tokens(lm, candidates.codepoints)
-        boundary = (lm.index("<s>"),) if hasattr(lm, "vocabulary") and "<s>" in lm.vocabulary else ()
+        boundary = boundary_of(lm)
         for run in candidates.runs:
             if len(run):
                 chosen[run], _ = decode_run(lm, tokens[run], candidates.probabilities[run], options, boundary)

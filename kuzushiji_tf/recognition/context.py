@@ -71,6 +71,17 @@ class ContextOptions:
             raise ValueError(f"a temperature must be positive, not {temperature}")
         return cls(crop_weight=1.0 / float(temperature), **values)
 
+    @classmethod
+    def of_recognizer(cls, options) -> ContextOptions:
+        """The settings an export carries (`contract.RecognizerOptions`)."""
+        return cls.for_temperature(
+            options.temperature,
+            lm_weight=options.lm_weight,
+            beam=options.beam,
+            keep_above=options.keep_above,
+            order=options.context_order,
+        )
+
     def replace(self, **values) -> ContextOptions:
         return dataclasses.replace(self, **values)
 
@@ -216,3 +227,23 @@ def sequence_log_prob(lm: LanguageModel, tokens: Sequence[int], history: Sequenc
         total += float(lm.log_probs(_tail(context, lm.order - 1), [token])[0])
         context += (int(token),)
     return total if math.isfinite(total) else -math.inf
+
+
+def boundary_of(lm: LanguageModel) -> tuple[int, ...]:
+    """The model's start-of-text token as a history, when it has one (`NgramModel.BOUNDARY`)."""
+    token = getattr(lm, "BOUNDARY", None)
+    return () if token is None else (int(token),)
+
+
+def shipped_language_model() -> LanguageModel:
+    """The character model shipped in the package, loaded on first use (the import stays out of start-up)."""
+    from kuzushiji_tf.language_model import shipped_model
+
+    return shipped_model()
+
+
+def read_in_context(result: dict, options, lm: LanguageModel | None = None) -> dict:
+    """`decode_page` with an export's settings (`contract.RecognizerOptions`) and, by default, the shipped
+    model: what every research output and the Kaggle submission read unless context is turned off."""
+    lm = shipped_language_model() if lm is None else lm
+    return decode_page(result, lm, ContextOptions.of_recognizer(options), boundary_of(lm))

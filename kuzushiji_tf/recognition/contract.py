@@ -103,6 +103,13 @@ class RecognizerOptions:
     max_image_bytes: int = config.MAX_IMAGE_BYTES
     max_pixels: int = config.MAX_PIXELS
     top_k: int = config.TOP_K  # candidates kept per character (at most the classifier's classes)
+    # Reading in context (recognition/context.py), after the graph: kuzushiji-tune-context fits the
+    # classifier's temperature and chooses the rest on synthetic validation pages; export --context keeps them.
+    temperature: float = 1.0
+    lm_weight: float = config.CONTEXT_LM_WEIGHT
+    beam: int = config.CONTEXT_BEAM
+    keep_above: float = config.CONTEXT_KEEP_ABOVE
+    context_order: int = 0  # 0: the language model's own order
 
     def for_classes(self, num_classes: int) -> RecognizerOptions:
         """These options for a classifier of `num_classes` classes: top_k no larger than there are classes."""
