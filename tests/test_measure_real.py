@@ -160,6 +160,13 @@ def test_all_rows_end_to_end_on_the_real_pages(tiny_models, tmp_path, capsys):
     r = figures["recognizer"]
     assert _in_unit_interval(r["labelled"]) and _in_unit_interval(r["detection"])
     assert r["labelled"]["tp"] <= r["detection"]["tp"] and r["detection"]["tp"] + r["detection"]["fn"] == 464
+    # The research output keeps every detection: it finds at least what the Kaggle submission keeps.
+    research = r["research_detection"]
+    assert _in_unit_interval(research) and research["tp"] + research["fn"] == 464
+    assert (
+        research["tp"] >= r["detection"]["tp"]
+        and research["tp"] + research["fp"] >= r["detection"]["tp"] + r["detection"]["fp"]
+    )
     # The row accumulates under one header; the label's "|" is escaped.
     assert tool.main(args[:2] + ["--label", "second", "--append-table", str(table), "--quiet"]) == 0
     lines = table.read_text(encoding="utf-8").splitlines()
@@ -176,6 +183,7 @@ def test_all_rows_end_to_end_on_the_real_pages(tiny_models, tmp_path, capsys):
     ]
     assert lines[3].startswith("| second | ") and lines[3].endswith(" | – | – | – |")
     printed = capsys.readouterr().out
+    assert "detection-only, research" in printed and "detection-only, Kaggle" in printed
     assert "Kaggle (labelled)" in printed and "kana" in printed and "detector" in printed and "s)" in printed
 
 
