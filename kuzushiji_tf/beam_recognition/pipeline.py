@@ -269,12 +269,11 @@ def run_recognition(
     try:
         model_backend(local_model)
         vocabulary = tuple(read_vocabulary_asset(local_model))
-        options = read_options_asset(local_model)
-        short_side = options.short_side
+        recognizer_options = read_options_asset(local_model)
     finally:
         if not storage.is_local(model):
             shutil.rmtree(local_model, ignore_errors=True)
-    pages = list_pages(scans, short_side=short_side, **(scan_options or {}))
+    pages = list_pages(scans, short_side=recognizer_options.short_side, **(scan_options or {}))
     if not pages:
         raise FileNotFoundError(f"{' '.join(scans)}: no JPEG, PNG, TIFF or PDF files found")
     if tuple(with_records(formats)) != tuple(formats):
@@ -286,7 +285,7 @@ def run_recognition(
         created=created,
         vocabulary=vocabulary,
         force=force,
-        cls_threshold=options.cls_threshold,
+        cls_threshold=recognizer_options.cls_threshold,
     )
     listing, local_listing = _listing_path(options)
     write_listing(pages, listing)
