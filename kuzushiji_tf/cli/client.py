@@ -88,8 +88,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--cls-threshold",
         type=float,
         default=CLASS_THRESHOLD,
-        help="keep characters whose top class has at least this probability (default %(default)s, the export's "
-        "default; 0 keeps every detection)",
+        help="flag characters whose top class has less than this probability as uncertain (default "
+        "%(default)s, the export's default); every detection is kept",
     )
     return p.parse_args(argv)
 
@@ -100,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     from kuzushiji_tf.atomic_files import write_atomic
     from kuzushiji_tf.formats import PageSource, json_record
     from kuzushiji_tf.recognition.page_text import page_record
-    from kuzushiji_tf.recognition.postprocess import confident
     from kuzushiji_tf.scans import encoded_size
 
     translation = read_translation(args.vocabulary)
@@ -116,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             failed += len(batch)
             continue
         for path, data, result in zip(batch, pages, results):
-            result = confident(result, args.cls_threshold)
-            record = page_record(path.name, result, translation, size=encoded_size(data))
+            record = page_record(
+                path.name, result, translation, size=encoded_size(data), cls_threshold=args.cls_threshold
+            )
             if args.out:
                 out = Path(args.out) / f"{path.name}.json"
                 write_atomic(out, json_record.render(record, PageSource.from_record(record)), make_parents=True)

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from kuzushiji_tf.backends.loading import load_page_model
     from kuzushiji_tf.recognition.contract import PageRefused
     from kuzushiji_tf.recognition.page_text import page_record
-    from kuzushiji_tf.recognition.postprocess import confident, page_results
+    from kuzushiji_tf.recognition.postprocess import page_results
 
     try:
         model = load_page_model(args.model)
@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for path in paths:
         try:
-            result = confident(page_results(model([path.read_bytes()])), model.options.cls_threshold)
+            result = page_results(model([path.read_bytes()]))
         except PageRefused as error:
             return fail(PROG, f"{path}: the model refused the image ({error})")
-        record = page_record(path.name, result, translation)
+        record = page_record(path.name, result, translation, cls_threshold=model.options.cls_threshold)
         records.append(record)
         if not args.json:
             print(f"== {path.name}: {len(record['characters'])} characters, {len(record['columns'])} columns")

@@ -42,18 +42,19 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _model_predictions(model: str, image: Path):
-    """(codes, boxes xyxy, {code: char}) from the exported recogniser (SavedModel or ONNX), with its class
-    threshold; the model loads only here."""
+    """(codes, boxes xyxy, {code: char}) from the exported recogniser (SavedModel or ONNX): every detection,
+    as the research outputs keep them (the class threshold drops characters only from a Kaggle submission);
+    the model loads only here."""
     from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused, model_backend
 
     model_backend(model)  # a clear error before the model loads, which takes seconds
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.backends.loading import load_page_model
-    from kuzushiji_tf.recognition.postprocess import confident, page_results
+    from kuzushiji_tf.recognition.postprocess import page_results
 
     recognizer = load_page_model(model)
     try:
-        result = confident(page_results(recognizer([image.read_bytes()])), recognizer.options.cls_threshold)
+        result = page_results(recognizer([image.read_bytes()]))
     except PageRefused as error:
         raise ValueError(f"{image}: the model refused the image ({error})") from None
     return result[CODES], result[OUT_BOXES], dict(recognizer.vocabulary)

@@ -29,7 +29,8 @@ from kuzushiji_tf.errors import KuzushijiError
 # Output keys of the serving signature. Every detection above the detection threshold is returned, best
 # first, padded to [B, max_chars]: its box [B, max_chars, 4], score, top class (code, code point and
 # probability) and its top-k candidates [B, max_chars, k]; `count` [B] says how many entries are real.
-# The class threshold is not applied in the graph (recognition.postprocess.confident applies it).
+# The class threshold is not applied in the graph: research outputs flag the characters below it (`uncertain`),
+# and only the Kaggle submission drops them (recognition.postprocess.confident).
 CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
     "codepoints",
     "codes",

@@ -101,12 +101,15 @@ def summary_text(rows: Sequence[dict]) -> str:
     return buffer.getvalue()
 
 
-def framed_record(page: ScanPage, result: dict, loaded_size: tuple[int, int], translation: dict) -> dict:
-    """The page record of one recognised page in its output frame. Boxes come back in the loaded image's
-    pixels; the outputs use the page's frame (a IIIF canvas is fetched smaller than it is), so they are
-    mapped before the reading order is built."""
+def framed_record(
+    page: ScanPage, result: dict, loaded_size: tuple[int, int], translation: dict, *, cls_threshold: float
+) -> dict:
+    """The page record of one recognised page in its output frame: every detection, those below
+    `cls_threshold` (the export's) flagged `uncertain`. Boxes come back in the loaded image's pixels; the
+    outputs use the page's frame (a IIIF canvas is fetched smaller than it is), so they are mapped before
+    the reading order is built."""
     framed = {**result, OUT_BOXES: page.to_frame(result[OUT_BOXES], loaded_size)}
-    return page_record(page.name, framed, translation, size=page.frame_size(loaded_size))
+    return page_record(page.name, framed, translation, size=page.frame_size(loaded_size), cls_threshold=cls_threshold)
 
 
 def _picture(data: bytes, result: dict, translation: dict) -> bytes:
@@ -172,7 +175,9 @@ def recognize_pages(
             rows[page.name] = failed_row(page, found.error)
             continue
         try:
-            record = framed_record(page, found.result, loaded_size, translation)
+            record = framed_record(
+                page, found.result, loaded_size, translation, cls_threshold=model.options.cls_threshold
+            )
             picture = _picture(data, found.result, translation) if visualize else None
             write_page(files[page.name], record, page_source(page, record, number[page.name], created), picture)
             rows[page.name] = summary_row(page.name, record)

@@ -27,7 +27,6 @@ from kuzushiji_tf import __version__
 from kuzushiji_tf.formats import FORMATS, PageSource
 from kuzushiji_tf.formats.source import utc_now
 from kuzushiji_tf.recognition.page_text import page_record
-from kuzushiji_tf.recognition.postprocess import confident
 from kuzushiji_tf.serving.batching import Batcher, QueueFull, model_runner
 from kuzushiji_tf.serving.metrics import CONTENT_TYPE_LATEST, Metrics
 from kuzushiji_tf.serving.tf_serving_rest import padded_outputs, parse_predict, predict_response
@@ -244,10 +243,10 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
             raise too_large(config.max_upload_bytes)
         label = display_name(name or label)
         data, size = await run_in_threadpool(to_model_input, body, max_pixels)
-        result = confident(await recognise(data), model.options.cls_threshold)
+        result = await recognise(data)  # every detection; the class threshold flags, never drops
 
         def render() -> str:
-            record = page_record(label, result, translation, size=size)
+            record = page_record(label, result, translation, size=size, cls_threshold=model.options.cls_threshold)
             source = PageSource(image=label, width=size[0], height=size[1], created=utc_now())
             if FORMATS[format].per_page:
                 return FORMATS[format].render(record, source)
