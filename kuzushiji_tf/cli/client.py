@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from kuzushiji_tf.cli.args import add_no_context
 from kuzushiji_tf.cli.errors import user_errors
 from kuzushiji_tf.config import CLASS_THRESHOLD
 from kuzushiji_tf.errors import KuzushijiError
@@ -83,6 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=1, help="pages per request (default %(default)s)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per request (default %(default)s)")
     p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char) for the characters")
+    add_no_context(p)
     p.add_argument("--out", help="write <out>/<image file name>.json page records instead of printing text")
     p.add_argument(
         "--cls-threshold",
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from kuzushiji_tf.atomic_files import write_atomic
     from kuzushiji_tf.formats import PageSource, json_record
+    from kuzushiji_tf.recognition.context import read_in_context
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
     from kuzushiji_tf.recognition.page_text import page_record
     from kuzushiji_tf.scans import encoded_size
 
@@ -115,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             failed += len(batch)
             continue
         for path, data, result in zip(batch, pages, results):
+            if not args.no_context:
+                # TF Serving returns the graph's outputs; reading in context happens here, with the default
+                # settings (a served model's tuned ones are in its export folder, not in its answers).
+                result = read_in_context(result, RecognizerOptions())
             record = page_record(
                 path.name, result, translation, size=encoded_size(data), cls_threshold=args.cls_threshold
             )

@@ -25,7 +25,14 @@ import numpy as np
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.errors import KuzushijiError
-from kuzushiji_tf.recognition.context import ContextOptions, LanguageModel, boundary_of, candidate_tokens, decode_run
+from kuzushiji_tf.recognition.context import (
+    ContextOptions,
+    LanguageModel,
+    boundary_of,
+    candidate_tokens,
+    decode_run,
+    page_runs,
+)
 from kuzushiji_tf.structures import Page
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.5, 8.0, 25), 3))
@@ -101,6 +108,18 @@ def label_runs(pages: Sequence[Page]) -> list[np.ndarray]:
     runs, first = [], 0
     for page in pages:
         runs.append(np.arange(first, first + len(page.chars), dtype=np.int64))
+        first += len(page.chars)
+    return runs
+
+
+def layout_runs(pages: Sequence[Page]) -> list[np.ndarray]:
+    """Each page's boxes in the order the recogniser reads detections (`context.page_runs`: blocks of
+    columns), for labelled pages whose labels come in no reading order (Kaggle's train.csv)."""
+    runs, first = [], 0
+    for page in pages:
+        if page.chars:
+            boxes = np.asarray([char.box for char in page.chars], np.float32)
+            runs.extend(first + run for run in page_runs(boxes))
         first += len(page.chars)
     return runs
 

@@ -19,6 +19,7 @@ the deployed model would get:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,11 +37,13 @@ from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.evaluation.metric import Score, evaluate, truth_from_pages
 from kuzushiji_tf.models.classifier import num_classes
 from kuzushiji_tf.recognition.batch_recognition import kaggle_points, page_detections
+from kuzushiji_tf.recognition.context import read_in_context
 from kuzushiji_tf.recognition.page_text import page_record
 from kuzushiji_tf.structures import Page, code_to_char
 from kuzushiji_tf.synthetic.charset import is_kana
 
 DEFAULT_DATA_DIR = SAMPLE_KAGGLE_DIR
+DEFAULT_CODH_CSV = SAMPLE_KAGGLE_DIR / "100241706_coordinate_first5pages.csv"  # the sample's reading order
 DEFAULT_SHORT_SIDE = DetectorConfig().eval_short_side  # 832, when the detector's config.json does not say
 DEFAULT_SCORE_THRESHOLD = DetectorConfig().score_threshold  # kuzushiji-detect's default
 DEFAULT_NMS_IOU = DetectorConfig().nms_iou
@@ -308,6 +311,8 @@ class RecognizerScores:
     labelled: Score
     detection: Score
     research_detection: Score
+    alone: Score | None = None  # Kaggle (labelled) score with each character read alone, when `labelled` is in context
+    context_seconds: float = 0.0  # what reading in context took over all pages
 
 
 def record_points(record: dict) -> list[tuple[str, float, float]]:
@@ -315,17 +320,27 @@ def record_points(record: dict) -> list[tuple[str, float, float]]:
     return [(c["code"], (c["box"][0] + c["box"][2]) / 2, (c["box"][1] + c["box"][3]) / 2) for c in record["characters"]]
 
 
-def measure_recognizer(model, pages: Sequence[Page], *, batch_size: int = 4, progress: bool = True) -> RecognizerScores:
+def measure_recognizer(
+    model, pages: Sequence[Page], *, batch_size: int = 4, progress: bool = True, context: bool = True
+) -> RecognizerScores:
     """Scores of an exported page recogniser (`contract.PageModel`), from one run over the pages: Kaggle
     (labelled) and detection-only F1 of the submission `kuzushiji-make-submission` writes, and the
-    detection-only F1 of the research output (`page_text.page_record` of every detection)."""
+    detection-only F1 of the research output (`page_text.page_record` of every detection). With `context`,
+    the pages are read in context (`context.read_in_context`, the export's settings) and `alone` holds the
+    Kaggle score of the same detections read one character at a time."""
     truth = truth_from_pages(pages)
-    detections = page_detections(model, pages, batch_size=batch_size, progress=progress)
+    detections = page_detections(model, pages, batch_size=batch_size, progress=progress, context=False)
+    alone, seconds = None, 0.0
+    if context:
+        alone = evaluate(truth, kaggle_points(detections, model.options.cls_threshold)).labelled
+        start = time.perf_counter()
+        detections = {image_id: read_in_context(r, model.options) for image_id, r in detections.items()}
+        seconds = time.perf_counter() - start
     kaggle = evaluate(truth, kaggle_points(detections, model.options.cls_threshold))
     threshold = model.options.cls_threshold
     records = {image_id: page_record(image_id, r, {}, cls_threshold=threshold) for image_id, r in detections.items()}
     research = evaluate(truth, {image_id: record_points(record) for image_id, record in records.items()})
-    return RecognizerScores(kaggle.labelled, kaggle.detection, research.detection)
+    return RecognizerScores(kaggle.labelled, kaggle.detection, research.detection, alone, seconds)
 
 
 # --- reporting ----------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ its own result, not its batch's. No TensorFlow here: the ONNX backend runs witho
 
 Two uses, kept apart: the research outputs (`recognize_files`, `run_batch`, `page_detections`) give every
 detection above the detection threshold; the Kaggle submission (`submission_points`, `kaggle_points`)
-alone drops the characters below the class threshold."""
+alone drops the characters below the class threshold. Both read each page in context (`context.read_in_context`:
+columns decoded with the language model and the export's settings) unless `context=False`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kuzushiji_tf.progress import Progress
+from kuzushiji_tf.recognition.context import read_in_context
 from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused
 from kuzushiji_tf.recognition.postprocess import confident, page_results
 
@@ -42,20 +44,26 @@ def _read(item, load: Callable[[Any], bytes]) -> tuple[bytes | None, str | None]
         return None, str(error)
 
 
-def run_batch(model, pages: list[bytes]) -> list[tuple[dict | None, str | None]]:
+def run_batch(model, pages: list[bytes], *, context: bool = True) -> list[tuple[dict | None, str | None]]:
     """`(result, None)` or `(None, reason)` for each encoded page of one batch, in order; a result holds every
-    detection (`postprocess.page_results`: the class threshold is not applied). A batch the model refuses is
-    run again a page at a time, so a refused page costs its own result, not its batch's."""
+    detection (`postprocess.page_results`: the class threshold is not applied), read in context unless
+    `context` is False. A batch the model refuses is run again a page at a time, so a refused page costs its
+    own result, not its batch's."""
     if not pages:
         return []
+
+    def read(outputs, k: int = 0) -> dict:
+        result = page_results(outputs, k)
+        return read_in_context(result, model.options) if context else result
+
     try:
         outputs = model(pages)
-        return [(page_results(outputs, k), None) for k in range(len(pages))]
+        return [(read(outputs, k), None) for k in range(len(pages))]
     except PageRefused:
         found = []
         for page in pages:
             try:
-                found.append((page_results(model([page])), None))
+                found.append((read(model([page])), None))
             except PageRefused as error:
                 found.append((None, str(error)))
         return found
@@ -69,6 +77,7 @@ def recognize_files(
     progress: bool = True,
     label: str = "recognize ",
     load: Callable[[Any], bytes] = read_path,
+    context: bool = True,
 ) -> Iterator[PageResult]:
     """Yields a `PageResult` per item, in order. `model` is a `contract.PageModel` (list of encoded
     pages -> padded outputs, `PageRefused` for a refused page); `load` turns an item (by default a file
@@ -84,7 +93,7 @@ def recognize_files(
             results: dict[int, PageResult] = {
                 i: PageResult(batch[i], error=data[i][1]) for i in range(len(batch)) if data[i][0] is None
             }
-            for i, found in zip(good, run_batch(model, [data[i][0] for i in good])):
+            for i, found in zip(good, run_batch(model, [data[i][0] for i in good], context=context)):
                 results[i] = PageResult(batch[i], *found)
             del data  # the batch's bytes go before the next batch is read
             for i in range(len(batch)):
@@ -93,7 +102,13 @@ def recognize_files(
 
 
 def page_detections(
-    model, pages: Iterable, *, batch_size: int = 4, progress: bool = True, label: str = "recognize "
+    model,
+    pages: Iterable,
+    *,
+    batch_size: int = 4,
+    progress: bool = True,
+    label: str = "recognize ",
+    context: bool = True,
 ) -> dict[str, dict]:
     """`{image_id: result}` of Pages (with `image_path`) through the recogniser, in page order: every
     detection of each page (`postprocess.page_results`). A page the recogniser cannot read raises
@@ -102,7 +117,9 @@ def page_detections(
     found_pages = {}
     # The generator first: zip then resumes it after the last page, so its progress bar reaches the end.
     for found, page in zip(
-        recognize_files(model, [p.image_path for p in pages], batch_size=batch_size, progress=progress, label=label),
+        recognize_files(
+            model, [p.image_path for p in pages], batch_size=batch_size, progress=progress, label=label, context=context
+        ),
         pages,
     ):
         if found.error:
@@ -125,11 +142,17 @@ def kaggle_points(detections: dict[str, dict], cls_threshold: float) -> dict[str
 
 
 def submission_points(
-    model, pages: Iterable, *, batch_size: int = 4, progress: bool = True, label: str = "recognize "
+    model,
+    pages: Iterable,
+    *,
+    batch_size: int = 4,
+    progress: bool = True,
+    label: str = "recognize ",
+    context: bool = True,
 ) -> dict[str, list[tuple[str, float, float]]]:
     """`{image_id: [(code, x, y), ...]}` of Pages (with `image_path`) through the recogniser, in page order,
     the export's class threshold applied (`kaggle_points`): what `kuzushiji-make-submission` writes and
     `measure.real_pages.measure_recognizer` scores. A page the recogniser cannot read raises ValueError
     naming the file."""
-    detections = page_detections(model, pages, batch_size=batch_size, progress=progress, label=label)
+    detections = page_detections(model, pages, batch_size=batch_size, progress=progress, label=label, context=context)
     return kaggle_points(detections, model.options.cls_threshold)

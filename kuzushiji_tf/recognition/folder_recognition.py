@@ -140,11 +140,13 @@ def recognize_pages(
     progress: bool = True,
     created: str | None = None,
     log: Callable[[str], None] = lambda line: None,
+    context: bool = True,
 ) -> list[dict]:
     """Runs `model` (a `page_model.PageModel`) over `pages` and writes every page's files in `formats` (format names of `kuzushiji_tf.formats.FORMATS`; "json" is
     added when "tei" is asked for), OUT/<page name>.png with `visualize`, tei.xml when asked for, and
     summary.csv; returns the summary rows (status `ok`, `skipped` = complete from an earlier run, or
-    `failed` with the error). `created` (UTC xsd:dateTime, default now) is one time for the whole run."""
+    `failed` with the error). `created` (UTC xsd:dateTime, default now) is one time for the whole run;
+    `context` False reads each character alone (`batch_recognition.run_batch`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     formats = with_records(parse_formats(",".join(formats)))  # the registry's own check of the names
@@ -168,7 +170,7 @@ def recognize_pages(
             log(page.note)
 
     loader = _Loader(keep_bytes=visualize)
-    for found in recognize_files(model, todo, batch_size=batch_size, progress=progress, load=loader):
+    for found in recognize_files(model, todo, batch_size=batch_size, progress=progress, load=loader, context=context):
         page = found.item
         loaded_size, data = loader.take(page)
         if found.error:

@@ -28,6 +28,7 @@ def model_runner(model) -> Callable[[Sequence[bytes]], list[PageResult]]:
                 batch_size=max(len(pages), 1),
                 progress=False,
                 load=lambda page: page,  # every detection: TF Serving's predict and /recognize give them all
+                context=False,  # predict answers as TF Serving would: the graph's outputs; /recognize reads in context
             )
         )
 
