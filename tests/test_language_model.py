@@ -321,3 +321,16 @@ def test_the_shipped_model_beats_a_unigram_model_on_held_out_text():
     for folder in ("edo", "classical", "bungo"):
         sequences = document_sequences([doc for doc in held if doc.folder == folder])
         assert perplexity(model, sequences) < 0.6 * perplexity(unigram, sequences), folder
+
+
+def test_half_precision_files_are_smaller_and_still_normalised(tmp_path):
+    seqs = random_sequences(seed=7, n=400, size=len(TOY))
+    full = NgramModel.build(seqs, TOY, 4)
+    half = NgramModel.build(seqs, TOY, 4, half=True)
+    assert half.save(tmp_path / "h.lm").stat().st_size < full.save(tmp_path / "f.lm").stat().st_size
+    loaded = NgramModel.load(tmp_path / "h.lm")
+    for history in itertools.product(range(len(TOY)), repeat=3):
+        np.testing.assert_array_equal(loaded.distribution(history), half.distribution(history))
+        assert np.exp(half.distribution(history).astype(np.float64)).sum() == pytest.approx(1.0, abs=2e-3)
+        np.testing.assert_allclose(half.distribution(history), full.distribution(history), atol=0.02)
+    assert perplexity(half, seqs) == pytest.approx(perplexity(full, seqs), rel=2e-3)

@@ -28,6 +28,7 @@ def build_model(
     *,
     log: Callable[[str], None] | None = None,
     meta: dict | None = None,
+    half: bool = False,
 ) -> NgramModel:
     """An n-gram model of `order` from all of `docs` (split them first: `split_documents`)."""
     say = log or (lambda text: None)
@@ -44,6 +45,7 @@ def build_model(
         order,
         prune,
         meta={**(meta or {}), "documents": len(docs), "folders": sorted({doc.folder for doc in docs})},
+        half=half,
     )
     say(
         f"order {order}, pruning {list(model.meta['prune'])}: n-grams per order "

@@ -225,9 +225,10 @@ class NgramModel:
             "vocabulary": np.frombuffer("\n".join(self.vocabulary).encode(), np.uint8),
         }
         for n in range(1, self.order + 1):
-            arrays[f"logp_{n}"] = self._logp[n - 1]
+            half = self.meta.get("half") and n >= 2  # float16 values held as float32: saved exactly
+            arrays[f"logp_{n}"] = self._logp[n - 1].astype(np.float16) if half else self._logp[n - 1]
             if n < self.order:
-                arrays[f"bow_{n}"] = self._bow[n - 1]
+                arrays[f"bow_{n}"] = self._bow[n - 1].astype(np.float16) if half else self._bow[n - 1]
             if n >= 2:
                 arrays[f"words_{n}"] = self._words[n]
                 arrays[f"children_{n}"] = self._children[n]
@@ -294,10 +295,14 @@ class NgramModel:
         order: int,
         prune: Sequence[int] = (),
         meta: dict | None = None,
+        *,
+        half: bool = False,
     ) -> NgramModel:
         """An interpolated modified KN model of `order` from `sequences` of ids (each normally BOUNDARY and a
         line's tokens). `prune[k]`: drop n-grams of order k+2 seen at most that many times (0 keeps all; the
-        last value holds for the higher orders; values must not decrease)."""
+        last value holds for the higher orders; values must not decrease). `half`: log probabilities of
+        orders 2 and up and the backoff weights rounded to float16 (files a third smaller); the weights are
+        computed from the rounded probabilities, so each distribution still sums to 1 within about 1e-3."""
         if order < 1:
             raise ValueError(f"order must be at least 1, not {order}")
         prune = [int(p) for p in prune] or [0]
@@ -373,28 +378,35 @@ class NgramModel:
         # Prune, renumber, and turn into backoff form.
         keep = [np.ones(size, dtype=bool)] + [raw[n - 1] > thresholds[n - 1] for n in range(2, order + 1)]
         new_id = [np.cumsum(k) - 1 for k in keep]
+        # The probabilities as stored: float32 logs (order 1 always), float16 ones with `half`.
+        stored = []
+        with np.errstate(divide="ignore"):
+            for n in range(1, order + 1):
+                dtype = np.float16 if half and n >= 2 else np.float32
+                stored.append(np.exp(np.log(probs[n - 1]).astype(dtype).astype(np.float64)))
         logp, bow, words, children = [], [], [np.zeros(0), np.zeros(0)], [np.zeros(0), np.zeros(0)]
         with np.errstate(divide="ignore"):
-            logp.append(np.log(probs[0]))
+            logp.append(np.log(stored[0]))
         for n in range(2, order + 1):
             k = keep[n - 1]
             parent_old = keys[n - 1][k] // size
             parent = new_id[n - 2][parent_old]
-            kept_probs = probs[n - 1][k]
+            kept_probs = stored[n - 1][k]
             suffix_old = start_ids[n - 2][first_pos[n - 1][k] + 1]
-            lower = probs[n - 2][suffix_old]
+            lower = stored[n - 2][suffix_old]
             n_parents = int(keep[n - 2].sum())
             numerator = 1.0 - np.bincount(parent, weights=kept_probs, minlength=n_parents)
             denominator = 1.0 - np.bincount(parent, weights=lower, minlength=n_parents)
             tiny = 1e-12
             backoff = np.maximum(numerator, tiny) / np.maximum(denominator, tiny)
-            bow.append(np.log(backoff))
+            bow.append(np.log(backoff).astype(np.float16 if half else np.float32))
             logp.append(np.log(kept_probs))
             words.append(keys[n - 1][k] % size)
             children.append(np.bincount(parent, minlength=n_parents))
         meta = {
             **(meta or {}),
             "prune": thresholds[1:],
+            "half": bool(half),
             "training_tokens": int((tokens != BOUNDARY).sum()),
             "discounts": [[round(x, 6) for x in d] for d in used_discounts],
         }
