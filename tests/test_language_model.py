@@ -334,3 +334,16 @@ def test_half_precision_files_are_smaller_and_still_normalised(tmp_path):
         assert np.exp(half.distribution(history).astype(np.float64)).sum() == pytest.approx(1.0, abs=2e-3)
         np.testing.assert_allclose(half.distribution(history), full.distribution(history), atol=0.02)
     assert perplexity(half, seqs) == pytest.approx(perplexity(full, seqs), rel=2e-3)
+
+
+def test_one_model_answers_from_several_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = NgramModel.build(random_sequences(seed=9, n=300), TOY, 4)
+    histories = [list(h) for h in itertools.product(range(len(TOY)), repeat=3)]
+    expected = [model.distribution(h).copy() for h in histories]
+    model._cache.clear()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda h: model.log_probs(h, range(len(TOY))), histories * 20))
+    for k, values in enumerate(got):
+        np.testing.assert_array_equal(values, expected[k % len(histories)])

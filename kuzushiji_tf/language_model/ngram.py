@@ -24,6 +24,7 @@ import functools
 import io
 import json
 import math
+import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -114,6 +115,7 @@ class NgramModel:
             parents = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
             self._keys.append(parents * size + self._words[n])
         self._cache: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()  # a server's threads may share one model
 
     # --- queries -------------------------------------------------------------------------------------------
 
@@ -153,19 +155,21 @@ class NgramModel:
         """log p(token | history) for every token of the vocabulary (float32, natural log; BOUNDARY -inf).
         Memoised per history (its last order-1 ids); do not modify the array."""
         context = tuple(int(t) for t in history[max(len(history) - self.order + 1, 0) :]) if self.order > 1 else ()
-        cached = self._cache.get(context)
-        if cached is not None:
-            self._cache.move_to_end(context)
-            return cached
+        with self._cache_lock:
+            cached = self._cache.get(context)
+            if cached is not None:
+                self._cache.move_to_end(context)
+                return cached
         dist = self._logp[0].copy()
         for m, entry in enumerate(self._context_ids(context), start=1):
             dist += self._bow[m - 1][entry]
             lo, hi = self._offsets[m + 1][entry], self._offsets[m + 1][entry + 1]
             dist[self._words[m + 1][lo:hi]] = self._logp[m][lo:hi]
         dist.setflags(write=False)
-        self._cache[context] = dist
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[context] = dist
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
         return dist
 
     def log_prob(self, history: Sequence[int], token: int) -> float:

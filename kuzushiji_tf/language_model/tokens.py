@@ -13,8 +13,9 @@ the song mark 〽, and symbols (category S*) that are not in the table (★, ×,
 (○ ● □ ■ ▲ △ ◯) stay: printers cut them.
 
 The long repeat mark that Aozora Bunko writes as two characters, くの字点 〳〵 (voiced 〴〵), is one mark on a
-page: it becomes the table's single vertical repeat mark 〱 (〲). Iteration marks 々 〻 ゝ ゞ ヽ ヾ are in the
-table and stay as written. Historical kana (ゐ ゑ ヰ ヱ) and kanji forms are kept as the text spells them.
+page: it becomes the table's single vertical repeat mark 〱 (〲). Iteration marks 々 〻 ゝ ゞ ヽ ヾ and the
+ligatures ゟ (より) and 〆 are in the table and stay as written; ヿ (コト) is not, and is UNKNOWN. Historical
+kana (ゐ ゑ ヰ ヱ) and kanji forms are kept as the text spells them.
 """
 
 from __future__ import annotations
