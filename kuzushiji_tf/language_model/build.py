@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from kuzushiji_tf.language_model.ngram import NgramModel, perplexity
-from kuzushiji_tf.language_model.tokens import BOUNDARY, encode_lines, vocabulary, vocabulary_index
+from kuzushiji_tf.language_model.tokens import BOUNDARY, Tokenizer, vocabulary, vocabulary_index
 from kuzushiji_tf.text.corpus import Document
 
 
 def document_sequences(docs: Sequence[Document], vocab: Sequence[str] | None = None) -> list[list[int]]:
     """Every line of `docs` as [BOUNDARY, ids...] (lines with nothing left after dropping are skipped)."""
-    index = vocabulary_index(vocabulary() if vocab is None else vocab)
-    return [seq for doc in docs for seq in encode_lines(doc.lines, index)]
+    tokenizer = Tokenizer(vocabulary_index(vocabulary() if vocab is None else vocab))
+    return [seq for doc in docs for seq in tokenizer.encode_lines(doc.lines)]
 
 
 def build_model(

@@ -75,15 +75,35 @@ def normalise(line: str) -> str:
     return line
 
 
+def token_of(char: str, index: Mapping[str, int]) -> int | None:
+    """The id of one character (after `normalise`): None if it is dropped, UNKNOWN outside the vocabulary."""
+    return None if is_dropped(char, index) else index.get(char_to_code(char), UNKNOWN)
+
+
+class Tokenizer:
+    """Lines -> ids for one vocabulary, remembering each character's id (a corpus has a few thousand)."""
+
+    def __init__(self, index: Mapping[str, int] | None = None):
+        self.index = _default_index() if index is None else index
+        self._ids: dict[str, int | None] = {}
+
+    def line_tokens(self, line: str) -> list[int]:
+        ids, known = [], self._ids
+        for char in normalise(line):
+            token = known[char] if char in known else known.setdefault(char, token_of(char, self.index))
+            if token is not None:
+                ids.append(token)
+        return ids
+
+    def encode_lines(self, lines: Iterable[str]) -> list[list[int]]:
+        sequences = ([BOUNDARY, *self.line_tokens(line)] for line in lines)
+        return [seq for seq in sequences if len(seq) > 1]
+
+
 def line_tokens(line: str, index: Mapping[str, int] | None = None) -> list[int]:
     """The ids of a line's characters (no BOUNDARY): dropped characters left out, others not in the
     vocabulary UNKNOWN."""
-    index = _default_index() if index is None else index
-    ids = []
-    for char in normalise(line):
-        if not is_dropped(char, index):
-            ids.append(index.get(char_to_code(char), UNKNOWN))
-    return ids
+    return Tokenizer(index).line_tokens(line)
 
 
 def encode_line(line: str, index: Mapping[str, int] | None = None) -> list[int]:
@@ -93,5 +113,4 @@ def encode_line(line: str, index: Mapping[str, int] | None = None) -> list[int]:
 
 def encode_lines(lines: Iterable[str], index: Mapping[str, int] | None = None) -> list[list[int]]:
     """encode_line of each line that keeps at least one token."""
-    sequences = (encode_line(line, index) for line in lines)
-    return [seq for seq in sequences if len(seq) > 1]
+    return Tokenizer(index).encode_lines(lines)
