@@ -284,6 +284,13 @@ def test_build_command_errors_are_one_line_naming_the_file(tmp_path, capsys):
     assert build_lm([str(folder), "--out", str(tmp_path / "x.lm")]) == 2
     err = capsys.readouterr().err
     assert "cp932.txt: not UTF-8 text" in err and err.count("\n") == 1
+    punctuation = tmp_path / "punctuation" / "a"
+    punctuation.mkdir(parents=True)
+    for k in range(3):
+        (punctuation / f"{k}.txt").write_text("、。「」\n", encoding="utf-8")
+    assert build_lm([str(punctuation.parent), "--out", str(tmp_path / "x.lm")]) == 2
+    assert "no character of the recogniser's classes in the 2 documents" in capsys.readouterr().err
+    assert not (tmp_path / "x.lm").exists()
     with pytest.raises(SystemExit):
         build_lm([str(folder), "--out", "x.lm", "--prune", "3,1"])
     assert "must not decrease" in capsys.readouterr().err
@@ -347,3 +354,9 @@ def test_one_model_answers_from_several_threads():
         got = list(pool.map(lambda h: model.log_probs(h, range(len(TOY))), histories * 20))
     for k, values in enumerate(got):
         np.testing.assert_array_equal(values, expected[k % len(histories)])
+
+
+def test_a_model_of_no_text_is_uniform():
+    model = NgramModel.build([], TOY, 3)
+    assert model.ngram_counts == [len(TOY), 0, 0]
+    np.testing.assert_allclose(np.exp(model.log_probs([BOUNDARY, 2], [0, 2, 3, 4, 5])), 0.2, rtol=1e-6)

@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         "licences": sorted({doc.licence for doc in train if doc.licence}),
     }
     model = build_model(train, args.order, args.prune, log=log, meta=meta, half=args.half)
+    if not model.meta["training_tokens"]:
+        return fail(PROG, f"no character of the recogniser's classes in the {len(train)} documents to build from")
     path = model.save(args.out)
     seconds = time.perf_counter() - started
     size = path.stat().st_size

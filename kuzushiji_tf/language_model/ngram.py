@@ -5,14 +5,15 @@ context only: it opens a line and is never predicted (its probability is 0, log 
 sums to 1 over the other tokens, UNKNOWN included. The lowest order is interpolated with the uniform
 distribution over those tokens, so every class of the recogniser has a probability above 0.
 
-Counts are pruned after estimation (`prune[n]`: n-grams of order n+1 seen at most that often are dropped;
-the thresholds never decrease with the order, so the context and the suffix of every kept n-gram are
-kept too), and the model is stored in backoff form, as ARPA files are: p(w | h) is the kept n-gram's
+Counts are pruned after estimation (`prune`: from order 2 up, n-grams seen at most that often are
+dropped; the thresholds never decrease with the order, so the context and the suffix of every kept n-gram
+are kept too), and the model is stored in backoff form, as ARPA files are: p(w | h) is the kept n-gram's
 interpolated probability, else bow(h) * p(w | h minus its oldest token), with bow(h) chosen so that each
 distribution still sums to 1. Unpruned, that is exactly the interpolated model.
 
 Storage is a trie by order in CSR form: for order n, each (n-1)-gram entry owns a block of `words` (sorted
-token ids), with `logp` and, below the highest order, `bow` (natural logs, float32). A query walks the
+token ids), with `logp` and, below the highest order, `bow` (natural logs, float32; float16 in the file
+of a model built with `half`). A query walks the
 history's suffixes and fills the whole distribution over the vocabulary at once (a few vector operations);
 the result is memoised per history, so the candidates of a beam search after one history cost an array
 lookup each.
@@ -314,6 +315,8 @@ class NgramModel:
             raise ValueError(f"pruning thresholds must be >= 0 and must not decrease with the order: {prune}")
         thresholds = [0] + [prune[min(k, len(prune) - 1)] for k in range(order - 1)]  # per order 1..N
         size = len(vocabulary)
+        if not 2 < size <= np.iinfo(np.uint16).max:
+            raise ValueError(f"a vocabulary of {size} tokens: it holds <unk>, <s> and at most 65,533 more")
         sequences = [seq if len(seq) and seq[0] == BOUNDARY else [BOUNDARY, *seq] for seq in sequences]
         tokens, seg_start = _segments(sequences)
         if len(tokens) and (tokens.min() < 0 or tokens.max() >= size):
@@ -373,8 +376,8 @@ class NgramModel:
             d = discounts(a)
             used_discounts.append(d)
             n_parents = len(keys[n - 2])
-            total = np.bincount(parent, weights=a, minlength=n_parents)
-            mass = np.bincount(parent, weights=_discount_of(a, d), minlength=n_parents)
+            total = np.bincount(parent, weights=a, minlength=n_parents).astype(np.float64)  # int64 when empty
+            mass = np.bincount(parent, weights=_discount_of(a, d), minlength=n_parents).astype(np.float64)
             gamma = np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
             lower = probs[n - 2][start_ids[n - 2][first_pos[n - 1] + 1]]  # p of the n-gram's (n-1)-suffix
             probs.append((a - _discount_of(a, d)) / total[parent] + gamma[parent] * lower)
