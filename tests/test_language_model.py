@@ -306,8 +306,11 @@ def test_the_package_loads_no_tensorflow():
 
 
 def test_the_shipped_model_loads_once_and_answers_queries():
-    model = shipped_model()
+    import kuzushiji_tf.language_model as package
+
+    model = package.shipped_model()
     assert model is shipped_model() and model.vocabulary == vocabulary() and 3 <= model.order <= 6
+    assert (model.BOUNDARY, model.UNKNOWN, package.NgramModel) == (BOUNDARY, UNKNOWN, NgramModel)
     history = [BOUNDARY, *ids("むかし")]
     probs = np.exp(model.log_probs(history, range(len(model))).astype(np.float64))
     assert probs.sum() == pytest.approx(1.0, abs=1e-4)

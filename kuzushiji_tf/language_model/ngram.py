@@ -85,6 +85,9 @@ class NgramModel:
     """A character n-gram model in backoff form (see the module's docstring). Build with `build`, read with
     `load`; query with `log_prob` / `log_probs` (natural logs)."""
 
+    BOUNDARY = BOUNDARY  # the id that opens a line: a history starts with it
+    UNKNOWN = UNKNOWN  # the id of every code outside the vocabulary
+
     def __init__(
         self,
         order: int,
