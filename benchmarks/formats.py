@@ -13,6 +13,8 @@ import time
 import numpy as np
 
 import common
+from kuzushiji_tf.config import CLASS_THRESHOLD as CLS_THRESHOLD  # noqa: E402
+from kuzushiji_tf.config import TOP_K  # noqa: E402
 from kuzushiji_tf.formats import FORMATS, PageSource  # noqa: E402  (common puts the repository on sys.path)
 
 CHAR = 40  # character side, pixels
@@ -32,7 +34,8 @@ def parse_args(argv=None):
 
 def synthetic_record(page: int, chars: int, rng: np.random.Generator) -> dict:
     """A record in page_record's shape: columns of PER_COLUMN characters right to left, the first half of
-    the columns in a top block and the rest in a bottom one, random kana and kanji, jittered boxes."""
+    the columns in a top block and the rest in a bottom one, random kana and kanji, jittered boxes, each
+    with TOP_K candidates (the recogniser's default) and its uncertain flag."""
     n_columns = -(-chars // PER_COLUMN)
     top = -(-n_columns // 2)
     width = (top + 2) * CHAR * 3 // 2
@@ -46,6 +49,12 @@ def synthetic_record(page: int, chars: int, rng: np.random.Generator) -> dict:
         point = int(rng.choice([rng.integers(0x3041, 0x3097), rng.integers(0x4E00, 0x9FA0)]))
         char = chr(point)
         columns[column] += char
+        probability = round(float(rng.uniform(0.3, 1)), 4)
+        others = [int(rng.integers(0x3041, 0x3097)) for _ in range(TOP_K - 1)]
+        shares = np.sort(rng.dirichlet(np.ones(TOP_K)))[::-1][: TOP_K - 1] * (1 - probability)
+        candidates = [{"code": f"U+{point:04X}", "char": char, "probability": probability}] + [
+            {"code": f"U+{p:04X}", "char": chr(p), "probability": round(float(q), 4)} for p, q in zip(others, shares)
+        ]
         characters.append(
             {
                 "index": k,
@@ -56,13 +65,16 @@ def synthetic_record(page: int, chars: int, rng: np.random.Generator) -> dict:
                 "column": column,
                 "block": block,
                 "detection_score": round(float(rng.uniform(0.3, 1)), 4),
-                "class_probability": round(float(rng.uniform(0.5, 1)), 4),
+                "class_probability": probability,
+                "uncertain": probability < CLS_THRESHOLD,
+                "candidates": candidates,
             }
         )
     return {
         "image": f"page_{page:04d}.jpg",
         "width": width,
         "height": height,
+        "cls_threshold": CLS_THRESHOLD,
         "columns": columns,
         "characters": characters,
     }

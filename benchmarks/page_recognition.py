@@ -2,7 +2,8 @@
 bytes to characters) at short side 832 on synthetic full-size pages, and the share of its time spent in
 the two models' forward passes (goal >= 0.8): the detector on the same resized page and the classifier
 on as many crops as the recogniser classified, each timed alone as a tf.function, divided by the
-recogniser's time for that page.
+recogniser's time for that page. Also the time reading in context adds after the graph (`read_in_context`
+with the shipped language model and the default settings), in ms per page and as a share of the graph's.
 
 Real-size models: ResNet18 CenterNet and MobileNetV3Small over 4,212 classes at 112 px, untrained unless
 --detector / --classifier name trained `model.keras` files. An untrained detector's heatmap bias is set so
@@ -128,7 +129,9 @@ def main(argv=None) -> int:
 
         from kuzushiji_tf.backends.tf.page_recognizer import crop_characters, decode_page_image
         from kuzushiji_tf.detection.detect import resize_page
-        from kuzushiji_tf.recognition.contract import COUNT
+        from kuzushiji_tf.recognition.context import read_in_context, shipped_language_model
+        from kuzushiji_tf.recognition.contract import COUNT, RecognizerOptions
+        from kuzushiji_tf.recognition.postprocess import page_results
 
         paths = sorted((data_dir / "train_images").glob("*.jpg"))
         encoded = [path.read_bytes() for path in paths]
@@ -170,6 +173,13 @@ def main(argv=None) -> int:
             lambda image, boxes: crop_characters_pad_if_needed(image, boxes, side), input_signature=crop_signature
         )
 
+        lm, context_options = shipped_language_model(), RecognizerOptions()
+
+        def in_context(outputs):
+            begin = time.perf_counter()
+            read_in_context(page_results({k: v.numpy() for k, v in outputs.items()}), context_options, lm)
+            return time.perf_counter() - begin
+
         def timed(function, *inputs):
             begin = time.perf_counter()
             result = function(*inputs)
@@ -197,6 +207,7 @@ def main(argv=None) -> int:
                     "resize": timed(resize, images[i])[0],
                     "crops": timed(crop, images[i], boxes)[0],
                     "crops_proposed": timed(crop_proposed, images[i], boxes)[0],
+                    "context": in_context(outputs),
                 }
                 if round_index == 0:
                     continue  # warm-up: tracing, first-call allocations
@@ -245,6 +256,7 @@ def main(argv=None) -> int:
         rest = 1.0 - forward / total - sum(other.values())
         proposed = sum(best["crops_proposed", i] for i in range(len(encoded)))
         crops_now = sum(best["crops", i] for i in range(len(encoded)))
+        context_s = sum(best["context", i] for i in range(len(encoded)))
 
     print(f"\npages/s of the exported recogniser (batch 1): {len(encoded) / total:.3g}")
     print(
@@ -253,6 +265,11 @@ def main(argv=None) -> int:
         f"rest (peaks, NMS, outputs; the remainder, so timing noise lands here) {rest:.0%}"
     )
     print("  " + common.goal_line("forward passes / total time", forward / total, 0.8))
+    print(
+        f"context decoding (after the graph, Python; {context_options.beam}-wide beam over the top "
+        f"{context_options.top_k}): {1000 * context_s / len(encoded):.1f} ms/page, {context_s / total:.1%} "
+        "of the recogniser's own time"
+    )
     projected = forward / (total - crops_now + proposed)
     print(
         f"prototype crop_characters_pad_if_needed: crops {1000 * crops_now / len(encoded):.0f} -> "

@@ -147,3 +147,26 @@ def schemas() -> dict:
         name: etree.XMLSchema(etree.parse(str(SCHEMAS / file)))
         for name, file in (("page", "pagecontent-2019-07-15.xsd"), ("alto", "alto-4-4.xsd"))
     }
+
+
+def with_cls_threshold(export: Path, threshold: float, out: Path) -> Path:
+    """A copy of an export (`out/kuzushiji_page/1`) whose options asset sets the class threshold to
+    `threshold`: since export format 2 the graph does not apply it, so only the asset changes."""
+    import json
+
+    from kuzushiji_tf.recognition.contract import ASSETS_DIR, OPTIONS_ASSET
+
+    copy = out / "kuzushiji_page" / "1"
+    shutil.copytree(export, copy)
+    asset = copy / ASSETS_DIR / OPTIONS_ASSET
+    options = json.loads(asset.read_text())
+    asset.write_text(json.dumps({**options, "cls_threshold": threshold}, indent=2))
+    return copy
+
+
+def splitting_threshold(probabilities) -> float:
+    """A class threshold that some of the float32 `probabilities` fall below and some reach: the distinct
+    value at their median (the tiny untrained classifier's differ only in the last bits of 1/3)."""
+    levels = np.unique(np.asarray(probabilities, np.float32))
+    assert len(levels) >= 2, f"every class probability is {levels}: nothing to split"
+    return float(levels[max(len(levels) // 2, 1)])

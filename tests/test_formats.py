@@ -28,7 +28,15 @@ from kuzushiji_tf.formats import (
     tei,
     txt,
 )
-from kuzushiji_tf.recognition.contract import CLASS_PROBS, CODES, DET_SCORES, OUT_BOXES
+from kuzushiji_tf.recognition.contract import (
+    CLASS_PROBS,
+    CODEPOINTS,
+    CODES,
+    DET_SCORES,
+    OUT_BOXES,
+    TOPK_CODEPOINTS,
+    TOPK_PROBS,
+)
 from kuzushiji_tf.recognition.page_text import page_record
 
 WIDTH, HEIGHT = 600, 800
@@ -58,6 +66,16 @@ READING = [  # (code, box)
 COLUMNS = ["あ&\U0001b002か", "<いう", "えお", "\U0001b002あ&", "きく"]
 BLOCK_OF_COLUMN = [0, 0, 0, 1, 1]
 PROBS = [round(0.5 + 0.035 * k, 4) for k in range(len(READING))]
+CLS_THRESHOLD = 0.6  # the first three characters (0.5, 0.535, 0.57) are uncertain
+# Each character's candidates after its own class: two others, the second a character outside the BMP.
+OTHERS = [("U+304B", "U+1B001") if code != "U+304B" else ("U+3042", "U+1B001") for code, _ in READING]
+SHARES = (0.6, 0.3)  # of what the own class leaves
+
+
+def expected_candidates(k: int) -> list[tuple[str, float]]:
+    """(code, probability) of the k-th character in reading order, its own first."""
+    rest = 1 - PROBS[k]
+    return [(READING[k][0], PROBS[k])] + [(code, round(rest * s, 4)) for code, s in zip(OTHERS[k], SHARES)]
 
 
 def expected_box(box) -> tuple[int, int, int, int]:
@@ -74,15 +92,22 @@ def record() -> dict:
     shuffle = np.random.default_rng(3).permutation(len(READING))
     result = {
         CODES: [READING[i][0] for i in shuffle],
+        CODEPOINTS: np.array([int(READING[i][0][2:], 16) for i in shuffle], np.int32),
         OUT_BOXES: np.array([READING[i][1] for i in shuffle], np.float32),
         DET_SCORES: np.full(len(READING), 0.9, np.float32),
         CLASS_PROBS: np.array([PROBS[i] for i in shuffle], np.float32),
+        TOPK_CODEPOINTS: np.array([[int(c[2:], 16) for c, _ in expected_candidates(i)] for i in shuffle], np.int32),
+        TOPK_PROBS: np.array([[p for _, p in expected_candidates(i)] for i in shuffle], np.float32),
     }
-    made = page_record(IMAGE, result, {"U+3042": "あ"}, size=(WIDTH, HEIGHT))
+    made = page_record(IMAGE, result, {"U+3042": "あ"}, size=(WIDTH, HEIGHT), cls_threshold=CLS_THRESHOLD)
     # The layout this file's expectations assume: if reading order changes, fix READING, not the formats.
     assert made["columns"] == COLUMNS
     assert [c["char"] for c in made["characters"]] == [char for char, _ in EXPECTED]
     assert [c["block"] for c in made["characters"]] == [0] * 9 + [1] * 5
+    assert [c["uncertain"] for c in made["characters"]] == [True] * 3 + [False] * 11
+    assert [[(d["code"], d["probability"]) for d in c["candidates"]] for c in made["characters"]] == [
+        expected_candidates(k) for k in range(len(READING))
+    ]
     return made
 
 
@@ -94,7 +119,7 @@ def empty() -> dict:
         DET_SCORES: np.zeros(0, np.float32),
         CLASS_PROBS: np.zeros(0, np.float32),
     }
-    return page_record("blank.png", result, {}, size=(300, 200))
+    return page_record("blank.png", result, {}, size=(300, 200), cls_threshold=CLS_THRESHOLD)
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +241,13 @@ def test_page_xml_validates_and_round_trips(record, source, schemas):
         for g in glyphs
     ] == EXPECTED
     assert [float(g.find("pc:TextEquiv", PC).get("conf")) for g in glyphs] == pytest.approx(PROBS, abs=1e-4)
+    # Every candidate a TextEquiv, index 1 the reading chosen, then the alternatives in the record's order.
+    for k, g in enumerate(glyphs):
+        equivs = g.findall("pc:TextEquiv", PC)
+        assert [e.get("index") for e in equivs] == ["1", "2", "3"]
+        assert [(chr(int(code[2:], 16)) if code != "U+3042" else "あ", p) for code, p in expected_candidates(k)] == [
+            (e.findtext("pc:Unicode", namespaces=PC), pytest.approx(float(e.get("conf")), abs=1e-4)) for e in equivs
+        ]
     regions = page.findall("pc:TextRegion", PC)
     assert [
         [line.findtext("pc:TextEquiv/pc:Unicode", namespaces=PC) for line in r.findall("pc:TextLine", PC)]
@@ -251,6 +283,11 @@ def test_alto_validates_and_round_trips(record, source, schemas):
     glyphs = root.findall(".//a:Glyph", AL)
     assert [(g.get("CONTENT"), position_box(g)) for g in glyphs] == EXPECTED
     assert [float(g.get("GC")) for g in glyphs] == pytest.approx(PROBS, abs=1e-4)
+    # The other candidates are Variants, in the record's order.
+    for k, g in enumerate(glyphs):
+        variants = [(v.get("CONTENT"), float(v.get("VC"))) for v in g.findall("a:Variant", AL)]
+        expected = [(chr(int(code[2:], 16)) if code != "U+3042" else "あ", p) for code, p in expected_candidates(k)]
+        assert variants == [(char, pytest.approx(p, abs=1e-4)) for char, p in expected[1:]]
     blocks = root.findall(".//a:TextBlock", AL)
     assert [b.get("BASEDIRECTION") for b in blocks] == ["ttb", "ttb"]
     strings = [[s.get("CONTENT") for s in b.findall("a:TextLine/a:String", AL)] for b in blocks]
@@ -295,14 +332,25 @@ def test_hocr_round_trips(record, source):
     assert ints(hocr_property(page.get("title"), "bbox")) == (0, 0, WIDTH, HEIGHT)
     words = root.findall(".//h:span[@class='ocrx_word']", XH)
     cinfos = [w.find("h:span[@class='ocrx_cinfo']", XH) for w in words]
-    assert [(c.text, ints(hocr_property(c.get("title"), "x_bboxes"))) for c in cinfos] == EXPECTED
+    chosen = [c.find("h:span[@class='alternatives']/h:ins[@class='alt']", XH) for c in cinfos]
+    assert [(ins.text, ints(hocr_property(c.get("title"), "x_bboxes"))) for ins, c in zip(chosen, cinfos)] == EXPECTED
     assert [ints(hocr_property(w.get("title"), "bbox")) for w in words] == [box for _, box in EXPECTED]
-    assert [float(hocr_property(c.get("title"), "x_conf")) for c in cinfos] == pytest.approx(
+    assert [float(hocr_property(c.get("title"), "x_confs")) for c in cinfos] == pytest.approx(
         [100 * p for p in PROBS], abs=0.01
     )
+    # The alternatives: the reading chosen as <ins>, then the other candidates as <del>, with x_cost = -ln p.
+    for k, c in enumerate(cinfos):
+        alts = c.findall("h:span[@class='alternatives']/*", XH)
+        assert [etree.QName(a).localname for a in alts] == ["ins", "del", "del"]
+        costs = [float(hocr_property(a.get("title"), "x_cost")) for a in alts]
+        assert costs == pytest.approx([-math.log(p) for _, p in expected_candidates(k)], abs=1e-3)
     areas = root.findall(".//h:div[@class='ocr_carea']", XH)
-    # No whitespace between a line's characters: a line's text is exactly its column.
-    assert [["".join(line.itertext()) for line in a.findall("h:span[@class='ocr_line']", XH)] for a in areas] == [
+
+    def chosen_text(line) -> str:  # the text an hOCR reader takes: without the <del> alternatives
+        return "".join(t for e in line.iter() if etree.QName(e).localname != "del" for t in [e.text or ""])
+
+    # No whitespace between a line's characters: a line's chosen text is exactly its column.
+    assert [[chosen_text(line) for line in a.findall("h:span[@class='ocr_line']", XH)] for a in areas] == [
         COLUMNS[:3],
         COLUMNS[3:],
     ]
@@ -360,6 +408,8 @@ def test_tei_document_round_trips_every_page(record, source, empty):
     assert (first["surface"].get("lrx"), first["surface"].get("lry")) == ("600", "800")
     assert second_page["chars"] == [] and second_page["lines"] == []
     assert second_page["surface"].get("sameAs") == canvas
+    # The characters under the class threshold (the first three) carry TEI's cert="low"; the rest no cert.
+    assert [c.get("cert") for c in body.iter(f"{{{tei.NS}}}c")] == ["low"] * 3 + [None] * 11
     # Blocks: one <ab> per block, pointing at a block zone that holds its columns.
     abs_ = body.findall("t:ab", TE)
     assert [zones[ab.get("facs")[1:]] for ab in abs_] == [

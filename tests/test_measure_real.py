@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE_DIR, export_tiny_page_model, save_training_folders, tiny_page_models
+from conftest import SAMPLE_DIR, export_tiny_page_model, make_kaggle_dir, save_training_folders, tiny_page_models
 from kuzushiji_tf.backends.tf.page_recognizer import crop_characters, decode_page_image
 from kuzushiji_tf.cli import measure_real as tool
 from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
@@ -112,6 +112,51 @@ def test_detector_short_side_comes_from_its_config(tmp_path):
     assert real.detector_short_side(tmp_path) == 96
 
 
+class _TwoCharacters:
+    """A PageModel that finds, on every page, its first two true characters (or none), the first sure
+    (0.9) and the second not (0.2), with the right codes."""
+
+    def __init__(self, pages, cls_threshold=0.5):
+        from kuzushiji_tf.recognition.contract import RecognizerOptions
+
+        self.options = RecognizerOptions(cls_threshold=cls_threshold, top_k=1)
+        self.by_bytes = {open(p.image_path, "rb").read(): p for p in pages}
+
+    def __call__(self, images):
+        from kuzushiji_tf.recognition import contract as c
+
+        out = {key: [] for key in c.OUTPUT_KEYS}
+        for image in images:
+            chars = self.by_bytes[image].chars[:2]
+            codes = [ch.code for ch in chars] + ["U+3042"] * (2 - len(chars))
+            out[c.CODES].append([code.encode() for code in codes])
+            out[c.CODEPOINTS].append([int(code[2:], 16) for code in codes])
+            out[c.OUT_BOXES].append([list(ch.box) for ch in chars] + [[0, 0, 1, 1]] * (2 - len(chars)))
+            out[c.DET_SCORES].append([0.8, 0.8])
+            out[c.CLASS_PROBS].append([0.9, 0.2])
+            out[c.TOPK_CLASS_IDS].append([[0], [0]])
+            out[c.TOPK_CODEPOINTS].append([[p] for p in out[c.CODEPOINTS][-1]])
+            out[c.TOPK_PROBS].append([[0.9], [0.2]])
+            out[c.COUNT].append(len(chars))
+        return {key: np.asarray(value) for key, value in out.items()}
+
+
+def test_the_research_output_is_scored_with_every_character_and_kaggle_without_the_unsure(tmp_path):
+    pages = real.labelled_pages(make_kaggle_dir(tmp_path / "kaggle"))
+    found = real.measure_recognizer(_TwoCharacters(pages), pages, progress=False)
+    total = sum(len(p.chars) for p in pages)
+    sure = sum(1 for p in pages if p.chars)  # each page's first character
+    unsure = sum(1 for p in pages if len(p.chars) > 1)  # its second, under the class threshold
+    assert (found.detection.tp, found.detection.fp, found.detection.fn) == (sure, 0, total - sure)
+    assert (found.labelled.tp, found.labelled.fn) == (sure, total - sure)
+    research = found.research_detection
+    assert (research.tp, research.fp, research.fn) == (sure + unsure, 0, total - sure - unsure)
+    assert research.recall > found.detection.recall and research.precision == 1.0
+    # A class threshold of 0 drops nothing: both figures agree.
+    everything = real.measure_recognizer(_TwoCharacters(pages, cls_threshold=0.0), pages, progress=False)
+    assert everything.detection == everything.research_detection == research
+
+
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
@@ -160,6 +205,13 @@ def test_all_rows_end_to_end_on_the_real_pages(tiny_models, tmp_path, capsys):
     r = figures["recognizer"]
     assert _in_unit_interval(r["labelled"]) and _in_unit_interval(r["detection"])
     assert r["labelled"]["tp"] <= r["detection"]["tp"] and r["detection"]["tp"] + r["detection"]["fn"] == 464
+    # The research output keeps every detection: it finds at least what the Kaggle submission keeps.
+    research = r["research_detection"]
+    assert _in_unit_interval(research) and research["tp"] + research["fn"] == 464
+    assert (
+        research["tp"] >= r["detection"]["tp"]
+        and research["tp"] + research["fp"] >= r["detection"]["tp"] + r["detection"]["fp"]
+    )
     # The row accumulates under one header; the label's "|" is escaped.
     assert tool.main(args[:2] + ["--label", "second", "--append-table", str(table), "--quiet"]) == 0
     lines = table.read_text(encoding="utf-8").splitlines()
@@ -176,6 +228,7 @@ def test_all_rows_end_to_end_on_the_real_pages(tiny_models, tmp_path, capsys):
     ]
     assert lines[3].startswith("| second | ") and lines[3].endswith(" | – | – | – |")
     printed = capsys.readouterr().out
+    assert "detection-only, research" in printed and "detection-only, Kaggle" in printed
     assert "Kaggle (labelled)" in printed and "kana" in printed and "detector" in printed and "s)" in printed
 
 

@@ -418,6 +418,7 @@ def test_the_server_on_the_onnx_backend_answers_as_the_saved_model_reads(exporte
             page_results(tf_model([page.read_bytes()])),
             dict(tf_model.vocabulary),
             size=Image.open(page).size,
+            cls_threshold=tf_model.options.cls_threshold,
         )
         expected = json.loads(json_record.render(record, PageSource.from_record(record)))
         assert len(expected["characters"]) > 0 and json.loads(body) == expected

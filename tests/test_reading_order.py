@@ -152,7 +152,7 @@ def columns(codes, boxes, translation) -> list[str]:
         "detection_scores": np.ones(n, np.float32),
         "class_probabilities": np.ones(n, np.float32),
     }
-    return page_record("page", result, translation)["columns"]
+    return page_record("page", result, translation, cls_threshold=0.5)["columns"]
 
 
 def test_the_page_record_gives_one_string_per_column():

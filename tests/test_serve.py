@@ -107,21 +107,24 @@ def test_client_gets_what_the_model_gives_called_directly(server, model_dir):
 
 
 def test_client_tool_prints_and_writes_page_records(server, tmp_path, capsys):
-    # The predict answer holds every detection; the client applies the class threshold, here the tiny
-    # export's own (0: everything), and the recipe's 0.5 by default.
+    # The predict answer holds every detection; the client keeps them all and flags those under its class
+    # threshold: 0 flags none, the recipe's 0.5 (the default) every one of the tiny model's (about 1/3 each).
     argv = ["--url", server.url, str(REAL_PAGES[0]), "--cls-threshold", "0"]
     assert client.main([*argv, "--out", str(tmp_path / "all")]) == 0
     record = json.loads((tmp_path / "all" / f"{REAL_PAGES[0].name}.json").read_text())
     assert record["image"] == REAL_PAGES[0].name and len(record["characters"]) > 0
-    assert client.main([*argv[:-2], "--out", str(tmp_path / "sure")]) == 0
-    sure = json.loads((tmp_path / "sure" / f"{REAL_PAGES[0].name}.json").read_text())
+    assert client.main([*argv[:-2], "--out", str(tmp_path / "flagged")]) == 0
+    flagged = json.loads((tmp_path / "flagged" / f"{REAL_PAGES[0].name}.json").read_text())
 
-    def kept(chars, floor=0.0):
-        return sorted((c["code"], c["box"]) for c in chars if c["class_probability"] >= floor)
+    def without_flag(chars):
+        return [{k: v for k, v in c.items() if k != "uncertain"} for c in chars]
 
-    assert kept(record["characters"], 0.5) == kept(sure["characters"]) and len(sure["characters"]) < len(
-        record["characters"]
-    )
+    assert without_flag(flagged["characters"]) == without_flag(record["characters"])
+    assert not any(c["uncertain"] for c in record["characters"]) and record["cls_threshold"] == 0
+    assert [c["uncertain"] for c in flagged["characters"]] == [
+        c["class_probability"] < 0.5 for c in flagged["characters"]
+    ]
+    assert all(c["uncertain"] for c in flagged["characters"]) and flagged["cls_threshold"] == 0.5
     assert client.main(["--url", server.url.replace(str(server.port), "1"), str(REAL_PAGES[0])]) == 1
     assert "cannot reach" in capsys.readouterr().err
 

@@ -1,6 +1,7 @@
 """The web page of the server, driven as a person would in a real headless Chromium (Debian's, installed
 by `make test`; no browser download): choose a bundled real scan, see a box and a character for every
-recognised character, the transcription in reading order, hover scores, and downloads that parse."""
+recognised character (the uncertain ones set apart), the transcription in reading order, hover scores, a
+clicked character's candidates, and downloads that parse."""
 
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import pytest
 from lxml import etree
 
+from conftest import splitting_threshold, with_cls_threshold
 from serving_helpers import REAL_PAGES, ServerProcess, http
 
 pytestmark = pytest.mark.slow
@@ -30,8 +32,16 @@ if os.environ.get("KUZUSHIJI_SKIP_BROWSER") == "1":
 
 
 @pytest.fixture(scope="module")
-def server(tiny_recognizer):
-    process = ServerProcess(tiny_recognizer)
+def server(tiny_recognizer, tmp_path_factory):
+    """The server on a copy of the tiny recogniser whose class threshold splits the first scan's characters,
+    so the page shows sure and uncertain ones."""
+    from kuzushiji_tf.backends.loading import load_page_model
+    from kuzushiji_tf.recognition.contract import CLASS_PROBS
+    from kuzushiji_tf.recognition.postprocess import page_results
+
+    probabilities = page_results(load_page_model(tiny_recognizer)([REAL_PAGES[0].read_bytes()]))[CLASS_PROBS]
+    unsure = with_cls_threshold(tiny_recognizer, splitting_threshold(probabilities), tmp_path_factory.mktemp("web"))
+    process = ServerProcess(unsure)
     yield process
     process.stop()
 
@@ -81,6 +91,34 @@ def test_upload_shows_boxes_text_and_scores_matching_the_api(server, browser, tm
     info = page.locator("#hover-info").text_content()
     assert last["code"] in info and f"{last['class_probability']:.3f}" in info
     assert page.locator(f'#transcription span.char.active[data-index="{last["index"]}"]').count() == 1
+    # Every character is shown; the uncertain ones (below the class threshold) are set apart.
+    unsure = [c["index"] for c in expected["characters"] if c["uncertain"]]
+    assert 0 < len(unsure) < len(expected["characters"])
+    shown = page.locator("#overlay g.char-box.uncertain")
+    assert sorted(int(shown.nth(k).get_attribute("data-index")) for k in range(shown.count())) == sorted(unsure)
+    assert page.locator("#transcription span.char.uncertain").count() == len(unsure)
+    assert page.locator("#candidates").is_hidden()
+    # Click an uncertain character: its candidates appear, with their probabilities, the reading chosen first.
+    chosen = expected["characters"][unsure[0]]
+    page.locator(f'#transcription span.char[data-index="{chosen["index"]}"]').click()
+    page.wait_for_selector("#candidates:not([hidden])")
+    items = page.locator("#candidate-list li")
+    assert items.count() == len(chosen["candidates"]) == 3
+    assert [
+        (
+            items.nth(k).locator(".candidate-char").text_content(),
+            items.nth(k).locator(".candidate-code").text_content(),
+            items.nth(k).locator(".candidate-probability").text_content(),
+        )
+        for k in range(items.count())
+    ] == [(c["char"], c["code"], f"{100 * c['probability']:.1f} %") for c in chosen["candidates"]]
+    assert "uncertain" in page.locator("#candidates-title").text_content()
+    assert page.locator(f'#overlay g.selected[data-index="{chosen["index"]}"]').count() == 1
+    # Clicking a box shows that character's candidates instead.
+    other = expected["characters"][0]
+    page.locator(f'#overlay g[data-index="{other["index"]}"]').dispatch_event("click")
+    assert page.locator("#candidate-list li .candidate-code").first.text_content() == other["candidates"][0]["code"]
+    assert page.locator("#candidates-title").text_content().startswith(f"#1, column {other['column'] + 1}: ")
     page.screenshot(path=str(tmp_path / "web_page.png"))
     assert (tmp_path / "web_page.png").stat().st_size > 10_000
 

@@ -45,7 +45,7 @@ class PageModelHandler(ModelHandler[bytes, PredictionResult, PageModel]):
         # The example is not carried on: the page's bytes are dropped as soon as its batch has run.
         return [
             PredictionResult(None, result if error is None else error, model_id=self._model_path)
-            for result, error in run_batch(model, list(batch), model.options.cls_threshold)
+            for result, error in run_batch(model, list(batch))
         ]
 
     def get_num_bytes(self, batch: Sequence[bytes]) -> int:

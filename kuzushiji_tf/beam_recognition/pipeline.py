@@ -36,8 +36,9 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from kuzushiji_tf.beam_recognition import storage
 from kuzushiji_tf.beam_recognition.listing import decode_line, list_pages, write_listing
 from kuzushiji_tf.beam_recognition.model_handler import PageModelHandler
+from kuzushiji_tf.config import CLASS_THRESHOLD
 from kuzushiji_tf.formats import FORMATS
-from kuzushiji_tf.recognition.contract import model_backend, model_short_side, read_vocabulary_asset
+from kuzushiji_tf.recognition.contract import model_backend, read_options_asset, read_vocabulary_asset
 from kuzushiji_tf.recognition.folder_recognition import (
     SUMMARY,
     SUMMARY_FIELDS,
@@ -70,6 +71,7 @@ class RunSettings:
     created: str
     vocabulary: tuple[tuple[str, str], ...]
     force: bool = False
+    cls_threshold: float = CLASS_THRESHOLD  # the export's: characters below it are flagged `uncertain`
 
     def files(self, page) -> dict[str, str]:
         """{format: path} of the page's own files in writing order, the .json last."""
@@ -127,7 +129,9 @@ class WritePage(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FAILED, (number, page, failed_row(page, prediction.inference)))
             return
         try:
-            record = framed_record(page, prediction.inference, size, self.translation)
+            record = framed_record(
+                page, prediction.inference, size, self.translation, cls_threshold=self.settings.cls_threshold
+            )
             source = page_source(page, record, number, self.settings.created)
             for name, path in self.settings.files(page).items():
                 storage.write(path, FORMATS[name].render(record, source))
@@ -265,17 +269,24 @@ def run_recognition(
     try:
         model_backend(local_model)
         vocabulary = tuple(read_vocabulary_asset(local_model))
-        short_side = model_short_side(local_model)
+        recognizer_options = read_options_asset(local_model)
     finally:
         if not storage.is_local(model):
             shutil.rmtree(local_model, ignore_errors=True)
-    pages = list_pages(scans, short_side=short_side, **(scan_options or {}))
+    pages = list_pages(scans, short_side=recognizer_options.short_side, **(scan_options or {}))
     if not pages:
         raise FileNotFoundError(f"{' '.join(scans)}: no JPEG, PNG, TIFF or PDF files found")
     if tuple(with_records(formats)) != tuple(formats):
         log("tei is built from the pages' .json files: writing json too")
     formats = tuple(with_records(formats))
-    settings = RunSettings(out=out, formats=formats, created=created, vocabulary=vocabulary, force=force)
+    settings = RunSettings(
+        out=out,
+        formats=formats,
+        created=created,
+        vocabulary=vocabulary,
+        force=force,
+        cls_threshold=recognizer_options.cls_threshold,
+    )
     listing, local_listing = _listing_path(options)
     write_listing(pages, listing)
     log(

@@ -11,6 +11,7 @@ line on stderr and exit status 2 (`errors.user_errors`).
 
 # Every command's module stem; its console command is command_name(stem).
 COMMANDS = (
+    "build_lm",
     "build_records",
     "client",
     "demo",
@@ -28,6 +29,7 @@ COMMANDS = (
     "serve",
     "train",
     "transcribe",
+    "tune_context",
     "visualize",
 )
 

@@ -31,6 +31,14 @@ def positive(kind):
     return parse
 
 
+def add_no_context(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-context",
+        action="store_true",
+        help="read each character alone: no column decoding with the language model (docs/reading_in_context.md)",
+    )
+
+
 def add_short_side(parser: argparse.ArgumentParser, what: str = "inference short side") -> None:
     """`--short-side` with the detector config's inference short side (eval_short_side) as default."""
     parser.add_argument(

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from kuzushiji_tf.cli.args import add_no_context
 from kuzushiji_tf.cli.errors import user_errors
 from kuzushiji_tf.config import CLASS_THRESHOLD
 from kuzushiji_tf.errors import KuzushijiError
@@ -83,13 +84,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=1, help="pages per request (default %(default)s)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per request (default %(default)s)")
     p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char) for the characters")
+    add_no_context(p)
     p.add_argument("--out", help="write <out>/<image file name>.json page records instead of printing text")
     p.add_argument(
         "--cls-threshold",
         type=float,
         default=CLASS_THRESHOLD,
-        help="keep characters whose top class has at least this probability (default %(default)s, the export's "
-        "default; 0 keeps every detection)",
+        help="flag characters whose top class has less than this probability as uncertain (default "
+        "%(default)s, the export's default); every detection is kept",
     )
     return p.parse_args(argv)
 
@@ -99,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from kuzushiji_tf.atomic_files import write_atomic
     from kuzushiji_tf.formats import PageSource, json_record
+    from kuzushiji_tf.recognition.context import read_in_context
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
     from kuzushiji_tf.recognition.page_text import page_record
-    from kuzushiji_tf.recognition.postprocess import confident
     from kuzushiji_tf.scans import encoded_size
 
     translation = read_translation(args.vocabulary)
@@ -116,8 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             failed += len(batch)
             continue
         for path, data, result in zip(batch, pages, results):
-            result = confident(result, args.cls_threshold)
-            record = page_record(path.name, result, translation, size=encoded_size(data))
+            if not args.no_context:
+                # TF Serving returns the graph's outputs; reading in context happens here, with the default
+                # settings (a served model's tuned ones are in its export folder, not in its answers).
+                result = read_in_context(result, RecognizerOptions())
+            record = page_record(
+                path.name, result, translation, size=encoded_size(data), cls_threshold=args.cls_threshold
+            )
             if args.out:
                 out = Path(args.out) / f"{path.name}.json"
                 write_atomic(out, json_record.render(record, PageSource.from_record(record)), make_parents=True)

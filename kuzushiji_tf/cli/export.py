@@ -17,6 +17,7 @@ and the same assets/ as the SavedModel (vocabulary.csv, recognizer.json) plus as
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -51,6 +52,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="candidate classes returned per character (default %(default)s; at most the number of classes)",
     )
     p.add_argument(
+        "--context",
+        metavar="JSON",
+        help="the temperature and context-decoding settings kuzushiji-tune-context chose (default: "
+        "temperature 1 and the settings in kuzushiji_tf/config.py)",
+    )
+    p.add_argument(
         "--format",
         choices=FORMATS,
         default="savedmodel",
@@ -58,6 +65,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--no-parts", action="store_true", help="export only the page recogniser (always so with onnx)")
     return p.parse_args(argv)
+
+
+def context_settings(path: str | None) -> dict:
+    """RecognizerOptions fields from kuzushiji-tune-context's --out file; {} without one."""
+    if not path:
+        return {}
+    try:
+        tuned = json.loads(Path(path).read_text(encoding="utf-8"))
+        context = tuned["context"]
+        return {
+            "temperature": float(tuned["temperature"]),
+            "lm_weight": float(context["lm_weight"]),
+            "beam": int(context["beam"]),
+            "keep_above": float(context["keep_above"]),
+            "context_order": int(context.get("order", 0)),
+        }
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a kuzushiji-tune-context settings file ({error!r})") from error
 
 
 @user_errors(PROG)
@@ -107,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             max_image_bytes=args.max_image_bytes,
             max_pixels=args.max_pixels,
             top_k=args.top_k,
+            **context_settings(args.context),
         )
         export = export_onnx_recognizer or export_page_recognizer
         written = [export(detector, classifier, vocabulary, out, options)]

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from kuzushiji_tf.cli.args import add_no_context
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 PROG = "make_submission"
@@ -24,6 +25,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", required=True, help="Kaggle-layout folder (sample_submission.csv, test_images/)")
     p.add_argument("--out", required=True, help="submission CSV to write")
     p.add_argument("--batch-size", type=int, default=4, help="pages per call, default %(default)s")
+    add_no_context(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -43,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{args.data_dir}: no test pages (sample_submission.csv or test_images/)")
         model = load_page_model(args.model)
         start = time.perf_counter()
-        predictions = submission_points(model, pages, batch_size=args.batch_size, progress=not args.quiet)
+        predictions = submission_points(
+            model, pages, batch_size=args.batch_size, progress=not args.quiet, context=not args.no_context
+        )
         seconds = time.perf_counter() - start
         out = write_submission(args.out, predictions, expected_ids=[p.image_id for p in pages])
     except (FileNotFoundError, ValueError, DataError, SubmissionError) as error:

@@ -6,7 +6,8 @@
 --classifier: top-1 / top-5 on crops of the true boxes (cut as the exported recogniser cuts them), overall,
 kana and kanji, and the share of characters in its vocabulary. --detector: detection-only F1 as
 kuzushiji-detect. --recognizer (an exported page recogniser, kuzushiji-export): Kaggle F1 and detection-only
-F1 as kuzushiji-make-submission + kuzushiji-evaluate. Prints a table; --json writes the figures,
+F1 as kuzushiji-make-submission + kuzushiji-evaluate, and the detection-only F1 of the research output (every
+character above the detection threshold, as kuzushiji-recognize's JSON keeps it). Prints a table; --json writes the figures,
 --append-table adds one markdown row to an ablation table. A missing folder: one line on stderr, exit 2.
 """
 
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from kuzushiji_tf.cli.args import DETECTOR, prog
+from kuzushiji_tf.cli.args import DETECTOR, add_no_context, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 PROG = "measure_real"
@@ -50,6 +52,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--batch-size", type=int, default=256, metavar="N", help="crops per classifier call, default %(default)s"
     )
+    add_no_context(p)
+    p.add_argument(
+        "--context",
+        metavar="JSON",
+        help="the settings the classifier's true boxes are read in context with (kuzushiji-tune-context --out); "
+        "default: --recognizer's export settings, else kuzushiji_tf/config.py's",
+    )
+    p.add_argument(
+        "--codh",
+        metavar="CSV",
+        help="CODH coordinate CSV giving the true boxes' reading order; default: the bundled sample's own CSV "
+        "for the bundled sample, else the order the recogniser reads detections in",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if not (args.classifier or args.detector or args.recognizer):
@@ -65,6 +80,26 @@ def _name(path: str) -> str:
 
 def _say(text: str) -> None:
     print(f"{PROG}: {text}", flush=True)
+
+
+def _columns_in_context(args, classifier, vocabulary, pages, data_dir: Path, progress: bool) -> dict:
+    """Top-1 on the true boxes read alone and in context (`measure.context_tuning.summary`)."""
+    from kuzushiji_tf.measure import context_tuning as tuning
+    from kuzushiji_tf.measure import real_pages as real
+    from kuzushiji_tf.recognition.context import ContextOptions, shipped_language_model
+    from kuzushiji_tf.recognition.contract import RecognizerOptions, read_options_asset
+
+    if args.context:
+        settings = json.loads(Path(args.context).read_text(encoding="utf-8"))
+        options = ContextOptions.for_temperature(settings["temperature"], **settings["context"])
+    elif args.recognizer:
+        options = ContextOptions.of_recognizer(read_options_asset(real.recognizer_folder(args.recognizer)))
+    else:
+        options = ContextOptions.of_recognizer(RecognizerOptions())
+    codh = args.codh or (real.DEFAULT_CODH_CSV if data_dir == real.DEFAULT_DATA_DIR else None)
+    runs = tuning.codh_runs(pages, codh) if codh else tuning.layout_runs(pages)
+    candidates = tuning.true_box_candidates(classifier, vocabulary, pages, runs, progress=progress)
+    return {"order": str(codh) if codh else "layout", **tuning.summary(shipped_language_model(), candidates, options)}
 
 
 @user_errors(PROG)
@@ -111,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"classifier: top-1 {scores.overall.top1:.4f} (kana {scores.kana.top1:.4f}, kanji "
                 f"{scores.kanji.top1:.4f}) in {seconds:.1f}s"
             )
+            if not args.no_context:
+                read = _columns_in_context(args, classifier, vocabulary, pages, data_dir, progress)
+                figures["classifier"]["context"] = read
+                _say(
+                    f"classifier, true boxes read as columns: top-1 {read['top1_alone']:.4f} alone, "
+                    f"{read['top1_context']:.4f} in context (top-5 holds the truth for {read['topk_ceiling']:.4f}; "
+                    f"decoding {read['decode_seconds']}s)"
+                )
 
         if args.detector:
             from kuzushiji_tf.models.saved_models import load_model
@@ -138,17 +181,27 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             model = load_page_model(real.recognizer_folder(args.recognizer))
             _say(f"recogniser ({model.backend}): {len(pages)} pages ...")
-            result = real.measure_recognizer(model, pages, progress=progress)
+            result = real.measure_recognizer(model, pages, progress=progress, context=not args.no_context)
             seconds = time.perf_counter() - start
             figures["recognizer"] = {
                 "model": str(args.recognizer),
                 "options": dataclasses.asdict(model.options),
                 "labelled": result.labelled.as_dict(),
-                "detection": result.detection.as_dict(),
+                "detection": result.detection.as_dict(),  # of the Kaggle submission: after the class threshold
+                "research_detection": result.research_detection.as_dict(),  # every character, as the JSON has it
+                "context": not args.no_context,
+                **({"labelled_alone": result.alone.as_dict()} if result.alone else {}),
+                "context_seconds": round(result.context_seconds, 3),
                 "seconds": round(seconds, 2),
             }
+            if result.alone:
+                _say(
+                    f"recogniser: Kaggle F1 {result.alone.f1:.4f} reading each character alone, "
+                    f"{result.labelled.f1:.4f} in context ({result.context_seconds:.2f}s for {len(pages)} pages)"
+                )
             _say(
                 f"recogniser: Kaggle F1 {result.labelled.f1:.4f}, detection-only F1 {result.detection.f1:.4f} "
+                f"(Kaggle submission), {result.research_detection.f1:.4f} (research output, every character) "
                 f"in {seconds:.1f}s"
             )
     except (FileNotFoundError, ValueError, ImageError, LabelsFileError) as error:

@@ -47,7 +47,7 @@ import sys
 import time
 from pathlib import Path
 
-from kuzushiji_tf.cli.args import positive
+from kuzushiji_tf.cli.args import add_no_context, positive
 from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.recognition.contract import MODELS_DIR, PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
 
@@ -131,6 +131,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="largest manifest or image download (default %(default)s)",
     )
     p.add_argument("--batch-size", type=positive(int), default=4)
+    add_no_context(p)
     p.add_argument("--force", action="store_true", help="redo pages whose outputs are already complete")
     p.add_argument("--visualize", action="store_true", help="also write OUT/<page name>.png with the boxes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.quiet,
         created=args.created,
         log=log,
+        context=not args.no_context,
     )
     return _report(rows, time.perf_counter() - start, args.out, formats)
 

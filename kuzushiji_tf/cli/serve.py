@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.cli.args import positive, prog
+from kuzushiji_tf.cli.args import add_no_context, positive, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.recognition.contract import MODELS_DIR
 
@@ -88,6 +88,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="seconds a request may wait for its pages before 504 (default %(default)s)",
     )
     p.add_argument("--threads", type=positive(int), help="ONNX Runtime intra-op threads (default: all cores)")
+    add_no_context(p)
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p.parse_args(argv)
 
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         max_pixels=args.max_pixels,
         max_instances=args.max_instances,
         timeout=args.timeout,
+        context=not args.no_context,
     )
     logging.basicConfig(level=args.log_level.upper(), format="serve: %(message)s")
     print(

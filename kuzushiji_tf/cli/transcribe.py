@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.cli.args import prog
+from kuzushiji_tf.cli.args import add_no_context, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 PROG = "transcribe"
@@ -27,6 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--model", required=True, help="exported page recogniser, SavedModel or ONNX (saved_models/<name>/<version>)"
     )
+    add_no_context(p)
     p.add_argument("--json", action="store_true", help="print JSON (columns and characters) instead of text")
     return p.parse_args(argv)
 
@@ -46,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, error)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.backends.loading import load_page_model
+    from kuzushiji_tf.recognition.context import read_in_context
     from kuzushiji_tf.recognition.contract import PageRefused
     from kuzushiji_tf.recognition.page_text import page_record
-    from kuzushiji_tf.recognition.postprocess import confident, page_results
+    from kuzushiji_tf.recognition.postprocess import page_results
 
     try:
         model = load_page_model(args.model)
@@ -58,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for path in paths:
         try:
-            result = confident(page_results(model([path.read_bytes()])), model.options.cls_threshold)
+            result = page_results(model([path.read_bytes()]))
+            if not args.no_context:
+                result = read_in_context(result, model.options)
         except PageRefused as error:
             return fail(PROG, f"{path}: the model refused the image ({error})")
-        record = page_record(path.name, result, translation)
+        record = page_record(path.name, result, translation, cls_threshold=model.options.cls_threshold)
         records.append(record)
         if not args.json:
             print(f"== {path.name}: {len(record['characters'])} characters, {len(record['columns'])} columns")

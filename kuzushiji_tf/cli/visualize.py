@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kuzushiji_tf.cli.args import prog
+from kuzushiji_tf.cli.args import add_no_context, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 PROG = "visualize"
@@ -37,23 +37,28 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="unicode_translation.csv for --pred (default: the model's vocabulary, else the bundled table)",
     )
     p.add_argument("--out", required=True, help="PNG to write")
+    add_no_context(p)
     p.add_argument("--max-side", type=int, default=1600, help="longer side of the PNG in pixels (default 1600)")
     return p.parse_args(argv)
 
 
-def _model_predictions(model: str, image: Path):
-    """(codes, boxes xyxy, {code: char}) from the exported recogniser (SavedModel or ONNX), with its class
-    threshold; the model loads only here."""
+def _model_predictions(model: str, image: Path, context: bool = True):
+    """(codes, boxes xyxy, {code: char}) from the exported recogniser (SavedModel or ONNX): every detection,
+    as the research outputs keep them (the class threshold drops characters only from a Kaggle submission);
+    the model loads only here."""
     from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused, model_backend
 
     model_backend(model)  # a clear error before the model loads, which takes seconds
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.backends.loading import load_page_model
-    from kuzushiji_tf.recognition.postprocess import confident, page_results
+    from kuzushiji_tf.recognition.context import read_in_context
+    from kuzushiji_tf.recognition.postprocess import page_results
 
     recognizer = load_page_model(model)
     try:
-        result = confident(page_results(recognizer([image.read_bytes()])), recognizer.options.cls_threshold)
+        result = page_results(recognizer([image.read_bytes()]))
+        if context:
+            result = read_in_context(result, recognizer.options)
     except PageRefused as error:
         raise ValueError(f"{image}: the model refused the image ({error})") from None
     return result[CODES], result[OUT_BOXES], dict(recognizer.vocabulary)
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"{args.truth}: no row for image_id {image_id} (the image's file name)")
         translation = read_unicode_translation(args.translation) if args.translation else None
         if args.model:
-            codes, boxes, vocabulary = _model_predictions(args.model, image_path)
+            codes, boxes, vocabulary = _model_predictions(args.model, image_path, not args.no_context)
             translation, points = translation or vocabulary, None
         else:
             predictions = read_submission(args.pred).get(image_id)

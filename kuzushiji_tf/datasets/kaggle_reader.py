@@ -175,8 +175,12 @@ def read_train(
     on_error: str = "raise",
     check_images: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    csv_name: str = TRAIN_CSV,
+    images_name: str = TRAIN_IMAGES,
 ) -> ReadResult:
     """Reads `train.csv` and checks each page's image header (existence, format, size) and boxes.
+    `csv_name` and `images_name` read another labelled split of the same layout, e.g. a synthetic set's
+    test_truth.csv with test_images/.
 
     Pixel data is not decoded here (that is the record builder's job, which reports corrupt data the
     same way); `check_images=False` reads the CSV alone, e.g. to score a submission.
@@ -185,7 +189,7 @@ def read_train(
     data_dir = Path(data_dir)
     if vocabulary is None:
         vocabulary = read_unicode_translation(data_dir / TRANSLATION_CSV)
-    path, image_dir = data_dir / TRAIN_CSV, data_dir / TRAIN_IMAGES
+    path, image_dir = data_dir / csv_name, data_dir / images_name
     result, seen = ReadResult(pages=[]), {}
     for line, fields in csv_rows(path, HEADER):
         result.rows += 1

@@ -3,6 +3,8 @@
 Nesting: Page / PrintSpace (the whole frame) / one TextBlock per block / one TextLine per column / one
 String per column (kuzushiji has no word spaces; CONTENT is the column's text) / one Glyph per character
 (ALTO 4 allows Glyph inside String, each with CONTENT, GC = class probability and its own position).
+A Glyph's other candidates are its Variant children, most probable first as the record lists them, each
+with CONTENT and VC (its probability): ALTO's per-glyph alternatives.
 
 Vertical writing: BASEDIRECTION="ttb" on each TextBlock (ALTO 4.3+, the CSS writing-mode term for lines
 that run top to bottom). Not ROTATION: that rotates the content, and kuzushiji characters stand upright.
@@ -31,6 +33,12 @@ def _el(parent, tag: str, **attrs):
 def _position(box: Box) -> dict:
     x0, y0, x1, y1 = box
     return {"HPOS": x0, "VPOS": y0, "WIDTH": x1 - x0, "HEIGHT": y1 - y0}
+
+
+def _content(char: str, code: str) -> str:
+    """Glyph and Variant CONTENT: exactly one character (the schema's Glyph allows no more); a translation
+    longer than that falls back to the code point."""
+    return char if len(char) == 1 else chr(int(code[2:], 16))
 
 
 def _description(root, source: PageSource) -> None:
@@ -72,14 +80,19 @@ def render(record: dict, source: PageSource) -> str:
             line = _el(text_block, "TextLine", ID=line_id, **_position(column.box))
             string = _el(line, "String", ID=f"{line_id}_string", **_position(column.box), CONTENT=column.text)
             for glyph in column.glyphs:
-                # CONTENT is exactly one character; a translation longer than that falls back to the code point.
-                content = glyph.char if len(glyph.char) == 1 else chr(int(glyph.code[2:], 16))
-                _el(
+                element = _el(
                     string,
                     "Glyph",
                     ID=f"glyph_{glyph.index + 1}",
-                    CONTENT=content,
+                    CONTENT=_content(glyph.char, glyph.code),
                     GC=f"{glyph.probability:.4f}",
                     **_position(glyph.box),
                 )
+                for candidate in glyph.candidates[1:]:
+                    _el(
+                        element,
+                        "Variant",
+                        CONTENT=_content(candidate.char, candidate.code),
+                        VC=f"{candidate.probability:.4f}",
+                    )
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode("utf-8")

@@ -1,9 +1,15 @@
 """hOCR 1.2: OCR results inside XHTML, read by hocr-tools, OCRmyPDF-style text layers and browsers.
 
 Nesting: ocr_page / one ocr_carea per block / one ocr_line per column / per character an ocrx_word
-(bbox, x_wconf) holding an ocrx_cinfo span (x_bboxes, x_conf): the spec limits ocrx_cinfo to x_conf,
+(bbox, x_wconf) holding an ocrx_cinfo span (x_bboxes, x_confs): the spec limits ocrx_cinfo to x_confs,
 x_bboxes and cuts, so the character's box there is `x_bboxes`, and `bbox` sits on its word. Confidences
 are percentages (class probability x 100), as the spec recommends.
+
+A character with several candidates holds them as the spec's alternative readings: a
+`<span class="alternatives">` with the reading chosen as `<ins class="alt">` first, then each other
+candidate as `<del class="alt">`, most probable first as the record lists them, each with `x_cost`, its
+negative natural log probability (the spec asks for `nlp` or `x_cost` on each). An hOCR-aware reader
+takes the `ins` text; a plain text extractor also sees the `del` ones.
 
 Vertical writing is stated the way the spec asks for writing direction, with HTML and CSS: lang="ja" and
 `writing-mode: vertical-rl` on the page, so a browser shows the columns as they stand on the page. Not
@@ -14,6 +20,8 @@ No whitespace goes inside a line: between inline spans it would render as spaces
 """
 
 from __future__ import annotations
+
+import math
 
 from lxml import etree
 
@@ -33,6 +41,11 @@ def _el(parent, tag: str, tail: str | None = None, **attrs):
 
 def _bbox(box: Box) -> str:
     return " ".join(str(v) for v in box)
+
+
+def cost(probability: float) -> str:
+    """`x_cost` of a candidate: -ln(probability), 4 decimals (a probability of 0 costs as much as 1e-6)."""
+    return f"{-math.log(max(probability, 1e-6)):.4f}" if probability < 1 else "0.0000"
 
 
 def quoted(value: str) -> str:
@@ -97,9 +110,19 @@ def render(record: dict, source: PageSource) -> str:
                         "title": f"bbox {_bbox(glyph.box)}; x_wconf {round(percent)}",
                     },
                 )
-                _el(
+                cinfo = _el(
                     word,
                     "span",
-                    **{"class": "ocrx_cinfo", "title": f"x_bboxes {_bbox(glyph.box)}; x_conf {percent:.2f}"},
-                ).text = glyph.char
+                    **{"class": "ocrx_cinfo", "title": f"x_bboxes {_bbox(glyph.box)}; x_confs {percent:.2f}"},
+                )
+                if len(glyph.candidates) < 2:
+                    cinfo.text = glyph.char
+                    continue
+                alternatives = _el(cinfo, "span", **{"class": "alternatives"})
+                for k, candidate in enumerate(glyph.candidates):
+                    _el(
+                        alternatives,
+                        "ins" if k == 0 else "del",
+                        **{"class": "alt", "title": f"x_cost {cost(candidate.probability)}"},
+                    ).text = candidate.char
     return etree.tostring(html, xml_declaration=True, encoding="UTF-8", doctype="<!DOCTYPE html>").decode("utf-8")

@@ -17,12 +17,30 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in whole pixels
 
 
 @dataclass(frozen=True)
+class Candidate:
+    code: str  # U+XXXX
+    char: str
+    probability: float  # 0..1
+
+
+@dataclass(frozen=True)
 class Glyph:
     index: int  # position in the page's reading order, from 0
     char: str
     box: Box
     probability: float  # class probability, 0..1
     code: str
+    # The record's candidates in its order, the first the glyph's own reading; a record written before
+    # candidates existed gives the glyph's own class alone.
+    candidates: tuple[Candidate, ...] = ()
+    uncertain: bool = False  # class probability below the record's class threshold
+
+
+def glyph_candidates(character: dict) -> tuple[Candidate, ...]:
+    found = character.get("candidates") or [
+        {"code": character["code"], "char": character["char"], "probability": character["class_probability"]}
+    ]
+    return tuple(Candidate(c["code"], c["char"], float(c["probability"])) for c in found)
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,8 @@ def page_blocks(record: dict, source: PageSource) -> list[Block]:
             pixel_box(c["box"], source.width, source.height),
             float(c["class_probability"]),
             c["code"],
+            glyph_candidates(c),
+            bool(c.get("uncertain", False)),
         )
         if not runs or runs[-1][0] != c["block"]:
             runs.append((c["block"], []))

@@ -2,7 +2,9 @@
 
 Nesting: one TextRegion per block, one TextLine per column, one Word per column (PAGE puts Word between
 TextLine and Glyph, and kuzushiji has no word divisions, so the Word is the whole column), one Glyph per
-character. Vertical writing is stated with PAGE's own attributes, on the Page (inherited) and again on
+character. A Glyph carries one TextEquiv per candidate of the record, in its order: `index` 1 is the
+reading chosen (the Glyph's text; PAGE reads the lowest index as the main text), 2.. the alternatives,
+each with `conf`, its probability. Vertical writing is stated with PAGE's own attributes, on the Page (inherited) and again on
 each region for tools that only read the region: readingDirection="top-to-bottom" (characters in a line)
 and textLineOrder="right-to-left" (lines in a region).
 """
@@ -25,8 +27,11 @@ def _el(parent, tag: str, **attrs):
     return etree.SubElement(parent, f"{{{NS}}}{tag}", {k: str(v) for k, v in attrs.items()})
 
 
-def _text_equiv(parent, text: str, conf: float | None = None) -> None:
-    equiv = _el(parent, "TextEquiv", **({} if conf is None else {"conf": f"{conf:.4f}"}))
+def _text_equiv(parent, text: str, conf: float | None = None, index: int | None = None) -> None:
+    attrs = {} if index is None else {"index": index}
+    if conf is not None:
+        attrs["conf"] = f"{conf:.4f}"
+    equiv = _el(parent, "TextEquiv", **attrs)
     _el(equiv, "Unicode").text = text
 
 
@@ -64,7 +69,8 @@ def render(record: dict, source: PageSource) -> str:
             for glyph in column.glyphs:
                 element = _el(word, "Glyph", id=f"g{glyph.index + 1}")
                 _el(element, "Coords", points=rectangle_points(glyph.box))
-                _text_equiv(element, glyph.char, glyph.probability)
+                for k, candidate in enumerate(glyph.candidates, start=1):
+                    _text_equiv(element, candidate.char, candidate.probability, index=k)
             _text_equiv(word, column.text)
             _text_equiv(line, column.text)
         _text_equiv(region, "\n".join(column.text for column in block.columns))

@@ -5,7 +5,8 @@ editions: the text in <body>, and the page images in <facsimile>, joined by `fac
 inside that a <zone> per column, inside that a <zone> per character. <body> carries, per page, a
 <pb facs="#surface"/>, an <ab> per block, and per column an <lb facs="#column zone"/> followed by the
 column's characters, each a <c facs="#character zone">, so any character leads back to its place on the
-scan. Vertical writing is declared once as a CSS rendition (writing-mode: vertical-rl) that <body> uses.
+scan. A character the recogniser is unsure of (`uncertain` in the record: its class probability is below
+the class threshold) has `cert="low"`, TEI's own degree of certainty. Vertical writing is declared once as a CSS rendition (writing-mode: vertical-rl) that <body> uses.
 """
 
 from __future__ import annotations
@@ -96,6 +97,6 @@ def render_document(pages: Sequence[tuple[dict, PageSource]], *, created: str) -
                 for glyph in column.glyphs:
                     char_id = f"{page_id}-char-{glyph.index + 1}"
                     _zone(line_zone, char_id, "character", glyph.box)
-                    last = _el(ab, "c", glyph.char, facs=f"#{char_id}")
+                    last = _el(ab, "c", glyph.char, facs=f"#{char_id}", **({"cert": "low"} if glyph.uncertain else {}))
             last.tail = "\n"
     return etree.tostring(tei, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode("utf-8")

@@ -10,13 +10,16 @@ the deployed model would get:
   it; overall, kana and kanji apart, and the share of characters whose code the classifier knows
   (out-of-vocabulary characters count as wrong).
 - detector: detection-only F1 of `page_detection.detect_pages` (what `kuzushiji-detect` runs).
-- page recogniser (an exported SavedModel): Kaggle F1 and detection-only F1 of
-  `batch_recognition.submission_points` (what `kuzushiji-make-submission` writes), scored by `evaluation`.
+- page recogniser (an exported SavedModel or ONNX export): Kaggle F1 and detection-only F1 of
+  `batch_recognition.kaggle_points` (what `kuzushiji-make-submission` writes: the class threshold drops the
+  unsure characters), and the detection-only F1 of the research output (every detection, as the page
+  record written to JSON holds it; the class threshold only flags), scored by `evaluation`.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,13 +34,16 @@ from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
 from kuzushiji_tf.datasets.kaggle_reader import TRAIN_CSV, read_train
 from kuzushiji_tf.detection import detect_pages as page_detection
 from kuzushiji_tf.errors import KuzushijiError
-from kuzushiji_tf.evaluation.metric import Evaluation, Score, evaluate, truth_from_pages
+from kuzushiji_tf.evaluation.metric import Score, evaluate, truth_from_pages
 from kuzushiji_tf.models.classifier import num_classes
-from kuzushiji_tf.recognition.batch_recognition import submission_points
+from kuzushiji_tf.recognition.batch_recognition import kaggle_points, page_detections
+from kuzushiji_tf.recognition.context import read_in_context
+from kuzushiji_tf.recognition.page_text import page_record
 from kuzushiji_tf.structures import Page, code_to_char
 from kuzushiji_tf.synthetic.charset import is_kana
 
 DEFAULT_DATA_DIR = SAMPLE_KAGGLE_DIR
+DEFAULT_CODH_CSV = SAMPLE_KAGGLE_DIR / "100241706_coordinate_first5pages.csv"  # the sample's reading order
 DEFAULT_SHORT_SIDE = DetectorConfig().eval_short_side  # 832, when the detector's config.json does not say
 DEFAULT_SCORE_THRESHOLD = DetectorConfig().score_threshold  # kuzushiji-detect's default
 DEFAULT_NMS_IOU = DetectorConfig().nms_iou
@@ -201,16 +207,17 @@ def classify_true_boxes(
     batch_size: int = 256,
     load: Callable[[Page], tf.Tensor] = load_page_image,
     progress: bool = True,
-) -> np.ndarray:
+    with_probabilities: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """int32 [N, min(5, classes)] class ids, best first, of every true box (pages in order, characters in
-    train.csv order). Each crop is what the exported recogniser would classify for that box:
-    `crop_characters` at `INFERENCE_CROP_FACTOR` and the classifier's input size, from the page as the
-    recogniser decodes it."""
+    train.csv order); with `with_probabilities`, also their float32 [N, k] probabilities. Each crop is what
+    the exported recogniser would classify for that box: `crop_characters` at `INFERENCE_CROP_FACTOR` and
+    the classifier's input size, from the page as the recogniser decodes it."""
     from kuzushiji_tf.progress import Progress
 
     size = int(classifier.input_shape[1])
     k = min(TOP_K, num_classes(classifier))
-    ranked = [np.zeros((0, k), np.int32)]
+    ranked, ranked_probabilities = [np.zeros((0, k), np.int32)], [np.zeros((0, k), np.float32)]
     with Progress(sum(len(p.chars) for p in pages), "crops", label="classify ", enabled=progress) as bar:
         for page in pages:
             if not page.chars:
@@ -223,8 +230,12 @@ def classify_true_boxes(
                 )
                 probabilities = class_probabilities(classifier(crops, training=False))
                 # top_k puts the lower index first among ties, as the recogniser's argmax does.
-                ranked.append(tf.math.top_k(probabilities, k=k).indices.numpy().astype(np.int32))
+                top = tf.math.top_k(probabilities, k=k)
+                ranked.append(top.indices.numpy().astype(np.int32))
+                ranked_probabilities.append(top.values.numpy().astype(np.float32))
                 bar.update(len(crops))
+    if with_probabilities:
+        return np.concatenate(ranked, 0), np.concatenate(ranked_probabilities, 0)
     return np.concatenate(ranked, 0)
 
 
@@ -291,10 +302,45 @@ def measure_detector(
     return evaluate(truth_from_pages(pages), page_detection.as_submission(found)).detection
 
 
-def measure_recognizer(model, pages: Sequence[Page], *, batch_size: int = 4, progress: bool = True) -> Evaluation:
-    """Kaggle (labelled) and detection-only scores of an exported page recogniser (`page_model.PageModel`),
-    by the code `kuzushiji-make-submission` runs."""
-    return evaluate(truth_from_pages(pages), submission_points(model, pages, batch_size=batch_size, progress=progress))
+@dataclass(frozen=True)
+class RecognizerScores:
+    """`labelled` and `detection`: the Kaggle submission's scores (class threshold applied, as
+    `kuzushiji-make-submission` writes it); `research_detection`: detection-only score of the research
+    output, every detection as the page record (JSON) keeps it."""
+
+    labelled: Score
+    detection: Score
+    research_detection: Score
+    alone: Score | None = None  # Kaggle (labelled) score with each character read alone, when `labelled` is in context
+    context_seconds: float = 0.0  # what reading in context took over all pages
+
+
+def record_points(record: dict) -> list[tuple[str, float, float]]:
+    """`[(code, x, y)]` of a page record's characters (box centres): what its JSON file says was found."""
+    return [(c["code"], (c["box"][0] + c["box"][2]) / 2, (c["box"][1] + c["box"][3]) / 2) for c in record["characters"]]
+
+
+def measure_recognizer(
+    model, pages: Sequence[Page], *, batch_size: int = 4, progress: bool = True, context: bool = True
+) -> RecognizerScores:
+    """Scores of an exported page recogniser (`contract.PageModel`), from one run over the pages: Kaggle
+    (labelled) and detection-only F1 of the submission `kuzushiji-make-submission` writes, and the
+    detection-only F1 of the research output (`page_text.page_record` of every detection). With `context`,
+    the pages are read in context (`context.read_in_context`, the export's settings) and `alone` holds the
+    Kaggle score of the same detections read one character at a time."""
+    truth = truth_from_pages(pages)
+    detections = page_detections(model, pages, batch_size=batch_size, progress=progress, context=False)
+    alone, seconds = None, 0.0
+    if context:
+        alone = evaluate(truth, kaggle_points(detections, model.options.cls_threshold)).labelled
+        start = time.perf_counter()
+        detections = {image_id: read_in_context(r, model.options) for image_id, r in detections.items()}
+        seconds = time.perf_counter() - start
+    kaggle = evaluate(truth, kaggle_points(detections, model.options.cls_threshold))
+    threshold = model.options.cls_threshold
+    records = {image_id: page_record(image_id, r, {}, cls_threshold=threshold) for image_id, r in detections.items()}
+    research = evaluate(truth, {image_id: record_points(record) for image_id, record in records.items()})
+    return RecognizerScores(kaggle.labelled, kaggle.detection, research.detection, alone, seconds)
 
 
 # --- reporting ----------------------------------------------------------------------------------------
@@ -386,6 +432,10 @@ def format_table(figures: dict) -> str:
         rows += [
             f"recogniser  {r['model']}" + (f"  ({settings})" if settings else ""),
             f"  {'Kaggle (labelled)':<26}{_score_text(r['labelled'])}",
-            f"  {'detection-only':<26}{_score_text(r['detection'])}",
+            f"  {'detection-only, Kaggle':<26}{_score_text(r['detection'])}  (after the class threshold)",
         ]
+        if "research_detection" in r:
+            rows.append(
+                f"  {'detection-only, research':<26}{_score_text(r['research_detection'])}  (every character, as in JSON)"
+            )
     return "\n".join(rows)

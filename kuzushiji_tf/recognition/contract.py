@@ -29,7 +29,8 @@ from kuzushiji_tf.errors import KuzushijiError
 # Output keys of the serving signature. Every detection above the detection threshold is returned, best
 # first, padded to [B, max_chars]: its box [B, max_chars, 4], score, top class (code, code point and
 # probability) and its top-k candidates [B, max_chars, k]; `count` [B] says how many entries are real.
-# The class threshold is not applied in the graph (recognition.postprocess.confident applies it).
+# The class threshold is not applied in the graph: research outputs flag the characters below it (`uncertain`),
+# and only the Kaggle submission drops them (recognition.postprocess.confident).
 CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
     "codepoints",
     "codes",
@@ -103,6 +104,13 @@ class RecognizerOptions:
     max_image_bytes: int = config.MAX_IMAGE_BYTES
     max_pixels: int = config.MAX_PIXELS
     top_k: int = config.TOP_K  # candidates kept per character (at most the classifier's classes)
+    # Reading in context (recognition/context.py), after the graph: kuzushiji-tune-context fits the
+    # classifier's temperature and chooses the rest on synthetic validation pages; export --context keeps them.
+    temperature: float = 1.0
+    lm_weight: float = config.CONTEXT_LM_WEIGHT
+    beam: int = config.CONTEXT_BEAM
+    keep_above: float = config.CONTEXT_KEEP_ABOVE
+    context_order: int = 0  # 0: the language model's own order
 
     def for_classes(self, num_classes: int) -> RecognizerOptions:
         """These options for a classifier of `num_classes` classes: top_k no larger than there are classes."""

@@ -101,12 +101,15 @@ def summary_text(rows: Sequence[dict]) -> str:
     return buffer.getvalue()
 
 
-def framed_record(page: ScanPage, result: dict, loaded_size: tuple[int, int], translation: dict) -> dict:
-    """The page record of one recognised page in its output frame. Boxes come back in the loaded image's
-    pixels; the outputs use the page's frame (a IIIF canvas is fetched smaller than it is), so they are
-    mapped before the reading order is built."""
+def framed_record(
+    page: ScanPage, result: dict, loaded_size: tuple[int, int], translation: dict, *, cls_threshold: float
+) -> dict:
+    """The page record of one recognised page in its output frame: every detection, those below
+    `cls_threshold` (the export's) flagged `uncertain`. Boxes come back in the loaded image's pixels; the
+    outputs use the page's frame (a IIIF canvas is fetched smaller than it is), so they are mapped before
+    the reading order is built."""
     framed = {**result, OUT_BOXES: page.to_frame(result[OUT_BOXES], loaded_size)}
-    return page_record(page.name, framed, translation, size=page.frame_size(loaded_size))
+    return page_record(page.name, framed, translation, size=page.frame_size(loaded_size), cls_threshold=cls_threshold)
 
 
 def _picture(data: bytes, result: dict, translation: dict) -> bytes:
@@ -137,11 +140,13 @@ def recognize_pages(
     progress: bool = True,
     created: str | None = None,
     log: Callable[[str], None] = lambda line: None,
+    context: bool = True,
 ) -> list[dict]:
     """Runs `model` (a `page_model.PageModel`) over `pages` and writes every page's files in `formats` (format names of `kuzushiji_tf.formats.FORMATS`; "json" is
     added when "tei" is asked for), OUT/<page name>.png with `visualize`, tei.xml when asked for, and
     summary.csv; returns the summary rows (status `ok`, `skipped` = complete from an earlier run, or
-    `failed` with the error). `created` (UTC xsd:dateTime, default now) is one time for the whole run."""
+    `failed` with the error). `created` (UTC xsd:dateTime, default now) is one time for the whole run;
+    `context` False reads each character alone (`batch_recognition.run_batch`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     formats = with_records(parse_formats(",".join(formats)))  # the registry's own check of the names
@@ -165,14 +170,16 @@ def recognize_pages(
             log(page.note)
 
     loader = _Loader(keep_bytes=visualize)
-    for found in recognize_files(model, todo, batch_size=batch_size, progress=progress, load=loader):
+    for found in recognize_files(model, todo, batch_size=batch_size, progress=progress, load=loader, context=context):
         page = found.item
         loaded_size, data = loader.take(page)
         if found.error:
             rows[page.name] = failed_row(page, found.error)
             continue
         try:
-            record = framed_record(page, found.result, loaded_size, translation)
+            record = framed_record(
+                page, found.result, loaded_size, translation, cls_threshold=model.options.cls_threshold
+            )
             picture = _picture(data, found.result, translation) if visualize else None
             write_page(files[page.name], record, page_source(page, record, number[page.name], created), picture)
             rows[page.name] = summary_row(page.name, record)

@@ -1,6 +1,10 @@
 """After the exported graph: its padded outputs to one page's characters, and the class threshold. The
 graph (either backend) stops at every detection with its top-k classes; what is kept and how it is read
-happens here, in Python without TensorFlow, once for both backends, the server and TF Serving clients."""
+happens here, in Python without TensorFlow, once for both backends, the server and TF Serving clients.
+
+Research outputs (every format of `kuzushiji_tf.formats`, the server, the web page, Beam) keep every
+detection: the class threshold only flags a character `uncertain` (`page_text.page_record`). Only the
+Kaggle submission drops characters, with `confident`."""
 
 from __future__ import annotations
 
@@ -38,7 +42,8 @@ def page_results(outputs: dict, index: int = 0) -> dict:
 def confident(result: dict, cls_threshold: float) -> dict:
     """The characters of `result` (see `page_results`) whose top class has at least `cls_threshold`
     probability, in the same order: what Kaggle's metric wants, since a wrong name costs as much as a
-    missed character. 0 keeps every detection."""
+    missed character. 0 keeps every detection. For the Kaggle submission only (`batch_recognition.
+    submission_points`); research outputs keep every character and flag it (`uncertain`)."""
     keep = np.flatnonzero(np.asarray(result[CLASS_PROBS], np.float32) >= np.float32(cls_threshold))
     if len(keep) == len(result[CODES]):
         return result
@@ -47,3 +52,9 @@ def confident(result: dict, cls_threshold: float) -> dict:
         if key in result:
             kept[key] = np.asarray(result[key])[keep]
     return kept
+
+
+def uncertain(result: dict, cls_threshold: float) -> np.ndarray:
+    """bool [n]: the characters of `result` whose (chosen) class has less than `cls_threshold` probability,
+    the ones `confident` would drop; research outputs keep them, flagged."""
+    return np.asarray(result[CLASS_PROBS], np.float32) < np.float32(cls_threshold)

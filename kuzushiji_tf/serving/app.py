@@ -26,8 +26,8 @@ from starlette.requests import ClientDisconnect
 from kuzushiji_tf import __version__
 from kuzushiji_tf.formats import FORMATS, PageSource
 from kuzushiji_tf.formats.source import utc_now
+from kuzushiji_tf.recognition.context import read_in_context
 from kuzushiji_tf.recognition.page_text import page_record
-from kuzushiji_tf.recognition.postprocess import confident
 from kuzushiji_tf.serving.batching import Batcher, QueueFull, model_runner
 from kuzushiji_tf.serving.metrics import CONTENT_TYPE_LATEST, Metrics
 from kuzushiji_tf.serving.tf_serving_rest import padded_outputs, parse_predict, predict_response
@@ -60,6 +60,7 @@ class ServerConfig:
     timeout: float = 120.0  # seconds a request may wait for its pages
     retry_after: int = 2  # seconds, the 503's Retry-After
     model_name: str = MODEL_NAME
+    context: bool = True  # /recognize reads columns in context (recognition/context.py); predict never does
 
 
 class _Refused(Exception):
@@ -244,10 +245,12 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
             raise too_large(config.max_upload_bytes)
         label = display_name(name or label)
         data, size = await run_in_threadpool(to_model_input, body, max_pixels)
-        result = confident(await recognise(data), model.options.cls_threshold)
+        result = await recognise(data)  # every detection; the class threshold flags, never drops
+        if config.context:
+            result = await run_in_threadpool(read_in_context, result, model.options)
 
         def render() -> str:
-            record = page_record(label, result, translation, size=size)
+            record = page_record(label, result, translation, size=size, cls_threshold=model.options.cls_threshold)
             source = PageSource(image=label, width=size[0], height=size[1], created=utc_now())
             if FORMATS[format].per_page:
                 return FORMATS[format].render(record, source)

@@ -27,8 +27,8 @@ def model_runner(model) -> Callable[[Sequence[bytes]], list[PageResult]]:
                 list(pages),
                 batch_size=max(len(pages), 1),
                 progress=False,
-                load=lambda page: page,
-                cls_threshold=0.0,  # every detection: TF Serving's predict answers with all; /recognize filters
+                load=lambda page: page,  # every detection: TF Serving's predict and /recognize give them all
+                context=False,  # predict answers as TF Serving would: the graph's outputs; /recognize reads in context
             )
         )
 

@@ -102,7 +102,8 @@ def predict_response(pages: list[dict], row: bool) -> dict:
 def results_from_response(response: dict) -> list[dict]:
     """A predict response (row or columnar, from this server or TF Serving) -> per page the valid entries
     trimmed to `count`, as `recognition.postprocess.page_results` gives them, in the signature's dtypes
-    (every detection: apply the class threshold with `postprocess.confident`)."""
+    (every detection: `page_text.page_record` flags the uncertain ones; a Kaggle submission drops them with
+    `postprocess.confident`)."""
     if "predictions" in response:
         outputs = {key: [page[key] for page in response["predictions"]] for key in OUTPUT_KEYS}
     elif "outputs" in response:

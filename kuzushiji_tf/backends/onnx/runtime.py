@@ -5,7 +5,8 @@ SavedModel's `serving_default` gives, padded the same way, and imports no Tensor
 Each page: decode (`images.decode_page_image`), resize to the export's short side (`images.resize_page`),
 detector, peaks and NMS (`postprocess`), boxes back to the scan's pixels, crops from the full-resolution
 scan, classifier (in batches), top-k classes, padding to `max_chars`; the class threshold comes after
-(`recognition.postprocess.confident`), as for the SavedModel.
+(`recognition.page_text.page_record` flags, and only a Kaggle submission drops with
+`recognition.postprocess.confident`), as for the SavedModel.
 """
 
 from __future__ import annotations

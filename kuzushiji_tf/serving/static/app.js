@@ -1,5 +1,7 @@
 // The web page of `python -m kuzushiji_tf.serve`: send a scan to /recognize, draw each character's box and
-// its recognised character over the scan, list the transcription in reading order, offer the outputs.
+// its recognised character over the scan (every detection; the uncertain ones, below the class threshold,
+// dashed and dimmed), list the transcription in reading order, show a clicked character's candidates with
+// their probabilities, offer the outputs.
 // Plain browser JavaScript, no build step; every server string goes through textContent, never innerHTML.
 "use strict";
 
@@ -28,7 +30,37 @@ async function post(file, format) {
 
 function describe(c) {
   return `${c.char}  ${c.code}  detection ${c.detection_score.toFixed(3)}  class ${c.class_probability.toFixed(3)}` +
-         `  column ${c.column + 1}, #${c.index + 1}`;
+         `${c.uncertain ? " (uncertain)" : ""}  column ${c.column + 1}, #${c.index + 1}`;
+}
+
+function showCandidates(index) {
+  const c = current.record.characters[index];
+  document.querySelectorAll(".selected").forEach((el) => el.classList.remove("selected"));
+  document.querySelectorAll(`[data-index="${index}"]`).forEach((el) => el.classList.add("selected"));
+  $("candidates-title").textContent = `#${c.index + 1}, column ${c.column + 1}: ${c.char} ${c.code}` +
+    (c.uncertain ? ` — uncertain (class probability under ${current.record.cls_threshold})` : "");
+  const list = $("candidate-list");
+  list.replaceChildren();
+  for (const [k, candidate] of (c.candidates || []).entries()) {
+    const item = document.createElement("li");
+    item.className = k === 0 ? "candidate chosen" : "candidate";
+    const char = document.createElement("span");
+    char.className = "candidate-char";
+    char.lang = "ja";
+    char.textContent = candidate.char;
+    const code = document.createElement("span");
+    code.className = "candidate-code";
+    code.textContent = candidate.code;
+    const probability = document.createElement("span");
+    probability.className = "candidate-probability";
+    probability.textContent = `${(100 * candidate.probability).toFixed(1)} %`;
+    const bar = document.createElement("span");
+    bar.className = "candidate-bar";
+    bar.style.width = `${Math.round(100 * candidate.probability)}%`;
+    item.append(char, code, probability, bar);
+    list.append(item);
+  }
+  $("candidates").hidden = false;
 }
 
 function activate(index, on) {
@@ -46,6 +78,7 @@ function drawBoxes(record) {
     const g = document.createElementNS(SVG, "g");
     g.dataset.index = c.index;
     g.classList.add("char-box");
+    if (c.uncertain) g.classList.add("uncertain");
     const rect = document.createElementNS(SVG, "rect");
     rect.setAttribute("x", x0); rect.setAttribute("y", y0);
     rect.setAttribute("width", x1 - x0); rect.setAttribute("height", y1 - y0);
@@ -59,6 +92,7 @@ function drawBoxes(record) {
     g.append(rect, label, title);
     g.addEventListener("mouseenter", () => activate(c.index, true));
     g.addEventListener("mouseleave", () => activate(c.index, false));
+    g.addEventListener("click", () => showCandidates(c.index));
     overlay.append(g);
   }
 }
@@ -70,12 +104,13 @@ function writeTranscription(record) {
   columns.forEach((span) => { span.className = "column"; out.append(span); });
   for (const c of record.characters) {  // already in reading order
     const span = document.createElement("span");
-    span.className = "char";
+    span.className = c.uncertain ? "char uncertain" : "char";
     span.dataset.index = c.index;
     span.textContent = c.char;
     span.title = describe(c);
     span.addEventListener("mouseenter", () => activate(c.index, true));
     span.addEventListener("mouseleave", () => activate(c.index, false));
+    span.addEventListener("click", () => showCandidates(c.index));
     columns[c.column].append(span);
   }
 }
@@ -95,9 +130,12 @@ async function recognise(file) {
     scan.width = record.width;
     drawBoxes(record);
     writeTranscription(record);
+    $("candidates").hidden = true;
     $("result").hidden = false;
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    setStatus(`${record.characters.length} characters in ${record.columns.length} columns (${seconds} s)`);
+    const unsure = record.characters.filter((c) => c.uncertain).length;
+    setStatus(`${record.characters.length} characters in ${record.columns.length} columns, ${unsure} uncertain ` +
+              `(${seconds} s)`);
   } catch (error) {
     setStatus(`Could not read ${file.name}: ${error.message}`, true);
   }
