@@ -36,10 +36,13 @@ def server(tiny_recognizer, tmp_path_factory):
     """The server on a copy of the tiny recogniser whose class threshold splits the first scan's characters,
     so the page shows sure and uncertain ones."""
     from kuzushiji_tf.backends.loading import load_page_model
+    from kuzushiji_tf.recognition.context import read_in_context
     from kuzushiji_tf.recognition.contract import CLASS_PROBS
     from kuzushiji_tf.recognition.postprocess import page_results
 
-    probabilities = page_results(load_page_model(tiny_recognizer)([REAL_PAGES[0].read_bytes()]))[CLASS_PROBS]
+    model = load_page_model(tiny_recognizer)
+    # The page reads in context, as the server does: the split is of the readings it chose.
+    probabilities = read_in_context(page_results(model([REAL_PAGES[0].read_bytes()])), model.options)[CLASS_PROBS]
     unsure = with_cls_threshold(tiny_recognizer, splitting_threshold(probabilities), tmp_path_factory.mktemp("web"))
     process = ServerProcess(unsure)
     yield process

@@ -121,8 +121,11 @@ def _real_figure(real: dict) -> str:
 
     return (
         f"5 real pages (never trained on): classifier top-1 {get(cls, 'overall', 'top1'):.3f} on true boxes "
-        f"(kana {get(cls, 'kana', 'top1'):.3f}, kanji {get(cls, 'kanji', 'top1'):.3f}), detection F1 "
-        f"{get(det, 'detection', 'f1'):.3f}, Kaggle F1 {get(rec, 'labelled', 'f1'):.3f}"
+        f"(kana {get(cls, 'kana', 'top1'):.3f}, kanji {get(cls, 'kanji', 'top1'):.3f}); read as columns "
+        f"{get(cls, 'context', 'top1_alone'):.3f} alone, {get(cls, 'context', 'top1_context'):.3f} in context; "
+        f"detection F1 {get(det, 'detection', 'f1'):.3f} (research output: "
+        f"{get(rec, 'research_detection', 'f1'):.3f}); Kaggle F1 {get(rec, 'labelled_alone', 'f1'):.3f} alone, "
+        f"{get(rec, 'labelled', 'f1'):.3f} in context"
     )
 
 

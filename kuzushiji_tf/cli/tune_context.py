@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         figures["temperature"] = settings["temperature"]
     else:
         start = time.perf_counter()
-        temperature, nll = tuning.fit_temperature(candidates)
+        try:
+            temperature, nll = tuning.fit_temperature(candidates)
+        except tuning.TuningError as error:  # e.g. an untrained classifier: nothing to calibrate on
+            temperature, nll = 1.0, float("nan")
+            _say(f"warning: {error}; keeping temperature 1")
         _say(f"temperature {temperature} (candidates' NLL {nll:.4f}); trying the grid ...")
         trials = tuning.grid_search(lm, candidates, temperature)
         best = trials[0].options
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = tuning.summary(lm, candidates, ContextOptions.for_temperature(temperature, **context))
         figures.update(
             temperature=temperature,
-            nll=round(nll, 4),
+            nll=None if nll != nll else round(nll, 4),
             context=context,
             grid=[{**t.options, "top1": round(t.top1, 4)} for t in trials],
             tuning_seconds=round(time.perf_counter() - start, 1),
