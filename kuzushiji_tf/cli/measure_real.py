@@ -52,6 +52,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--batch-size", type=int, default=256, metavar="N", help="crops per classifier call, default %(default)s"
     )
+    p.add_argument(
+        "--split",
+        choices=("train", "test"),  # measure.real_pages.LABELLED_SPLITS
+        default="train",
+        help="train.csv, or a synthetic set's test_truth.csv (test pages: books and text held out)",
+    )
     add_no_context(p)
     p.add_argument(
         "--context",
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.recognizer:
             real.recognizer_folder(args.recognizer)
         start = time.perf_counter()
-        pages = real.labelled_pages(data_dir)
+        pages = real.labelled_pages(data_dir, args.split)
         figures.update(pages=len(pages), characters=sum(len(p.chars) for p in pages))
         _say(
             f"{figures['pages']} labelled pages, {figures['characters']} characters from {data_dir} "

@@ -49,14 +49,10 @@ def _say(text: str) -> None:
 
 
 def _pages(args):
-    from kuzushiji_tf.datasets.kaggle_reader import TEST_IMAGES, TRAIN_CSV, TRAIN_IMAGES, read_train
     from kuzushiji_tf.measure import context_tuning, real_pages
 
     data_dir = Path(args.data_dir) if args.data_dir else real_pages.DEFAULT_DATA_DIR
-    names = (TRAIN_CSV, TRAIN_IMAGES) if args.split == "train" else ("test_truth.csv", TEST_IMAGES)
-    if not (data_dir / names[0]).is_file():
-        raise context_tuning.TuningError(f"{data_dir}: no {names[0]} (a labelled Kaggle-layout folder is needed)")
-    pages = [page for page in read_train(data_dir, csv_name=names[0], images_name=names[1]).pages if page.chars]
+    pages = [page for page in real_pages.labelled_pages(data_dir, args.split) if page.chars]
     runs = context_tuning.codh_runs(pages, args.codh) if args.codh else context_tuning.label_runs(pages)
     return pages, runs
 

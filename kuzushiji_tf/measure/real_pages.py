@@ -31,7 +31,7 @@ from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.backends.tf.page_recognizer import class_probabilities, crop_characters, decode_page_image
 from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR, DetectorConfig
 from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
-from kuzushiji_tf.datasets.kaggle_reader import TRAIN_CSV, read_train
+from kuzushiji_tf.datasets.kaggle_reader import TEST_IMAGES, TRAIN_CSV, TRAIN_IMAGES, read_train
 from kuzushiji_tf.detection import detect_pages as page_detection
 from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.evaluation.metric import Score, evaluate, truth_from_pages
@@ -62,16 +62,22 @@ class MeasureError(KuzushijiError, ValueError):
 # --- data ---------------------------------------------------------------------------------------------
 
 
-def labelled_pages(data_dir: str | Path) -> list[Page]:
-    """The labelled pages (train.csv) of a Kaggle-layout folder; MeasureError when there are none."""
+LABELLED_SPLITS = {"train": (TRAIN_CSV, TRAIN_IMAGES), "test": ("test_truth.csv", TEST_IMAGES)}
+
+
+def labelled_pages(data_dir: str | Path, split: str = "train") -> list[Page]:
+    """The labelled pages of a Kaggle-layout folder: train.csv, or with `split` "test" a synthetic set's
+    test_truth.csv and test_images/ (books of their own, text from held-out documents); MeasureError when
+    there are none."""
     data_dir = Path(data_dir)
+    labels, images = LABELLED_SPLITS[split]
     if not data_dir.is_dir():
         raise MeasureError(f"{data_dir}: no such data folder")
-    if not (data_dir / TRAIN_CSV).is_file():
-        raise MeasureError(f"{data_dir}: no {TRAIN_CSV} (a labelled Kaggle-layout folder is needed)")
-    pages = read_train(data_dir).pages
+    if not (data_dir / labels).is_file():
+        raise MeasureError(f"{data_dir}: no {labels} (a labelled Kaggle-layout folder is needed)")
+    pages = read_train(data_dir, csv_name=labels, images_name=images).pages
     if not any(page.chars for page in pages):
-        raise MeasureError(f"{data_dir / TRAIN_CSV}: no labelled characters")
+        raise MeasureError(f"{data_dir / labels}: no labelled characters")
     return pages
 
 
