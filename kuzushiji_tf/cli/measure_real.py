@@ -103,9 +103,14 @@ def _columns_in_context(args, classifier, vocabulary, pages, data_dir: Path, pro
     else:
         options = ContextOptions.of_recognizer(RecognizerOptions())
     codh = args.codh or (real.DEFAULT_CODH_CSV if data_dir == real.DEFAULT_DATA_DIR else None)
-    runs = tuning.codh_runs(pages, codh) if codh else tuning.layout_runs(pages)
+    if codh:
+        runs, order = tuning.codh_runs(pages, codh), str(codh)
+    elif args.split == "test":  # synthetic test pages: their labels come in reading order
+        runs, order = tuning.label_runs(pages), "labels"
+    else:
+        runs, order = tuning.layout_runs(pages), "layout"
     candidates = tuning.true_box_candidates(classifier, vocabulary, pages, runs, progress=progress)
-    return {"order": str(codh) if codh else "layout", **tuning.summary(shipped_language_model(), candidates, options)}
+    return {"order": order, **tuning.summary(shipped_language_model(), candidates, options)}
 
 
 @user_errors(PROG)
