@@ -96,6 +96,7 @@ def test_the_grid_finds_settings_that_let_the_text_fix_near_ties():
     assert trials[-1].top1 == 0.5
     figures = summary(lm, c, ContextOptions(lm_weight=1.0, keep_above=1.01))
     assert figures["top1_alone"] == 0.5 and figures["top1_context"] == 1.0 and figures["topk_ceiling"] == 1.0
+    assert figures["fixed"] == 20 and figures["broken"] == 0
 
 
 def test_candidates_survive_a_round_trip(tmp_path):

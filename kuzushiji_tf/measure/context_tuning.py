@@ -195,12 +195,17 @@ def grid_search(lm: LanguageModel, candidates: Candidates, temperature: float, g
 def summary(lm: LanguageModel, candidates: Candidates, options: ContextOptions) -> dict:
     """Top-1 without and with context, with the top-k ceiling and the time decoding took."""
     start = time.perf_counter()
-    with_context = top1(candidates, decode_candidates(lm, candidates, options))
+    chosen = decode_candidates(lm, candidates, options)
     seconds = time.perf_counter() - start
+    alone = decode_candidates(None, candidates, None)
+    truth = np.asarray([int(code[2:], 16) for code in candidates.truth], np.int64)
     return {
         "boxes": len(candidates.truth),
-        "top1_alone": top1(candidates, decode_candidates(None, candidates, None)),
-        "top1_context": with_context,
+        "top1_alone": top1(candidates, alone),
+        "top1_context": top1(candidates, chosen),
+        # Characters context made right and made wrong: a gain must not hide what it breaks.
+        "fixed": int(((chosen == truth) & (alone != truth)).sum()),
+        "broken": int(((chosen != truth) & (alone == truth)).sum()),
         "topk_ceiling": float(_hits(candidates).any(axis=1).mean()) if len(candidates.truth) else 0.0,
         "decode_seconds": round(seconds, 3),
         "options": asdict(options),
