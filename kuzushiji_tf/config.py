@@ -28,11 +28,12 @@ CONTAINED_SHARE = 0.3
 MAX_PIXELS = 64_000_000
 MAX_IMAGE_BYTES = 50_000_000  # the page recogniser refuses larger encoded pages
 TOP_K = 5  # candidate classes the exported recogniser returns per character
-# Context decoding (recognition/context.py). Provisional until chosen on synthetic validation pages of
-# held-out documents and hands (docs/experiments.md); never on the real labelled pages.
-CONTEXT_LM_WEIGHT = 0.3  # weight of log p_LM against the crop's log-probability
-CONTEXT_BEAM = 8  # hypotheses kept per character
-CONTEXT_KEEP_ABOVE = 0.95  # a glyph whose top class is this probable keeps it against the language model
+# Context decoding (recognition/context.py): the best of kuzushiji-tune-context's grid for the demo's
+# classifier on 120 synthetic validation pages written from held-out documents (docs/experiments.md,
+# "Reading in context"); never chosen on the real labelled pages. An export carries its own (export --context).
+CONTEXT_LM_WEIGHT = 0.3  # weight of log p_LM against the crop's log-probability (0.2-0.5 within 0.003)
+CONTEXT_BEAM = 4  # hypotheses kept per character: 8 was no better
+CONTEXT_KEEP_ABOVE = 0.9  # a glyph whose top class is this probable keeps it against the language model
 
 
 @dataclass(frozen=True)
