@@ -35,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--codh", metavar="CSV", help="read the boxes in this CODH coordinate CSV's order")
     p.add_argument("--lm", metavar="FILE", help="language model (kuzushiji-build-lm); default: the shipped one")
+    p.add_argument(
+        "--top-k", type=int, default=5, help="candidates per box (the export's --top-k; default %(default)s)"
+    )
     p.add_argument("--settings", metavar="JSON", help="measure these settings instead of tuning")
     p.add_argument("--out", metavar="JSON", required=True, help="where the settings and figures go")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -77,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         pages, runs = _pages(args)
         classifier, vocabulary = load_classifier(args.classifier)
         _say(f"{sum(len(p.chars) for p in pages)} true boxes on {len(pages)} pages ...")
-        candidates = tuning.true_box_candidates(classifier, vocabulary, pages, runs, progress=not args.quiet)
+        candidates = tuning.true_box_candidates(
+            classifier, vocabulary, pages, runs, progress=not args.quiet, top_k=args.top_k
+        )
         if args.candidates:
             candidates.save(args.candidates)
     else:

@@ -121,11 +121,15 @@ def layout_runs(pages: Sequence[Page]) -> list[np.ndarray]:
     return runs
 
 
-def true_box_candidates(classifier, vocabulary: Sequence[str], pages: Sequence[Page], runs, *, progress=True):
+def true_box_candidates(
+    classifier, vocabulary: Sequence[str], pages: Sequence[Page], runs, *, progress=True, top_k: int = 5
+):
     """`Candidates` of the pages' true boxes, through `real_pages.classify_true_boxes`."""
     from kuzushiji_tf.measure.real_pages import classify_true_boxes, true_codes
 
-    ranked, probabilities = classify_true_boxes(classifier, pages, progress=progress, with_probabilities=True)
+    ranked, probabilities = classify_true_boxes(
+        classifier, pages, progress=progress, with_probabilities=True, top_k=top_k
+    )
     codepoints = np.asarray([int(code[2:], 16) for code in vocabulary], np.int64)[ranked]
     return Candidates(codepoints, probabilities, true_codes(pages), runs)
 

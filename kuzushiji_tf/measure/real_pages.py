@@ -214,6 +214,7 @@ def classify_true_boxes(
     load: Callable[[Page], tf.Tensor] = load_page_image,
     progress: bool = True,
     with_probabilities: bool = False,
+    top_k: int = TOP_K,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """int32 [N, min(5, classes)] class ids, best first, of every true box (pages in order, characters in
     train.csv order); with `with_probabilities`, also their float32 [N, k] probabilities. Each crop is what
@@ -222,7 +223,7 @@ def classify_true_boxes(
     from kuzushiji_tf.progress import Progress
 
     size = int(classifier.input_shape[1])
-    k = min(TOP_K, num_classes(classifier))
+    k = min(top_k, num_classes(classifier))
     ranked, ranked_probabilities = [np.zeros((0, k), np.int32)], [np.zeros((0, k), np.float32)]
     with Progress(sum(len(p.chars) for p in pages), "crops", label="classify ", enabled=progress) as bar:
         for page in pages:
