@@ -396,6 +396,7 @@ def test_the_server_on_the_onnx_backend_answers_as_the_saved_model_reads(exporte
     from PIL import Image
 
     from kuzushiji_tf.formats import PageSource, json_record
+    from kuzushiji_tf.recognition.context import read_in_context
     from kuzushiji_tf.recognition.page_text import page_record
     from serving_helpers import ServerProcess, http
 
@@ -413,9 +414,10 @@ def test_the_server_on_the_onnx_backend_answers_as_the_saved_model_reads(exporte
         )
         assert status == 200
         tf_model = load_page_model(saved_model)
+        # /recognize reads the page in context, with the export's settings.
         record = page_record(
             page.name,
-            page_results(tf_model([page.read_bytes()])),
+            read_in_context(page_results(tf_model([page.read_bytes()])), tf_model.options),
             dict(tf_model.vocabulary),
             size=Image.open(page).size,
             cls_threshold=tf_model.options.cls_threshold,

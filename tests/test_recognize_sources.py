@@ -72,9 +72,14 @@ def _characters(base: Path, schemas) -> dict[str, list[str]]:
     annotations = json.loads(Path(f"{base}.annotations.json").read_text(encoding="utf-8"))
     return {
         "txt": list(Path(f"{base}.txt").read_text(encoding="utf-8").replace("\n", "")),
-        "page": [u.text for u in page.iterfind(".//p:Glyph/p:TextEquiv/p:Unicode", PAGE_NS)],
+        # A glyph's reading is its TextEquiv of index 1; the others are its candidates.
+        "page": [u.text for u in page.iterfind(".//p:Glyph/p:TextEquiv[@index='1']/p:Unicode", PAGE_NS)],
         "alto": [g.get("CONTENT") for g in alto.iterfind(".//a:Glyph", ALTO_NS)],
-        "hocr": [s.text for s in hocr.iterfind(".//h:span[@class='ocrx_cinfo']", XHTML_NS)],
+        # A character with candidates holds <span class="alternatives">: its reading is the <ins>.
+        "hocr": [
+            s.text if s.text else s.find(".//h:ins", XHTML_NS).text
+            for s in hocr.iterfind(".//h:span[@class='ocrx_cinfo']", XHTML_NS)
+        ],
         "iiif": [a["body"]["value"] for a in annotations["items"] if a["textGranularity"] == "glyph"],
     }
 
