@@ -47,8 +47,8 @@ def test_recognize_reads_in_context_unless_told_not_to(model, tiny_recognizer, t
 
 def test_tune_context_writes_settings_that_export_reads(tmp_path):
     from kuzushiji_tf.cli import tune_context
-    from kuzushiji_tf.cli.export import context_settings
     from kuzushiji_tf.measure.context_tuning import Candidates
+    from kuzushiji_tf.measure.context_tuning import read_settings as context_settings
 
     rng = np.random.default_rng(0)
     codepoints = 0x3042 + rng.integers(0, 40, (300, 5))

@@ -17,7 +17,6 @@ and the same assets/ as the SavedModel (vocabulary.csv, recognizer.json) plus as
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -67,30 +66,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def context_settings(path: str | None) -> dict:
-    """RecognizerOptions fields from kuzushiji-tune-context's --out file; {} without one."""
-    if not path:
-        return {}
-    try:
-        tuned = json.loads(Path(path).read_text(encoding="utf-8"))
-        context = tuned["context"]
-        return {
-            "temperature": float(tuned["temperature"]),
-            "lm_weight": float(context["lm_weight"]),
-            "beam": int(context["beam"]),
-            "keep_above": float(context["keep_above"]),
-            "context_order": int(context.get("order", 0)),
-        }
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: not a kuzushiji-tune-context settings file ({error!r})") from error
-
-
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer
     from kuzushiji_tf.data.records import read_vocabulary
+    from kuzushiji_tf.measure.context_tuning import read_settings
     from kuzushiji_tf.models.classifier import num_classes
     from kuzushiji_tf.models.saved_models import load_model, resolve_keras_file
     from kuzushiji_tf.recognition.contract import RecognizerOptions, check_version_dir
@@ -132,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             max_image_bytes=args.max_image_bytes,
             max_pixels=args.max_pixels,
             top_k=args.top_k,
-            **context_settings(args.context),
+            **(read_settings(args.context) if args.context else {}),
         )
         export = export_onnx_recognizer or export_page_recognizer
         written = [export(detector, classifier, vocabulary, out, options)]

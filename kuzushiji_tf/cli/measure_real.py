@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -96,8 +95,7 @@ def _columns_in_context(args, classifier, vocabulary, pages, data_dir: Path, pro
     from kuzushiji_tf.recognition.contract import RecognizerOptions, read_options_asset
 
     if args.context:
-        settings = json.loads(Path(args.context).read_text(encoding="utf-8"))
-        options = ContextOptions.for_temperature(settings["temperature"], **settings["context"])
+        options = tuning.settings_options(args.context)
     elif args.recognizer:
         options = ContextOptions.of_recognizer(read_options_asset(real.recognizer_folder(args.recognizer)))
     else:

@@ -14,7 +14,6 @@ pages. With --settings it only measures those settings (e.g. on the real pages):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -89,10 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         candidates = tuning.Candidates.load(args.candidates)
 
     if args.settings:
-        settings = json.loads(Path(args.settings).read_text(encoding="utf-8"))
-        options = ContextOptions.for_temperature(settings["temperature"], **settings["context"])
-        figures = tuning.summary(lm, candidates, options)
-        figures["temperature"] = settings["temperature"]
+        figures = tuning.summary(lm, candidates, tuning.settings_options(args.settings))
+        figures["temperature"] = tuning.read_settings(args.settings)["temperature"]
     else:
         start = time.perf_counter()
         try:

@@ -14,6 +14,8 @@ choice decoding makes, and needs no full softmax from the exported graph.
 from __future__ import annotations
 
 import csv
+import functools
+import io
 import itertools
 import json
 import time
@@ -25,14 +27,8 @@ import numpy as np
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.errors import KuzushijiError
-from kuzushiji_tf.recognition.context import (
-    ContextOptions,
-    LanguageModel,
-    boundary_of,
-    candidate_tokens,
-    decode_run,
-    page_runs,
-)
+from kuzushiji_tf.recognition.context import ContextOptions, LanguageModel, boundary_of, decode_runs, page_runs
+from kuzushiji_tf.recognition.contract import RecognizerOptions
 from kuzushiji_tf.structures import Page
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.5, 8.0, 25), 3))
@@ -56,11 +52,13 @@ class Candidates:
     truth: list[str]
     runs: list[np.ndarray]
 
+    @functools.cached_property
+    def truth_codepoints(self) -> np.ndarray:
+        return np.asarray([int(code[2:], 16) for code in self.truth], np.int64)
+
     def save(self, path: str | Path) -> None:
         arrays = {"codepoints": self.codepoints, "probabilities": self.probabilities, "truth": np.asarray(self.truth)}
         arrays.update({f"run{k}": run for k, run in enumerate(self.runs)})
-        import io
-
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         write_atomic(Path(path), buffer.getvalue(), make_parents=True)
@@ -135,8 +133,7 @@ def true_box_candidates(
 
 
 def _hits(candidates: Candidates) -> np.ndarray:
-    truth = np.asarray([int(code[2:], 16) for code in candidates.truth], np.int64)
-    return candidates.codepoints == truth[:, None]
+    return candidates.codepoints == candidates.truth_codepoints[:, None]
 
 
 def fit_temperature(candidates: Candidates, temperatures: Sequence[float] = TEMPERATURES) -> tuple[float, float]:
@@ -160,19 +157,18 @@ def fit_temperature(candidates: Candidates, temperatures: Sequence[float] = TEMP
 
 def decode_candidates(lm: LanguageModel | None, candidates: Candidates, options: ContextOptions | None) -> np.ndarray:
     """Chosen code point per box: the top candidate without a model (`lm` or `options` None), else each run
-    decoded in context after the model's boundary token."""
-    chosen = np.zeros(len(candidates.truth), np.int64)
-    if lm is not None and options is not None:
-        tokens = candidate_tokens(lm, candidates.codepoints)
-        boundary = boundary_of(lm)
-        for run in candidates.runs:
-            if len(run):
-                chosen[run], _ = decode_run(lm, tokens[run], candidates.probabilities[run], options, boundary)
+    decoded in context after the model's boundary token (`context.decode_runs`, as a page is read)."""
+    if lm is None or options is None:
+        chosen = np.zeros(len(candidates.truth), np.int64)
+    else:
+        chosen = decode_runs(
+            lm, candidates.codepoints, candidates.probabilities, candidates.runs, options, boundary_of(lm)
+        )
     return candidates.codepoints[np.arange(len(chosen)), chosen]
 
 
 def top1(candidates: Candidates, chosen: np.ndarray) -> float:
-    truth = np.asarray([int(code[2:], 16) for code in candidates.truth], np.int64)
+    truth = candidates.truth_codepoints
     return float(np.mean(chosen == truth)) if len(truth) else 0.0
 
 
@@ -202,7 +198,7 @@ def summary(lm: LanguageModel, candidates: Candidates, options: ContextOptions) 
     chosen = decode_candidates(lm, candidates, options)
     seconds = time.perf_counter() - start
     alone = decode_candidates(None, candidates, None)
-    truth = np.asarray([int(code[2:], 16) for code in candidates.truth], np.int64)
+    truth = candidates.truth_codepoints
     return {
         "boxes": len(candidates.truth),
         "top1_alone": top1(candidates, alone),
@@ -214,6 +210,28 @@ def summary(lm: LanguageModel, candidates: Candidates, options: ContextOptions) 
         "decode_seconds": round(seconds, 3),
         "options": asdict(options),
     }
+
+
+def read_settings(path: str | Path) -> dict:
+    """The `contract.RecognizerOptions` fields (temperature, lm_weight, beam, keep_above, context_order) of a
+    settings file `kuzushiji-tune-context --out` wrote; TuningError naming the file if it is not one."""
+    try:
+        tuned = json.loads(Path(path).read_text(encoding="utf-8"))
+        context = tuned["context"]
+        return {
+            "temperature": float(tuned["temperature"]),
+            "lm_weight": float(context["lm_weight"]),
+            "beam": int(context["beam"]),
+            "keep_above": float(context["keep_above"]),
+            "context_order": int(context.get("order", 0)),
+        }
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise TuningError(f"{path}: not a kuzushiji-tune-context settings file ({error!r})") from error
+
+
+def settings_options(path: str | Path) -> ContextOptions:
+    """The decoding `read_settings` describes."""
+    return ContextOptions.of_recognizer(RecognizerOptions(**read_settings(path)))
 
 
 def write_json(path: str | Path, values: dict) -> Path:
