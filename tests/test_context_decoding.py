@@ -6,14 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from kuzushiji_tf.recognition.context import (
-    ContextOptions,
-    choose,
-    decode_page,
-    decode_run,
-    page_runs,
-    sequence_log_prob,
-)
+from kuzushiji_tf.recognition.context import ContextOptions, choose, decode_page, decode_run, page_runs
 from kuzushiji_tf.recognition.contract import (
     CLASS_PROBS,
     CODEPOINTS,
@@ -67,6 +60,15 @@ def test_padding_candidates_are_never_chosen():
     lm = BigramModel(["<unk>", "<s>", "a", "b"], {(None, 3): 0.9})
     chosen, _ = decode_run(lm, np.array([[2, 3]]), np.array([[0.6, 0.0]]), ContextOptions(lm_weight=5.0))
     assert chosen.tolist() == [0]
+
+
+def sequence_log_prob(lm, tokens):
+    """Natural-log probability of `tokens` read from the start, one model query per token."""
+    total, context = 0.0, ()
+    for token in tokens:
+        total += float(lm.log_probs(context[-(lm.order - 1) :], [token])[0])
+        context += (int(token),)
+    return total
 
 
 def _exhaustive(lm, tokens, probs, options):

@@ -14,8 +14,6 @@ kept (recombination); the beam then holds distinct contexts rather than near-cop
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -81,9 +79,6 @@ class ContextOptions:
             keep_above=options.keep_above,
             order=options.context_order,
         )
-
-    def replace(self, **values) -> ContextOptions:
-        return dataclasses.replace(self, **values)
 
 
 def _tail(tokens: Sequence[int], n: int) -> tuple[int, ...]:
@@ -218,15 +213,6 @@ def decode_page(result: dict, lm: LanguageModel, options: ContextOptions, bounda
     runs = page_runs(np.asarray(result[OUT_BOXES]))
     chosen = decode_runs(lm, result[TOPK_CODEPOINTS], result[TOPK_PROBS], runs, options, boundary)
     return choose(result, chosen)
-
-
-def sequence_log_prob(lm: LanguageModel, tokens: Sequence[int], history: Sequence[int] = ()) -> float:
-    """Natural-log probability of `tokens` read after `history`: for checks and tuning."""
-    total, context = 0.0, tuple(history)
-    for token in tokens:
-        total += float(lm.log_probs(_tail(context, lm.order - 1), [token])[0])
-        context += (int(token),)
-    return total if math.isfinite(total) else -math.inf
 
 
 def boundary_of(lm: LanguageModel) -> tuple[int, ...]:
