@@ -26,6 +26,7 @@ COMMANDS = (
     "measure_real",
     "pseudo_label",
     "recognize",
+    "release_model",
     "serve",
     "train",
     "transcribe",

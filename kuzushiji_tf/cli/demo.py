@@ -16,15 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from kuzushiji_tf.cli import command_name
 from kuzushiji_tf.cli.errors import user_errors
+from kuzushiji_tf.cli.stages import StageFailed, run_stage
 from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR, SAMPLE_UNLABELLED_DIR
 from kuzushiji_tf.recognition.contract import MODELS_DIR
 
@@ -81,23 +78,12 @@ class Stages:
         self.rows: list[tuple[str, float, str]] = []
 
     def run(self, name: str, stem: str, arguments: list[str]) -> str:
-        """Runs the command `stem` (kuzushiji_tf.cli.<stem>) with `arguments` in a process of its own, in the
-        current directory, after printing it as a user types it (`kuzushiji-<stem> ...`)."""
-        print(f"\n== {name}\n$ {shlex.join([command_name(stem), *arguments])}", flush=True)
-        start = time.perf_counter()
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
-        command = [sys.executable, "-m", f"kuzushiji_tf.cli.{stem}", *arguments]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        lines = []
-        for line in process.stdout:
-            if "cuda" in line.lower() or line.startswith(("E0000", "I0000", "W0000", "WARNING: All log")):
-                continue  # TensorFlow's start-up noise about missing GPUs
-            print("   " + line, end="", flush=True)
-            lines.append(line)
-        if process.wait() != 0:
-            raise SystemExit(f"demo: stage '{name}' failed (exit {process.returncode}); see its output above")
-        self.last_seconds = time.perf_counter() - start
-        return "".join(lines)
+        """Runs the command `stem` (kuzushiji_tf.cli.<stem>) with `arguments` (`stages.run_stage`)."""
+        try:
+            output, self.last_seconds = run_stage(name, stem, arguments)
+        except StageFailed as error:
+            raise SystemExit(f"demo: {error}") from None
+        return output
 
     def add(self, name: str, figure: str, seconds: float | None = None) -> None:
         self.rows.append((name, self.last_seconds if seconds is None else seconds, figure))

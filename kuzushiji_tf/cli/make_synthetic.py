@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         "books read its training documents, test books its held-out ones), or iid (characters drawn one by "
         "one from the charset's frequency table, as the generator did before)",
     )
+    parser.add_argument(
+        "--exclude-faces",
+        nargs="+",
+        default=(),
+        metavar="FACE",
+        help="hands never drawn with (e.g. yuji-mai, the one the release model was not trained on, so that "
+        "pages in it measure a hand no model has seen); names as synthetic.json lists them under fonts",
+    )
     parser.add_argument("--empty-fraction", type=float, default=0.03, help="share of pages without text")
     parser.add_argument(
         "--workers",
@@ -86,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=progress,
             features=args.features,
             text=args.text,
+            exclude_faces=tuple(args.exclude_faces),
         )
     except (ValueError, FileExistsError, FontNotFoundError) as error:
         return fail(PROG, error)
@@ -97,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(charset {summary['charset_size']}), {summary['seconds']:.1f} s"
     )
     print(f"{PROG}: {text_line(summary['text'])}")
+    if summary["excluded_faces"]:
+        print(f"{PROG}: hands left out: {', '.join(summary['excluded_faces'])}")
     return 0
 
 

@@ -30,7 +30,7 @@ from kuzushiji_tf import __version__
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.structures import Char
 from kuzushiji_tf.synthetic.charset import TABLE_PATH, Charset, build_charset
-from kuzushiji_tf.synthetic.fonts import FontSet, find_fonts, font_pages_only
+from kuzushiji_tf.synthetic.fonts import FontSet, find_fonts, font_pages_only, without_faces
 from kuzushiji_tf.synthetic.render import REAL_HEIGHT, render_page
 from kuzushiji_tf.synthetic.style import BookStyle, parse_features, sample_book_style, with_features
 from kuzushiji_tf.synthetic.text_source import LONG_SENTENCE, WINDOW, TextSource, load_text, text_split
@@ -211,6 +211,7 @@ def generate_dataset(
     progress: Callable[[int, int], None] | None = None,
     features: str | tuple[str, ...] | None = None,
     text: str | Path | None = None,
+    exclude_faces: tuple[str, ...] = (),
 ) -> dict:
     """Write a synthetic Kaggle-layout dataset to `out_dir` and return a summary.
 
@@ -232,6 +233,8 @@ def generate_dataset(
         text: what the columns write: None or `sample` is the classical text shipped with the package,
             `iid` draws characters one by one from the charset's frequency table (the generator before
             real text), anything else is a folder of UTF-8 .txt documents (`text_source`).
+        exclude_faces: hands (`fonts.HAND_FILES` names) never drawn with, e.g. to keep one back for
+            measuring a hand no model has seen; recorded in synthetic.json.
 
     Returns:
         dict with `train_pages`, `test_pages`, `empty_pages`, `chars` (train), `test_chars`, `classes`
@@ -247,6 +250,8 @@ def generate_dataset(
         num_test_books = max(1, min(num_test_pages, num_books // 3))
     _check_args(num_pages, num_test_pages, num_books, num_test_books, page_height, workers, empty_fraction)
     fonts = find_fonts() if fonts is None else fonts
+    if exclude_faces:
+        fonts = without_faces(fonts, exclude_faces)
     features = parse_features(features)
     if "handwriting" not in features:
         fonts = font_pages_only(fonts)
@@ -294,6 +299,7 @@ def generate_dataset(
         time.perf_counter() - started,
         features,
         text_summary(source, tasks, results, texts),
+        tuple(exclude_faces),
     )
 
 
@@ -361,7 +367,7 @@ def text_summary(source: TextSource | None, tasks, results, texts) -> dict:
 
 
 def _write_tables(
-    out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds, features, text
+    out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds, features, text, excluded
 ):
     rows = {"train": [], "test": []}
     books: dict[str, dict] = {}
@@ -389,6 +395,7 @@ def _write_tables(
             "charset": charset.name,
             "features": list(features),
             "text": text["source"],
+            "excluded_faces": list(excluded),
         },
         "fonts": [{"name": f.name, "path": f.path, "index": f.index, "role": _role(f, fonts)} for f in fonts.faces],
         "charset_size": len(charset),
@@ -418,6 +425,7 @@ def _write_tables(
         out_dir=str(out),
         seconds=round(seconds, 2),
         fonts=[f.name for f in fonts.faces],
+        excluded_faces=list(excluded),
         books={b: {k: v for k, v in d.items() if k != "style"} for b, d in books.items()},
         text=brief,
     )

@@ -297,6 +297,31 @@ def _find_fonts(dirs: tuple[str, ...], env_dir: str) -> FontSet:
     return FontSet(tuple(primary[n] for n in sorted(primary)), fallback, extra, forms)
 
 
+# The hand the release model never saw (docs/model_card.md): a brush face whose sibling Yuji Syuku stays in
+# training, installed from npm like the other Yuji faces so anyone can draw test pages with it.
+RELEASE_HELD_OUT_FACES = ("yuji-mai",)
+
+
+def without_faces(fonts: FontSet, names) -> FontSet:
+    """`fonts` without the hands named in `names` (pages are then never drawn in them).
+
+    Raises:
+        ValueError: a name that is not one of the installed hands (the message lists them), or no hand left.
+    """
+    names = tuple(dict.fromkeys(names))
+    hands = [f.name for f in fonts.primary]
+    unknown = [n for n in names if n not in hands]
+    if unknown:
+        raise ValueError(
+            f"--exclude-faces: no installed hand named {', '.join(unknown)}; the hands are {', '.join(hands)} "
+            "(`make fonts` installs them)"
+        )
+    kept = tuple(f for f in fonts.primary if f.name not in names)
+    if not kept:
+        raise ValueError("--exclude-faces leaves no hand to draw with")
+    return FontSet(kept, fonts.fallback, fonts.hentaigana, fonts.kana_forms)
+
+
 ORIGINAL_FACES = ("kouzan-sousyo", "kouzan-gyosho", "kouzan-mouhitsu")  # the generator's faces before handwriting
 
 
