@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo_out
 
-.PHONY: demo test test-fast lint fonts browser serve venv clean
+.PHONY: demo test test-fast lint fonts browser serve venv clean release-model
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ test: venv lint fonts browser
 
 demo: venv fonts
 	$(PY) -m kuzushiji_tf.demo --out $(DEMO_DIR)
+
+# The release model, trained end to end and resumable (docs/release_model.md): hours on a CPU. Rerun the same
+# command to resume; keep RELEASE_DIR outside the repository. RELEASE_ARGS names the text and the scans.
+RELEASE_DIR ?= ../kuzushiji-release
+release-model: venv fonts
+	$(PY) -m kuzushiji_tf.cli.release_model --out $(RELEASE_DIR) $(RELEASE_ARGS)
 
 # The HTTP server and web page on http://127.0.0.1:8501/ with the newest exported model; `make demo` first
 # when there is none yet. SERVE_ARGS passes options, e.g. make serve SERVE_ARGS="--backend onnx --model DIR".

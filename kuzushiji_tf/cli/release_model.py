@@ -16,7 +16,9 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -221,6 +223,17 @@ def print_plan(run: Run, stages: list[Stage], sizes: Sizes) -> None:
         run.say(f"left: about {_hm(total)} on 2 idle CPU cores (far less on a GPU: docs/release_model.md)")
 
 
+def _stop_on_sigterm() -> None:
+    """A kill (the end of a session, `timeout`) stops the running stage's process too, as Ctrl-C does:
+    run_stage terminates it on the exception, and the next run redoes that stage."""
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -254,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy2(path, partial / path.name)
         partial.rename(scans)
     run.save()
+    _stop_on_sigterm()
     started = time.perf_counter()
     for stage in stages:
         if run.done(stage.name):
@@ -266,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         except StageFailed as error:
             run.say(f"{prog(PROG)}: {error}; rerun the same command to resume from it")
             return 1
+        except KeyboardInterrupt:
+            run.say(f"\n{prog(PROG)}: interrupted in stage {stage.name}; rerun the same command to resume")
+            return 130
         run.finish(stage, seconds, figure(stage))
         run.say(f"   -> {stage.name}: {_hm(seconds)}; {run.state['stages'][stage.name]['figure']}")
     detector, classifier = final_models(stages)
