@@ -19,7 +19,7 @@ from kuzushiji_tf.cli import COMMANDS, command_name
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = REPO / "kuzushiji_tf" / "cli"
-HELPERS = {"__init__", "args", "errors"}  # modules of kuzushiji_tf/cli that are not commands
+HELPERS = {"__init__", "args", "errors", "stages"}  # modules of kuzushiji_tf/cli that are not commands
 SHIMS = ("train", "serve", "demo")  # python -m kuzushiji_tf.<stem>, as documented before the cli package
 
 

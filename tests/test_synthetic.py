@@ -353,3 +353,18 @@ def test_cli_writes_refuses_non_empty_and_overwrites(tmp_path, capsys):
     assert (tmp_path / "d" / "notes.txt").read_text() == "keep me"
     assert main(args + ["--overwrite", "--charset", "nope"]) == 2
     assert main(args + ["--overwrite", "--pages", "-1"]) == 2
+
+
+@needs_fonts
+def test_excluded_hands_are_never_drawn_and_unknown_ones_are_refused(tmp_path):
+    kept_out = FONTS.primary[0].name
+    summary = generate_dataset(tmp_path / "d", 3, num_books=3, seed=1, page_height=400, exclude_faces=(kept_out,))
+    info = json.loads((tmp_path / "d" / "synthetic.json").read_text())
+    assert summary["excluded_faces"] == [kept_out] == info["options"]["excluded_faces"]
+    assert kept_out not in {f["name"] for f in info["fonts"]}
+    assert all(kept_out not in book["style"]["faces"] for book in info["books"].values())
+    with pytest.raises(ValueError, match="no installed hand named no-such-hand; the hands are"):
+        fonts_module.without_faces(FONTS, ["no-such-hand"])
+    with pytest.raises(ValueError, match="leaves no hand"):
+        fonts_module.without_faces(FONTS, [f.name for f in FONTS.primary])
+    assert "yuji-mai" in fonts_module.HAND_FILES.values() and set(fonts_module.RELEASE_HELD_OUT_FACES) == {"yuji-mai"}
