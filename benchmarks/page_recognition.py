@@ -12,6 +12,13 @@ so the recogniser crops and classifies a realistic number of characters.
 
     python benchmarks/page_recognition.py --quick            # < 2 minutes on 2 cores
     python benchmarks/page_recognition.py --pages 6 --detector saved_models/det --classifier saved_models/cls
+
+With --model, it times exported page recognisers end to end instead (the graph, then reading in context,
+as kuzushiji-recognize runs them, one page at a time) on real pages: the 5 labelled pages and the 6
+unlabelled scans of the bundled sample, in seconds per page, beside NDL Kotenseki OCR-Lite's published
+figure. Each folder may be a SavedModel or an ONNX export:
+
+    python benchmarks/page_recognition.py --model EXPORT_TF EXPORT_ONNX [--rounds 3]
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ def parse_args(argv=None):
     parser.add_argument("--detector", default=None, help="trained detector model.keras (or its folder)")
     parser.add_argument("--classifier", default=None, help="trained classifier model.keras (or its folder)")
     parser.add_argument("--det-threshold", type=float, default=0.3, help="detector score threshold (0.3)")
+    parser.add_argument(
+        "--model", nargs="+", default=None, help="exported recognisers to time end to end on the bundled real pages"
+    )
     args = parser.parse_args(argv)
     args.pages = args.pages or (2 if args.quick else 6)
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -118,9 +128,70 @@ def build_models(args, images):
     return detector, classifier, notes
 
 
+# NDL Kotenseki OCR-Lite (the tool researchers use today): its README's figure, on its authors' office PC,
+# not measured here.
+NDL_LITE_SECONDS_PER_PAGE = 2.9
+
+
+def real_pages_speed(args) -> int:
+    """Seconds per page of each exported recogniser, end to end (graph + context), on the bundled real pages."""
+    from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR, SAMPLE_UNLABELLED_DIR
+    from kuzushiji_tf.recognition.batch_recognition import run_batch
+    from kuzushiji_tf.recognition.contract import CODES
+
+    started = time.perf_counter()
+    common.banner("page_recognition: exported recognisers end to end on real pages", args)
+    sets = {
+        "5 labelled pages": sorted((SAMPLE_KAGGLE_DIR / "train_images").glob("*.jpg")),
+        "6 unlabelled scans": sorted(SAMPLE_UNLABELLED_DIR.glob("*.jpg")),
+    }
+    encoded = {name: [p.read_bytes() for p in paths] for name, paths in sets.items()}
+    rows = []
+    for folder in args.model:
+        load_started = time.perf_counter()
+        model = common.load_page_model(folder)
+        run_batch(model, [encoded["5 labelled pages"][0]])  # warm-up: tracing, first allocations
+        load_s = time.perf_counter() - load_started
+        for name, pages in encoded.items():
+            best = [float("inf")] * len(pages)
+            chars = [0] * len(pages)
+            for _ in range(args.rounds):
+                for i, page in enumerate(pages):
+                    begin = time.perf_counter()
+                    ((result, _reason),) = run_batch(model, [page])
+                    best[i] = min(best[i], time.perf_counter() - begin)
+                    chars[i] = len(result[CODES]) if result else 0
+            rows.append(
+                [
+                    str(folder),
+                    model.backend,
+                    name,
+                    len(pages),
+                    sum(best) / len(best),
+                    float(np.median(best)),
+                    max(best),
+                    sum(chars) / len(chars),
+                    load_s,
+                ]
+            )
+    common.print_table(
+        ["model", "backend", "pages", "n", "s/page mean", "median", "max", "chars/page", "load + warm-up s"],
+        rows,
+        f"Seconds per page, end to end (graph + reading in context), batch 1, fastest of {args.rounds} round(s)",
+    )
+    print(
+        f"NDL Kotenseki OCR-Lite: {NDL_LITE_SECONDS_PER_PAGE} s/page, its authors' published figure on their "
+        "office PC (not measured here, not the same machine)"
+    )
+    print(f"\ntotal time {time.perf_counter() - started:.0f} s; {common.load_note()}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     common.quiet_tensorflow()
+    if args.model:
+        return real_pages_speed(args)
     started = time.perf_counter()
     common.banner("page_recognition: exported recogniser vs its two forward passes", args)
     with tempfile.TemporaryDirectory(prefix="bench_recognizer_") as tmp:

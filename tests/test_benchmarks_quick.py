@@ -1,6 +1,6 @@
 """The benchmarks' --quick defaults: what a fresh clone (no saved_models/, no trained models, no --out)
 needs for `python benchmarks/<name>.py --quick` to start. Only the argument parsing and the model lookup
-are tested here (about a second, no TensorFlow); the runs themselves take minutes (docs/benchmarks.md)."""
+are tested here (about a second, no TensorFlow); the runs themselves take minutes (docs/benchmarks.md); one end-to-end timing of a tiny export is run."""
 
 from __future__ import annotations
 
@@ -75,3 +75,12 @@ def test_extras_resolution_takes_quick_and_resolves_a_copy(tmp_path):
     assert module.parse_args(["--quick"]).extra == "beam"
     project = module.project_copy(tmp_path)
     assert all((project / name).is_file() for name in module.METADATA_FILES)
+
+
+@pytest.mark.slow
+def test_page_recognition_times_exports_end_to_end_on_the_real_pages(tiny_recognizer, capsys):
+    module = bench("page_recognition")
+    args = module.parse_args(["--model", str(tiny_recognizer), "--rounds", "1"])
+    assert module.real_pages_speed(args) == 0
+    out = capsys.readouterr().out
+    assert "5 labelled pages" in out and "6 unlabelled scans" in out and "NDL Kotenseki OCR-Lite: 2.9 s/page" in out
