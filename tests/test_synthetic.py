@@ -28,6 +28,7 @@ from kuzushiji_tf.synthetic import fonts as fonts_module
 from kuzushiji_tf.synthetic.charset import TABLE_PATH, read_table
 from kuzushiji_tf.synthetic.fonts import has_glyph
 from kuzushiji_tf.synthetic.layout import INK_THRESHOLD
+from kuzushiji_tf.user_cache import CACHE_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 try:
@@ -272,7 +273,7 @@ def test_missing_glyphs_are_detected_by_rendering():
 @needs_fonts
 def test_glyph_coverage_is_remembered_per_font_file(tmp_path, monkeypatch):
     """drawn_chars answers as has_glyph does, from disk in later processes, and forgets a changed font."""
-    monkeypatch.setenv(fonts_module.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
     font = tmp_path / "brush.ttf"
     font.write_bytes(Path(FONTS.primary[0].path).read_bytes())
     face = fonts_module.FontFace("brush", str(font), FONTS.primary[0].index)
@@ -291,12 +292,12 @@ def test_glyph_coverage_is_remembered_per_font_file(tmp_path, monkeypatch):
         fonts_module.drawn_chars(face, ["人"])  # never asked before: rendered, not guessed
     cache_files[0].write_text("{not json")
     monkeypatch.undo()
-    monkeypatch.setenv(fonts_module.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
     assert fonts_module.drawn_chars(face, chars) == first  # a damaged cache is ignored and rewritten
     font.write_bytes(font.read_bytes() + b"\0" * 16)  # another file at the same path
     fonts_module.drawn_chars(face, chars)
     assert len(list((tmp_path / "cache" / "glyph_coverage").glob("brush-*.json"))) == 2
-    monkeypatch.setenv(fonts_module.CACHE_DIR_ENV, "off")
+    monkeypatch.setenv(CACHE_DIR_ENV, "off")
     assert fonts_module.coverage_cache_dir() is None and fonts_module.drawn_chars(face, chars) == first
 
 

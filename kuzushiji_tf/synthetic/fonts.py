@@ -21,11 +21,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from kuzushiji_tf.atomic_files import write_atomic
 from kuzushiji_tf.errors import KuzushijiError
+from kuzushiji_tf.user_cache import cache_dir
 
 FONT_DIR_ENV = "KUZUSHIJI_FONT_DIR"
-# Where which glyphs each font file draws is remembered (default: $XDG_CACHE_HOME or ~/.cache, then
-# kuzushiji_tf/glyph_coverage); "off" checks every time.
-CACHE_DIR_ENV = "KUZUSHIJI_CACHE_DIR"
+# Which glyphs each font file draws is remembered in the user cache's glyph_coverage/ (user_cache.CACHE_DIR_ENV
+# moves it; "off" checks every time).
 _COVERAGE_VERSION = 1  # bump when has_glyph's rule changes: older cache files are then ignored
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".woff")  # FreeType reads WOFF (zlib) as it is
@@ -187,12 +187,7 @@ def has_glyph(face: FontFace, char: str) -> bool:
 
 
 def coverage_cache_dir() -> Path | None:
-    root = os.environ.get(CACHE_DIR_ENV)
-    if root == "off":
-        return None
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kuzushiji_tf"
-    return Path(root).expanduser() / "glyph_coverage"
+    return cache_dir("glyph_coverage")
 
 
 def _coverage_file(face: FontFace) -> Path | None:
@@ -213,7 +208,7 @@ def drawn_chars(face: FontFace, chars) -> frozenset[str]:
 
     Checking the whole Kaggle table against every face renders some 40,000 glyphs (15 s); each process
     that builds a charset (every tool run, every page worker) would pay it again. Answers are kept in a
-    small JSON file per font file (see CACHE_DIR_ENV); a cache that cannot be read or written is ignored.
+    small JSON file per font file (see user_cache.CACHE_DIR_ENV); a cache that cannot be read or written is ignored.
     """
     chars = list(dict.fromkeys(chars))
     path = _coverage_file(face)
