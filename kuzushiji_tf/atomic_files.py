@@ -53,14 +53,15 @@ def _remove_orphans(path: Path) -> None:
         with os.scandir(folder) as entries:
             for entry in entries:
                 match = _TEMPORARY.fullmatch(entry.name)
-                if match and not _alive(int(match["pid"])):
+                if match and not process_alive(int(match["pid"])):
                     found.setdefault(match["name"], []).append(Path(entry.path))
         _ORPHANS[folder] = found
     for orphan in _ORPHANS[folder].pop(path.name, ()):
         orphan.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this machine is running: a temporary file or folder of a dead one is an orphan."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -13,6 +13,13 @@ from pathlib import Path
 SAMPLE_KAGGLE_DIR = Path(__file__).resolve().parent / "sample_data" / "kaggle_5p"
 SAMPLE_UNLABELLED_DIR = Path(__file__).resolve().parent / "sample_data" / "unlabelled_real" / "images"
 SAMPLE_TEXT_DIR = Path(__file__).resolve().parent / "sample_data" / "classical_text"
+# The page model shipped in the package (docs/pretrained.md): weights and settings in
+# kuzushiji_tf/pretrained/<name>-<version>/, which every reading command uses unless given --model. A new
+# release takes a new version, so a user's cache of the old one is never mistaken for it.
+SHIPPED_MODEL_NAME = "kuzushiji-reader"
+SHIPPED_MODEL_VERSION = 1
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / f"{SHIPPED_MODEL_NAME}-{SHIPPED_MODEL_VERSION}"
+SHIPPED_MODEL_MAX_BYTES = 60_000_000  # what the repository can carry: float16 weights of the release model fit
 INFERENCE_SHORT_SIDE = 832  # docs/recipe.md: inference at short side 832
 MAX_CHARS_PER_PAGE = 1200  # Kaggle's cap on predictions per page (docs/recipe.md "Submission")
 DETECTION_THRESHOLD = 0.3  # docs/recipe.md: submission threshold on the detector's score

@@ -24,6 +24,7 @@ COMMANDS = (
     "make_submission",
     "make_synthetic",
     "measure_real",
+    "package_model",
     "pseudo_label",
     "recognize",
     "release_model",

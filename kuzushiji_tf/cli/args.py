@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.config import DetectorConfig
+from kuzushiji_tf.config import CLASS_THRESHOLD, MAX_IMAGE_BYTES, MAX_PIXELS, TOP_K, DetectorConfig
 
 DETECTOR = DetectorConfig()  # the recipe's inference short side (832), score threshold (0.3), NMS IoU (0.5), ...
 
@@ -64,3 +64,80 @@ def add_contained_share(parser: argparse.ArgumentParser) -> None:
         help="after NMS, drop a box with more than this share of its area inside a better one "
         "(default %(default)s; 1 keeps them)",
     )
+
+
+def add_export_options(parser: argparse.ArgumentParser) -> None:
+    """The page recogniser's export options (kuzushiji-export, kuzushiji-package-model): each flag's dest is
+    the `RecognizerOptions` field it sets, so `export_options` passes every one through by name."""
+    add_short_side(parser)
+    parser.add_argument(
+        "--det-threshold", type=float, default=DETECTOR.score_threshold, help="default %(default)s (docs/recipe.md)"
+    )
+    parser.add_argument(
+        "--cls-threshold", type=float, default=CLASS_THRESHOLD, help="default %(default)s (docs/recipe.md)"
+    )
+    add_nms(parser)
+    parser.add_argument("--max-image-bytes", type=int, default=MAX_IMAGE_BYTES)
+    parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
+    parser.add_argument(
+        "--top-k",
+        type=positive(int),
+        default=TOP_K,
+        help="candidate classes returned per character (default %(default)s; at most the number of classes)",
+    )
+    parser.add_argument(
+        "--context",
+        metavar="JSON",
+        help="the temperature and context-decoding settings kuzushiji-tune-context chose (default: "
+        "temperature 1 and the settings in kuzushiji_tf/config.py)",
+    )
+
+
+def export_options(args: argparse.Namespace):
+    """The `RecognizerOptions` of `add_export_options`' flags: every field a flag of the same name gave, and
+    the --context file's settings."""
+    import dataclasses
+
+    from kuzushiji_tf.measure.context_tuning import read_settings
+    from kuzushiji_tf.recognition.contract import RecognizerOptions
+
+    given = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(RecognizerOptions)
+        if getattr(args, field.name, None) is not None
+    }
+    return RecognizerOptions.from_dict({**given, **(read_settings(args.context) if args.context else {})})
+
+
+MODEL_HELP = (
+    "the page recogniser: an export folder (kuzushiji-export, SavedModel or ONNX), a model package "
+    "(kuzushiji-package-model) or `shipped`; default: the model shipped with kuzushiji_tf (docs/pretrained.md)"
+)
+
+
+def add_model(parser: argparse.ArgumentParser, models_dir: bool = False) -> None:
+    """`--model` (default: the shipped model) and, with `models_dir`, `--models-dir` as the explicit choice of
+    the newest export under a folder. Nothing is looked up without being asked: an export lying in the
+    current directory must never take the shipped model's place unnoticed."""
+    if not models_dir:
+        parser.add_argument("--model", help=MODEL_HELP)
+        return
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--model", help=MODEL_HELP)
+    group.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        help="instead of --model: the newest version under DIR/kuzushiji_page (e.g. saved_models, where "
+        "kuzushiji-export writes); never looked at unless given",
+    )
+
+
+def chosen_model(args: argparse.Namespace, backend: str = "auto", check: bool = True):
+    """The `pretrained.ModelChoice` of `add_model`'s flags (its `path`: the export folder to load; the
+    shipped model is rebuilt into the user cache on first use); prints its `model: ...` line on stderr,
+    which a command's data on stdout never mixes with."""
+    from kuzushiji_tf.pretrained import choose_page_model
+
+    choice = choose_page_model(args.model, backend=backend, models_dir=getattr(args, "models_dir", None), check=check)
+    print(choice.line, file=sys.stderr, flush=True)
+    return choice

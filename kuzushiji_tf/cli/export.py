@@ -21,9 +21,8 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.cli.args import DETECTOR, add_nms, add_short_side, positive
+from kuzushiji_tf.cli.args import add_export_options, export_options
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.config import CLASS_THRESHOLD, MAX_IMAGE_BYTES, MAX_PIXELS, TOP_K
 
 FORMATS = ("savedmodel", "onnx")
 ONNX_EXTRA = "pip install -e .[onnx]"
@@ -32,30 +31,15 @@ PROG = "export"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--detector", required=True, help="detector training folder (model.keras) or .keras file")
-    p.add_argument("--classifier", required=True, help="classifier training folder (model.keras) or .keras file")
+    p.add_argument(
+        "--detector", required=True, help="detector training folder (model.keras) or .keras file, or `shipped`"
+    )
+    p.add_argument(
+        "--classifier", required=True, help="classifier training folder (model.keras) or .keras file, or `shipped`"
+    )
     p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char); default: the classifier folder's")
     p.add_argument("--out", required=True, help="saved_models/<name>/<integer version>")
-    add_short_side(p)
-    p.add_argument(
-        "--det-threshold", type=float, default=DETECTOR.score_threshold, help="default %(default)s (docs/recipe.md)"
-    )
-    p.add_argument("--cls-threshold", type=float, default=CLASS_THRESHOLD, help="default %(default)s (docs/recipe.md)")
-    add_nms(p)
-    p.add_argument("--max-image-bytes", type=int, default=MAX_IMAGE_BYTES)
-    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
-    p.add_argument(
-        "--top-k",
-        type=positive(int),
-        default=TOP_K,
-        help="candidate classes returned per character (default %(default)s; at most the number of classes)",
-    )
-    p.add_argument(
-        "--context",
-        metavar="JSON",
-        help="the temperature and context-decoding settings kuzushiji-tune-context chose (default: "
-        "temperature 1 and the settings in kuzushiji_tf/config.py)",
-    )
+    add_export_options(p)
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -72,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.backends.tf.export import export_model, export_page_recognizer
     from kuzushiji_tf.data.records import read_vocabulary
-    from kuzushiji_tf.measure.context_tuning import read_settings
     from kuzushiji_tf.models.classifier import num_classes
     from kuzushiji_tf.models.saved_models import load_model, resolve_keras_file
-    from kuzushiji_tf.recognition.contract import RecognizerOptions, check_version_dir
+    from kuzushiji_tf.pretrained import training_folder
+    from kuzushiji_tf.recognition.contract import check_version_dir
 
     export_onnx_recognizer = None
     if args.format == "onnx":
@@ -88,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             return fail(PROG, message)
     try:
         out = check_version_dir(args.out)
+        args.detector = training_folder(args.detector, "detector")
+        args.classifier = training_folder(args.classifier, "classifier")
         parts = (
             {}
             if args.no_parts or args.format == "onnx"
@@ -105,17 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"the classifier has {classes} classes but {vocabulary_dir}/vocabulary.csv lists "
                 f"{len(vocabulary)}; pass the --vocabulary of the records it was trained on"
             )
-        options = RecognizerOptions(
-            short_side=args.short_side,
-            det_threshold=args.det_threshold,
-            cls_threshold=args.cls_threshold,
-            nms_iou=args.nms_iou,
-            contained_share=args.contained_share,
-            max_image_bytes=args.max_image_bytes,
-            max_pixels=args.max_pixels,
-            top_k=args.top_k,
-            **(read_settings(args.context) if args.context else {}),
-        )
+        options = export_options(args)
         export = export_onnx_recognizer or export_page_recognizer
         written = [export(detector, classifier, vocabulary, out, options)]
         if parts:
