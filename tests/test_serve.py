@@ -69,13 +69,14 @@ def _recognize(server, data: bytes, query: str = "", **upload):
     return http("POST", f"{server.url}/recognize{query}", body, headers)
 
 
-def test_health_and_tf_serving_model_status(server):
+def test_health_and_tf_serving_model_status(server, model_dir):
     status, _, body = http("GET", f"{server.url}/healthz")
     assert status == 200 and json.loads(body) == {
         "status": "ok",
         "model": "kuzushiji_page",
         "version": "1",
         "backend": "tf",
+        "source": f"{model_dir} (--model)",  # the `model:` line kuzushiji-serve printed, shown on the web page
         "queue": 0,
     }
     status, _, body = http("GET", f"{server.url}/v1/models/kuzushiji_page")

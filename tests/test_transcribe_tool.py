@@ -112,5 +112,6 @@ def test_pages_print_as_columns_in_reading_order(exported, tmp_path, capsys):
 def test_a_page_the_model_refuses_fails_in_one_line(exported, tmp_path, capsys):
     big = _page(tmp_path / "big.jpg", size=(600, 600))  # over the export's 300,000-pixel limit
     assert transcribe_tool.main([str(big), "--model", str(exported)]) == 2
-    err = _error(capsys)
+    model, err = capsys.readouterr().err.split("\n", 1)  # which model refused it, then the one-line error
+    assert model == f"model: {exported} (--model)" and err.startswith("transcribe: error:") and err.count("\n") == 1
     assert "big.jpg" in err and "more than 300000 pixels" in err

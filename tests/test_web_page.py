@@ -76,6 +76,9 @@ def test_upload_shows_boxes_text_and_scores_matching_the_api(server, browser, tm
     page.goto(server.url + "/")
     page.set_input_files("#file", str(scan))
     page.wait_for_selector("#overlay g.char-box", timeout=120_000)
+    # The footer says which model reads the pages: here the --model the server was started with.
+    source = page.locator("#model-source").text_content()
+    assert source.startswith("model: ") and source.endswith(" (--model)")
 
     boxes = page.locator("#overlay g.char-box")
     assert boxes.count() == len(expected["characters"])

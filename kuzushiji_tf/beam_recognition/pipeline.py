@@ -35,9 +35,10 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from kuzushiji_tf.beam_recognition import storage
 from kuzushiji_tf.beam_recognition.listing import decode_line, list_pages, write_listing
-from kuzushiji_tf.beam_recognition.model_handler import PageModelHandler
+from kuzushiji_tf.beam_recognition.model_handler import PageModelHandler, local_model_folder
 from kuzushiji_tf.config import CLASS_THRESHOLD
 from kuzushiji_tf.formats import FORMATS
+from kuzushiji_tf.pretrained import SHIPPED
 from kuzushiji_tf.recognition.contract import model_backend, read_options_asset, read_vocabulary_asset
 from kuzushiji_tf.recognition.folder_recognition import (
     SUMMARY,
@@ -254,7 +255,8 @@ def run_recognition(
     scan_options: dict | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> list[dict]:
-    """Runs the pipeline (blocking) and returns summary.csv's rows as written. Raises FileNotFoundError or
+    """Runs the pipeline (blocking) and returns summary.csv's rows as written. `model` is an export folder
+    (local or on a bucket), a local model package, or `pretrained.SHIPPED`. Raises FileNotFoundError or
     ValueError for inputs, a model or options that cannot work, before the pipeline starts."""
     pipeline_args = list(pipeline_args)
     if not any(arg.startswith("--default_sdk_harness_log_level") for arg in pipeline_args):
@@ -263,9 +265,10 @@ def run_recognition(
     FileSystems.set_options(options)  # the driver lists and reads with the run's credentials and endpoints
     if storage.is_local(out):
         out = os.path.abspath(out)  # workers may run elsewhere on this machine
-    if storage.is_local(model):
+    if storage.is_local(model) and model != SHIPPED:
         model = os.path.abspath(model)
-    local_model = storage.local_copy(model)  # the driver reads the assets; workers copy the model themselves
+    # The driver reads the assets; workers copy the model (or rebuild a package) themselves.
+    local_model = local_model_folder(model)
     try:
         model_backend(local_model)
         vocabulary = tuple(read_vocabulary_asset(local_model))

@@ -25,7 +25,9 @@ PROG = "detect"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="training output folder (with model.keras) or a .keras file")
+    p.add_argument(
+        "--model", required=True, help="detector training folder (with model.keras), a .keras file, or `shipped`"
+    )
     p.add_argument("--data-dir", required=True, help="Kaggle-layout folder")
     p.add_argument(
         "--split",
@@ -57,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kuzushiji_tf.pretrained import training_folder
+
+    args.model = training_folder(args.model, "detector")
     from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError
     from kuzushiji_tf.datasets.kaggle_reader import DataError
     from kuzushiji_tf.datasets.kaggle_submission import write_submission

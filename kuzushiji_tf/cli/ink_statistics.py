@@ -25,7 +25,9 @@ PROG = "ink_statistics"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
-    p.add_argument("--detector", required=True, metavar="DIR", help="detector training folder (model.keras)")
+    p.add_argument(
+        "--detector", required=True, metavar="DIR", help="detector training folder (model.keras), or `shipped`"
+    )
     p.add_argument(
         "--real",
         nargs="+",
@@ -72,6 +74,9 @@ def _image_files(paths: list[str], what: str) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kuzushiji_tf.pretrained import training_folder
+
+    args.detector = training_folder(args.detector, "detector")
     try:
         sets = {}
         if args.real:

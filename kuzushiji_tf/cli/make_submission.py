@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from kuzushiji_tf.cli.args import add_no_context
+from kuzushiji_tf.cli.args import add_no_context, chosen_model
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 PROG = "make_submission"
@@ -21,7 +21,11 @@ PROG = "make_submission"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="exported page recogniser, e.g. saved_models/kuzushiji_page/1")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="exported page recogniser (e.g. saved_models/kuzushiji_page/1), a model package, or `shipped`",
+    )
     p.add_argument("--data-dir", required=True, help="Kaggle-layout folder (sample_submission.csv, test_images/)")
     p.add_argument("--out", required=True, help="submission CSV to write")
     p.add_argument("--batch-size", type=int, default=4, help="pages per call, default %(default)s")
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         pages = read_test(args.data_dir).pages
         if not pages:
             raise ValueError(f"{args.data_dir}: no test pages (sample_submission.csv or test_images/)")
-        model = load_page_model(args.model)
+        model = load_page_model(chosen_model(args).path)
         start = time.perf_counter()
         predictions = submission_points(
             model, pages, batch_size=args.batch_size, progress=not args.quiet, context=not args.no_context

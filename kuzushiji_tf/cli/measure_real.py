@@ -3,6 +3,8 @@
     kuzushiji-measure-real [--classifier DIR] [--detector DIR] [--recognizer DIR] [--label NAME]
         [--data-dir DIR] [--short-side N] [--json FILE] [--append-table FILE] [--quiet]
 
+--classifier, --detector and --recognizer also take a model package (kuzushiji-package-model) or the word
+`shipped` for the model shipped with kuzushiji_tf (docs/pretrained.md).
 --classifier: top-1 / top-5 on crops of the true boxes (cut as the exported recogniser cuts them), overall,
 kana and kanji, and the share of characters in its vocabulary. --detector: detection-only F1 as
 kuzushiji-detect. --recognizer (an exported page recogniser, kuzushiji-export): Kaggle F1 and detection-only
@@ -28,9 +30,15 @@ PROG = "measure_real"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
-    p.add_argument("--classifier", metavar="DIR", help="classifier training folder (model.keras, vocabulary.csv)")
-    p.add_argument("--detector", metavar="DIR", help="detector training folder (model.keras)")
-    p.add_argument("--recognizer", metavar="DIR", help="exported page recogniser, e.g. saved_models/kuzushiji_page/1")
+    p.add_argument(
+        "--classifier", metavar="DIR", help="classifier training folder (model.keras, vocabulary.csv), or `shipped`"
+    )
+    p.add_argument("--detector", metavar="DIR", help="detector training folder (model.keras), or `shipped`")
+    p.add_argument(
+        "--recognizer",
+        metavar="DIR",
+        help="exported page recogniser (e.g. saved_models/kuzushiji_page/1), a model package, or `shipped`",
+    )
     p.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -127,6 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     progress = not args.quiet
     try:
+        from kuzushiji_tf.pretrained import choose_page_model, training_folder
+
+        if args.classifier:
+            args.classifier = training_folder(args.classifier, "classifier")
+        if args.detector:
+            args.detector = training_folder(args.detector, "detector")
+        if args.recognizer:
+            choice = choose_page_model(args.recognizer, check=False, flag="--recognizer")
+            _say(choice.line)
+            args.recognizer = str(choice.path)
         # Every path is checked before the first stage runs: a typo must not cost a long stage first.
         if args.classifier:
             real.classifier_vocabulary_file(args.classifier)

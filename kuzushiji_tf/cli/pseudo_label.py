@@ -41,15 +41,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         required=True,
         nargs="+",
         metavar="DETECTOR",
-        help="detector training folder (model.keras) or .keras file; several are read as one ensemble "
-        "(their heatmaps averaged), a stronger teacher",
+        help="detector training folder (model.keras) or .keras file, or `shipped`; several are read as one "
+        "ensemble (their heatmaps averaged), a stronger teacher",
     )
     p.add_argument(
         "--mirror",
         action="store_true",
         help="also read each page mirrored and average the heatmaps (CenterNet's flip test; 2 x the time)",
     )
-    p.add_argument("--classifier", required=True, help="classifier training folder (model.keras) or .keras file")
+    p.add_argument(
+        "--classifier", required=True, help="classifier training folder (model.keras) or .keras file, or `shipped`"
+    )
     p.add_argument(
         "--records",
         required=True,
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from kuzushiji_tf.evaluation.test_set import assert_not_test_page
     from kuzushiji_tf.models.centernet.detector_ensemble import DetectorEnsemble
     from kuzushiji_tf.models.saved_models import load_model, resolve_keras_file
+    from kuzushiji_tf.pretrained import training_folder
     from kuzushiji_tf.self_training.pseudo_labels import (
         DEFAULT_MAX_PER_CLASS,
         PseudoLabelOptions,
@@ -139,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.images is not None:
             for path in list_images(args.images):  # refuse a real test page before the models load
                 assert_not_test_page(path)
+        args.detector = [training_folder(path, "detector") for path in args.detector]
+        args.classifier = training_folder(args.classifier, "classifier")
         # The vocabulary.csv beside the classifier's model file (as kuzushiji-export finds it) names its
         # classes; a model file without one is taken to have the records'.
         model_dir = resolve_keras_file(args.classifier).parent

@@ -33,10 +33,10 @@ docs/scaling.md.
 runs with the same --created write the same bytes.
 
 --model is an exported page recogniser: a SavedModel (run by TensorFlow) or an ONNX export
-(`kuzushiji-export --format onnx`: run by ONNX Runtime, numpy and OpenCV, without importing TensorFlow).
-Without --model, the newest version in <--models-dir>/kuzushiji_page/ is used; --models-dir defaults to
-saved_models, relative to the current directory (where kuzushiji-export and `make demo` put it when run
-from the same folder).
+(`kuzushiji-export --format onnx`: run by ONNX Runtime, numpy and OpenCV, without importing TensorFlow), or a
+model package (kuzushiji-package-model). Without --model, the model shipped with kuzushiji_tf is used (rebuilt
+into the user cache on first use; docs/pretrained.md); --models-dir DIR instead takes the newest version under
+DIR/kuzushiji_page. The first line on stderr says which model was loaded.
 """
 
 from __future__ import annotations
@@ -45,15 +45,11 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-from kuzushiji_tf.cli.args import add_no_context, positive
+from kuzushiji_tf.cli.args import add_model, add_no_context, chosen_model, positive
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.recognition.contract import MODELS_DIR, PAGE_MODEL  # imports no TensorFlow: usage errors stay instant
 
 PROG = "recognize"
-DEFAULT_MODELS_DIR = Path(MODELS_DIR)
-DEFAULT_MODELS = DEFAULT_MODELS_DIR / PAGE_MODEL
 
 
 def _formats(text: str) -> list[str]:
@@ -100,17 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help=f"comma-separated output formats ({', '.join(FORMATS)}) or 'all' (default %(default)s); "
         "tei writes json too, since the run's TEI is built from the pages' .json files",
     )
-    p.add_argument(
-        "--model",
-        help=f"exported page recogniser, SavedModel or ONNX folder (default: the newest "
-        f"version in <--models-dir>/{PAGE_MODEL})",
-    )
-    p.add_argument(
-        "--models-dir",
-        default=str(DEFAULT_MODELS_DIR),
-        help="where to look for the page recogniser without --model (default %(default)s, relative to "
-        "the current directory)",
-    )
+    add_model(p, models_dir=True)
     p.add_argument("--dpi", type=positive(int), default=300, help="PDF rasterisation (default %(default)s)")
     p.add_argument(
         "--timeout",
@@ -160,13 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.runner:
         return run_on_beam(args)
     from kuzushiji_tf.backends.loading import load_page_model
-    from kuzushiji_tf.recognition.contract import model_backend, model_short_side, newest_version
+    from kuzushiji_tf.recognition.contract import model_short_side
     from kuzushiji_tf.scans import open_scans
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
     try:
-        model = Path(args.model) if args.model else newest_version(Path(args.models_dir) / PAGE_MODEL)
-        model_backend(model)  # a clear error for a folder with no export, before any scan is opened
+        model = chosen_model(args).path  # a clear error for a folder with no export, before any scan is opened
         pages = open_scans(
             args.scans,
             dpi=args.dpi,
@@ -213,14 +198,19 @@ def run_on_beam(args) -> int:
     except ImportError as error:
         return fail(PROG, f"--runner needs Apache Beam ({error}); install it with pip install -e .[beam]")
     from kuzushiji_tf.formats.source import utc_now
-    from kuzushiji_tf.recognition.contract import newest_version
+    from kuzushiji_tf.pretrained import SHIPPED
 
     log = lambda line: print(f"recognize: {line}", flush=True)  # noqa: E731
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by local worker processes
     options = dict(dpi=args.dpi, timeout=args.timeout, retries=args.retries, max_bytes=args.max_bytes)
     start = time.perf_counter()
     try:
-        model = args.model or str(newest_version(Path(args.models_dir) / PAGE_MODEL))
+        # The driver checks (and on first use rebuilds) a package here; an export folder, maybe a bucket's, is
+        # checked by the pipeline.
+        chosen = chosen_model(args, check=False).path
+        # The shipped model or a package goes to the workers by name: each rebuilds it where it runs, as a
+        # worker on another machine must. A folder name goes as given: it may be a bucket's (gs://, s3://).
+        model = str(chosen) if args.models_dir else (args.model or SHIPPED)
         rows = run_recognition(
             args.scans,
             args.out,

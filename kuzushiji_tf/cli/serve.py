@@ -1,6 +1,7 @@
 """Serve the page recogniser over HTTP: TF Serving's REST predict API, /recognize, a web page, metrics.
 
-    kuzushiji-serve --model saved_models/kuzushiji_page/1          # or `make serve`
+    kuzushiji-serve                                                # the shipped model; or `make serve`
+    kuzushiji-serve --model saved_models/kuzushiji_page/1
     kuzushiji-serve --model saved_models/kuzushiji_page_onnx/1 --backend onnx --port 8080
 
 Then open http://127.0.0.1:8501/ and drop a scan on the page, or:
@@ -8,7 +9,9 @@ Then open http://127.0.0.1:8501/ and drop a scan on the page, or:
     kuzushiji-client --url http://127.0.0.1:8501 scan.jpg      # TF Serving's REST shape
 
 It binds 127.0.0.1 unless told otherwise (--host 0.0.0.0 exposes it to the network: put it behind a
-proxy that terminates TLS). Without --model, the newest version in saved_models/kuzushiji_page/ is used.
+proxy that terminates TLS). Without --model, the model shipped with kuzushiji_tf is served (rebuilt into the
+user cache on first use, as a SavedModel or with --backend onnx as ONNX; docs/pretrained.md); --models-dir DIR
+instead serves the newest version under DIR/kuzushiji_page. The web page and /healthz say which model it is.
 """
 
 from __future__ import annotations
@@ -17,11 +20,9 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
-from kuzushiji_tf.cli.args import add_no_context, positive, prog
+from kuzushiji_tf.cli.args import add_model, add_no_context, chosen_model, positive, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.recognition.contract import MODELS_DIR
 
 PROG = "serve"
 
@@ -36,12 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[1:]),
     )
-    p.add_argument(
-        "--model",
-        help="exported page recogniser: SavedModel or ONNX folder (default: the newest version "
-        "in <--models-dir>/kuzushiji_page)",
-    )
-    p.add_argument("--models-dir", default=MODELS_DIR, help="default %(default)s")
+    add_model(p, models_dir=True)
     p.add_argument(
         "--backend",
         choices=("auto", "tf", "onnx"),
@@ -100,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from kuzushiji_tf.backends.loading import load_page_model
-    from kuzushiji_tf.recognition.contract import PAGE_MODEL, newest_version
     from kuzushiji_tf.serving.app import ServerConfig, create_app
 
     try:
-        model_path = Path(args.model) if args.model else newest_version(Path(args.models_dir) / PAGE_MODEL)
+        choice = chosen_model(args, args.backend)
+        model_path = choice.path
         options = {"intra_op_num_threads": args.threads} if args.threads else {}
         model = load_page_model(model_path, args.backend, **options)
     except (FileNotFoundError, ValueError) as error:
@@ -118,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         max_instances=args.max_instances,
         timeout=args.timeout,
         context=not args.no_context,
+        source=choice.description,
     )
     logging.basicConfig(level=args.log_level.upper(), format="serve: %(message)s")
     print(

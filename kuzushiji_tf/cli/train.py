@@ -76,8 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     detector.add_argument("--score-threshold", type=float)
     p.add_argument(
         "--init",
-        help="start from a saved model of the same task: its model.keras or its --out folder "
-        "(a classifier of another vocabulary keeps the rows of the codes both hold)",
+        help="start from a saved model of the same task: its model.keras or its --out folder, or `shipped` "
+        "(the shipped model's; a classifier of another vocabulary keeps the rows of the codes both hold)",
     )
     p.add_argument(
         "--pseudo",
@@ -213,6 +213,10 @@ def run(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.init is not None:
+            from kuzushiji_tf.pretrained import training_folder
+
+            args.init = training_folder(args.init, args.task)
         run(args)
     except (FileNotFoundError, ValueError) as error:
         return fail(PROG, error)

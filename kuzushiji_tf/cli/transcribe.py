@@ -1,9 +1,10 @@
 """Print pages as text in reading order (columns right to left, top to bottom), with the exported recogniser.
 
-    kuzushiji-transcribe page.jpg page2.png --model saved_models/kuzushiji_page/1
+    kuzushiji-transcribe page.jpg page2.png                    # the shipped model
     kuzushiji-transcribe page.jpg --model saved_models/kuzushiji_page/1 --json > page.json
 
-Per page: a header line `== page.jpg: N characters, K columns`, then one line per column. With --json, one
+Without --model the model shipped with kuzushiji_tf reads the pages (docs/pretrained.md); a `model: ...` line on
+stderr says which model it was. Per page: a header line `== page.jpg: N characters, K columns`, then one line per column. With --json, one
 object per page with its columns and its characters (code, char, box xyxy, column, scores) in reading order.
 """
 
@@ -15,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.cli.args import add_no_context, prog
+from kuzushiji_tf.cli.args import add_model, add_no_context, chosen_model, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 PROG = "transcribe"
@@ -24,9 +25,7 @@ PROG = "transcribe"
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="+", help="page images (JPEG or PNG)")
-    p.add_argument(
-        "--model", required=True, help="exported page recogniser, SavedModel or ONNX (saved_models/<name>/<version>)"
-    )
+    add_model(p)
     add_no_context(p)
     p.add_argument("--json", action="store_true", help="print JSON (columns and characters) instead of text")
     return p.parse_args(argv)
@@ -35,14 +34,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 @user_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from kuzushiji_tf.recognition.contract import model_backend
     from kuzushiji_tf.scans.images import ImageError, load_image
 
     paths = [Path(p) for p in args.images]
     try:
         for path in paths:  # every page is checked before the model loads, which takes seconds
             load_image(path, formats=("JPEG", "PNG"))
-        model_backend(args.model)  # a clear error before the model loads, which takes seconds
+        model_path = chosen_model(args).path  # a clear error before the model loads, which takes seconds
     except (FileNotFoundError, ImageError) as error:
         return fail(PROG, error)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -53,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     from kuzushiji_tf.recognition.postprocess import page_results
 
     try:
-        model = load_page_model(args.model)
+        model = load_page_model(model_path)
     except (OSError, ValueError, KeyError) as error:
-        return fail(PROG, f"{args.model}: cannot load the page recogniser ({error})")
+        return fail(PROG, f"{model_path}: cannot load the page recogniser ({error})")
     translation = dict(model.vocabulary)
     records = []
     for path in paths:

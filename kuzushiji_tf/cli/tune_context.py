@@ -26,7 +26,9 @@ PROG = "tune_context"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
-    p.add_argument("--classifier", metavar="DIR", help="classifier training folder (model.keras, vocabulary.csv)")
+    p.add_argument(
+        "--classifier", metavar="DIR", help="classifier training folder (model.keras, vocabulary.csv), or `shipped`"
+    )
     p.add_argument("--candidates", metavar="FILE", help="reuse (or, with --classifier, write) the boxes' candidates")
     p.add_argument("--data-dir", metavar="DIR", help="labelled Kaggle-layout folder; default: the bundled real sample")
     p.add_argument(
@@ -69,6 +71,10 @@ def _language_model(path):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kuzushiji_tf.pretrained import training_folder
+
+    if args.classifier:
+        args.classifier = training_folder(args.classifier, "classifier")
     from kuzushiji_tf.measure import context_tuning as tuning
     from kuzushiji_tf.recognition.context import ContextOptions
 

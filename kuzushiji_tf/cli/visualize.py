@@ -1,10 +1,13 @@
 """Draw a page's recognised characters on it (PNG): boxes from a model, or points from a submission CSV.
 
+    kuzushiji-visualize --image page.jpg --out page.png                 # the shipped model's boxes
     kuzushiji-visualize --model saved_models/kuzushiji_page/1 --image page.jpg --out page.png
     kuzushiji-visualize --pred submission.csv --image data/train_images/X.jpg --truth data/train.csv --out X.png
 
-With --truth, predictions are green when correct (same label, point inside a truth box: the competition's
-matching), red when wrong, and truth boxes nobody found are grey. The page's id is the image's file name
+Without --model or --pred, the model shipped with kuzushiji_tf reads the page (docs/pretrained.md); a
+`model: ...` line on stderr says which model it was. With --truth, predictions are green when correct (same
+label, point inside a truth box: the competition's matching), red when wrong, and truth boxes nobody found
+are grey. The page's id is the image's file name
 without its extension, as in the Kaggle CSVs.
 """
 
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kuzushiji_tf.cli.args import add_no_context, prog
+from kuzushiji_tf.cli.args import MODEL_HELP, add_no_context, chosen_model, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 PROG = "visualize"
@@ -26,8 +29,8 @@ DEFAULT_TRANSLATION = Path(__file__).resolve().parents[1] / "sample_data/kaggle_
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog(PROG), description=__doc__.splitlines()[0])
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="exported page recogniser, SavedModel or ONNX (saved_models/<name>/<version>)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", help=MODEL_HELP)
     source.add_argument("--pred", help="submission CSV (image_id,labels) holding this page's predictions")
     p.add_argument("--image", required=True, help="the page (JPEG or PNG)")
     p.add_argument("--truth", help="train.csv-style truth: colours predictions correct / wrong / missed")
@@ -42,13 +45,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _model_predictions(model: str, image: Path, context: bool = True):
+def _model_predictions(model: Path, image: Path, context: bool = True):
     """(codes, boxes xyxy, {code: char}) from the exported recogniser (SavedModel or ONNX): every detection,
     as the research outputs keep them (the class threshold drops characters only from a Kaggle submission);
     the model loads only here."""
-    from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused, model_backend
+    from kuzushiji_tf.recognition.contract import CODES, OUT_BOXES, PageRefused
 
-    model_backend(model)  # a clear error before the model loads, which takes seconds
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kuzushiji_tf.backends.loading import load_page_model
     from kuzushiji_tf.recognition.context import read_in_context
@@ -85,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             if truth is None:
                 raise ValueError(f"{args.truth}: no row for image_id {image_id} (the image's file name)")
         translation = read_unicode_translation(args.translation) if args.translation else None
-        if args.model:
-            codes, boxes, vocabulary = _model_predictions(args.model, image_path, not args.no_context)
+        if not args.pred:  # chosen_model: a clear error for a folder with no export, before the model loads
+            codes, boxes, vocabulary = _model_predictions(chosen_model(args).path, image_path, not args.no_context)
             translation, points = translation or vocabulary, None
         else:
             predictions = read_submission(args.pred).get(image_id)

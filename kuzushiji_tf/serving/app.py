@@ -60,6 +60,7 @@ class ServerConfig:
     timeout: float = 120.0  # seconds a request may wait for its pages
     retry_after: int = 2  # seconds, the 503's Retry-After
     model_name: str = MODEL_NAME
+    source: str = ""  # which model this is, in words (kuzushiji-serve's `model:` line): /healthz and the web page
     context: bool = True  # /recognize reads columns in context (recognition/context.py); predict never does
 
 
@@ -180,6 +181,7 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
             "model": config.model_name,
             "version": version,
             "backend": model.backend,
+            "source": config.source or str(model.path),
             "queue": batcher.pending,
         }
 

@@ -172,3 +172,8 @@ document.querySelectorAll("#downloads button").forEach((button) =>
   button.addEventListener("click", () => download(button.dataset.format)));
 $("vertical").addEventListener("change", (event) =>
   $("transcription").classList.toggle("vertical", event.target.checked));
+
+// Which model reads the pages (the shipped one, or the --model the server was started with), from /healthz.
+fetch("/healthz").then((response) => response.json())
+  .then((health) => { $("model-source").textContent = `model: ${health.source || health.model}`; })
+  .catch(() => { /* the footer just stays without it */ });
