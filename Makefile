@@ -68,15 +68,12 @@ RELEASE_DIR ?= ../kuzushiji-release
 release-model: venv fonts
 	$(PY) -m kuzushiji_tf.cli.release_model --out $(RELEASE_DIR) $(RELEASE_ARGS)
 
-# The HTTP server and web page on http://127.0.0.1:8501/ with the newest exported model; `make demo` first
-# when there is none yet. SERVE_ARGS passes options, e.g. make serve SERVE_ARGS="--backend onnx --model DIR".
+# The HTTP server and web page on http://127.0.0.1:8501/ with the model shipped in kuzushiji_tf/pretrained
+# (rebuilt into the user cache on first use; docs/pretrained.md). SERVE_ARGS passes options, e.g.
+# make serve SERVE_ARGS="--model demo_out/saved_models/kuzushiji_page/1" or SERVE_ARGS="--backend onnx".
 serve: venv
-	@ls saved_models/kuzushiji_page/*/saved_model.pb >/dev/null 2>&1 || \
-		ls saved_models/kuzushiji_page/*/detector.onnx >/dev/null 2>&1 || \
-		{ echo "No exported page recogniser in saved_models/kuzushiji_page yet: running make demo first (~20 min)"; \
-		  $(MAKE) demo; }
 	$(PY) -m kuzushiji_tf.serve $(SERVE_ARGS)
 
-# saved_models/ is kept: `make demo` exports its page recogniser there as a new version, beside your own models.
+# saved_models/ is kept: your own exports live there (`make demo` keeps its models in $(DEMO_DIR)).
 clean:
 	rm -rf $(DEMO_DIR) records/demo_* .pytest_cache

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kuzushiji_tf.cli import demo
+from kuzushiji_tf.pretrained import shipped_model_available
 
 SMOKE = [
     "--pages",
@@ -46,20 +47,12 @@ def _versions(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("*"))
 
 
-def test_next_version_is_free_in_every_exported_folder(tmp_path):
-    assert demo.next_version(tmp_path) == 1
-    (tmp_path / "kuzushiji_page" / "2").mkdir(parents=True)
-    (tmp_path / "kuzushiji_classifier" / "5").mkdir(parents=True)
-    (tmp_path / "kuzushiji_page" / "notes").mkdir()
-    assert demo.next_version(tmp_path) == 6
-
-
 def test_demo_runs_from_any_folder_and_prints_the_console_commands(tmp_path, monkeypatch, capsys):
     # `make demo` from elsewhere: no path of the repository is needed, the sample data comes from the package.
     monkeypatch.chdir(tmp_path)
     assert demo.SAMPLE_DIR.is_dir() and (demo.SAMPLE_DIR / "train.csv").is_file() and demo.FORMATS_PAGE.is_file()
     result = subprocess.run([sys.executable, "-m", "kuzushiji_tf.demo", "--help"], capture_output=True, text=True)
-    assert result.returncode == 0 and "--models-dir" in result.stdout, result.stderr
+    assert result.returncode == 0 and "--out" in result.stdout and "--models-dir" not in result.stdout, result.stderr
     # A stage prints the command a user types and runs the same command's module in the current directory.
     (tmp_path / "truth.csv").write_text("image_id,labels\npage,U+3042 10 10 20 20\n")
     (tmp_path / "pred.csv").write_text("image_id,labels\npage,U+3042 20 20\n")
@@ -70,15 +63,11 @@ def test_demo_runs_from_any_folder_and_prints_the_console_commands(tmp_path, mon
 
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_the_table(tmp_path, capsys):
-    # Versions already there (an earlier demo, your own export): the demo takes the next free number, and
-    # kuzushiji-recognize (no --model) picks it as the newest. saved_models/ of the current directory stays untouched.
-    models = tmp_path / "models"
-    (models / "kuzushiji_page" / "2").mkdir(parents=True)
-    (models / "kuzushiji_page" / "2" / "saved_model.pb").write_bytes(b"an older model")
-    (models / "kuzushiji_detector" / "3").mkdir(parents=True)
+    # The demo keeps its export in its own folder and passes it as --model: saved_models/ of the current
+    # directory stays untouched, and nothing it made could take the shipped model's place in the other commands.
     repo_models = Path.cwd() / "saved_models" / "kuzushiji_page"
     before = _versions(repo_models)
-    assert demo.main(SMOKE + ["--out", str(tmp_path / "demo"), "--models-dir", str(models)]) == 0
+    assert demo.main(SMOKE + ["--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     table = out[out.rindex("stage ") :]
     for stage in (
@@ -95,6 +84,7 @@ def test_demo_runs_every_stage_and_prints_the_table(tmp_path, capsys):
         "transcription",
         "visualisation",
         "formats (real page)",
+        "real pages: shipped model",
         "total",
     ):
         assert stage in table
@@ -108,8 +98,14 @@ def test_demo_runs_every_stage_and_prints_the_table(tmp_path, capsys):
     assert "classifier top-1" in table and "Kaggle F1" in table
     root = tmp_path / "demo"
     assert (root / "submission.csv").is_file() and (root / "100241706_00005_1.png").is_file()
-    assert (models / "kuzushiji_page" / "4" / "saved_model.pb").is_file() and _versions(repo_models) == before
-    assert f"model {models / 'kuzushiji_page' / '4'}" in out  # recognize found it without --model
+    page_model = root / "saved_models" / "kuzushiji_page" / "1"
+    assert (page_model / "saved_model.pb").is_file() and _versions(repo_models) == before
+    assert f"model: {page_model} (--model)" in out  # the later stages were given it
+    shipped = table[table.index("real pages: shipped model") :].splitlines()[0]
+    if shipped_model_available():
+        assert "classifier top-1" in shipped and "Kaggle F1" in shipped
+    else:
+        assert "skipped: no model is shipped in" in shipped
     page = demo.FORMATS_PAGE.name
     written = {p.relative_to(root / "formats").as_posix() for p in (root / "formats").rglob("*") if p.is_file()}
     assert written == {

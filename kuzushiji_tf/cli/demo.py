@@ -3,11 +3,13 @@
 synthetic pages -> records -> detector -> classifier -> pseudo-labels (synthetic test pages, and real scans
 without labels) -> fine-tune -> export -> submission for the synthetic test pages with its F1 -> detection F1,
 transcription and visualisation of the bundled labelled real pages (the real test set, never trained on)
--> a real scan recognised into every output format by `kuzushiji-recognize` with no --model, which finds
-the page recogniser where the export put it (<--models-dir>/kuzushiji_page/<next free version>).
-Each step runs the command a user would type (printed before it runs, `kuzushiji-train ...`; run here as
-`python -m kuzushiji_tf.cli.train ...` with this Python), so the demo is also the tutorial. It runs from any
-folder: --out and --models-dir are relative to the current directory, the sample data comes from the package.
+-> a real scan recognised into every output format by `kuzushiji-recognize` -> the model shipped with
+kuzushiji_tf measured on the same real pages, beside the demo's (skipped when none is shipped).
+Everything, the exported page recogniser too, stays in --out (<out>/saved_models/kuzushiji_page/1): the later
+stages pass it as --model, and the other commands, which use the shipped model unless given --model, never
+pick it up. Each step runs the command a user would type (printed before it runs, `kuzushiji-train ...`; run
+here as `python -m kuzushiji_tf.cli.train ...` with this Python), so the demo is also the tutorial. It runs
+from any folder: --out is relative to the current directory, the sample data comes from the package.
 Sizes are cut to fit about 20 minutes on 2 CPU cores; docs/training.md gives the full-size commands.
 """
 
@@ -23,15 +25,13 @@ from pathlib import Path
 from kuzushiji_tf.cli.errors import user_errors
 from kuzushiji_tf.cli.stages import StageFailed, run_stage
 from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR, SAMPLE_UNLABELLED_DIR
-from kuzushiji_tf.recognition.contract import MODELS_DIR
+from kuzushiji_tf.pretrained import SHIPPED, shipped_model_available, shipped_model_dir
 
 PROG = "demo"
 SAMPLE_DIR = SAMPLE_KAGGLE_DIR
 REAL_SCANS = SAMPLE_UNLABELLED_DIR  # 6 real pages without labels
 REAL_PAGE = "100241706_00005_1"
 FORMATS_PAGE = REAL_SCANS / "200010454_00005_1.jpg"  # recognised into every output format at the end
-DEFAULT_MODELS_DIR = MODELS_DIR  # kuzushiji-recognize's default, relative to the current directory
-EXPORTED = ("kuzushiji_page", "kuzushiji_detector", "kuzushiji_classifier")  # what kuzushiji-export writes per version
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,12 +62,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--finetune-epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="processes, default one per core")
-    p.add_argument(
-        "--models-dir",
-        default=DEFAULT_MODELS_DIR,
-        help="where the page recogniser is exported, as <dir>/kuzushiji_page/<next free version>, and "
-        "where kuzushiji-recognize finds it (default %(default)s, relative to the current directory)",
-    )
     return p.parse_args(argv)
 
 
@@ -115,13 +109,6 @@ def _real_figure(real: dict) -> str:
     )
 
 
-def next_version(models_dir: Path) -> int:
-    """1 + the highest version under any of EXPORTED: kuzushiji-export writes all three at one number and
-    refuses a version that is there, and earlier demos' (or your own) exports stay untouched."""
-    versions = [int(p.name) for name in EXPORTED for p in (models_dir / name).glob("*") if p.name.isdigit()]
-    return max(versions, default=0) + 1
-
-
 def _files_figure(folder: Path) -> str:
     """The files kuzushiji-recognize wrote, by suffix: `<page>.txt, .json, ... + tei.xml, summary.csv`."""
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -143,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     synth, records, sample_records = out / "synthetic", out / "records" / "synthetic", out / "records" / "sample"
     models = out / "saved_models"
     det, cls, tuned = models / "detector", models / "classifier", models / "classifier_finetuned"
-    models_dir = Path(args.models_dir).resolve()
-    page_model = models_dir / "kuzushiji_page" / str(next_version(models_dir))
+    page_model = models / "kuzushiji_page" / "1"  # the demo's own; removed with `models` at each run
     stages = Stages()
     out.mkdir(parents=True, exist_ok=True)
     # The data is generated anew (--overwrite), so models of an earlier demo must not be resumed from.
@@ -393,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     stages.add("export", f"{page_model}")
-    print(f"   the page recogniser is in {page_model}: kuzushiji-recognize uses the newest version there by default")
+    print(f"   the page recogniser is in {page_model}: the stages below pass it as --model")
 
     submission = out / "submission.csv"
     stages.run(
@@ -456,15 +442,51 @@ def main(argv: list[str] | None = None) -> int:
     )
     stages.add("visualisation", str(picture))
 
-    # Every output format, with the recogniser found where the export put it (no --model: the default lookup).
     formats = out / "formats"
-    where = [] if models_dir == Path(DEFAULT_MODELS_DIR).resolve() else ["--models-dir", str(models_dir)]
     stages.run(
         "formats (real page)",
         "recognize",
-        [str(FORMATS_PAGE), "--out", str(formats), "--formats", "all", "--force", "--quiet", *where],
+        [
+            str(FORMATS_PAGE),
+            "--out",
+            str(formats),
+            "--model",
+            str(page_model),
+            "--formats",
+            "all",
+            "--force",
+            "--quiet",
+        ],
     )
     stages.add("formats (real page)", _files_figure(formats))
+
+    # The model shipped with kuzushiji_tf on the same real pages: what the demo's models are up against.
+    shipped_json = out / "real_pages_shipped.json"
+    if shipped_model_available():
+        stages.run(
+            "real pages: shipped model",
+            "measure_real",
+            [
+                "--classifier",
+                SHIPPED,
+                "--detector",
+                SHIPPED,
+                "--recognizer",
+                SHIPPED,
+                "--label",
+                "shipped model",
+                "--json",
+                str(shipped_json),
+                "--quiet",
+            ],
+        )
+        stages.add("real pages: shipped model", _real_figure(json.loads(shipped_json.read_text())))
+    else:
+        stages.add(
+            "real pages: shipped model",
+            f"skipped: no model is shipped in {shipped_model_dir()} (docs/pretrained.md)",
+            0.0,
+        )
 
     print("\n" + stages.table())
     print(

@@ -184,6 +184,10 @@ def figure(stage: Stage) -> str:
         return (
             f"temperature {c['temperature']:.2f}; top-1 {c['top1_alone']:.3f} alone, {c['top1_context']:.3f} in context"
         )
+    if stage.stem == "package_model":
+        m = json.loads((out / "manifest.json").read_text())
+        size = sum(entry["size"] for entry in m["files"].values())
+        return f"{m['name']}-{m['version']}: {m['weights']} weights, {size / 1e6:.1f} MB; copy it into kuzushiji_tf/pretrained/"
     if stage.stem == "measure_real":
         r = json.loads(out.read_text())
         cls, det, rec = r.get("classifier", {}), r.get("detector", {}), r.get("recognizer", {})

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from kuzushiji_tf.config import SHIPPED_MODEL_NAME, SHIPPED_MODEL_VERSION
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -83,6 +85,8 @@ MINUTES_2_CORES = {
 
 
 EXPORT_DIR = "{out}/export/kuzushiji_page/1"  # the release run's page recogniser
+# The release run's model package: what goes into kuzushiji_tf/pretrained/ as the shipped model (docs/pretrained.md).
+PACKAGE_DIR = f"{{out}}/package/{SHIPPED_MODEL_NAME}-{SHIPPED_MODEL_VERSION}"
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,25 @@ def _finish(out: Path, s: Sizes, detector: str, classifier: str) -> list[Stage]:
             str(export),
         ),  # fmt: skip
         Stage(
+            "package",
+            "package_model",
+            [
+                "--detector",
+                det,
+                "--classifier",
+                cls,
+                "--context",
+                str(context),
+                "--short-side",
+                short_side,
+                "--out",
+                PACKAGE_DIR.format(out=out),
+            ],
+            "package",
+            PACKAGE_DIR.format(out=out),
+            fresh=True,
+        ),  # fmt: skip
+        Stage(
             "synthetic test",
             "measure_real",
             [
@@ -304,6 +327,27 @@ def _finish(out: Path, s: Sizes, detector: str, classifier: str) -> list[Stage]:
             ],
             "measure",
             str(out / "measured" / "real_pages.json"),
+        ),  # fmt: skip
+        # The package as it will ship (float16 weights, rebuilt as every command rebuilds it), measured on the
+        # same pages: the row above and this one must agree within noise.
+        Stage(
+            "real pages, package",
+            "measure_real",
+            [
+                "--detector",
+                PACKAGE_DIR.format(out=out),
+                "--classifier",
+                PACKAGE_DIR.format(out=out),
+                "--recognizer",
+                PACKAGE_DIR.format(out=out),
+                "--label",
+                "release model, shipped package",
+                "--json",
+                str(out / "measured" / "real_pages_package.json"),
+                "--quiet",
+            ],
+            "measure",
+            str(out / "measured" / "real_pages_package.json"),
         ),  # fmt: skip
     ]
 
