@@ -28,9 +28,10 @@ from kuzushiji_tf.recognition.contract import PAGE_MODEL, is_page_model, model_b
 SHIPPED = "shipped"  # the word --model, --detector, --classifier and --init take for the shipped model
 EXPORT_DIRS = {"tf": PAGE_MODEL, "onnx": f"{PAGE_MODEL}_onnx"}
 EXPORT_NAMES = {"tf": "SavedModel", "onnx": "ONNX export"}
-# Seconds a rebuild takes on 2 CPU cores: a fixed part plus a part per MB of stored weights (the demo's
-# float16 package, 34 MB: SavedModel 38 s, ONNX 70 s, both training folders 12 s). Only for the message.
-BUILD_SECONDS = {"tf": (10.0, 0.8), "onnx": (15.0, 1.6), "folder": (3.0, 0.25)}
+# Seconds a rebuild takes on 2 busy CPU cores, a fixed part plus a part per MB of stored weights, fitted to
+# the demo's float16 package (34.5 MB of weights: SavedModel 19 s, ONNX 66 s; detector folder 9 s for 31 MB,
+# classifier folder 2.5 s for 3.4 MB). Only for the message that says a build is under way.
+BUILD_SECONDS = {"tf": (8.0, 0.33), "onnx": (15.0, 1.5), "folder": (2.0, 0.25)}
 
 
 class NoShippedModelError(PackageError):
