@@ -11,7 +11,7 @@ def test_reader_metric_generator_and_record_workers_load_no_tensorflow():
         "kuzushiji_tf.evaluation.metric, kuzushiji_tf.synthetic, kuzushiji_tf.data.record_images, kuzushiji_tf.scans, "
         "kuzushiji_tf.scans.pdf, kuzushiji_tf.scans.iiif, kuzushiji_tf.formats, kuzushiji_tf.serving.app, "
         "kuzushiji_tf.serve, kuzushiji_tf.recognition.folder_recognition, kuzushiji_tf.recognition.contract, "
-        "kuzushiji_tf.backends.loading, kuzushiji_tf.backends.onnx; "
+        "kuzushiji_tf.backends.loading, kuzushiji_tf.backends.onnx, kuzushiji_tf.pretrained; "
         "print('tensorflow' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
