@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from kuzushiji_tf.cli import release_model
+from kuzushiji_tf.pretrained import verify
 from kuzushiji_tf.release.recipe import FULL, TINY, Inputs, final_models, plan
+from kuzushiji_tf.user_cache import CACHE_DIR_ENV
 
 
 def _inputs(tmp_path):
@@ -35,9 +37,13 @@ def test_recipe_stages_read_only_what_earlier_stages_wrote(tmp_path):
         detector, classifier = final_models(stages)
         assert f"detector-ns{sizes.detector_rounds}" == detector
         assert f"classifier-st{sizes.classifier_rounds}" == classifier
-        # only the last stages touch the labelled real pages, and only to measure them
+        # only the last stages touch the labelled real pages, and only to measure them: the models, then
+        # their package as it will ship (float16, rebuilt)
         measured = [s.name for s in stages if s.stem == "measure_real" and "--data-dir" not in s.arguments]
-        assert measured == ["real pages"]
+        assert measured == ["real pages", "real pages, package"]
+        package = next(s for s in stages if s.stem == "package_model")
+        assert package.output == str(tmp_path / "package" / "kuzushiji-reader-1")
+        assert package.arguments[package.arguments.index("--detector") + 1].endswith(f"models/{detector}")
 
 
 def test_full_recipe_is_the_measured_one(tmp_path):
@@ -87,7 +93,8 @@ def _done(state_file: Path) -> list[str]:
 def test_tiny_run_interrupted_and_resumed_to_the_end(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "kuzushiji_tf.cli.release_model", "--out", str(out), "--tiny", "--workers", "1"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # The package stage's measurement rebuilds it into a cache: this test's, not the user's.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", CACHE_DIR_ENV: str(tmp_path / "cache")}
     # First run: killed (its whole process group, as the end of a session does) once the first training
     # stage has finished and the next one is under way.
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -121,6 +128,10 @@ def test_tiny_run_interrupted_and_resumed_to_the_end(tmp_path):
     assert (Path(stages[-1].extra["export"]) / "assets" / "recognizer.json").is_file()
     real = json.loads((out / "measured" / "real_pages.json").read_text())
     assert real["characters"] == 464 and real["classifier"]["overall"]["count"] == 464
+    # ... and with the package that would ship, checked and rebuilt as the commands rebuild it
+    assert verify(out / "package" / "kuzushiji-reader-1").values["weights"] == "float16"
+    packaged = json.loads((out / "measured" / "real_pages_package.json").read_text())
+    assert packaged["characters"] == 464 and {"classifier", "detector", "recognizer"} <= packaged.keys()
     log = (out / release_model.LOG_FILE).read_text()
     assert "| detector-a |" in log and "| real pages |" in log
     assert "interrupted in stage" in log
