@@ -50,7 +50,7 @@ browser:
 	fi
 
 # ruff (lint + format check) and the import contracts in pyproject.toml; `make test` runs it first, so CI checks it.
-LINT_PATHS := kuzushiji_tf tools tests benchmarks
+LINT_PATHS := kuzushiji_tf tools tests benchmarks docs/images
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
