@@ -14,6 +14,24 @@ SAMPLE_KAGGLE_DIR = Path(__file__).resolve().parent / "sample_data" / "kaggle_5p
 SAMPLE_UNLABELLED_DIR = Path(__file__).resolve().parent / "sample_data" / "unlabelled_real" / "images"
 SAMPLE_TEXT_DIR = Path(__file__).resolve().parent / "sample_data" / "classical_text"
 INFERENCE_SHORT_SIDE = 832  # docs/recipe.md: inference at short side 832
+SIZE_MULTIPLE = 32  # the detector backbone's coarsest stride: every input side is a multiple of it
+# The page recogniser's `auto` scale policy (recognition/contract.py RecognizerOptions.scale_policy): a first
+# pass at the export's short side measures the page's median character height, and a second pass reads the
+# page at the short side that brings it to the height the detector was trained on.
+SCALE_POLICIES = ("fixed", "auto")
+# That height as a fraction of the detector's training input side: the median, over training views, of each
+# view's median character box height (data/detector_input.training_char_heights). 0.119 on the demo's
+# synthetic records (889 views of its 115 training pages with characters: 22.9 px of 192); `kuzushiji-export
+# --scale auto` measures the detector's own records when its config.json names them, and falls back on this.
+TRAIN_CHAR_HEIGHT = 0.119
+# The second pass's short side stays within these multiples of the export's short side (rounded to 32): a
+# page of a few huge characters must not shrink to nothing, nor one of tiny noise peaks blow up the input.
+SCALE_BOUNDS = (0.5, 2.0)
+# A change of less than this share of the short side keeps the first pass: pages on the detector's own scale
+# cost one pass (docs/experiments.md, "A scale that fits each page").
+SCALE_TOLERANCE = 0.15
+# Fewer first-pass characters than this say nothing reliable about the page's script: one pass.
+SCALE_MIN_CHARS = 5
 MAX_CHARS_PER_PAGE = 1200  # Kaggle's cap on predictions per page (docs/recipe.md "Submission")
 DETECTION_THRESHOLD = 0.3  # docs/recipe.md: submission threshold on the detector's score
 CLASS_THRESHOLD = 0.5  # docs/recipe.md: submission threshold on the class probability

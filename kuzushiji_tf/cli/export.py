@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kuzushiji_tf.cli.args import DETECTOR, add_nms, add_short_side, positive
 from kuzushiji_tf.cli.errors import fail, user_errors
-from kuzushiji_tf.config import CLASS_THRESHOLD, MAX_IMAGE_BYTES, MAX_PIXELS, TOP_K
+from kuzushiji_tf.config import CLASS_THRESHOLD, MAX_IMAGE_BYTES, MAX_PIXELS, SCALE_POLICIES, TOP_K, TRAIN_CHAR_HEIGHT
 
 FORMATS = ("savedmodel", "onnx")
 ONNX_EXTRA = "pip install -e .[onnx]"
@@ -55,6 +55,30 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar="JSON",
         help="the temperature and context-decoding settings kuzushiji-tune-context chose (default: "
         "temperature 1 and the settings in kuzushiji_tf/config.py)",
+    )
+    p.add_argument(
+        "--scale",
+        choices=SCALE_POLICIES,
+        default="auto",
+        help="auto (default): read each page a second time at the short side that brings its median character "
+        "to the size the detector was trained on, when that differs enough from --short-side; fixed: every "
+        "page at --short-side (docs/recognition.md)",
+    )
+    p.add_argument(
+        "--target-char-height",
+        type=positive(float),
+        metavar="PX",
+        help="--scale auto: the median character height, in detector input pixels, that a page is brought to "
+        "(default: measured on the training views of the records named in the detector's config.json, else "
+        f"{TRAIN_CHAR_HEIGHT} x its training input size)",
+    )
+    p.add_argument(
+        "--min-short-side",
+        type=positive(int),
+        help="--scale auto: the smallest short side (default: 0.5 x --short-side)",
+    )
+    p.add_argument(
+        "--max-short-side", type=positive(int), help="--scale auto: the largest short side (default: 2 x --short-side)"
     )
     p.add_argument(
         "--format",
@@ -105,6 +129,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"the classifier has {classes} classes but {vocabulary_dir}/vocabulary.csv lists "
                 f"{len(vocabulary)}; pass the --vocabulary of the records it was trained on"
             )
+        scale = {"scale_policy": args.scale}
+        if args.scale == "auto":
+            height, source = (
+                (args.target_char_height, "--target-char-height")
+                if args.target_char_height
+                else (target_char_height(args.detector, args.short_side))
+            )
+            print(f"export: scale auto: target character height {height:.2f} px ({source})")
+            scale.update(
+                target_char_height=height,
+                min_short_side=args.min_short_side or 0,
+                max_short_side=args.max_short_side or 0,
+            )
         options = RecognizerOptions(
             short_side=args.short_side,
             det_threshold=args.det_threshold,
@@ -114,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             max_image_bytes=args.max_image_bytes,
             max_pixels=args.max_pixels,
             top_k=args.top_k,
+            **scale,
             **(read_settings(args.context) if args.context else {}),
         )
         export = export_onnx_recognizer or export_page_recognizer
@@ -125,6 +163,30 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, error)
     print("export: wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def target_char_height(detector: str, short_side: int) -> tuple[float, str]:
+    """(px, where it came from): the median character height of the detector's training views, in its
+    input pixels, measured on the training records its config.json names (`detector_input.
+    training_char_heights`); without them, config.TRAIN_CHAR_HEIGHT x its training input size (or x half
+    the short side, the input size the demo and release recipes pair with it)."""
+    import numpy as np
+
+    from kuzushiji_tf.data.detector_input import training_char_heights
+    from kuzushiji_tf.measure.real_pages import detector_config
+
+    saved = detector_config(detector)
+    model = saved.get("model") if isinstance(saved.get("model"), dict) else {}
+    input_size = int(model.get("input_size") or short_side // 2)
+    records = saved.get("records")
+    if isinstance(records, str) and Path(records).is_dir():
+        try:
+            heights = training_char_heights(records, input_size)
+        except FileNotFoundError:
+            heights = []
+        if heights:
+            return float(np.median(heights)), f"measured on {len(heights)} training views of {records}"
+    return TRAIN_CHAR_HEIGHT * input_size, f"{TRAIN_CHAR_HEIGHT} x the training input size {input_size}"
 
 
 if __name__ == "__main__":
