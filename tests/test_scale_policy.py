@@ -183,9 +183,17 @@ def test_small_script_is_read_at_a_larger_short_side_and_large_script_at_a_small
     # The choice is the policy's arithmetic on the first pass, which is what `fixed` returns.
     for i, size in enumerate(page_sizes):
         first = runs["fixed"][OUT_BOXES][i, : runs["fixed"][COUNT][i]]
-        policy = dict(target_char_height=12.8, min_short_side=64, max_short_side=256, tolerance=0.15)
+        o = recognizer.options
         chosen = scaled_short_side(
-            first, size, 128, **policy, min_chars=config.SCALE_MIN_CHARS, multiple=config.SIZE_MULTIPLE
+            first,
+            size,
+            128,
+            target_char_height=12.8,
+            min_short_side=64,
+            max_short_side=256,
+            tolerance=o.scale_tolerance,
+            min_chars=o.scale_min_chars,
+            multiple=config.SIZE_MULTIPLE,
         )
         assert runs["auto"][SHORT_SIDE][i] == chosen
     # Read larger, the small blocks' boxes come out nearer their true 12 px than at the fixed short side.
