@@ -21,6 +21,26 @@ SHIPPED_MODEL_VERSION = 1
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / f"{SHIPPED_MODEL_NAME}-{SHIPPED_MODEL_VERSION}"
 SHIPPED_MODEL_MAX_BYTES = 60_000_000  # what the repository can carry: float16 weights of the release model fit
 INFERENCE_SHORT_SIDE = 832  # docs/recipe.md: inference at short side 832
+SIZE_MULTIPLE = 32  # the detector backbone's coarsest stride: every input side is a multiple of it
+# The page recogniser's `auto` scale policy (recognition/contract.py RecognizerOptions.scale_policy): a first
+# pass at the export's short side measures the page's median character height, and a second pass reads the
+# page at the short side that brings it to the height the detector was trained on.
+SCALE_POLICIES = ("fixed", "auto")
+# That height as a fraction of the detector's training input side: the median, over training views, of each
+# view's median character box height (data/detector_input.training_char_heights). 0.119 on the demo's
+# synthetic records (889 views of its 115 training pages with characters: 22.9 px of 192); `kuzushiji-export
+# --scale auto` measures the detector's own records when its config.json names them, and falls back on this.
+TRAIN_CHAR_HEIGHT = 0.119
+# The second pass's short side stays within these multiples of the export's short side (rounded to 32): a
+# page of a few huge characters must not shrink to nothing, nor one of tiny noise peaks blow up the input.
+SCALE_BOUNDS = (0.5, 2.0)
+# A change of less than this share of the short side keeps the first pass, so that pages on the detector's
+# own scale cost one pass: on 40 held-out synthetic pages of the training books' distribution (seed 303),
+# the demo detector's chosen short sides spread 332-443 around 384 (10th-90th percentile), and 0.15 sent 15
+# of them through a second pass at +-17 %, 0.2 sent 3 (docs/recognition.md, "The scale a page is read at").
+SCALE_TOLERANCE = 0.2
+# Fewer first-pass characters than this say nothing reliable about the page's script: one pass.
+SCALE_MIN_CHARS = 5
 MAX_CHARS_PER_PAGE = 1200  # Kaggle's cap on predictions per page (docs/recipe.md "Submission")
 DETECTION_THRESHOLD = 0.3  # docs/recipe.md: submission threshold on the detector's score
 CLASS_THRESHOLD = 0.5  # docs/recipe.md: submission threshold on the class probability

@@ -94,6 +94,42 @@ def tiny_page_models(seed: int = 1):
     return detector, classifier
 
 
+BLOB_WINDOW = 9  # output cells: the blob detector sees a blob's size in this window (at least twice its side)
+
+
+def blob_detector():
+    """A detector without training whose boxes follow the page: every stride-4 cell that is mostly dark is a
+    peak, and a box's side is that of the dark square around it (BLOB_WINDOW x sqrt(the dark share of the
+    window)), so on `blocks_page` its boxes are the blocks at every scale where a block spans a few cells and
+    blurred larger where it does not: what the scale policy needs to see. A functional Keras model with the
+    CenterNet output names, exportable to a SavedModel and to ONNX."""
+    import keras
+    from keras import layers, ops
+
+    image = keras.Input((None, None, 3))
+    dark = layers.Lambda(lambda x: ops.clip(((1.0 - ops.mean(x, -1, keepdims=True) / 255.0) - 0.3) / 0.5, 0.0, 1.0))(
+        image
+    )
+    cells = layers.AveragePooling2D(4)(dark)
+    heatmap = layers.Lambda(lambda t: 10.0 * (t - 0.5))(cells)
+    share = layers.AveragePooling2D(BLOB_WINDOW, strides=1, padding="same")(cells)
+    side = layers.Lambda(lambda t: BLOB_WINDOW * ops.sqrt(t))(share)
+    offset = layers.Lambda(lambda t: ops.zeros_like(ops.concatenate([t, t], -1)))(cells)
+    outputs = {"heatmap": heatmap, "size": layers.Concatenate()([side, side]), "offset": offset}
+    return keras.Model(image, outputs)
+
+
+def blocks_page(block: int, size=(240, 360)) -> bytes:
+    """A PNG page (width, height `size`) of dark `block` x `block` squares on a grid of pitch 3 x block:
+    characters `block` pixels tall, for the blob detector."""
+    width, height = size
+    image = np.full((height, width, 3), 220, np.uint8)
+    for y in range(block, height - 2 * block, 3 * block):
+        for x in range(block, width - 2 * block, 3 * block):
+            image[y : y + block, x : x + block] = 30
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
 def save_training_folders(detector, classifier, root: Path) -> tuple[Path, Path]:
     """(root/det, root/cls): the models as training runs leave them (model.keras; the classifier's
     vocabulary.csv of TINY_VOCABULARY), what tools/export.py and tools/measure_real.py read."""

@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SAMPLE_DIR, TINY_VOCABULARY, page_bytes, save_training_folders, tiny_page_models
+from conftest import (
+    SAMPLE_DIR,
+    TINY_VOCABULARY,
+    blob_detector,
+    blocks_page,
+    page_bytes,
+    save_training_folders,
+    tiny_page_models,
+)
 from kuzushiji_tf.backends.loading import load_page_model
 from kuzushiji_tf.backends.tf.export import export_page_recognizer
 from kuzushiji_tf.cli import export as export_tool
@@ -26,6 +34,7 @@ from kuzushiji_tf.recognition.contract import (
     DET_SCORES,
     OUT_BOXES,
     OUTPUT_KEYS,
+    SHORT_SIDE,
     TOPK_CLASS_IDS,
     TOPK_PROBS,
     PageRefused,
@@ -62,6 +71,8 @@ def exported(tmp_path_factory):
         str(OPTIONS.short_side),
         "--cls-threshold",
         "0",
+        "--scale",  # as OPTIONS: the auto policy has its own test below
+        "fixed",
     ]
     assert export_tool.main(argv) == 0
     return saved_model, onnx_dir, argv
@@ -125,6 +136,7 @@ def _compare(tf_out: dict, onnx_out: dict, pages: int) -> tuple[int, int]:
     for key in OUTPUT_KEYS:
         assert onnx_out[key].shape == tf_out[key].shape, key
         assert onnx_out[key].dtype.kind == tf_out[key].dtype.kind, key
+    np.testing.assert_array_equal(onnx_out[SHORT_SIDE], tf_out[SHORT_SIDE])  # the same scale chosen per page
     compared = moved = 0
     for i in range(pages):
         a, b = page_results(tf_out, i), page_results(onnx_out, i)
@@ -169,6 +181,29 @@ def test_same_characters_as_the_saved_model_on_synthetic_jpeg_and_png(models):
     ]
     compared, moved = _compare(saved_model(pages), onnx(pages), len(pages))
     assert moved <= compared // 20  # ~100 of ~4,000 seen, all swaps of tied neighbours in the list
+
+
+def test_same_short_sides_and_characters_under_the_auto_scale_policy(tmp_path):
+    """The scale policy picks the same short side in both backends (a second pass or none), and the second
+    pass finds the same characters: pages of small, on-scale and large blocks for the blob detector, and a
+    real page."""
+    from kuzushiji_tf.backends.onnx.export import export_onnx_recognizer
+
+    detector, (_, classifier) = blob_detector(), tiny_page_models()
+    options = RecognizerOptions(
+        short_side=128, cls_threshold=0.0, max_chars=1200, scale_policy="auto", target_char_height=12.8
+    )
+    saved_model = load_page_model(
+        export_page_recognizer(detector, classifier, TINY_VOCABULARY, tmp_path / "tf" / "1", options)
+    )
+    onnx = load_page_model(
+        export_onnx_recognizer(detector, classifier, TINY_VOCABULARY, tmp_path / "onnx" / "1", options)
+    )
+    pages = [blocks_page(12), blocks_page(24), blocks_page(48, size=(360, 540)), REAL_PAGES[0].read_bytes()]
+    tf_out = saved_model(pages)
+    assert tf_out[SHORT_SIDE][0] > 128 and tf_out[SHORT_SIDE][1] == 128 and tf_out[SHORT_SIDE][2] < 128
+    compared, moved = _compare(tf_out, onnx(pages), len(pages))
+    assert moved <= compared // 20
 
 
 def test_an_empty_batch_and_a_page_without_characters(exported, tmp_path):

@@ -240,6 +240,44 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
 
 
 @needs_fonts
+def test_char_scale_draws_the_same_books_in_smaller_script_and_more_columns(tmp_path, capsys):
+    """`--char-scale 0.5`: the books' characters half their size relative to the page, in twice the columns;
+    recorded in synthetic.json."""
+    heights, infos = {}, {}
+    for scale in (1.0, 0.5):
+        out = tmp_path / str(scale)
+        assert (
+            make_synthetic.main(
+                [
+                    "--out",
+                    str(out),
+                    "--pages",
+                    "2",
+                    "--books",
+                    "1",
+                    "--seed",
+                    "3",
+                    "--page-height",
+                    "800",
+                    "--workers",
+                    "1",
+                ]
+                + ["--char-scale", str(scale)]
+            )
+            == 0
+        )
+        heights[scale] = np.median([h for _, labels in _read_csv(out / "train.csv") for *_, h in _groups(labels)])
+        infos[scale] = json.loads((out / "synthetic.json").read_text())
+    assert 0.4 < heights[0.5] / heights[1.0] < 0.6
+    assert infos[1.0]["options"]["char_scale"] == 1.0 and infos[0.5]["options"]["char_scale"] == 0.5
+    (style,), (small,) = ([b["style"] for b in info["books"].values()] for info in (infos[1.0], infos[0.5]))
+    assert small["em"] == pytest.approx(style["em"] / 2)
+    assert small["columns"] == [2 * n for n in style["columns"]]
+    with pytest.raises(ValueError, match="char_scale"):
+        generate_dataset(tmp_path / "bad", 1, page_height=400, char_scale=0.0)
+
+
+@needs_fonts
 def test_charsets_keep_to_the_table_and_the_fonts(tmp_path):
     kana = build_charset("kana", FONTS)
     assert kana.kanji == () and all("\u3041" <= ch <= "\u30ff" for ch in kana.kana)

@@ -276,7 +276,7 @@ def run_recognition(
     finally:
         if not storage.is_local(model):
             shutil.rmtree(local_model, ignore_errors=True)
-    pages = list_pages(scans, short_side=recognizer_options.short_side, **(scan_options or {}))
+    pages = list_pages(scans, short_side=recognizer_options.largest_short_side, **(scan_options or {}))
     if not pages:
         raise FileNotFoundError(f"{' '.join(scans)}: no JPEG, PNG, TIFF or PDF files found")
     if tuple(with_records(formats)) != tuple(formats):

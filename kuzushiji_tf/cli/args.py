@@ -7,7 +7,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.config import CLASS_THRESHOLD, MAX_IMAGE_BYTES, MAX_PIXELS, TOP_K, DetectorConfig
+from kuzushiji_tf.config import (
+    CLASS_THRESHOLD,
+    MAX_IMAGE_BYTES,
+    MAX_PIXELS,
+    SCALE_POLICIES,
+    TOP_K,
+    TRAIN_CHAR_HEIGHT,
+    DetectorConfig,
+)
 
 DETECTOR = DetectorConfig()  # the recipe's inference short side (832), score threshold (0.3), NMS IoU (0.5), ...
 
@@ -91,11 +99,37 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
         help="the temperature and context-decoding settings kuzushiji-tune-context chose (default: "
         "temperature 1 and the settings in kuzushiji_tf/config.py)",
     )
+    parser.add_argument(
+        "--scale",
+        dest="scale_policy",
+        choices=SCALE_POLICIES,
+        default="auto",
+        help="auto (default): read each page a second time at the short side that brings its median character "
+        "to the size the detector was trained on, when that differs enough from --short-side; fixed: every "
+        "page at --short-side (docs/recognition.md)",
+    )
+    parser.add_argument(
+        "--target-char-height",
+        type=positive(float),
+        metavar="PX",
+        help="--scale auto: the median character height, in detector input pixels, that a page is brought to "
+        "(default: measured on the training views of the records named in the detector's config.json, else "
+        f"{TRAIN_CHAR_HEIGHT} x its training input size)",
+    )
+    parser.add_argument(
+        "--min-short-side",
+        type=positive(int),
+        help="--scale auto: the smallest short side (default: 0.5 x --short-side)",
+    )
+    parser.add_argument(
+        "--max-short-side", type=positive(int), help="--scale auto: the largest short side (default: 2 x --short-side)"
+    )
 
 
-def export_options(args: argparse.Namespace):
+def export_options(args: argparse.Namespace, prog_name: str = "export"):
     """The `RecognizerOptions` of `add_export_options`' flags: every field a flag of the same name gave, and
-    the --context file's settings."""
+    the --context file's settings. Under --scale auto without --target-char-height the target is measured
+    from args.detector's training records (`target_char_height`), and said."""
     import dataclasses
 
     from kuzushiji_tf.measure.context_tuning import read_settings
@@ -106,7 +140,39 @@ def export_options(args: argparse.Namespace):
         for field in dataclasses.fields(RecognizerOptions)
         if getattr(args, field.name, None) is not None
     }
+    if given.get("scale_policy") == "auto":
+        height, source = (
+            (args.target_char_height, "--target-char-height")
+            if args.target_char_height
+            else target_char_height(args.detector, args.short_side)
+        )
+        print(f"{prog_name}: scale auto: target character height {height:.2f} px ({source})")
+        given["target_char_height"] = height
     return RecognizerOptions.from_dict({**given, **(read_settings(args.context) if args.context else {})})
+
+
+def target_char_height(detector: str, short_side: int) -> tuple[float, str]:
+    """(px, where it came from): the median character height of the detector's training views, in its
+    input pixels, measured on the training records its config.json names (`detector_input.
+    training_char_heights`); without them, config.TRAIN_CHAR_HEIGHT x its training input size (or x half
+    the short side, the input size the demo and release recipes pair with it)."""
+    import numpy as np
+
+    from kuzushiji_tf.data.detector_input import training_char_heights
+    from kuzushiji_tf.measure.real_pages import detector_config
+
+    saved = detector_config(detector)
+    model = saved.get("model") if isinstance(saved.get("model"), dict) else {}
+    input_size = int(model.get("input_size") or short_side // 2)
+    records = saved.get("records")
+    if isinstance(records, str) and Path(records).is_dir():
+        try:
+            heights = training_char_heights(records, input_size)
+        except FileNotFoundError:
+            heights = []
+        if heights:
+            return float(np.median(heights)), f"measured on {len(heights)} training views of {records}"
+    return TRAIN_CHAR_HEIGHT * input_size, f"{TRAIN_CHAR_HEIGHT} x the training input size {input_size}"
 
 
 MODEL_HELP = (

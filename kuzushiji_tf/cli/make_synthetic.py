@@ -2,6 +2,7 @@
 
 kuzushiji-make-synthetic --out data/synth --pages 200 --test-pages 40 --books 8 --seed 0
 kuzushiji-make-synthetic --out data/iid --pages 200 --text iid      # characters drawn one by one, as before
+kuzushiji-make-synthetic --out data/small --pages 0 --test-pages 40 --char-scale 0.6   # smaller script
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="hands never drawn with (e.g. yuji-mai, the one the release model was not trained on, so that "
         "pages in it measure a hand no model has seen); names as synthetic.json lists them under fonts",
     )
+    parser.add_argument(
+        "--char-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="characters F times their usual size relative to the page, in 1/F as many columns (default 1): "
+        "test books of smaller or larger script, e.g. for the recogniser's --scale auto",
+    )
     parser.add_argument("--empty-fraction", type=float, default=0.03, help="share of pages without text")
     parser.add_argument(
         "--workers",
@@ -95,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             features=args.features,
             text=args.text,
             exclude_faces=tuple(args.exclude_faces),
+            char_scale=args.char_scale,
         )
     except (ValueError, FileExistsError, FontNotFoundError) as error:
         return fail(PROG, error)

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             detector=training_folder(args.detector, "detector"),
             classifier=training_folder(args.classifier, "classifier"),
-            options=export_options(args),
+            options=export_options(args, "package_model"),
             vocabulary=args.vocabulary,
             context=args.context,
             name=args.name,

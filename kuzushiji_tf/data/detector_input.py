@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
-from kuzushiji_tf.config import INFERENCE_SHORT_SIDE
+from kuzushiji_tf.config import INFERENCE_SHORT_SIDE, SIZE_MULTIPLE
 from kuzushiji_tf.data import image_ops, pipeline, schema
 from kuzushiji_tf.data.centernet_targets import DEFAULT_STRIDE, centernet_targets
 from kuzushiji_tf.structures import HEATMAP, INDICES, MASK, OFFSET, SIZE
@@ -20,7 +21,6 @@ from kuzushiji_tf.structures import HEATMAP, INDICES, MASK, OFFSET, SIZE
 TARGET_KEYS = (HEATMAP, SIZE, OFFSET, INDICES, MASK)
 DEFAULT_INPUT_SIZE = 416  # docs/recipe.md: training crops are resized to 416 x 416
 DEFAULT_EVAL_SHORT_SIDE = INFERENCE_SHORT_SIDE  # docs/recipe.md: inference resizes the short side to 832
-SIZE_MULTIPLE = 32  # the backbone's coarsest stride: every input side must divide by it
 # Per-character target slots. A training crop covers at most 0.65^2 x 1.3 = 0.55 of the square of the
 # page's short side, about 40 % of a portrait page, so 512 slots hold any page of up to ~1,250 characters,
 # above the competition's cap of 1,200 per page. A full page gets the cap itself.
@@ -49,6 +49,12 @@ def crop_page(example: dict, window: tf.Tensor) -> dict:
 TRAIN_ANTIALIAS_BELOW = 0.5
 
 
+def _view_seeds(seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(crop window seed, augmentation seed) of a training view's seed."""
+    crop_seed, augment_seed = tf.unstack(tf.random.split(tf.cast(seed, tf.int64), 2))
+    return crop_seed, augment_seed
+
+
 def train_view(example: dict, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_SIZE) -> dict:
     """Random crop (see `image_ops.sample_crop_window`), resized to input_size x input_size, augmented.
 
@@ -62,7 +68,7 @@ def train_view(example: dict, seed: tf.Tensor, input_size: int = DEFAULT_INPUT_S
     Returns:
         the example with image float32 [S, S, 3] 0..255 and boxes float32 [M, 4] in its pixels.
     """
-    crop_seed, augment_seed = tf.unstack(tf.random.split(tf.cast(seed, tf.int64), 2))
+    crop_seed, augment_seed = _view_seeds(seed)
     # From the JPEG header when the image is still bytes: the same window for the same seed.
     window = image_ops.sample_crop_window(image_ops.image_size(example["image"]), crop_seed)
     cropped = crop_page(example, window)
@@ -212,3 +218,33 @@ def _split(example: dict, include_meta: bool) -> tuple:
     if "scale" in example:  # the eval view: one page per batch, so its boxes batch too
         meta.update(scale=example["scale"], boxes=example["boxes"])
     return example["image"], targets, meta
+
+
+def training_char_heights(
+    records_dir: str | Path, input_size: int, views_per_page: int = 8, seed: int = 0, split: str = "train"
+) -> list[float]:
+    """The median character height of each training view, in detector input pixels: what the detector
+    learnt a page's characters look like. Each view is `train_view`'s window (the same
+    `image_ops.sample_crop_window` and `crop_boxes`) with its boxes scaled to `input_size` as the resize
+    scales them; no pixel is decoded. Views without a character are left out.
+
+    The page recogniser's `auto` scale policy (`recognition.contract.RecognizerOptions.scale_policy`)
+    brings a page's median character to the median of these (`kuzushiji-export --scale auto`). The view of
+    page i (in file order), number v, is `train_view`'s for the seed (seed, i * views_per_page + v)."""
+    files = pipeline.list_shards(records_dir, "pages", split)
+
+    @tf.function
+    def view_heights(image, boxes, seed):  # one view's box heights in input pixels
+        window = image_ops.sample_crop_window(image_ops.image_size(image), _view_seeds(seed)[0])
+        cropped, _ = image_ops.crop_boxes(boxes, window)
+        return (cropped[:, 3] - cropped[:, 1]) * (input_size / tf.cast(window[2], tf.float32))
+
+    medians = []
+    for index, record in enumerate(pipeline.record_dataset(files)):
+        example = schema.decode_page(record, decode_image=False)
+        for view in range(views_per_page):
+            view_seed = tf.constant([seed, index * views_per_page + view], tf.int64)
+            heights = view_heights(example["image"], example["boxes"], view_seed).numpy()
+            if len(heights):
+                medians.append(float(np.median(heights)))
+    return medians

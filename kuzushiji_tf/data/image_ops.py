@@ -127,11 +127,12 @@ def resize_with_boxes(
     return tf.cast(resized, tf.float32), boxes
 
 
-def short_side_size(image_size: tf.Tensor, short_side: int, multiple: int = 32) -> tf.Tensor:
-    """int32 [2] (height, width) with the short side scaled to `short_side` and each side rounded to the
-    nearest multiple of `multiple` (at least one), so every level of the stride-32 backbone aligns."""
+def short_side_size(image_size: tf.Tensor, short_side, multiple: int = 32) -> tf.Tensor:
+    """int32 [2] (height, width) with the short side scaled to `short_side` (an int or an int tensor) and
+    each side rounded to the nearest multiple of `multiple` (at least one), so every level of the stride-32
+    backbone aligns."""
     size = tf.cast(image_size, tf.float32)
-    scaled = size * (float(short_side) / tf.reduce_min(size))
+    scaled = size * (tf.cast(short_side, tf.float32) / tf.reduce_min(size))
     return tf.cast(tf.maximum(tf.round(scaled / multiple), 1.0) * multiple, tf.int32)
 
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from kuzushiji_tf.config import CONTAINED_SHARE, INFERENCE_SHORT_SIDE, MAX_CHARS_PER_PAGE
+from kuzushiji_tf.config import CONTAINED_SHARE, INFERENCE_SHORT_SIDE, MAX_CHARS_PER_PAGE, SIZE_MULTIPLE
 from kuzushiji_tf.data.image_ops import short_side_size
 from kuzushiji_tf.detection.box_voting import box_voting
 from kuzushiji_tf.models.centernet import BOXES, NUM_DETECTIONS, SCORES, centernet_postprocess
 
-SIZE_MULTIPLE = 32  # the backbone's coarsest stride
 # docs/recipe.md "Adaptive scale": rescale so the mean character is 35 px, then detect at x0.8, x1, x1.25.
 TARGET_CHAR_SIZE = 35.0
 ADAPTIVE_SCALES = (0.8, 1.0, 1.25)
@@ -85,9 +84,10 @@ def to_original_pixels(boxes: tf.Tensor, scale_yx: tf.Tensor) -> tf.Tensor:
     return boxes / tf.stack([sx, sy, sx, sy])
 
 
-def resize_page(image, short_side: int) -> tuple[tf.Tensor, tf.Tensor]:
+def resize_page(image, short_side) -> tuple[tf.Tensor, tf.Tensor]:
     """A scan (uint8 [H, W, 3]) as a detector input: float32 [1, H', W', 3] 0..255 with the short side at
-    `short_side` and both sides multiples of 32, and scale_yx float32 [2] (scan -> input pixels)."""
+    `short_side` (an int or an int tensor) and both sides multiples of 32, and scale_yx float32 [2] (scan ->
+    input pixels)."""
     image = tf.convert_to_tensor(image)
     original = tf.shape(image)[:2]
     size = short_side_size(original, short_side, SIZE_MULTIPLE)
@@ -112,7 +112,7 @@ class PageDetections:
 def detect_scan(
     model,
     image,
-    short_side: int,
+    short_side,
     *,
     score_threshold: float = 0.3,
     nms_iou: float = 0.5,
@@ -131,6 +131,41 @@ def detect_scan(
     )
     boxes, scores = _suppressed(decoded, 0, nms_iou, max_detections, contained_share)
     return to_original_pixels(boxes, scale), scores, scale
+
+
+def scaled_short_side(
+    boxes: tf.Tensor,
+    page_size: tf.Tensor,
+    short_side: int,
+    *,
+    target_char_height: float,
+    min_short_side: int,
+    max_short_side: int,
+    tolerance: float,
+    min_chars: int,
+) -> tf.Tensor:
+    """int32 []: the short side the `auto` scale policy reads a page at, from its first pass at `short_side`
+    (`recognition.contract.RecognizerOptions`). `boxes` float32 [n, 4] xyxy scan pixels, `page_size` int
+    [2] (height, width) of the scan. Graph-safe; `backends.onnx.postprocess.scaled_short_side` is its numpy
+    twin, float32 step for step, so that both backends choose the same scale.
+
+    The page's median box height h (the lower median: no average of two floats to round) in scan pixels
+    says what short side S makes it `target_char_height` input pixels: S = target x min(H, W) / h, rounded
+    to a multiple of 32 (half to even) and clipped to [min_short_side, max_short_side]. `short_side` stays
+    when the first pass found fewer than `min_chars` boxes, or S differs from it by less than `tolerance`
+    of it."""
+    boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
+    n = tf.shape(boxes)[0]
+    # One spare entry past the end, so that an empty page gathers something (it keeps `short_side` anyway).
+    heights = tf.concat([tf.sort(boxes[:, 3] - boxes[:, 1]), tf.ones([1])], 0)
+    median = tf.gather(heights, tf.maximum((n - 1) // 2, 0))
+    page_short = tf.cast(tf.reduce_min(page_size), tf.float32)
+    raw = tf.constant(target_char_height, tf.float32) * page_short / tf.maximum(median, tf.constant(1e-6, tf.float32))
+    multiple = tf.constant(SIZE_MULTIPLE, tf.float32)
+    chosen = tf.clip_by_value(tf.round(raw / multiple) * multiple, float(min_short_side), float(max_short_side))
+    current = tf.constant(short_side, tf.float32)
+    keep = tf.logical_or(n < min_chars, tf.abs(chosen - current) < tf.constant(tolerance, tf.float32) * current)
+    return tf.where(keep, tf.constant(short_side, tf.int32), tf.cast(chosen, tf.int32))
 
 
 def detect_page(

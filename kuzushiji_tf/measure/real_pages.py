@@ -138,13 +138,21 @@ def load_classifier(path: str | Path):
     return classifier, codes
 
 
+def detector_config(path: str | Path) -> dict:
+    """The `config.json` the training run wrote beside the detector's model (its model settings, records
+    folder, ...), or {} when there is none or it cannot be read."""
+    try:
+        saved = json.loads((model_file(path, "detector").parent / CONFIG_JSON).read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 def detector_short_side(path: str | Path) -> int:
     """The detector's validation short side from the `config.json` beside its model, else 832."""
-    config = model_file(path, "detector").parent / CONFIG_JSON
     try:
-        saved = json.loads(config.read_text())
-        return int(saved["model"]["eval_short_side"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(detector_config(path)["model"]["eval_short_side"])
+    except (KeyError, TypeError, ValueError):
         return DEFAULT_SHORT_SIDE
 
 

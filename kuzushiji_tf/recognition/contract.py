@@ -40,6 +40,10 @@ CODEPOINTS, CODES, DET_SCORES, CLASS_PROBS, OUT_BOXES, COUNT = (
     "count",
 )
 TOPK_CLASS_IDS, TOPK_CODEPOINTS, TOPK_PROBS = "topk_class_ids", "topk_codepoints", "topk_probabilities"
+# [B]: the short side each page was read at (the export's under the `fixed` scale policy, the chosen one
+# under `auto`). Exports written before the scale policy lack it: `SavedModelPageModel` fills it in, and
+# TF Serving clients must not require it.
+SHORT_SIDE = "short_side"
 OUTPUT_KEYS = (
     CODEPOINTS,
     CODES,
@@ -50,6 +54,7 @@ OUTPUT_KEYS = (
     TOPK_CODEPOINTS,
     TOPK_PROBS,
     COUNT,
+    SHORT_SIDE,
 )
 
 
@@ -66,6 +71,7 @@ def output_specs(max_chars: int, top_k: int) -> dict[str, tuple[tuple[int, ...],
         TOPK_CODEPOINTS: ((max_chars, top_k), "int32"),
         TOPK_PROBS: ((max_chars, top_k), "float32"),
         COUNT: ((), "int32"),
+        SHORT_SIDE: ((), "int32"),
     }
 
 
@@ -111,6 +117,46 @@ class RecognizerOptions:
     beam: int = config.CONTEXT_BEAM
     keep_above: float = config.CONTEXT_KEEP_ABOVE
     context_order: int = 0  # 0: the language model's own order
+    # The scale the detector reads a page at. `fixed`: `short_side` for every page. `auto`: a first pass
+    # at `short_side` measures the median height of the boxes it finds; when it found `scale_min_chars` or
+    # more, the page is read again at the short side that makes that median `target_char_height` detector
+    # input pixels (the detector's training views' median), a multiple of 32 within
+    # [`min_short_side`, `max_short_side`], unless that differs from `short_side` by less than
+    # `scale_tolerance` of it (`scaled_short_side` in both backends; docs/recognition.md). Exports written
+    # before the policy read as `fixed`.
+    scale_policy: str = "fixed"
+    # In detector input pixels. Default: a detector trained on crops of half the short side, the pairing of
+    # the recipe, the demo and the release model; kuzushiji-export measures the detector's own.
+    target_char_height: float = config.TRAIN_CHAR_HEIGHT * config.INFERENCE_SHORT_SIDE / 2
+    min_short_side: int = 0  # 0: config.SCALE_BOUNDS x short_side
+    max_short_side: int = 0
+    scale_tolerance: float = config.SCALE_TOLERANCE
+    scale_min_chars: int = config.SCALE_MIN_CHARS
+
+    def __post_init__(self):
+        if self.scale_policy not in config.SCALE_POLICIES:
+            raise ValueError(
+                f"unknown scale policy {self.scale_policy!r}: choose one of {', '.join(config.SCALE_POLICIES)}"
+            )
+        low, high = scale_bounds(self.short_side)
+        # Frozen: the bounds left at 0 are filled in once, so the JSON and both backends see numbers.
+        object.__setattr__(self, "min_short_side", self.min_short_side or low)
+        object.__setattr__(self, "max_short_side", self.max_short_side or high)
+        for name in ("min_short_side", "max_short_side"):
+            value = getattr(self, name)
+            if value < config.SIZE_MULTIPLE or value % config.SIZE_MULTIPLE:
+                raise ValueError(f"{name} must be a positive multiple of {config.SIZE_MULTIPLE}; received {value}")
+        if self.min_short_side > self.max_short_side:
+            raise ValueError(f"min_short_side {self.min_short_side} is above max_short_side {self.max_short_side}")
+        if self.scale_min_chars < 1:
+            raise ValueError(f"scale_min_chars must be at least 1; received {self.scale_min_chars}")
+        if not self.target_char_height > 0:
+            raise ValueError(f"target_char_height must be positive; received {self.target_char_height}")
+
+    @property
+    def largest_short_side(self) -> int:
+        """The largest short side a page may be read at: scans fetched at it (IIIF) lose nothing."""
+        return max(self.short_side, self.max_short_side) if self.scale_policy == "auto" else self.short_side
 
     def for_classes(self, num_classes: int) -> RecognizerOptions:
         """These options for a classifier of `num_classes` classes: top_k no larger than there are classes."""
@@ -126,8 +172,18 @@ class RecognizerOptions:
         kept = {}
         for name, value in values.items():
             if name in fields:
-                kept[name] = int(value) if fields[name] == "int" else float(value)
+                kept[name] = {"int": int, "str": str}.get(fields[name], float)(value)
         return cls(**kept)
+
+
+def scale_bounds(short_side: int) -> tuple[int, int]:
+    """(min, max) short side of the `auto` scale policy for an export at `short_side`: config.SCALE_BOUNDS
+    times it, rounded to multiples of 32 (at least 32)."""
+    low, high = (
+        max(config.SIZE_MULTIPLE, config.SIZE_MULTIPLE * round(short_side * f / config.SIZE_MULTIPLE))
+        for f in config.SCALE_BOUNDS
+    )
+    return low, high
 
 
 class ExportFormatError(KuzushijiError, ValueError):
@@ -200,9 +256,9 @@ def check_version_dir(path: str | Path) -> Path:
 
 
 def model_short_side(path: str | Path) -> int:
-    """The short side the exported recogniser resizes pages to (its options asset): IIIF images are fetched
-    at it."""
-    return read_options_asset(path).short_side
+    """The largest short side the exported recogniser resizes pages to (its options asset: `short_side`, or
+    `max_short_side` under the `auto` scale policy): IIIF images are fetched at it."""
+    return read_options_asset(path).largest_short_side
 
 
 def model_backend(path: str | Path) -> str:

@@ -24,6 +24,7 @@ from kuzushiji_tf.recognition.contract import (
     INPUT_NAME,
     OUT_BOXES,
     OUTPUT_KEYS,
+    SHORT_SIDE,
     SIGNATURE,
     TOPK_CLASS_IDS,
     TOPK_CODEPOINTS,
@@ -104,13 +105,15 @@ def results_from_response(response: dict) -> list[dict]:
     trimmed to `count`, as `recognition.postprocess.page_results` gives them, in the signature's dtypes
     (every detection: `page_text.page_record` flags the uncertain ones; a Kaggle submission drops them with
     `postprocess.confident`)."""
+    # SHORT_SIDE is not read: a model exported before the scale policy does not give it.
+    keys = [key for key in OUTPUT_KEYS if key != SHORT_SIDE]
     if "predictions" in response:
-        outputs = {key: [page[key] for page in response["predictions"]] for key in OUTPUT_KEYS}
+        outputs = {key: [page[key] for page in response["predictions"]] for key in keys}
     elif "outputs" in response:
         outputs = response["outputs"]
     else:
         raise ValueError(f"not a predict response: {str(response)[:200]}")
-    batch = {key: np.asarray(outputs[key]) for key in OUTPUT_KEYS}  # the padding rows keep k on an empty page
+    batch = {key: np.asarray(outputs[key]) for key in keys}  # the padding rows keep k on an empty page
     dtypes = {key: dtype for key, (_, dtype) in output_specs(0, 0).items()}
     results = []
     for index in range(len(batch[COUNT])):

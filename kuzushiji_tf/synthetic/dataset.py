@@ -32,7 +32,7 @@ from kuzushiji_tf.structures import Char
 from kuzushiji_tf.synthetic.charset import TABLE_PATH, Charset, build_charset
 from kuzushiji_tf.synthetic.fonts import FontSet, find_fonts, font_pages_only, without_faces
 from kuzushiji_tf.synthetic.render import REAL_HEIGHT, render_page
-from kuzushiji_tf.synthetic.style import BookStyle, parse_features, sample_book_style, with_features
+from kuzushiji_tf.synthetic.style import BookStyle, parse_features, sample_book_style, with_char_scale, with_features
 from kuzushiji_tf.synthetic.text_source import LONG_SENTENCE, WINDOW, TextSource, load_text, text_split
 
 CSV_FILES = ("train.csv", "unicode_translation.csv", "sample_submission.csv", "test_truth.csv")
@@ -212,6 +212,7 @@ def generate_dataset(
     features: str | tuple[str, ...] | None = None,
     text: str | Path | None = None,
     exclude_faces: tuple[str, ...] = (),
+    char_scale: float = 1.0,
 ) -> dict:
     """Write a synthetic Kaggle-layout dataset to `out_dir` and return a summary.
 
@@ -235,6 +236,9 @@ def generate_dataset(
             real text), anything else is a folder of UTF-8 .txt documents (`text_source`).
         exclude_faces: hands (`fonts.HAND_FILES` names) never drawn with, e.g. to keep one back for
             measuring a hand no model has seen; recorded in synthetic.json.
+        char_scale: every book's characters this many times their sampled size relative to the page, with
+            as many times fewer columns (`style.with_char_scale`): held-out books of smaller or larger
+            script for measuring the recogniser's scale policy; recorded in synthetic.json.
 
     Returns:
         dict with `train_pages`, `test_pages`, `empty_pages`, `chars` (train), `test_chars`, `classes`
@@ -249,6 +253,8 @@ def generate_dataset(
     if num_test_books is None:
         num_test_books = max(1, min(num_test_pages, num_books // 3))
     _check_args(num_pages, num_test_pages, num_books, num_test_books, page_height, workers, empty_fraction)
+    if not 0.1 <= char_scale <= 10.0:
+        raise ValueError(f"char_scale must be in [0.1, 10]; received char_scale={char_scale!r}")
     fonts = find_fonts() if fonts is None else fonts
     if exclude_faces:
         fonts = without_faces(fonts, exclude_faces)
@@ -266,7 +272,9 @@ def generate_dataset(
     out = Path(out_dir)
     _prepare_out_dir(out, overwrite)
     styles = {
-        b: with_features(sample_book_style(np.random.default_rng([seed, _STYLE, b]), fonts), features)
+        b: with_char_scale(
+            with_features(sample_book_style(np.random.default_rng([seed, _STYLE, b]), fonts), features), char_scale
+        )
         for b in sorted({t.book_index for t in tasks})
     }
     context = _Context(str(out), seed, int(page_height), fonts, charset_obj, styles, texts)
@@ -300,6 +308,7 @@ def generate_dataset(
         features,
         text_summary(source, tasks, results, texts),
         tuple(exclude_faces),
+        char_scale,
     )
 
 
@@ -367,7 +376,20 @@ def text_summary(source: TextSource | None, tasks, results, texts) -> dict:
 
 
 def _write_tables(
-    out, seed, page_height, charset, fonts, tasks, styles, results, empty_fraction, seconds, features, text, excluded
+    out,
+    seed,
+    page_height,
+    charset,
+    fonts,
+    tasks,
+    styles,
+    results,
+    empty_fraction,
+    seconds,
+    features,
+    text,
+    excluded,
+    char_scale=1.0,
 ):
     rows = {"train": [], "test": []}
     books: dict[str, dict] = {}
@@ -396,6 +418,7 @@ def _write_tables(
             "features": list(features),
             "text": text["source"],
             "excluded_faces": list(excluded),
+            "char_scale": char_scale,
         },
         "fonts": [{"name": f.name, "path": f.path, "index": f.index, "role": _role(f, fonts)} for f in fonts.faces],
         "charset_size": len(charset),

@@ -127,6 +127,16 @@ def with_features(style: BookStyle, features: tuple[str, ...]) -> BookStyle:
     return replace(style, **changes) if changes else style
 
 
+def with_char_scale(style: BookStyle, factor: float) -> BookStyle:
+    """`style` with characters `factor` times their size relative to the page, and as many times fewer
+    columns so that they still fill it (as a real book of smaller script writes more columns): test books
+    for the page recogniser's scale policy (`make_synthetic --char-scale`)."""
+    if factor == 1.0:
+        return style
+    low, high = (max(1, round(n / factor)) for n in style.columns)
+    return replace(style, em=style.em * factor, columns=(low, max(low, high)))
+
+
 def sample_book_style(rng: np.random.Generator, fonts: FontSet) -> BookStyle:
     """A random but plausible book; ranges were tuned against the 5 Kaggle sample pages (docs/recipe.md)."""
     names = tuple(f.name for f in fonts.primary)

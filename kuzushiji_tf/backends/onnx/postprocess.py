@@ -1,6 +1,7 @@
 """The page recogniser's glue in numpy, step for step as the SavedModel's graph computes it (float32):
-CenterNet peaks (`centernet_postprocess`), greedy NMS (`tf.image.non_max_suppression`) and the character
-crops (`page_recognizer.crop_characters`). No TensorFlow."""
+CenterNet peaks (`centernet_postprocess`), greedy NMS (`tf.image.non_max_suppression`), the `auto` scale
+policy's choice (`detection.scaled_short_side`) and the character crops (`page_recognizer.crop_characters`).
+No TensorFlow."""
 
 from __future__ import annotations
 
@@ -96,6 +97,33 @@ def non_max_suppression(
         iou = np.where(areas[rest] <= 0, F32(0.0), iou)
         alive[rest[iou > threshold]] = False
     return np.asarray(keep, np.int64)
+
+
+def scaled_short_side(
+    boxes: np.ndarray,
+    page_size: tuple[int, int],
+    short_side: int,
+    *,
+    target_char_height: float,
+    min_short_side: int,
+    max_short_side: int,
+    tolerance: float,
+    min_chars: int,
+    multiple: int,
+) -> int:
+    """`detection.scaled_short_side` in float32, step for step: the short side the `auto` scale policy reads
+    a page at, from the xyxy scan-pixel `boxes` of its first pass at `short_side` and the scan's (height,
+    width)."""
+    boxes = np.asarray(boxes, F32).reshape(-1, 4)
+    if len(boxes) < min_chars:
+        return int(short_side)
+    median = np.sort(boxes[:, 3] - boxes[:, 1])[(len(boxes) - 1) // 2]
+    raw = F32(target_char_height) * F32(min(page_size)) / np.maximum(median, F32(1e-6))
+    chosen = np.clip(np.round(raw / F32(multiple)) * F32(multiple), F32(min_short_side), F32(max_short_side))
+    current = F32(short_side)
+    if np.abs(chosen - current) < F32(tolerance) * current:
+        return int(short_side)
+    return int(chosen)
 
 
 def square_crop_boxes(boxes: np.ndarray, factor: float) -> np.ndarray:

@@ -3,7 +3,8 @@
 SavedModel's `serving_default` gives, padded the same way, and imports no TensorFlow or Keras.
 
 Each page: decode (`images.decode_page_image`), resize to the export's short side (`images.resize_page`),
-detector, peaks and NMS (`postprocess`), boxes back to the scan's pixels, crops from the full-resolution
+detector, peaks and NMS (`postprocess`); under the `auto` scale policy, maybe again at the short side the
+first pass chose (`postprocess.scaled_short_side`); boxes back to the scan's pixels, crops from the full-resolution
 scan, classifier (in batches), top-k classes, padding to `max_chars`; the class threshold comes after
 (`recognition.page_text.page_record` flags, and only a Kaggle submission drops with
 `recognition.postprocess.confident`), as for the SavedModel.
@@ -19,7 +20,13 @@ import numpy as np
 import onnxruntime as ort
 
 from kuzushiji_tf.backends.onnx.images import decode_page_image, resize_page
-from kuzushiji_tf.backends.onnx.postprocess import centernet_peaks, contained_mask, crop_characters, non_max_suppression
+from kuzushiji_tf.backends.onnx.postprocess import (
+    centernet_peaks,
+    contained_mask,
+    crop_characters,
+    non_max_suppression,
+    scaled_short_side,
+)
 from kuzushiji_tf.recognition.contract import (
     CLASS_PROBS,
     CODEPOINTS,
@@ -29,6 +36,7 @@ from kuzushiji_tf.recognition.contract import (
     ONNX_FILES,
     OUT_BOXES,
     OUTPUT_KEYS,
+    SHORT_SIDE,
     TOPK_CLASS_IDS,
     TOPK_CODEPOINTS,
     TOPK_PROBS,
@@ -94,10 +102,33 @@ class OnnxPageModel:
         self.crop_size = int(self.runtime["crop_size"])
         self.num_classes = len(self.vocabulary)
 
-    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n] best first) of a uint8 [H, W, 3] page."""
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n] best first, the short side they were
+        found at) of a uint8 [H, W, 3] page, under the options' scale policy as the SavedModel's graph
+        (`page_recognizer.PageRecognizer.detect_scaled`): `auto` may read the page a second time."""
         o, r = self.options, self.runtime
-        inputs, scale = resize_page(image, o.short_side, int(r["size_multiple"]))
+        boxes, scores = self.detect_at(image, o.short_side)
+        if o.scale_policy == "fixed":
+            return boxes, scores, o.short_side
+        side = scaled_short_side(
+            boxes,
+            image.shape[:2],
+            o.short_side,
+            target_char_height=o.target_char_height,
+            min_short_side=o.min_short_side,
+            max_short_side=o.max_short_side,
+            tolerance=o.scale_tolerance,
+            min_chars=o.scale_min_chars,
+            multiple=int(r["size_multiple"]),
+        )
+        if side == o.short_side:
+            return boxes, scores, side
+        return (*self.detect_at(image, side), side)
+
+    def detect_at(self, image: np.ndarray, short_side: int) -> tuple[np.ndarray, np.ndarray]:
+        """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n] best first): one pass at `short_side`."""
+        o, r = self.options, self.runtime
+        inputs, scale = resize_page(image, short_side, int(r["size_multiple"]))
         maps = dict(zip(self._detector_outputs, self.detector.run(None, {self._detector_input: inputs})))
         boxes, scores = centernet_peaks(maps, o.max_chars, o.det_threshold, int(r["output_stride"]))
         keep = non_max_suppression(boxes, scores, o.nms_iou, o.max_chars)
@@ -128,7 +159,7 @@ class OnnxPageModel:
         """One decoded page's outputs, padded to `max_chars` (the contract's keys): every detection with its
         top-k classes, as the SavedModel's graph gives them."""
         max_chars, k = self.options.max_chars, self.options.top_k
-        boxes, det_scores = self.detect(image)
+        boxes, det_scores, short_side = self.detect(image)
         probs = self.classify(image, boxes)  # [n, classes]
         count = len(boxes)
         # Descending, the lower class id first on ties: tf.math.top_k's order.
@@ -137,6 +168,7 @@ class OnnxPageModel:
         out = {key: np.zeros(shape, dtype) for key, (shape, dtype) in self._shapes(max_chars).items()}
         out[CODES] = np.full(max_chars, b"", dtype=object)
         out[COUNT] = np.int32(count)
+        out[SHORT_SIDE] = np.int32(short_side)
         out[CODEPOINTS][:count] = self.codepoints[topk_ids[:, 0]]
         out[CODES][:count] = self.codes[topk_ids[:, 0]]
         out[DET_SCORES][:count] = det_scores

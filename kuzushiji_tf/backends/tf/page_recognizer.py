@@ -1,4 +1,5 @@
-"""One graph from an encoded page to its characters: decode, resize, detect, peaks, NMS, crop each
+"""One graph from an encoded page to its characters: decode, resize (at the export's short side, or
+under the `auto` scale policy at one chosen from a first pass), detect, peaks, NMS, crop each
 character from the full-resolution scan, classify, top-k classes, pad. Only core TensorFlow ops, so the
 same function runs eagerly in Python, inside `kuzushiji-pseudo-label`, and as the `serving_default`
 signature of the exported SavedModel that TF Serving loads. The graph stops there: the class threshold and
@@ -13,7 +14,7 @@ from kuzushiji_tf.config import MAX_IMAGE_BYTES, MAX_PIXELS
 
 # docs/recipe.md: inference crops are squares of 1.2 x the longer box side (held beside the stored crops' 1.4).
 from kuzushiji_tf.data.box_ops import INFERENCE_CROP_FACTOR
-from kuzushiji_tf.detection.detect import detect_scan
+from kuzushiji_tf.detection.detect import detect_scan, scaled_short_side
 from kuzushiji_tf.models.classifier import num_classes
 from kuzushiji_tf.recognition.contract import (
     CLASS_PROBS,
@@ -25,6 +26,7 @@ from kuzushiji_tf.recognition.contract import (
     JPEG_MAGIC,
     OUT_BOXES,
     PNG_MAGIC,
+    SHORT_SIDE,
     TOPK_CLASS_IDS,
     TOPK_CODEPOINTS,
     TOPK_PROBS,
@@ -157,17 +159,42 @@ class PageRecognizer:
 
     def detect(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(boxes float32 [n, 4] xyxy scan pixels, scores float32 [n]) of a uint8 [H, W, 3] page."""
+        return self.detect_scaled(image)[:2]
+
+    def detect_scaled(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(boxes, scores, the short side int32 [] they were found at) of a uint8 [H, W, 3] page, under the
+        options' scale policy: `auto` may read the page a second time (`detection.scaled_short_side`)."""
         o = self.options
-        boxes, scores, _ = detect_scan(
-            self.detector,
-            image,
+
+        def at(short_side):
+            boxes, scores, _ = detect_scan(
+                self.detector,
+                image,
+                short_side,
+                score_threshold=o.det_threshold,
+                nms_iou=o.nms_iou,
+                max_detections=o.max_chars,
+                contained_share=o.contained_share,
+            )
+            return boxes, scores
+
+        boxes, scores = at(o.short_side)
+        if o.scale_policy == "fixed":
+            return boxes, scores, tf.constant(o.short_side, tf.int32)
+        side = scaled_short_side(
+            boxes,
+            tf.shape(image)[:2],
             o.short_side,
-            score_threshold=o.det_threshold,
-            nms_iou=o.nms_iou,
-            max_detections=o.max_chars,
-            contained_share=o.contained_share,
+            target_char_height=o.target_char_height,
+            min_short_side=o.min_short_side,
+            max_short_side=o.max_short_side,
+            tolerance=o.scale_tolerance,
+            min_chars=o.scale_min_chars,
         )
-        return boxes, scores
+        # The second pass replaces the first: merging the two would bring back the first pass's false boxes
+        # at the scale the page did not fit.
+        boxes, scores = tf.cond(tf.equal(side, o.short_side), lambda: (boxes, scores), lambda: at(side))
+        return boxes, scores, side
 
     def classify(self, image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
         """float32 [n, classes] probabilities of the characters in `boxes` (scan pixels)."""
@@ -183,7 +210,7 @@ class PageRecognizer:
     def recognize_image(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         """Everything the signature returns for one decoded page, padded to `max_chars` (see the contract's
         keys): every detection with its top-k classes; the class threshold is applied after the graph."""
-        boxes, det_scores = self.detect(image)
+        boxes, det_scores, short_side = self.detect_scaled(image)
         probs = self.classify(image, boxes)  # [n, classes]
         topk_probs, topk_ids = tf.math.top_k(probs, k=self.top_k)  # [n, k]; ties: the lower class id first
         count = tf.shape(boxes)[0]
@@ -198,6 +225,7 @@ class PageRecognizer:
             TOPK_CODEPOINTS: tf.pad(tf.gather(self.codepoints, topk_ids), [[0, pad], [0, 0]]),
             TOPK_PROBS: tf.pad(topk_probs, [[0, pad], [0, 0]]),
             COUNT: count,
+            SHORT_SIDE: short_side,
         }
 
     def recognize(self, images: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -11,7 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from kuzushiji_tf.recognition.contract import (
+    COUNT,
     INPUT_NAME,
+    SHORT_SIDE,
     SIGNATURE,
     PageRefused,
     read_options_asset,
@@ -39,7 +41,10 @@ class SavedModelPageModel:
             # TensorFlow fails to build its error text when the failing op quotes the input's binary bytes
             # (a PNG too short to hold its header).
             raise PageRefused("input is not a readable JPEG or PNG image") from None
-        return {key: value.numpy() for key, value in outputs.items()}
+        outputs = {key: value.numpy() for key, value in outputs.items()}
+        if SHORT_SIDE not in outputs:  # exported before the scale policy: every page at the one short side
+            outputs[SHORT_SIDE] = np.full(len(outputs[COUNT]), self.options.short_side, np.int32)
+        return outputs
 
 
 def refusal_message(message: str) -> str:
