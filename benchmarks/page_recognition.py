@@ -13,12 +13,14 @@ so the recogniser crops and classifies a realistic number of characters.
     python benchmarks/page_recognition.py --quick            # < 2 minutes on 2 cores
     python benchmarks/page_recognition.py --pages 6 --detector saved_models/det --classifier saved_models/cls
 
-With --model, it times exported page recognisers end to end instead (the graph, then reading in context,
+With --model, it times page recognisers end to end instead (the graph, then reading in context,
 as kuzushiji-recognize runs them, one page at a time) on real pages: the 5 labelled pages and the 6
 unlabelled scans of the bundled sample, in seconds per page, beside NDL Kotenseki OCR-Lite's published
-figure. Each folder may be a SavedModel or an ONNX export:
+figure. Each may be a SavedModel or an ONNX export, or a model package (`shipped`: the shipped model), which
+is timed as its SavedModel and its ONNX export:
 
-    python benchmarks/page_recognition.py --model EXPORT_TF EXPORT_ONNX [--rounds 3]
+    python benchmarks/page_recognition.py --model shipped [--rounds 3]
+    python benchmarks/page_recognition.py --model EXPORT_TF EXPORT_ONNX
 """
 
 from __future__ import annotations
@@ -46,7 +48,14 @@ def parse_args(argv=None):
     parser.add_argument("--classifier", default=None, help="trained classifier model.keras (or its folder)")
     parser.add_argument("--det-threshold", type=float, default=0.3, help="detector score threshold (0.3)")
     parser.add_argument(
-        "--model", nargs="+", default=None, help="exported recognisers to time end to end on the bundled real pages"
+        "--model",
+        nargs="+",
+        default=None,
+        help="recognisers to time end to end on the bundled real pages: export folders, model packages or "
+        "`shipped` (a package is timed once per --backends)",
+    )
+    parser.add_argument(
+        "--backends", nargs="+", default=["tf", "onnx"], choices=["tf", "onnx"], help="for packages (tf onnx)"
     )
     args = parser.parse_args(argv)
     args.pages = args.pages or (2 if args.quick else 6)
@@ -146,8 +155,14 @@ def real_pages_speed(args) -> int:
         "6 unlabelled scans": sorted(SAMPLE_UNLABELLED_DIR.glob("*.jpg")),
     }
     encoded = {name: [p.read_bytes() for p in paths] for name, paths in sets.items()}
+    from kuzushiji_tf.pretrained import SHIPPED, choose_page_model, is_package
+
+    folders = []
+    for given in args.model:  # a package (or `shipped`): its export for each backend, rebuilt on first use
+        packaged = given == SHIPPED or is_package(given)
+        folders += [choose_page_model(given, backend=b).path for b in args.backends] if packaged else [given]
     rows = []
-    for folder in args.model:
+    for folder in folders:
         load_started = time.perf_counter()
         model = common.load_page_model(folder)
         run_batch(model, [encoded["5 labelled pages"][0]])  # warm-up: tracing, first allocations
