@@ -74,6 +74,18 @@ def add_contained_share(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_trained_models(parser: argparse.ArgumentParser) -> None:
+    """The detector, classifier and vocabulary that an export or a model package is built from; one
+    wording for both commands, since either takes the other's inputs."""
+    parser.add_argument(
+        "--detector", required=True, help="detector training folder (model.keras) or .keras file, or `shipped`"
+    )
+    parser.add_argument(
+        "--classifier", required=True, help="classifier training folder (model.keras) or .keras file, or `shipped`"
+    )
+    parser.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char); default: the classifier folder's")
+
+
 def add_export_options(parser: argparse.ArgumentParser) -> None:
     """The page recogniser's export options (kuzushiji-export, kuzushiji-package-model): each flag's dest is
     the `RecognizerOptions` field it sets, so `export_options` passes every one through by name."""

@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from kuzushiji_tf.cli.args import add_export_options, export_options
+from kuzushiji_tf.cli.args import add_export_options, add_trained_models, export_options
 from kuzushiji_tf.cli.errors import fail, user_errors
 
 FORMATS = ("savedmodel", "onnx")
@@ -31,13 +31,7 @@ PROG = "export"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--detector", required=True, help="detector training folder (model.keras) or .keras file, or `shipped`"
-    )
-    p.add_argument(
-        "--classifier", required=True, help="classifier training folder (model.keras) or .keras file, or `shipped`"
-    )
-    p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char); default: the classifier folder's")
+    add_trained_models(p)
     p.add_argument("--out", required=True, help="saved_models/<name>/<integer version>")
     add_export_options(p)
     p.add_argument(

@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 
-from kuzushiji_tf.cli.args import add_export_options, export_options, positive, prog
+from kuzushiji_tf.cli.args import add_export_options, add_trained_models, export_options, positive, prog
 from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.config import SHIPPED_MODEL_MAX_BYTES, SHIPPED_MODEL_NAME, SHIPPED_MODEL_VERSION
 
@@ -32,13 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[1:]),
     )
-    p.add_argument(
-        "--detector", required=True, help="detector training folder (model.keras) or .keras file, or `shipped`"
-    )
-    p.add_argument(
-        "--classifier", required=True, help="classifier training folder (model.keras) or .keras file, or `shipped`"
-    )
-    p.add_argument("--vocabulary", help="vocabulary.csv (class_id,code,char); default: the classifier folder's")
+    add_trained_models(p)
     p.add_argument("--out", required=True, help="the package folder to write, e.g. packages/kuzushiji-reader-1")
     p.add_argument("--name", default=SHIPPED_MODEL_NAME, help="the package's name (default %(default)s)")
     p.add_argument(

@@ -220,6 +220,15 @@ def plan(out: Path, sizes: Sizes, inputs: Inputs) -> list[Stage]:
     return [replace(stage, extra=extra) for stage in stages]
 
 
+def _measure(name: str, models: tuple[str, str, str], data: list[str], label: str, json_path: Path) -> Stage:
+    """A measure_real stage: (detector, classifier, recognizer) on `data`'s pages (none: the 5 labelled real
+    pages), its figures written to `json_path`, which is also what marks the stage done."""
+    detector, classifier, recognizer = models
+    args = ["--detector", detector, "--classifier", classifier, "--recognizer", recognizer, *data]
+    args += ["--label", label, "--json", str(json_path), "--quiet"]
+    return Stage(name, "measure_real", args, "measure", str(json_path))
+
+
 def _finish(out: Path, s: Sizes, detector: str, classifier: str) -> list[Stage]:
     """Tuning the context on set 1's held-out books, the export, and the measurements: set 2's held-out
     books (synthetic, never tuned on) and the 5 labelled real pages (measured only)."""
@@ -282,73 +291,29 @@ def _finish(out: Path, s: Sizes, detector: str, classifier: str) -> list[Stage]:
             PACKAGE_DIR.format(out=out),
             fresh=True,
         ),  # fmt: skip
-        Stage(
+        _measure(
             "synthetic test",
-            "measure_real",
-            [
-                "--detector",
-                det,
-                "--classifier",
-                cls,
-                "--recognizer",
-                str(export),
-                "--data-dir",
-                str(out / "data" / "synthetic-2"),
-                "--split",
-                "test",
-                "--short-side",
-                short_side,
-                "--label",
-                "release model, synthetic test books",
-                "--json",
-                str(out / "measured" / "synthetic_test.json"),
-                "--quiet",
-            ],
-            "measure",
-            str(out / "measured" / "synthetic_test.json"),
-        ),  # fmt: skip
-        Stage(
+            (det, cls, str(export)),
+            ["--data-dir", str(out / "data" / "synthetic-2"), "--split", "test", "--short-side", short_side],
+            "release model, synthetic test books",
+            out / "measured" / "synthetic_test.json",
+        ),
+        _measure(
             "real pages",
-            "measure_real",
-            [
-                "--detector",
-                det,
-                "--classifier",
-                cls,
-                "--recognizer",
-                str(export),
-                "--short-side",
-                short_side,
-                "--label",
-                "release model",
-                "--json",
-                str(out / "measured" / "real_pages.json"),
-                "--quiet",
-            ],
-            "measure",
-            str(out / "measured" / "real_pages.json"),
-        ),  # fmt: skip
+            (det, cls, str(export)),
+            ["--short-side", short_side],
+            "release model",
+            out / "measured" / "real_pages.json",
+        ),
         # The package as it will ship (float16 weights, rebuilt as every command rebuilds it), measured on the
         # same pages: the row above and this one must agree within noise.
-        Stage(
+        _measure(
             "real pages, package",
-            "measure_real",
-            [
-                "--detector",
-                PACKAGE_DIR.format(out=out),
-                "--classifier",
-                PACKAGE_DIR.format(out=out),
-                "--recognizer",
-                PACKAGE_DIR.format(out=out),
-                "--label",
-                "release model, shipped package",
-                "--json",
-                str(out / "measured" / "real_pages_package.json"),
-                "--quiet",
-            ],
-            "measure",
-            str(out / "measured" / "real_pages_package.json"),
-        ),  # fmt: skip
+            (PACKAGE_DIR.format(out=out),) * 3,
+            [],
+            "release model, shipped package",
+            out / "measured" / "real_pages_package.json",
+        ),
     ]
 
 
