@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--add-unknown",
         action="store_true",
-        help="page/alto: keep glyphs of characters outside the code table and add them to the vocabulary "
+        help="page/alto: keep glyphs of characters outside the vocabulary (the folder's unicode_translation.csv, else the bundled Kaggle table) and add them to it "
         "(to fine-tune on them); without it their pages are refused. Either way unknown_characters.csv lists them",
     )
     parser.add_argument("--out", required=True, help="output folder, e.g. records/NAME")
@@ -129,7 +129,7 @@ def summary(manifest: dict, out, seconds: float) -> str:
     unknown = manifest.get("unknown_characters")
     if unknown and unknown["count"]:
         lines.append(
-            f"  {unknown['count']} characters outside the code table ({unknown['glyphs']} glyphs), "
+            f"  {unknown['count']} characters outside the vocabulary ({unknown['glyphs']} glyphs), "
             f"{unknown['added']} added to the vocabulary (see {out}/{unknown['report']})"
         )
     lines.append(

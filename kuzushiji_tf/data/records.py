@@ -247,7 +247,7 @@ def build_records(
 
     `layout` is "kaggle", "codh", "page", "alto" or "auto" (decided by what the folder holds:
     `layouts.detect_layout`). `add_unknown` (page and alto only) keeps glyphs of characters outside the
-    code table and adds them to the vocabulary (`xml_layout_reader`); either way they are listed in
+    vocabulary (the code table) and adds them to the vocabulary (`xml_layout_reader`); either way they are listed in
     unknown_characters.csv.
     `workers` processes decode and encode pages (0 = one per core). Raises DataError on bad input
     unless `options.on_error == "skip"`.
@@ -413,7 +413,7 @@ def _write_skipped(path: Path, skipped: list[Skipped]) -> None:
 
 
 def _write_unknown(path: Path, unknown: dict, added: dict[str, str]) -> None:
-    """One row per character outside the code table: how many glyphs, in how many files, whether it joined the
+    """One row per character outside the vocabulary (the code table): how many glyphs, in how many files, whether it joined the
     vocabulary (`added`) or its pages were left out, and every place (file:line) it occurs."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -260,22 +260,25 @@ class _FolderReader:
         return path.resolve().is_relative_to(self.root)
 
     def _find_image(self, path: Path, page: LayoutPage) -> Path:
-        tried: list[Path] = []
-        outside = False
+        """The page's image (see the module docstring); DataError saying where it looked when there is none."""
+        named, tried, outside = [], [], False
         name = page.image_name
         if name and "://" not in name:  # a URL (IIIF, a repository) names no file here
             name = PureWindowsPath(name).as_posix() if "\\" in name else name
-            for base in (path.parent, self.data_dir, path.parent.parent):
-                candidate = base / name
-                if not self._inside(candidate):
-                    outside = True
-                    continue
-                if candidate.is_file():
-                    return candidate
-                tried.append(candidate)
+            named = [base / name for base in (path.parent, self.data_dir, path.parent.parent)]
+            # The name alone, for a path of the machine that wrote the file (C:/Users/..., /home/...).
+            leaf = PurePosixPath(name).name
+            named += [folder / leaf for folder in (path.parent, path.parent.parent)] if leaf != name else []
+        for candidate in named:
+            if not self._inside(candidate):
+                outside = True
+            elif candidate.is_file():
+                return candidate
+            else:
+                tried.append(self._relative(candidate))
         stem = path.name[: -len(path.suffix)]
         for own in _OWN_SUFFIXES:
-            stem = stem[: -len(own)] if stem.endswith(own) else stem
+            stem = stem.removesuffix(own)
         names = [stem] if PurePosixPath(stem).suffix.lower() in SCAN_SUFFIXES else []
         names += [stem + suffix for suffix in SCAN_SUFFIXES]
         for folder in (path.parent, path.parent.parent):
@@ -286,19 +289,18 @@ class _FolderReader:
                 raise DataError(
                     path,
                     f"image {page.image_name!r} not found, and {len(found)} images share the file's name "
-                    f"({', '.join(self._relative(f) for f in found)}): say which in the file",
+                    f"({', '.join(self._relative(f) for f in found)}): name the right one in the file",
                     line=page.image_line,
                 )
             if found:
                 return found[0]
-        looked = ", ".join(dict.fromkeys(self._relative(p) for p in tried))
-        refused = " (it leads outside the data folder: not opened)" if outside else ""
-        named = repr(page.image_name) if page.image_name else "no image"
+        refused = " (a path leading outside the data folder is not opened)" if outside else ""
+        looked = ", ".join(dict.fromkeys(tried))
         raise DataError(
             path,
-            f"image file is missing: the file names {named}{refused}; looked for "
-            f"{looked + ', and ' if looked else ''}{stem}.<{'|'.join(s[1:] for s in SCAN_SUFFIXES)}> beside "
-            "the file and in its parent folder",
+            f"image file is missing: the file names {repr(page.image_name) if page.image_name else 'no image'}"
+            f"{refused}; looked for {looked + ', and ' if looked else ''}{stem}.<"
+            f"{'|'.join(s[1:] for s in SCAN_SUFFIXES)}> beside the file and in its parent folder",
             line=page.image_line,
         )
 
