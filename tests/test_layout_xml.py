@@ -443,6 +443,26 @@ def test_add_unknown_is_refused_for_the_csv_layouts(tmp_path, capsys):
     assert "--add-unknown is for the page and alto layouts" in capsys.readouterr().err
 
 
+def test_copies_of_the_real_test_pages_are_left_out_of_the_records(tmp_path):
+    """A real test page transcribed or recognised, under another name in a document folder, is still the
+    test page (`evaluation.test_set`, by its bytes): listed, never written; the other pages are."""
+    root = tmp_path / "data"
+    records = write_folder(root, "page", {"bookB/p1.jpg": TINY["bookB/p1.jpg"]})
+    test_page = read_train(SAMPLE_DIR).pages[0]
+    (root / "bookA").mkdir()
+    shutil.copy(test_page.image_path, root / "bookA" / "scan_17.jpg")
+    record = make_record("scan_17.jpg", [(c.code, c.box) for c in test_page.chars], (test_page.width, test_page.height))
+    write_xml("page", record, root / "bookA" / "scan_17.xml", "scan_17.jpg")
+    for on_error in ("raise", "skip"):
+        out = tmp_path / on_error
+        manifest = build(root, out, "page", on_error=on_error)
+        assert list(read_back(out)) == ["bookB_p1"] and manifest["rows"]["page_files"] == 2
+        with open(out / "skipped.csv", newline="", encoding="utf-8") as handle:
+            (row,) = list(csv.DictReader(handle))
+        assert row["image_id"] == "bookA_scan_17" and f"the real test page {test_page.image_id}" in row["problem"]
+    assert_same(read_back(out)["bookB_p1"][1], expected(records["bookB/p1.jpg"]))
+
+
 def test_the_code_table_maps_characters_written_as_another(tmp_path):
     """Kaggle's table writes U+3007 as '0'; our writers write a glyph's table character, so it must read back."""
     root = tmp_path / "data"

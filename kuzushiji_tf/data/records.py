@@ -32,6 +32,7 @@ from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS, split_pages
 from kuzushiji_tf.datasets.kaggle_reader import DataError, Skipped
 from kuzushiji_tf.datasets.layouts import XML_LAYOUTS, resolve_layout
 from kuzushiji_tf.datasets.xml_layout_reader import IMAGE_FORMATS, read_xml_folder
+from kuzushiji_tf.evaluation.test_set import which_test_page
 from kuzushiji_tf.file_hashes import file_sha256
 from kuzushiji_tf.progress import Progress
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
@@ -213,6 +214,7 @@ def _read_source(data_dir: Path, layout: str, options: RecordOptions, add_unknow
                 on_error=options.on_error,
                 max_pixels=options.max_pixels,
             )
+            _leave_out_test_pages(train_read)
             files = [(path.relative_to(data_dir).as_posix(), file_sha256(path)) for path in train_read.files]
             source[f"{layout}_files"] = len(files)
             source[f"{layout}_files_sha256"] = hashlib.sha256(json.dumps(files).encode()).hexdigest()
@@ -230,6 +232,24 @@ def _read_source(data_dir: Path, layout: str, options: RecordOptions, add_unknow
         if (data_dir / name).is_file():
             source[name + "_sha256"] = file_sha256(data_dir / name)
     return translation, train_read, test_read, source
+
+
+def _leave_out_test_pages(read) -> None:
+    """Moves copies of the real test pages (`evaluation.test_set`: by their bytes or id) from `read.pages` to
+    `read.skipped`, in both error modes. A layout export is a way those pages could come in under another
+    name; the Kaggle sample itself still builds, as the evaluation records it is meant for."""
+    kept = []
+    for page in read.pages:
+        found = which_test_page(page.image_path, page.image_id)
+        if found is None:
+            kept.append(page)
+            continue
+        problem = (
+            f"the real test page {found} of the bundled kaggle_5p sample: the project's test set never becomes "
+            "training data; left out"
+        )
+        read.skipped.append(Skipped(str(page.image_path), None, page.image_id, problem))
+    read.pages = kept
 
 
 def build_records(
