@@ -54,7 +54,7 @@ class LayoutPage:
 
 
 def kind_of(root) -> str | None:
-    """ "page" for a PAGE-XML root, "alto" for an ALTO one, None for any other XML."""
+    """The kind of a root element: "page" (PAGE-XML), "alto" (ALTO) or None (any other XML)."""
     name = etree.QName(root)
     if name.localname == "PcGts" and (name.namespace or "").startswith(PAGE_NS_PREFIX):
         return "page"
