@@ -10,8 +10,9 @@ import pytest
 from conftest import SAMPLE_DIR, TINY_SIZE, make_kaggle_dir, write_page_image
 from kuzushiji_tf.cli import build_records as build_records_tool
 from kuzushiji_tf.datasets.book_split import split_pages
-from kuzushiji_tf.datasets.codh_reader import detect_layout, find_books, is_codh_dir, read_codh, resolve_layout
+from kuzushiji_tf.datasets.codh_reader import find_books, is_codh_dir, read_codh
 from kuzushiji_tf.datasets.kaggle_reader import DataError, read_train
+from kuzushiji_tf.datasets.layouts import detect_layout, resolve_layout
 from kuzushiji_tf.file_hashes import file_sha256
 
 BOOK = "100241706"
@@ -242,8 +243,8 @@ def test_auto_detection_picks_the_layout_and_refuses_ambiguous_or_empty_folders(
     (tmp_path / "empty").mkdir()
     with pytest.raises(
         DataError,
-        match=r"neither a Kaggle nor a CODH folder: looked for train.csv \(Kaggle layout\) "
-        r"and for \*_coordinate.csv",
+        match=r"holds none of the layouts read: looked for train.csv \(Kaggle layout\), "
+        r"\*_coordinate.csv in the folder itself",
     ):
         detect_layout(tmp_path / "empty")
 
@@ -254,7 +255,7 @@ def test_auto_detection_picks_the_layout_and_refuses_ambiguous_or_empty_folders(
 
     code = build_records_tool.main(["--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r"), "--quiet"])
     err = capsys.readouterr().err
-    assert code == 2 and "neither a Kaggle nor a CODH folder" in err and err.count("\n") == 1
+    assert code == 2 and "holds none of the layouts read" in err and err.count("\n") == 1
 
 
 def test_cli_builds_records_from_a_codh_root(tmp_path, codh_root, capsys):

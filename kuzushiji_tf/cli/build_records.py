@@ -1,8 +1,9 @@
-"""Build sharded TFRecords (pages, character crops, test pages) and a manifest from a Kaggle or CODH folder.
+"""Build sharded TFRecords (pages, character crops, test pages) and a manifest from a Kaggle, CODH, PAGE-XML or ALTO folder.
 
 Examples:
     kuzushiji-build-records --data-dir kuzushiji_tf/sample_data/kaggle_5p --out records/sample --full-data
     kuzushiji-build-records --data-dir data/codh --out records/codh      # CODH: root of the book folders
+    kuzushiji-build-records --data-dir exports/transkribus --out records/mine --full-data --add-unknown
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import time
 from kuzushiji_tf.cli.errors import fail, user_errors
 from kuzushiji_tf.data.record_images import DEFAULT_CROP_SIZE, DEFAULT_PAGE_SHORT_SIDE
 from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS
-from kuzushiji_tf.datasets.codh_reader import LAYOUT_CHOICES
 from kuzushiji_tf.datasets.kaggle_labels import LabelsFileError
 from kuzushiji_tf.datasets.kaggle_reader import DataError
+from kuzushiji_tf.datasets.layouts import LAYOUT_CHOICES
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError
 
 # TensorFlow is imported inside main(): worker processes re-import this file and must stay light.
@@ -30,15 +31,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir",
         required=True,
-        help="Kaggle folder (train.csv, unicode_translation.csv, train_images/, test_images/) or CODH "
-        "folder (root of <book>/<book>_coordinate.csv + <book>/images/, or one book folder)",
+        help="Kaggle folder (train.csv, unicode_translation.csv, train_images/, test_images/), CODH "
+        "folder (root of <book>/<book>_coordinate.csv + <book>/images/, or one book folder), or a folder of "
+        "page images with PAGE-XML or ALTO files (glyph-level coordinates) beside them",
     )
     parser.add_argument(
         "--layout",
         choices=LAYOUT_CHOICES,
         default="auto",
         help="layout of --data-dir; auto (default): kaggle if it holds train.csv, codh if it holds "
-        "*_coordinate.csv (or <book>/<book>_coordinate.csv)",
+        "*_coordinate.csv (or <book>/<book>_coordinate.csv), page / alto if it holds *.xml files with a "
+        "PAGE-XML / ALTO root",
+    )
+    parser.add_argument(
+        "--add-unknown",
+        action="store_true",
+        help="page/alto: keep glyphs of characters outside the vocabulary (the folder's unicode_translation.csv, else the bundled Kaggle table) and add them to it "
+        "(to fine-tune on them); without it their pages are refused. Either way unknown_characters.csv lists them",
     )
     parser.add_argument("--out", required=True, help="output folder, e.g. records/NAME")
     split = parser.add_mutually_exclusive_group()
@@ -93,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             options,
             layout=args.layout,
+            add_unknown=args.add_unknown,
             workers=args.workers,
             overwrite=args.overwrite,
             progress=not args.quiet,
@@ -116,6 +126,12 @@ def summary(manifest: dict, out, seconds: float) -> str:
         )
     lines.append(f"  test : {splits['test']['pages']} pages (unlabelled)")
     size = sum(1 for _ in manifest["shards"])
+    unknown = manifest.get("unknown_characters")
+    if unknown and unknown["count"]:
+        lines.append(
+            f"  {unknown['count']} characters outside the vocabulary ({unknown['glyphs']} glyphs), "
+            f"{unknown['added']} added to the vocabulary (see {out}/{unknown['report']})"
+        )
     lines.append(
         f"  vocabulary: {manifest['vocabulary']['classes']} classes; {size} shard files; "
         f"{manifest['clipped_boxes']} boxes clipped; {manifest['skipped']['count']} skipped"

@@ -1,4 +1,4 @@
-"""Kaggle or CODH folder -> sharded TFRecords + manifest.json, atomic and resumable.
+"""Kaggle, CODH, PAGE-XML or ALTO folder -> sharded TFRecords + manifest.json, atomic and resumable.
 
 Each shard is written under a temporary name and renamed only when complete, then a small state file
 records its count and sha256. A rerun of the same build skips shards whose state matches their file,
@@ -30,6 +30,9 @@ from kuzushiji_tf.datasets import codh_reader as codh
 from kuzushiji_tf.datasets import kaggle_reader as reader
 from kuzushiji_tf.datasets.book_split import DEFAULT_NUM_FOLDS, split_pages
 from kuzushiji_tf.datasets.kaggle_reader import DataError, Skipped
+from kuzushiji_tf.datasets.layouts import XML_LAYOUTS, resolve_layout
+from kuzushiji_tf.datasets.xml_layout_reader import IMAGE_FORMATS, read_xml_folder
+from kuzushiji_tf.evaluation.test_set import which_test_page
 from kuzushiji_tf.file_hashes import file_sha256
 from kuzushiji_tf.progress import Progress
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
@@ -38,6 +41,7 @@ from kuzushiji_tf.structures import Page, code_to_char
 MANIFEST = "manifest.json"
 VOCABULARY = "vocabulary.csv"
 SKIPPED_REPORT = "skipped.csv"
+UNKNOWN_REPORT = "unknown_characters.csv"
 STATE_DIR = ".state"
 FORMAT_VERSION = 1
 
@@ -188,20 +192,35 @@ def _split_counts(pages: list[Page]) -> dict:
     }
 
 
-def _read_source(data_dir: Path, layout: str, options: RecordOptions):
-    """(translation, train ReadResult, test ReadResult, source) of a Kaggle or CODH folder; `source` holds the
-    sha256 of every CSV read."""
+def _read_source(data_dir: Path, layout: str, options: RecordOptions, add_unknown: bool = False):
+    """(translation, train ReadResult, test ReadResult, source) of a data folder of `layout`; `source` holds
+    the sha256 of every CSV read (of the XML layouts: one sha256 over every file's path and sha256)."""
     source = {"data_dir": str(data_dir.resolve()), "layout": layout}
-    if layout == "codh":
-        table = codh.translation_path(data_dir)
+    if layout in ("codh",) + XML_LAYOUTS:
+        table = reader.translation_path(data_dir)
         translation = reader.read_unicode_translation(table)
-        train_read = codh.read_codh(
-            data_dir, vocabulary=translation, on_error=options.on_error, max_pixels=options.max_pixels
-        )
-        test_read = reader.ReadResult(pages=[])  # CODH publishes no test pages
-        for book in codh.find_books(data_dir):
-            source[book.csv.relative_to(data_dir).as_posix() + "_sha256"] = file_sha256(book.csv)
-        source["unicode_translation"] = "bundled" if table == codh.BUNDLED_TRANSLATION else "data_dir"
+        if layout == "codh":
+            train_read = codh.read_codh(
+                data_dir, vocabulary=translation, on_error=options.on_error, max_pixels=options.max_pixels
+            )
+            for book in codh.find_books(data_dir):
+                source[book.csv.relative_to(data_dir).as_posix() + "_sha256"] = file_sha256(book.csv)
+        else:
+            train_read = read_xml_folder(
+                data_dir,
+                layout,
+                vocabulary=translation,
+                add_unknown=add_unknown,
+                on_error=options.on_error,
+                max_pixels=options.max_pixels,
+            )
+            _leave_out_test_pages(train_read)
+            files = [(path.relative_to(data_dir).as_posix(), file_sha256(path)) for path in train_read.files]
+            source[f"{layout}_files"] = len(files)
+            source[f"{layout}_files_sha256"] = hashlib.sha256(json.dumps(files).encode()).hexdigest()
+            source["add_unknown"] = add_unknown  # it changes the vocabulary, so the fingerprint
+        test_read = reader.ReadResult(pages=[])  # neither CODH nor a layout export has test pages
+        source["unicode_translation"] = "bundled" if table == reader.BUNDLED_TRANSLATION else "data_dir"
         source[reader.TRANSLATION_CSV + "_sha256"] = file_sha256(table)
         return translation, train_read, test_read, source
     translation = reader.read_unicode_translation(data_dir / reader.TRANSLATION_CSV)
@@ -215,27 +234,54 @@ def _read_source(data_dir: Path, layout: str, options: RecordOptions):
     return translation, train_read, test_read, source
 
 
+def _leave_out_test_pages(read) -> None:
+    """Moves copies of the real test pages (`evaluation.test_set`: by their bytes or id) from `read.pages` to
+    `read.skipped`, in both error modes. A layout export is a way those pages could come in under another
+    name; the Kaggle sample itself still builds, as the evaluation records it is meant for."""
+    kept = []
+    for page in read.pages:
+        found = which_test_page(page.image_path, page.image_id)
+        if found is None:
+            kept.append(page)
+            continue
+        problem = (
+            f"the real test page {found} of the bundled kaggle_5p sample: the project's test set never becomes "
+            "training data; left out"
+        )
+        read.skipped.append(Skipped(str(page.image_path), None, page.image_id, problem))
+    read.pages = kept
+
+
 def build_records(
     data_dir: str | Path,
     out_dir: str | Path,
     options: RecordOptions = RecordOptions(),
     *,
     layout: str = "auto",
+    add_unknown: bool = False,
     workers: int = 0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
     """Builds (or finishes building) the records of `data_dir` in `out_dir`; returns the manifest.
 
-    `layout` is "kaggle", "codh" or "auto" (decided by what the folder holds: `codh.detect_layout`).
+    `layout` is "kaggle", "codh", "page", "alto" or "auto" (decided by what the folder holds:
+    `layouts.detect_layout`). `add_unknown` (page and alto only) keeps glyphs of characters outside the
+    vocabulary (the code table) and adds them to the vocabulary (`xml_layout_reader`); either way they are listed in
+    unknown_characters.csv.
     `workers` processes decode and encode pages (0 = one per core). Raises DataError on bad input
     unless `options.on_error == "skip"`.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    layout = codh.resolve_layout(data_dir, layout)
+    layout = resolve_layout(data_dir, layout)
+    if add_unknown and layout not in XML_LAYOUTS:
+        raise ValueError(
+            f"--add-unknown is for the {' and '.join(XML_LAYOUTS)} layouts; a {layout} folder's codes must all be "
+            f"in its {reader.TRANSLATION_CSV}"
+        )
     if overwrite and out_dir.exists():
         shutil.rmtree(out_dir)
-    translation, train_read, test_read, source = _read_source(data_dir, layout, options)
+    translation, train_read, test_read, source = _read_source(data_dir, layout, options, add_unknown)
     train_pages, val_pages = split_pages(
         train_read.pages, fold=options.fold, num_folds=options.num_folds, full_data=options.full_data
     )
@@ -270,6 +316,8 @@ def build_records(
         "crop_size": options.crop_size,
         "max_pixels": options.max_pixels,
     }
+    if layout in XML_LAYOUTS:  # Transkribus, eScriptorium and OCR-D scans are often PNG or TIFF
+        worker_options["formats"] = IMAGE_FORMATS
     skipped = list(train_read.skipped) + list(test_read.skipped)
     shard_states, reused = [], 0
     workers = workers or os.cpu_count() or 1
@@ -304,8 +352,8 @@ def build_records(
         "source": source,
         "options": options_dict,
         "rows": {
-            # Kaggle: rows (pages) of train.csv; CODH: character rows of the coordinate CSVs.
-            ("train_csv" if layout == "kaggle" else "coordinate_csv"): train_read.rows,
+            # Kaggle: rows (pages) of train.csv; CODH: character rows of the coordinate CSVs; page, alto: files.
+            {"kaggle": "train_csv", "codh": "coordinate_csv"}.get(layout, f"{layout}_files"): train_read.rows,
             "test_pages_listed": test_read.rows,
             "pages_written": sum(state["pages_written"] for state in shard_states),
             "skipped": len(skipped),
@@ -324,6 +372,16 @@ def build_records(
             for name, info in sorted((n, i) for state in shard_states for n, i in state["files"].items())
         ],
     }
+    if layout in XML_LAYOUTS:
+        unknown = train_read.unknown
+        manifest["unknown_characters"] = {
+            "count": len(unknown),
+            "glyphs": sum(len(places) for places in unknown.values()),
+            "added": len(train_read.added),
+            "report": UNKNOWN_REPORT if unknown else None,
+        }
+        if unknown:
+            _write_unknown(out_dir / UNKNOWN_REPORT, unknown, train_read.added)
     if skipped:
         _write_skipped(out_dir / SKIPPED_REPORT, skipped)
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -371,4 +429,17 @@ def _write_skipped(path: Path, skipped: list[Skipped]) -> None:
     writer.writerow(["file", "line", "image_id", "problem"])
     for entry in skipped:
         writer.writerow([entry.file, entry.line or "", entry.image_id or "", entry.problem])
+    write_atomic(path, buffer.getvalue())
+
+
+def _write_unknown(path: Path, unknown: dict, added: dict[str, str]) -> None:
+    """One row per character outside the vocabulary (the code table): how many glyphs, in how many files, whether it joined the
+    vocabulary (`added`) or its pages were left out, and every place (file:line) it occurs."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["code", "char", "glyphs", "files", "vocabulary", "places"])
+    for code, places in sorted(unknown.items(), key=lambda item: (-len(item[1]), item[0])):
+        files = len({place.file for place in places})
+        status = "added" if code in added else "pages left out"
+        writer.writerow([code, code_to_char(code), len(places), files, status, " ".join(map(str, places))])
     write_atomic(path, buffer.getvalue())

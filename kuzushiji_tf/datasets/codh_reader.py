@@ -21,11 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 from kuzushiji_tf.datasets.kaggle_labels import CODE_RULE
 from kuzushiji_tf.datasets.kaggle_reader import (
-    TRAIN_CSV,
-    TRANSLATION_CSV,
     BoxError,
     DataError,
     ReadResult,
@@ -36,6 +33,7 @@ from kuzushiji_tf.datasets.kaggle_reader import (
     csv_rows,
     page_image_size,
     read_unicode_translation,
+    translation_path,
 )
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
@@ -43,13 +41,6 @@ from kuzushiji_tf.structures import CODE_PATTERN, Char, Page
 CODH_HEADER = ("Unicode", "Image", "X", "Y", "Block ID", "Char ID", "Width", "Height")
 COORDINATE_SUFFIX = "_coordinate.csv"
 IMAGES = "images"
-BUNDLED_TRANSLATION = SAMPLE_KAGGLE_DIR / TRANSLATION_CSV
-LAYOUTS = ("kaggle", "codh")
-LAYOUT_CHOICES = ("auto",) + LAYOUTS
-LOOKED_FOR = (
-    f"looked for {TRAIN_CSV} (Kaggle layout) and for *{COORDINATE_SUFFIX} in the folder itself or "
-    f"<book>/<book>{COORDINATE_SUFFIX} in its sub-folders (CODH layout)"
-)
 _INTEGER_FIELDS = (("X", 2), ("Y", 3), ("Width", 6), ("Height", 7))
 
 
@@ -113,34 +104,6 @@ def find_books(data_dir: str | Path) -> list[Book]:
                 f"{path.parent.name}/{path.parent.name}{COORDINATE_SUFFIX}",
             )
     return [Book(path.parent.name, path) for path in nested]
-
-
-def translation_path(data_dir: str | Path) -> Path:
-    """The folder's own `unicode_translation.csv` if it has one, else the Kaggle table bundled here."""
-    own = Path(data_dir) / TRANSLATION_CSV
-    return own if own.is_file() else BUNDLED_TRANSLATION
-
-
-def detect_layout(data_dir: str | Path) -> str:
-    """The layout of a data folder: "kaggle" if it holds `train.csv`, "codh" if it holds CODH coordinate CSVs
-    (`is_codh_dir`). Raises DataError saying what was looked for when it holds both or neither."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DataError(data_dir, "--data-dir is not a folder")
-    kaggle, codh = (data_dir / TRAIN_CSV).is_file(), is_codh_dir(data_dir)
-    if kaggle and codh:
-        raise DataError(
-            data_dir, f"holds both layouts ({LOOKED_FOR}); choose one with --layout kaggle or --layout codh"
-        )
-    if not (kaggle or codh):
-        raise DataError(data_dir, f"is neither a Kaggle nor a CODH folder: {LOOKED_FOR}")
-    return "kaggle" if kaggle else "codh"
-
-
-def resolve_layout(data_dir: str | Path, layout: str = "auto") -> str:
-    if layout not in LAYOUT_CHOICES:
-        raise ValueError(f"layout must be one of {LAYOUT_CHOICES}; received {layout!r}")
-    return detect_layout(data_dir) if layout == "auto" else layout
 
 
 @dataclass

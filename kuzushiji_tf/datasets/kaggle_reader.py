@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from kuzushiji_tf.config import SAMPLE_KAGGLE_DIR
 from kuzushiji_tf.datasets.kaggle_labels import HEADER, LabelsFileError, iter_csv_rows, parse_truth_labels
 from kuzushiji_tf.errors import KuzushijiError
 from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image
@@ -25,6 +26,7 @@ TRANSLATION_CSV = "unicode_translation.csv"
 SAMPLE_SUBMISSION_CSV = "sample_submission.csv"
 TRAIN_IMAGES = "train_images"
 TEST_IMAGES = "test_images"
+BUNDLED_TRANSLATION = SAMPLE_KAGGLE_DIR / TRANSLATION_CSV
 ON_ERROR_CHOICES = ("raise", "skip")
 
 
@@ -97,6 +99,13 @@ def read_unicode_translation(path: str | Path) -> dict[str, str]:
     if not table:
         raise DataError(path, "has a header but no codes")
     return table
+
+
+def translation_path(data_dir: str | Path) -> Path:
+    """The table that checks a folder's codes: its own `unicode_translation.csv` if it has one, else the Kaggle
+    table bundled here (CODH and the XML layouts ship none)."""
+    own = Path(data_dir) / TRANSLATION_CSV
+    return own if own.is_file() else BUNDLED_TRANSLATION
 
 
 def check_on_error(on_error: str) -> None:
