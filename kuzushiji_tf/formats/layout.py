@@ -63,12 +63,11 @@ def pixel_box(box, width: int, height: int) -> Box:
     x0, x1 = sorted((x0, x1))
     y0, y1 = sorted((y0, y1))
     clip = lambda v, hi: min(max(v, 0), hi)  # noqa: E731
-    return (
-        clip(math.floor(x0), width),
-        clip(math.floor(y0), height),
-        clip(math.ceil(x1), width),
-        clip(math.ceil(y1), height),
-    )
+    x0, y0 = clip(math.floor(x0), width - 1), clip(math.floor(y0), height - 1)
+    # At least one pixel each way: a flat glyph is not a box that PAGE/ALTO readers (ours included) accept
+    # as ground truth, and a corrected page goes back into training through them.
+    x1, y1 = max(clip(math.ceil(x1), width), x0 + 1), max(clip(math.ceil(y1), height), y0 + 1)
+    return x0, y0, x1, y1
 
 
 def union(boxes) -> Box:
