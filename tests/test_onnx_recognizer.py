@@ -227,6 +227,40 @@ def test_classify_boxes_gives_the_saved_models_candidates(models):
         onnx.classify_boxes(b"GIF89a", drawn)
 
 
+def test_the_classify_route_answers_alike_on_both_backends(models):
+    """POST /classify (the web page's drawn boxes) on a server of each backend: the same characters and
+    candidates for the same boxes."""
+    from kuzushiji_tf.serving.app import ServerConfig, create_app
+    from serving_helpers import ThreadServer, http
+
+    boundary = "----parity"
+    boxes = [[10, 10, 60, 80], [400, 500, 470, 590], [900, 1200, 960, 1290]]
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n\r\n'.encode()
+        + REAL_PAGES[0].read_bytes()
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="boxes"\r\n\r\n{json.dumps(boxes)}'.encode()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    answers = []
+    for model in models:
+        server = ThreadServer(create_app(model, ServerConfig()))
+        try:
+            status, _, got = http(
+                "POST", server.url + "/classify", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            )
+        finally:
+            server.stop()
+        assert status == 200, got
+        answers.append(json.loads(got)["characters"])
+    tf_answer, onnx_answer = answers
+    assert len(tf_answer) == len(onnx_answer) == 3
+    for a, b in zip(tf_answer, onnx_answer):
+        assert (a["box"], a["code"], a["char"]) == (b["box"], b["code"], b["char"])
+        assert [c["code"] for c in a["candidates"]] == [c["code"] for c in b["candidates"]]
+        probabilities = [(c["probability"], d["probability"]) for c, d in zip(a["candidates"], b["candidates"])]
+        assert all(abs(x - y) <= 2e-4 for x, y in probabilities)  # equal before the JSON's rounding
+
+
 def test_an_empty_batch_and_a_page_without_characters(exported, tmp_path):
     folder = tmp_path / "strict" / "1"
     shutil.copytree(exported[1], folder)
