@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from serving_helpers import REAL_PAGES, ThreadServer, http
+from serving_helpers import REAL_PAGES, ThreadServer, form, http
 
 pytestmark = pytest.mark.slow
 MAX_BOXES = 4
@@ -48,23 +48,6 @@ def server(model, workspace):
     running.stop()
 
 
-def form(fields: dict) -> tuple[bytes, dict]:
-    """A multipart/form-data body of {name: bytes or (file name, bytes)}."""
-    boundary = "----kuzushiji-edit-boundary"
-    body = b""
-    for name, value in fields.items():
-        filename = ""
-        if isinstance(value, tuple):
-            filename, value = value
-            filename = f'; filename="{filename}"'
-        body += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"{filename}\r\n\r\n'.encode()
-            + value
-            + b"\r\n"
-        )
-    return body + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-
-
 def post_form(server, route: str, fields: dict):
     return http("POST", server.url + route, *form(fields))
 
@@ -93,17 +76,19 @@ def test_classify_answers_what_the_model_reads_for_the_boxes(server, model):
     from kuzushiji_tf.recognition.postprocess import box_results
 
     width, height = scan_size()
-    boxes = [[100, 120, 160, 190], [width - 40, height - 50, width, height], [300.5, 400.25, 350, 470]]
+    # Boxes anywhere, one reaching past the page's corner, one of no height (as untrained detectors give).
+    boxes = [[100, 120, 160, 190], [width - 40, height - 50, width + 20, height + 9], [300.5, 400.25, 350, 400.25]]
     status, _, body = post_form(server, "/classify", {"file": ("p.jpg", scan()), "boxes": json.dumps(boxes).encode()})
     assert status == 200, body
     answer = json.loads(body)["characters"]
+    clipped = [boxes[0], [width - 40, height - 50, width, height], boxes[2]]
     expected = box_characters(
-        box_results(model.classify_boxes(scan(), np.array(boxes, np.float32))),
+        box_results(model.classify_boxes(scan(), np.array(clipped, np.float32))),
         dict(model.vocabulary),
         cls_threshold=model.options.cls_threshold,
     )
     assert len(answer) == 3 and answer == json.loads(json.dumps(expected))
-    assert [len(c["candidates"]) for c in answer] == [3, 3, 3] and answer[2]["box"] == [300.5, 400.2, 350.0, 470.0]
+    assert [len(c["candidates"]) for c in answer] == [3, 3, 3] and answer[2]["box"] == [300.5, 400.2, 350.0, 400.2]
     assert all(c["candidates"][0]["code"] == c["code"] for c in answer)
 
 
@@ -120,6 +105,7 @@ def test_classify_answers_what_the_model_reads_for_the_boxes(server, model):
             "more than 4",
         ),
         ({"file": ("p.jpg", None), "boxes": b"[[-50, -50, -10, -10]]"}, 400, "lie on the page"),
+        ({"file": ("p.jpg", None), "boxes": b"[[30, 40, 10, 50]]"}, 400, "x0 <= x1"),
         ({"file": ("p.jpg", None), "boxes": b'[[1, 2, "3", 4]]'}, 400, "must be a number"),
         ({"file": ("p.jpg", None), "boxes": b"[[1, 2, 3]]"}, 400, "[x0, y0, x1, y1]"),
     ],
@@ -209,6 +195,12 @@ def test_corrected_page_in_page_xml_alto_and_json(server, schemas):
         ("あ", False, False, 0.7),
     ]
     assert record["characters"][2]["box"] == [20.0, 60.0, 50.0, 90.1]
+    # A detection of no height (untrained detectors give them) still saves, as the recognised page wrote it.
+    flat = {**corrected(), "characters": [{**corrected()["characters"][1], "box": [20, 95.04, 50, 95.04]}]}
+    status, _, body = post_json(server, "/corrected?format=page", flat)
+    assert status == 200, body
+    schemas["page"].assertValid(etree.fromstring(body))
+    assert glyphs(etree.fromstring(body)) == [("20,95 50,95 50,95 20,95", [("1", "あ"), ("2", "い")])]
 
 
 @pytest.mark.parametrize(

@@ -54,15 +54,18 @@ def _number(value, where: str, low: float, high: float) -> float:
 
 
 def parse_box(value, where: str, width: int, height: int) -> list[float]:
-    """xyxy clipped to the page frame and rounded to 0.1 px as records are; what is left must have an area.
-    Clipped, not refused: a detection may reach past the page's edge, and the formats clip it too."""
+    """xyxy (x0 <= x1, y0 <= y1) touching the page frame, clipped to it and rounded to 0.1 px as records are.
+    Clipped, not refused: a detection may reach past the page's edge, and the formats clip it too. A box of
+    no width or height passes: a detector gives such boxes, and a page holding one must still save."""
     if not isinstance(value, list) or len(value) != 4:
         raise CorrectionError(f"{where}: box must be [x0, y0, x1, y1]")
     x0, y0, x1, y1 = (_number(v, f"{where}.box", -math.inf, math.inf) for v in value)
+    if not (x0 <= x1 and y0 <= y1):
+        raise CorrectionError(f"{where}: box must have x0 <= x1 and y0 <= y1")
+    if x0 > width or y0 > height or x1 < 0 or y1 < 0:
+        raise CorrectionError(f"{where}: box must lie on the page ({width} x {height} pixels)")
     x0, x1 = (round(min(max(v, 0.0), width), 1) for v in (x0, x1))
     y0, y1 = (round(min(max(v, 0.0), height), 1) for v in (y0, y1))
-    if not (x0 < x1 and y0 < y1):
-        raise CorrectionError(f"{where}: box must have x0 < x1 and y0 < y1 and lie on the page")
     return [x0, y0, x1, y1]
 
 
