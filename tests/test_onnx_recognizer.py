@@ -231,23 +231,15 @@ def test_the_classify_route_answers_alike_on_both_backends(models):
     """POST /classify (the web page's drawn boxes) on a server of each backend: the same characters and
     candidates for the same boxes."""
     from kuzushiji_tf.serving.app import ServerConfig, create_app
-    from serving_helpers import ThreadServer, http
+    from serving_helpers import ThreadServer, form, http
 
-    boundary = "----parity"
     boxes = [[10, 10, 60, 80], [400, 500, 470, 590], [900, 1200, 960, 1290]]
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n\r\n'.encode()
-        + REAL_PAGES[0].read_bytes()
-        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="boxes"\r\n\r\n{json.dumps(boxes)}'.encode()
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
+    body, headers = form({"file": ("p.jpg", REAL_PAGES[0].read_bytes()), "boxes": json.dumps(boxes).encode()})
     answers = []
     for model in models:
         server = ThreadServer(create_app(model, ServerConfig()))
         try:
-            status, _, got = http(
-                "POST", server.url + "/classify", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-            )
+            status, _, got = http("POST", server.url + "/classify", body, headers)
         finally:
             server.stop()
         assert status == 200, got
