@@ -77,7 +77,7 @@ def editing_routes(model, config, max_pixels: int, workspace: Workspace | None) 
     @router.post("/classify")
     async def classify(request: Request):
         """A scan and boxes drawn on it (multipart: `file`, the scan; `boxes`, JSON [[x0, y0, x1, y1], ...] in
-        scan pixels, at most `--max-boxes`) -> {"characters": [{"box", "code", "char", "class_probability",
+        scan pixels, at most `ServerConfig.max_boxes`) -> {"characters": [{"box", "code", "char", "class_probability",
         "uncertain", "candidates"}]}, one per box in their order: the page recogniser's own crop and
         classifier, as if it had found the box."""
         data, (width, height), _, field = await scan_and(request, "boxes")
