@@ -61,6 +61,19 @@ def multipart(field: str, filename: str, data: bytes, content_type: str = "appli
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
+def form(fields: dict) -> tuple[bytes, dict]:
+    """(body, headers) of a multipart/form-data form of {name: bytes, or (file name, bytes) for a file}."""
+    boundary = "----kuzushiji-form-boundary"
+    body = b""
+    for name, value in fields.items():
+        filename = ""
+        if isinstance(value, tuple):
+            filename, value = f'; filename="{value[0]}"', value[1]
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"{filename}\r\n\r\n'.encode()
+        body += value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
 def wait_healthy(url: str, process: subprocess.Popen | None = None, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -18,6 +18,8 @@ from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
 from kuzushiji_tf.cli import export as export_tool
 from kuzushiji_tf.recognition.contract import (
     CLASS_PROBS,
+    CLASSIFY_KEYS,
+    CLASSIFY_SIGNATURE,
     CODES,
     EXPORT_FORMAT,
     OUT_BOXES,
@@ -26,11 +28,13 @@ from kuzushiji_tf.recognition.contract import (
     TOPK_CLASS_IDS,
     TOPK_CODEPOINTS,
     TOPK_PROBS,
+    BoxesUnsupported,
     ExportFormatError,
+    PageRefused,
     RecognizerOptions,
     read_vocabulary_asset,
 )
-from kuzushiji_tf.recognition.postprocess import page_results
+from kuzushiji_tf.recognition.postprocess import box_results, page_results
 
 VOCABULARY = TINY_VOCABULARY
 OPTIONS = RecognizerOptions(short_side=128, det_threshold=0.3, cls_threshold=0.0, max_chars=64, max_pixels=300_000)
@@ -81,6 +85,35 @@ def test_every_detection_comes_with_its_top_k_candidates(exported):
     assert result[TOPK_CODEPOINTS].tolist() == expected
     # 3 classes, 3 candidates: every class appears once per character.
     assert all(sorted(row) == [0, 1, 2] for row in result[TOPK_CLASS_IDS].tolist())
+
+
+def test_the_classify_signature_reads_given_boxes_as_the_page_reads_its_own(exported):
+    """The web page's drawn boxes go through `classify_boxes`: given the page's own detections, it answers
+    the candidates the page signature gave them (the same crop and classifier); any box list, an empty one
+    included, gets one answer per box; a bad page is refused as the page signature refuses it."""
+    model = load_page_model(exported[0])
+    assert CLASSIFY_SIGNATURE in tf.saved_model.load(str(exported[0])).signatures
+    page = page_bytes(".jpg", seed=4)
+    result = page_results(model([page]))
+    assert len(result[CODES]) > 2
+    got = model.classify_boxes(page, result[OUT_BOXES])
+    assert set(got) == set(CLASSIFY_KEYS)
+    boxes = box_results(got)
+    assert boxes[CODES] == result[CODES]
+    np.testing.assert_array_equal(boxes[OUT_BOXES], result[OUT_BOXES])
+    np.testing.assert_array_equal(boxes[TOPK_CLASS_IDS], result[TOPK_CLASS_IDS])
+    np.testing.assert_allclose(boxes[TOPK_PROBS], result[TOPK_PROBS], rtol=0, atol=1e-6)
+    # Boxes of any size, past the page's edge too (mirrored as the page's own), and none at all.
+    drawn = np.array([[0, 0, 12, 30], [150, 250, 230, 330], [40.5, 60.25, 41.5, 61.25]], np.float32)
+    got = box_results(model.classify_boxes(page, drawn))
+    assert got[TOPK_PROBS].shape == (3, 3) and np.all(np.diff(got[TOPK_PROBS], axis=1) <= 0)
+    assert box_results(model.classify_boxes(page, np.zeros((0, 4))))[TOPK_CLASS_IDS].shape == (0, 3)
+    with pytest.raises(PageRefused, match="not a JPEG or PNG"):
+        model.classify_boxes(b"not an image", drawn)
+    # An export written before the signature says what to do.
+    model.classify = None
+    with pytest.raises(BoxesUnsupported, match="re-export it with kuzushiji-export"):
+        model.classify_boxes(page, drawn)
 
 
 def test_an_export_of_an_earlier_format_is_refused_with_one_line(exported, tmp_path):

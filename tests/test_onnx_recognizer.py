@@ -29,6 +29,7 @@ from kuzushiji_tf.cli import export as export_tool
 from kuzushiji_tf.cli import recognize as recognize_tool
 from kuzushiji_tf.recognition.contract import (
     CLASS_PROBS,
+    CLASSIFY_KEYS,
     CODES,
     COUNT,
     DET_SCORES,
@@ -40,7 +41,7 @@ from kuzushiji_tf.recognition.contract import (
     PageRefused,
     RecognizerOptions,
 )
-from kuzushiji_tf.recognition.postprocess import page_results
+from kuzushiji_tf.recognition.postprocess import box_results, page_results
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = RecognizerOptions(short_side=256, det_threshold=0.3, cls_threshold=0.0, max_chars=1200)
@@ -204,6 +205,52 @@ def test_same_short_sides_and_characters_under_the_auto_scale_policy(tmp_path):
     assert tf_out[SHORT_SIDE][0] > 128 and tf_out[SHORT_SIDE][1] == 128 and tf_out[SHORT_SIDE][2] < 128
     compared, moved = _compare(tf_out, onnx(pages), len(pages))
     assert moved <= compared // 20
+
+
+def test_classify_boxes_gives_the_saved_models_candidates(models):
+    """The classify entry point of both backends on the same boxes (a real page's detections, boxes drawn
+    anywhere, off the page's edge, tiny): the same classes in the same order, probabilities within 1e-5."""
+    saved_model, onnx = models
+    page = REAL_PAGES[0].read_bytes()
+    detected = page_results(saved_model([page]))[OUT_BOXES][:40]
+    drawn = np.array([[0, 0, 30, 50], [300, 400, 380, 470], [-10, -10, 20, 25], [100, 100, 101.5, 102]], np.float32)
+    for boxes in (detected, drawn, np.zeros((0, 4), np.float32)):
+        a, b = saved_model.classify_boxes(page, boxes), onnx.classify_boxes(page, boxes)
+        assert set(a) == set(b) == set(CLASSIFY_KEYS)
+        for key in CLASSIFY_KEYS:
+            assert a[key].shape == b[key].shape and a[key].dtype.kind == b[key].dtype.kind, key
+        a, b = box_results(a), box_results(b)
+        assert a[CODES] == b[CODES] and b[TOPK_CLASS_IDS].tolist() == a[TOPK_CLASS_IDS].tolist()
+        np.testing.assert_array_equal(a[OUT_BOXES], b[OUT_BOXES])
+        np.testing.assert_allclose(b[TOPK_PROBS], a[TOPK_PROBS], rtol=0, atol=1e-5)
+    with pytest.raises(PageRefused, match="not a JPEG or PNG"):
+        onnx.classify_boxes(b"GIF89a", drawn)
+
+
+def test_the_classify_route_answers_alike_on_both_backends(models):
+    """POST /classify (the web page's drawn boxes) on a server of each backend: the same characters and
+    candidates for the same boxes."""
+    from kuzushiji_tf.serving.app import ServerConfig, create_app
+    from serving_helpers import ThreadServer, form, http
+
+    boxes = [[10, 10, 60, 80], [400, 500, 470, 590], [900, 1200, 960, 1290]]
+    body, headers = form({"file": ("p.jpg", REAL_PAGES[0].read_bytes()), "boxes": json.dumps(boxes).encode()})
+    answers = []
+    for model in models:
+        server = ThreadServer(create_app(model, ServerConfig()))
+        try:
+            status, _, got = http("POST", server.url + "/classify", body, headers)
+        finally:
+            server.stop()
+        assert status == 200, got
+        answers.append(json.loads(got)["characters"])
+    tf_answer, onnx_answer = answers
+    assert len(tf_answer) == len(onnx_answer) == 3
+    for a, b in zip(tf_answer, onnx_answer):
+        assert (a["box"], a["code"], a["char"]) == (b["box"], b["code"], b["char"])
+        assert [c["code"] for c in a["candidates"]] == [c["code"] for c in b["candidates"]]
+        probabilities = [(c["probability"], d["probability"]) for c, d in zip(a["candidates"], b["candidates"])]
+        assert all(abs(x - y) <= 2e-4 for x, y in probabilities)  # equal before the JSON's rounding
 
 
 def test_an_empty_batch_and_a_page_without_characters(exported, tmp_path):

@@ -78,6 +78,7 @@ def test_health_and_tf_serving_model_status(server, model_dir):
         "backend": "tf",
         "source": f"{model_dir} (--model)",  # the `model:` line kuzushiji-serve printed, shown on the web page
         "queue": 0,
+        "workspace": False,  # no --workspace: the web page offers no saving
     }
     status, _, body = http("GET", f"{server.url}/v1/models/kuzushiji_page")
     assert status == 200 and json.loads(body)["model_version_status"][0]["state"] == "AVAILABLE"

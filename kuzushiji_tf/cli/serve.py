@@ -4,7 +4,7 @@
     kuzushiji-serve --model saved_models/kuzushiji_page/1
     kuzushiji-serve --model saved_models/kuzushiji_page_onnx/1 --backend onnx --port 8080
 
-Then open http://127.0.0.1:8501/ and drop a scan on the page, or:
+Then open http://127.0.0.1:8501/ and drop a scan on the page (its Correct button edits the reading), or:
     curl -F file=@scan.jpg 'http://127.0.0.1:8501/recognize?format=json'
     kuzushiji-client --url http://127.0.0.1:8501 scan.jpg      # TF Serving's REST shape
 
@@ -12,6 +12,8 @@ It binds 127.0.0.1 unless told otherwise (--host 0.0.0.0 exposes it to the netwo
 proxy that terminates TLS). Without --model, the model shipped with kuzushiji_tf is served (rebuilt into the
 user cache on first use, as a SavedModel or with --backend onnx as ONNX; docs/pretrained.md); --models-dir DIR
 instead serves the newest version under DIR/kuzushiji_page. The web page and /healthz say which model it is.
+With --workspace DIR the web page also saves corrected pages there (scan + PAGE-XML side by side, names
+chosen by the server): a folder for `kuzushiji-build-records --layout page`. Without it nothing is ever written.
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="seconds a request may wait for its pages before 504 (default %(default)s)",
     )
     p.add_argument("--threads", type=positive(int), help="ONNX Runtime intra-op threads (default: all cores)")
+    p.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="folder where the web page saves corrected pages (scan + PAGE-XML); default: none, saving is off",
+    )
     add_no_context(p)
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p.parse_args(argv)
@@ -115,11 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         context=not args.no_context,
         source=choice.description,
+        workspace=args.workspace,
     )
     logging.basicConfig(level=args.log_level.upper(), format="serve: %(message)s")
     print(
         f"serve: {model_path} ({model.backend}) on http://{args.host}:{args.port}/  "
-        f"(batch <= {config.max_batch}, queue <= {config.max_queue})",
+        f"(batch <= {config.max_batch}, queue <= {config.max_queue})"
+        + (f"; corrected pages saved into {args.workspace}" if args.workspace else ""),
         flush=True,
     )
     uvicorn.run(

@@ -24,6 +24,13 @@ class Format:
     per_page: bool  # False: one file for the whole run
     render: Callable  # per page: render(record, source) -> str; per run: render(pages, *, created) -> str
     description: str
+    media_type: str = "application/xml"  # what a server answers it as
+
+    def render_page(self, record: dict, source: PageSource) -> str:
+        """One page in this format; a per-run format (TEI) as a document of that page alone."""
+        if self.per_page:
+            return self.render(record, source)
+        return self.render([(record, source)], created=source.created)
 
     def file_name(self, page_name: str | None = None) -> str:
         if not self.per_page:
@@ -36,13 +43,34 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("txt", ".txt", True, txt.render, "plain text, one column a line in reading order"),
-        Format("json", ".json", True, json_record.render, "the page record: every character, box and score"),
+        Format(
+            "txt",
+            ".txt",
+            True,
+            txt.render,
+            "plain text, one column a line in reading order",
+            "text/plain; charset=utf-8",
+        ),
+        Format(
+            "json",
+            ".json",
+            True,
+            json_record.render,
+            "the page record: every character, box and score",
+            "application/json",
+        ),
         Format(
             "page", ".page.xml", True, page_xml.render, "PRImA PAGE-XML 2019-07-15 (Transkribus, eScriptorium, OCR-D)"
         ),
         Format("alto", ".alto.xml", True, alto.render, "ALTO v4.4 XML (library digitisation, METS/ALTO)"),
-        Format("hocr", ".hocr.html", True, hocr.render, "hOCR 1.2 XHTML (hocr-tools, text layers, browsers)"),
+        Format(
+            "hocr",
+            ".hocr.html",
+            True,
+            hocr.render,
+            "hOCR 1.2 XHTML (hocr-tools, text layers, browsers)",
+            "application/xhtml+xml",
+        ),
         Format(
             "tei",
             "tei.xml",
@@ -56,6 +84,7 @@ FORMATS: dict[str, Format] = {
             True,
             iiif_annotations.render,
             "IIIF Presentation 3 AnnotationPage (viewers such as Mirador)",
+            "application/ld+json",
         ),
     )
 }

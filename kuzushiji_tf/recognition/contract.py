@@ -83,8 +83,15 @@ ONNX_FILES = ("detector.onnx", "classifier.onnx")
 BACKENDS = ("auto", "tf", "onnx")
 PAGE_MODEL = "kuzushiji_page"  # exports live in <models dir>/kuzushiji_page/<version>, as TF Serving wants
 MODELS_DIR = "saved_models"  # the commands' default <models dir>, relative to the current directory
-SIGNATURE = "serving_default"  # the SavedModel's one signature, the name TF Serving serves by default
+SIGNATURE = "serving_default"  # the SavedModel's page signature, the name TF Serving serves by default
 INPUT_NAME = "images"  # its input: tf.string [B], encoded JPEG or PNG pages
+# The second signature: boxes a person drew on a page (the web page's editing mode) classified as the page's
+# own detections are, same crop and classifier. Inputs: one encoded page (tf.string []) and xyxy scan-pixel
+# boxes (float32 [n, 4]); outputs, unpadded [n] / [n, k]: CODEPOINTS, CODES, CLASS_PROBS, OUT_BOXES and the
+# three top-k keys. Exports written before it lack it (`BoxesUnsupported`).
+CLASSIFY_SIGNATURE = "classify_boxes"
+CLASSIFY_IMAGE, CLASSIFY_BOXES = "image", "boxes"
+CLASSIFY_KEYS = (CODEPOINTS, CODES, CLASS_PROBS, OUT_BOXES, TOPK_CLASS_IDS, TOPK_CODEPOINTS, TOPK_PROBS)
 ASSETS_DIR = "assets"
 VOCABULARY_ASSET = "vocabulary.csv"  # class_id,code,char
 OPTIONS_ASSET = "recognizer.json"  # RecognizerOptions as JSON
@@ -194,9 +201,15 @@ class PageRefused(ValueError):
     """A page the recogniser will not read (empty, not an image, over a size limit), with a one-line reason."""
 
 
+class BoxesUnsupported(KuzushijiError, ValueError):
+    """An export that cannot classify given boxes (a SavedModel written before `CLASSIFY_SIGNATURE`)."""
+
+
 class PageModel(Protocol):
     """What every backend gives: `model(pages)` runs a batch of encoded pages (list of bytes) and returns
-    the padded outputs (numpy, keyed as above) or raises `PageRefused` when any page is refused."""
+    the padded outputs (numpy, keyed as above) or raises `PageRefused` when any page is refused;
+    `model.classify_boxes(page, boxes)` gives the `CLASSIFY_KEYS` of xyxy scan-pixel `boxes` [n, 4] of one
+    encoded page, cropped and classified as the page's detections are (`BoxesUnsupported` when it cannot)."""
 
     backend: str
     path: Path
@@ -204,6 +217,8 @@ class PageModel(Protocol):
     options: RecognizerOptions
 
     def __call__(self, pages: Sequence[bytes]) -> dict[str, np.ndarray]: ...
+
+    def classify_boxes(self, page: bytes, boxes: np.ndarray) -> dict[str, np.ndarray]: ...
 
 
 def read_vocabulary_asset(path: str | Path) -> list[tuple[str, str]]:

@@ -21,8 +21,17 @@ from kuzushiji_tf.recognition.reading_order import reading_layout
 from kuzushiji_tf.structures import char_to_code, code_to_char
 
 
-def _char(code: str, translation: Mapping[str, str]) -> str:
+def char_of(code: str, translation: Mapping[str, str]) -> str:
+    """The character of a code: the vocabulary's, else the code point's own."""
     return translation.get(code) or code_to_char(code)
+
+
+def column_texts(chars: list[dict]) -> list[str]:
+    """Each column's text, in column order, from a record's characters (in reading order, with "column")."""
+    columns = [""] * (max(c["column"] for c in chars) + 1 if chars else 0)
+    for c in chars:
+        columns[c["column"]] += c["char"]
+    return columns
 
 
 def candidates(result: dict, i: int, translation: Mapping[str, str]) -> list[dict]:
@@ -31,12 +40,14 @@ def candidates(result: dict, i: int, translation: Mapping[str, str]) -> list[dic
     result without top-k arrays gives the character's own class alone."""
     own = result[CODES][i]
     if TOPK_CODEPOINTS not in result or TOPK_PROBS not in result:
-        return [{"code": own, "char": _char(own, translation), "probability": round(float(result[CLASS_PROBS][i]), 4)}]
+        return [
+            {"code": own, "char": char_of(own, translation), "probability": round(float(result[CLASS_PROBS][i]), 4)}
+        ]
     own_point = int(result[CODEPOINTS][i]) if CODEPOINTS in result else int(own[2:], 16)
     found = []
     for point, probability in zip(np.asarray(result[TOPK_CODEPOINTS][i]), np.asarray(result[TOPK_PROBS][i])):
         code = own if int(point) == own_point else char_to_code(chr(int(point)))
-        found.append({"code": code, "char": _char(code, translation), "probability": round(float(probability), 4)})
+        found.append({"code": code, "char": char_of(code, translation), "probability": round(float(probability), 4)})
     return found
 
 
@@ -67,7 +78,7 @@ def page_record(
             "index": k,
             "code": codes[i],
             "codepoint": int(codes[i][2:], 16),
-            "char": _char(codes[i], translation),
+            "char": char_of(codes[i], translation),
             "box": [round(float(v), 1) for v in boxes[i]],
             "column": int(column_of[i]),
             "block": int(block_of[i]),
@@ -78,10 +89,30 @@ def page_record(
         }
         for k, i in enumerate(order)
     ]
-    columns = [""] * (int(column_of.max()) + 1 if len(order) else 0)
-    for c in chars:
-        columns[c["column"]] += c["char"]
     record = {"image": name}
     if size is not None:
         record.update(width=int(size[0]), height=int(size[1]))
-    return {**record, "cls_threshold": round(float(cls_threshold), 4), "columns": columns, "characters": chars}
+    return {
+        **record,
+        "cls_threshold": round(float(cls_threshold), 4),
+        "columns": column_texts(chars),
+        "characters": chars,
+    }
+
+
+def box_characters(result: dict, translation: Mapping[str, str], *, cls_threshold: float) -> list[dict]:
+    """The characters of boxes classified on request (`postprocess.box_results` of `classify_boxes`), in the
+    order of the boxes: each one's "box", "code", "char", "class_probability", "uncertain" and "candidates",
+    as `page_record` gives a recognised character's."""
+    unsure = uncertain(result, cls_threshold)
+    return [
+        {
+            "box": [round(float(v), 1) for v in result[OUT_BOXES][i]],
+            "code": code,
+            "char": char_of(code, translation),
+            "class_probability": round(float(result[CLASS_PROBS][i]), 4),
+            "uncertain": bool(unsure[i]),
+            "candidates": candidates(result, i, translation),
+        }
+        for i, code in enumerate(result[CODES])
+    ]

@@ -39,6 +39,16 @@ def page_results(outputs: dict, index: int = 0) -> dict:
     return result
 
 
+def box_results(outputs: dict) -> dict:
+    """`classify_boxes`' outputs (either backend, unpadded: one entry per box given) in `page_results`'
+    shape: `CODES` as str, the rest as numpy, so `page_text.candidates` reads them as a page's."""
+    result = {CODES: [c.decode() if isinstance(c, bytes) else str(c) for c in np.asarray(outputs[CODES])]}
+    for key in PER_CHARACTER:
+        if key in outputs:
+            result[key] = np.asarray(outputs[key])
+    return result
+
+
 def confident(result: dict, cls_threshold: float) -> dict:
     """The characters of `result` (see `page_results`) whose top class has at least `cls_threshold`
     probability, in the same order: what Kaggle's metric wants, since a wrong name costs as much as a

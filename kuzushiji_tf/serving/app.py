@@ -1,8 +1,10 @@
-"""The FastAPI application: routes, limits and error answers around one page model and its batcher.
+"""The FastAPI application: routes, limits and error answers around one page model and its batcher (the
+editing mode's routes are `editing`'s).
 
 Every refusal is a 4xx with a one-line JSON body `{"error": "..."}`; an unexpected failure is a 500 with
 the same shape and no traceback (the traceback goes to the server's log). Client input never becomes a
-path: uploads stay in memory, and a file name is only a label in the outputs.
+path: uploads stay in memory, a file name is only a label in the outputs, and only the workspace (off
+unless --workspace) writes files, under names the server chooses.
 """
 
 from __future__ import annotations
@@ -29,21 +31,21 @@ from kuzushiji_tf.formats.source import utc_now
 from kuzushiji_tf.recognition.context import read_in_context
 from kuzushiji_tf.recognition.page_text import page_record
 from kuzushiji_tf.serving.batching import Batcher, QueueFull, model_runner
+from kuzushiji_tf.serving.editing import editing_routes
 from kuzushiji_tf.serving.metrics import CONTENT_TYPE_LATEST, Metrics
 from kuzushiji_tf.serving.tf_serving_rest import padded_outputs, parse_predict, predict_response
-from kuzushiji_tf.serving.uploads import UploadError, display_name, file_from_multipart, to_model_input, too_large
+from kuzushiji_tf.serving.uploads import (
+    UploadError,
+    display_name,
+    file_from_multipart,
+    read_body,
+    to_model_input,
+    too_large,
+)
+from kuzushiji_tf.serving.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
 MODEL_NAME = "kuzushiji_page"
-MEDIA_TYPES = {
-    "txt": "text/plain; charset=utf-8",
-    "json": "application/json",
-    "page": "application/xml",
-    "alto": "application/xml",
-    "hocr": "application/xhtml+xml",
-    "tei": "application/xml",
-    "iiif": "application/ld+json",
-}
 log = logging.getLogger("kuzushiji_tf.serve")
 
 
@@ -62,6 +64,12 @@ class ServerConfig:
     model_name: str = MODEL_NAME
     source: str = ""  # which model this is, in words (kuzushiji-serve's `model:` line): /healthz and the web page
     context: bool = True  # /recognize reads columns in context (recognition/context.py); predict never does
+    # The editing mode (`editing`): boxes per /classify request, characters and JSON bytes of an edited page,
+    # and the folder corrected pages are saved into (None: saving is refused).
+    max_boxes: int = 64
+    max_edit_chars: int = 5000
+    max_edit_bytes: int = 4_000_000
+    workspace: str | None = None
 
 
 class _Refused(Exception):
@@ -72,20 +80,6 @@ class _Refused(Exception):
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it passes `limit` bytes, by Content-Length or while read."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
@@ -102,6 +96,7 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
     max_chars = model.options.max_chars
     translation = dict(model.vocabulary)
     version = Path(model.path).name
+    workspace = Workspace(config.workspace) if config.workspace else None
 
     @asynccontextmanager
     async def lifespan(app):
@@ -173,6 +168,7 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(editing_routes(model, config, max_pixels, workspace))
 
     @app.get("/healthz")
     async def healthz():
@@ -183,6 +179,7 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
             "backend": model.backend,
             "source": config.source or str(model.path),
             "queue": batcher.pending,
+            "workspace": workspace is not None,  # the web page offers saving only then
         }
 
     @app.get("/metrics", include_in_schema=False)
@@ -205,7 +202,7 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
 
     async def predict(request: Request, name: str):
         check_name(name)
-        body = await _read_body(request, config.max_instances * (config.max_upload_bytes * 4 // 3 + 64) + 4096)
+        body = await read_body(request, config.max_instances * (config.max_upload_bytes * 4 // 3 + 64) + 4096)
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -239,7 +236,7 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
         if format not in FORMATS:
             raise UploadError(400, f"unknown format {format!r}; known formats: {', '.join(FORMATS)}")
         content_type = request.headers.get("content-type", "")
-        body = await _read_body(request, config.max_upload_bytes + 64 * 1024)
+        body = await read_body(request, config.max_upload_bytes + 64 * 1024)
         label = "upload"
         if content_type.startswith("multipart/form-data"):
             body, label = file_from_multipart(body, content_type, config.max_upload_bytes + 64 * 1024)
@@ -254,10 +251,8 @@ def create_app(model, config: ServerConfig = ServerConfig()) -> FastAPI:
         def render() -> str:
             record = page_record(label, result, translation, size=size, cls_threshold=model.options.cls_threshold)
             source = PageSource(image=label, width=size[0], height=size[1], created=utc_now())
-            if FORMATS[format].per_page:
-                return FORMATS[format].render(record, source)
-            return FORMATS[format].render([(record, source)], created=source.created)
+            return FORMATS[format].render_page(record, source)
 
-        return Response(await run_in_threadpool(render), media_type=MEDIA_TYPES[format])
+        return Response(await run_in_threadpool(render), media_type=FORMATS[format].media_type)
 
     return app

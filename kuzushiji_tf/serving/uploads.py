@@ -68,8 +68,22 @@ def too_large(limit: int) -> UploadError:
     return UploadError(413, f"upload is larger than {limit} bytes")
 
 
-def file_from_multipart(body: bytes, content_type: str, limit: int) -> tuple[bytes, str]:
-    """(the first file part's bytes, its file name or "upload") of a multipart/form-data body, in memory."""
+async def read_body(request, limit: int) -> bytes:
+    """A request's body, refused (413) as soon as it passes `limit` bytes, by Content-Length or while read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _multipart(body: bytes, content_type: str, limit: int) -> list[tuple[dict, bytes]]:
+    """[(its Content-Disposition parameters, its bytes)] per part of a multipart/form-data body, in memory."""
     # Here, not at the top: kuzushiji-client shares this package's REST code without the server's extras.
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -116,12 +130,37 @@ def file_from_multipart(body: bytes, content_type: str, limit: int) -> tuple[byt
         raise
     except Exception as error:
         raise UploadError(400, f"malformed multipart body ({type(error).__name__})") from None
+    found = []
     for part in parts:
         _, disposition = parse_options_header(part["headers"].get(b"content-disposition", b""))
+        found.append((disposition, b"".join(part["data"])))
+    return found
+
+
+def file_from_multipart(body: bytes, content_type: str, limit: int) -> tuple[bytes, str]:
+    """(the first file part's bytes, its file name or "upload") of a multipart/form-data body, in memory."""
+    for disposition, data in _multipart(body, content_type, limit):
         if b"filename" in disposition:
-            name = disposition[b"filename"].decode("utf-8", "replace")
-            return b"".join(part["data"]), name or "upload"
+            return data, disposition[b"filename"].decode("utf-8", "replace") or "upload"
     raise UploadError(400, "multipart upload without a file part (send the scan as the 'file' field)")
+
+
+def form_fields(body: bytes, content_type: str, limit: int, names: tuple[str, ...]) -> dict[str, tuple[bytes, str]]:
+    """{name: (its bytes, its file name or "")} for each of `names` in a multipart/form-data body; a missing
+    one, or one sent twice, is refused. Other fields are ignored."""
+    if not content_type.startswith("multipart/form-data"):
+        raise UploadError(400, f"send a multipart/form-data form with the fields {', '.join(names)}")
+    found: dict[str, tuple[bytes, str]] = {}
+    for disposition, data in _multipart(body, content_type, limit):
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        if name in names:
+            if name in found:
+                raise UploadError(400, f"the form holds the field {name!r} twice")
+            found[name] = (data, disposition.get(b"filename", b"").decode("utf-8", "replace"))
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise UploadError(400, f"the form lacks the field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    return found
 
 
 def display_name(name: str) -> str:

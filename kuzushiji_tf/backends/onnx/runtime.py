@@ -158,13 +158,10 @@ class OnnxPageModel:
     def recognize_image(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """One decoded page's outputs, padded to `max_chars` (the contract's keys): every detection with its
         top-k classes, as the SavedModel's graph gives them."""
-        max_chars, k = self.options.max_chars, self.options.top_k
+        max_chars = self.options.max_chars
         boxes, det_scores, short_side = self.detect(image)
-        probs = self.classify(image, boxes)  # [n, classes]
+        topk_ids, topk_probs = self.top_k(self.classify(image, boxes))
         count = len(boxes)
-        # Descending, the lower class id first on ties: tf.math.top_k's order.
-        topk_ids = np.argsort(-probs, axis=1, kind="stable")[:, :k].astype(np.int32)  # [n, k]
-        topk_probs = np.take_along_axis(probs, topk_ids, axis=1)
         out = {key: np.zeros(shape, dtype) for key, (shape, dtype) in self._shapes(max_chars).items()}
         out[CODES] = np.full(max_chars, b"", dtype=object)
         out[COUNT] = np.int32(count)
@@ -178,6 +175,29 @@ class OnnxPageModel:
         out[TOPK_CODEPOINTS][:count] = self.codepoints[topk_ids]
         out[TOPK_PROBS][:count] = topk_probs
         return out
+
+    def top_k(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(class ids int32 [n, k], their probabilities [n, k]) of `probs` [n, classes]: descending, the lower
+        class id first on ties, tf.math.top_k's order."""
+        topk_ids = np.argsort(-probs, axis=1, kind="stable")[:, : self.options.top_k].astype(np.int32)
+        return topk_ids, np.take_along_axis(probs, topk_ids, axis=1)
+
+    def classify_boxes(self, page: bytes, boxes: np.ndarray) -> dict[str, np.ndarray]:
+        """The `CLASSIFY_KEYS` of xyxy scan-pixel `boxes` [n, 4] on one encoded page: the SavedModel's
+        `CLASSIFY_SIGNATURE`, by the page's own crop and classifier (`classify`)."""
+        o = self.options
+        image = decode_page_image(page, o.max_image_bytes, o.max_pixels)
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        topk_ids, topk_probs = self.top_k(self.classify(image, boxes))
+        return {
+            CODEPOINTS: self.codepoints[topk_ids[:, 0]],
+            CODES: self.codes[topk_ids[:, 0]],
+            CLASS_PROBS: topk_probs[:, 0],
+            OUT_BOXES: boxes,
+            TOPK_CLASS_IDS: topk_ids,
+            TOPK_CODEPOINTS: self.codepoints[topk_ids],
+            TOPK_PROBS: topk_probs,
+        }
 
     def __call__(self, pages: Sequence[bytes]) -> dict[str, np.ndarray]:
         """A batch of encoded JPEG/PNG pages -> padded outputs [B, ...]; `PageRefused` when any page is refused

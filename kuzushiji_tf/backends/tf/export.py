@@ -1,5 +1,6 @@
-"""SavedModels for TF Serving: the page recogniser (one graph from encoded page to characters) and the
-detector and classifier each on their own, in the `name/<integer version>/` layout TF Serving expects.
+"""SavedModels for TF Serving: the page recogniser (one graph from encoded page to characters, and a second
+signature that classifies boxes given with the page) and the detector and classifier each on their own, in
+the `name/<integer version>/` layout TF Serving expects.
 
 The recogniser's assets hold `vocabulary.csv` (class id, code, character) and `recognizer.json` (the
 export options), so a served model carries what is needed to read its outputs.
@@ -14,7 +15,16 @@ import keras
 import tensorflow as tf
 
 from kuzushiji_tf.backends.tf.page_recognizer import PageRecognizer
-from kuzushiji_tf.recognition.contract import INPUT_NAME, SIGNATURE, RecognizerOptions, check_version_dir, write_assets
+from kuzushiji_tf.recognition.contract import (
+    CLASSIFY_BOXES,
+    CLASSIFY_IMAGE,
+    CLASSIFY_SIGNATURE,
+    INPUT_NAME,
+    SIGNATURE,
+    RecognizerOptions,
+    check_version_dir,
+    write_assets,
+)
 
 
 def _write_out(archive: keras.export.ExportArchive, path: Path) -> None:
@@ -44,6 +54,14 @@ def export_page_recognizer(
     archive.track(classifier)
     archive.add_endpoint(
         SIGNATURE, recognizer.recognize, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)]
+    )
+    archive.add_endpoint(
+        CLASSIFY_SIGNATURE,
+        recognizer.classify_boxes,
+        input_signature=[
+            tf.TensorSpec([], tf.string, name=CLASSIFY_IMAGE),
+            tf.TensorSpec([None, 4], tf.float32, name=CLASSIFY_BOXES),
+        ],
     )
     _write_out(archive, out)
     write_assets(out, vocabulary, recognizer.options)  # top_k as the graph has it (at most the classes)

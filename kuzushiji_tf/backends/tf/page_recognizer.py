@@ -228,6 +228,24 @@ class PageRecognizer:
             SHORT_SIDE: short_side,
         }
 
+    def classify_boxes(self, data: tf.Tensor, boxes: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The classify signature (contract `CLASSIFY_SIGNATURE`): one encoded page (tf.string []) and xyxy
+        scan-pixel boxes (float32 [n, 4]) -> each box's top-k classes, unpadded, by the page's own crop and
+        classifier (`classify`), so a box drawn by hand reads as a detected one would."""
+        o = self.options
+        image = decode_page_image(data, o.max_image_bytes, o.max_pixels)
+        boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
+        topk_probs, topk_ids = tf.math.top_k(self.classify(image, boxes), k=self.top_k)
+        return {
+            CODEPOINTS: tf.gather(self.codepoints, topk_ids[:, 0]),
+            CODES: tf.gather(self.codes, topk_ids[:, 0]),
+            CLASS_PROBS: topk_probs[:, 0],
+            OUT_BOXES: boxes,
+            TOPK_CLASS_IDS: topk_ids,
+            TOPK_CODEPOINTS: tf.gather(self.codepoints, topk_ids),
+            TOPK_PROBS: topk_probs,
+        }
+
     def recognize(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """The serving function: a batch of encoded JPEG/PNG pages (tf.string [B]) -> padded outputs [B, ...]."""
         o = self.options

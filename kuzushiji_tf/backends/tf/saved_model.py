@@ -11,10 +11,14 @@ import numpy as np
 import tensorflow as tf
 
 from kuzushiji_tf.recognition.contract import (
+    CLASSIFY_BOXES,
+    CLASSIFY_IMAGE,
+    CLASSIFY_SIGNATURE,
     COUNT,
     INPUT_NAME,
     SHORT_SIDE,
     SIGNATURE,
+    BoxesUnsupported,
     PageRefused,
     read_options_asset,
     read_vocabulary_asset,
@@ -30,21 +34,39 @@ class SavedModelPageModel:
         self.path = Path(path)
         self.vocabulary = read_vocabulary_asset(self.path)
         self.options = read_options_asset(self.path)
-        self.serve = tf.saved_model.load(str(self.path)).signatures[SIGNATURE]
+        signatures = tf.saved_model.load(str(self.path)).signatures
+        self.serve = signatures[SIGNATURE]
+        self.classify = signatures.get(CLASSIFY_SIGNATURE)  # None: exported before it
 
     def __call__(self, pages: Sequence[bytes]) -> dict[str, np.ndarray]:
-        try:
-            outputs = self.serve(**{INPUT_NAME: tf.constant(list(pages), tf.string)})
-        except tf.errors.InvalidArgumentError as error:
-            raise PageRefused(refusal_message(error.message)) from None
-        except UnicodeDecodeError:
-            # TensorFlow fails to build its error text when the failing op quotes the input's binary bytes
-            # (a PNG too short to hold its header).
-            raise PageRefused("input is not a readable JPEG or PNG image") from None
-        outputs = {key: value.numpy() for key, value in outputs.items()}
+        outputs = _refusing(self.serve, **{INPUT_NAME: tf.constant(list(pages), tf.string)})
         if SHORT_SIDE not in outputs:  # exported before the scale policy: every page at the one short side
             outputs[SHORT_SIDE] = np.full(len(outputs[COUNT]), self.options.short_side, np.int32)
         return outputs
+
+    def classify_boxes(self, page: bytes, boxes: np.ndarray) -> dict[str, np.ndarray]:
+        """The `CLASSIFY_KEYS` of xyxy scan-pixel `boxes` [n, 4] on one encoded page (see the contract)."""
+        if self.classify is None:
+            raise BoxesUnsupported(
+                f"{self.path}: exported before the {CLASSIFY_SIGNATURE} signature, so it cannot classify drawn "
+                "boxes; re-export it with kuzushiji-export (the shipped model: remove this folder from the user "
+                "cache and it is rebuilt on next use)"
+            )
+        boxes = tf.constant(np.asarray(boxes, np.float32).reshape(-1, 4))
+        return _refusing(self.classify, **{CLASSIFY_IMAGE: tf.constant(bytes(page), tf.string), CLASSIFY_BOXES: boxes})
+
+
+def _refusing(function, **inputs) -> dict[str, np.ndarray]:
+    """`function(**inputs)` as numpy, TensorFlow's refusal of an input raised as `PageRefused`."""
+    try:
+        outputs = function(**inputs)
+    except tf.errors.InvalidArgumentError as error:
+        raise PageRefused(refusal_message(error.message)) from None
+    except UnicodeDecodeError:
+        # TensorFlow fails to build its error text when the failing op quotes the input's binary bytes
+        # (a PNG too short to hold its header).
+        raise PageRefused("input is not a readable JPEG or PNG image") from None
+    return {key: value.numpy() for key, value in outputs.items()}
 
 
 def refusal_message(message: str) -> str:
