@@ -3,7 +3,7 @@
 A package is rebuilt into `<user cache>/pretrained/<name>-<version>-<manifest digest>/` (`user_cache`:
 $KUZUSHIJI_CACHE_DIR, else $XDG_CACHE_HOME or ~/.cache, then kuzushiji_tf/). The digest is the sha256 of
 the manifest, which lists every file's sha256: a changed package rebuilds into a new folder instead of
-reusing the old one. With $KUZUSHIJI_CACHE_DIR=off the folders go to a temporary folder of this process.
+reusing the old one; so does a newer kuzushiji_tf whose rebuilt exports differ (`-b<BUILD_FORMAT>`). With $KUZUSHIJI_CACHE_DIR=off the folders go to a temporary folder of this process.
 
 Each folder is built into a temporary sibling and renamed into place, so a folder that exists is complete.
 A lock file serialises the builders of one folder on one machine (the second waits, then finds it built);
@@ -33,12 +33,15 @@ except ImportError:  # Windows: no lock, the rename race alone keeps the cache w
 
 CACHE_SUBDIR = "pretrained"
 DIGEST_CHARS = 16  # of the manifest's sha256 in the folder's name: enough to tell packages apart
+# Bumped whenever what is rebuilt from a package changes shape (2: the SavedModel's classify_boxes signature
+# for the web page's drawn boxes), so a build by an older kuzushiji_tf is not reused without it.
+BUILD_FORMAT = 2
 _TEMPORARY: list[Path] = []  # the temporary cache of this process when the user cache is off
 
 
 def package_cache(manifest: Manifest) -> Path:
     """The folder the package of `manifest` is rebuilt into (not created here)."""
-    name = f"{manifest.label}-{manifest.digest[:DIGEST_CHARS]}"
+    name = f"{manifest.label}-{manifest.digest[:DIGEST_CHARS]}-b{BUILD_FORMAT}"
     folder = cache_dir(CACHE_SUBDIR, name)
     if folder is not None:
         return folder
