@@ -113,10 +113,13 @@ def check_on_error(on_error: str) -> None:
         raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}; received {on_error!r}")
 
 
-def page_image_size(csv_path, line: int | None, image_id: str, image_path: Path, max_pixels: int) -> tuple[int, int]:
-    """(width, height) from the image header; any problem is a DataError located at the CSV row naming the page."""
+def page_image_size(
+    csv_path, line: int | None, image_id: str, image_path: Path, max_pixels: int, formats: tuple[str, ...] = ("JPEG",)
+) -> tuple[int, int]:
+    """(width, height) from the image header (one of `formats`); any problem is a DataError located at the
+    file and line (a CSV row, an XML element) naming the page."""
     try:
-        info = inspect_image(image_path, max_pixels=max_pixels)
+        info = inspect_image(image_path, max_pixels=max_pixels, formats=formats)
     except ImageError as error:
         raise DataError(csv_path, str(error), line=line, image_id=image_id) from None
     return info.width, info.height

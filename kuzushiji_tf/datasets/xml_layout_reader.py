@@ -48,13 +48,14 @@ from kuzushiji_tf.datasets.kaggle_reader import (
     check_image_id,
     check_on_error,
     checked_box,
+    page_image_size,
     read_unicode_translation,
     translation_path,
 )
 from kuzushiji_tf.datasets.layout_xml import UNREADABLE, LayoutGlyph, LayoutPage, parse, root_kind, xml_files
 from kuzushiji_tf.datasets.page_xml_reader import read_page_xml
 from kuzushiji_tf.scans.files import SCAN_SUFFIXES
-from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS, ImageError, inspect_image
+from kuzushiji_tf.scans.images import DEFAULT_MAX_PIXELS
 from kuzushiji_tf.structures import Char, Page, char_to_code, code_to_char
 
 READERS = {"page": read_page_xml, "alto": read_alto}
@@ -328,17 +329,14 @@ class _FolderReader:
         return image_id, parts[0] if len(parts) > 1 else self.root.name
 
     def _image_size(self, path: Path, page: LayoutPage, image: Path, image_id: str) -> tuple[int, int]:
-        try:
-            info = inspect_image(image, max_pixels=self.max_pixels, formats=IMAGE_FORMATS)
-        except ImageError as error:
-            raise DataError(path, str(error), line=page.image_line, image_id=image_id) from None
+        width, height = page_image_size(path, page.image_line, image_id, image, self.max_pixels, IMAGE_FORMATS)
         declared = (page.width, page.height)
-        if None not in declared and (round(declared[0]), round(declared[1])) != (info.width, info.height):
+        if None not in declared and (round(declared[0]), round(declared[1])) != (width, height):
             raise DataError(
                 path,
                 f"the file's page is {declared[0]:g}x{declared[1]:g} pixels but its image {self._relative(image)} "
-                f"is {info.width}x{info.height}: the coordinates are for another image, or another size of it",
+                f"is {width}x{height}: the coordinates are for another image, or another size of it",
                 line=page.image_line,
                 image_id=image_id,
             )
-        return info.width, info.height
+        return width, height
