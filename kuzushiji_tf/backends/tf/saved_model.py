@@ -49,8 +49,8 @@ class SavedModelPageModel:
         if self.classify is None:
             raise BoxesUnsupported(
                 f"{self.path}: exported before the {CLASSIFY_SIGNATURE} signature, so it cannot classify drawn "
-                "boxes; re-export it with kuzushiji-export (the shipped model: remove this folder from the user "
-                "cache and it is rebuilt on next use)"
+                "boxes; re-export it with kuzushiji-export (the shipped model's cache is rebuilt with it: "
+                "pretrained/cache.BUILD_FORMAT)"
             )
         boxes = tf.constant(np.asarray(boxes, np.float32).reshape(-1, 4))
         return _refusing(self.classify, **{CLASSIFY_IMAGE: tf.constant(bytes(page), tf.string), CLASSIFY_BOXES: boxes})
